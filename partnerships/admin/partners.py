@@ -1,0 +1,233 @@
+"""Partners: the list managers search all day, and suspend / reinstate with a reason."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.cache import cache
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from partnerships import services
+from partnerships.admin.common import LargeTableAdminMixin, ReasonForm
+from partnerships.exceptions import PartnershipsError
+from partnerships.models import Category, Partner, PartnerStatistics
+from partnerships.selectors import partner_list, partner_timeline
+
+FOLLOWER_BANDS = {
+    "lt10k": ("under 10K", None, 10_000),
+    "10k-100k": ("10K–100K", 10_000, 100_000),
+    "100k-1m": ("100K–1M", 100_000, 1_000_000),
+    "gte1m": ("1M and more", 1_000_000, None),
+}
+
+
+class FollowerBandFilter(admin.SimpleListFilter):
+    title = "followers"
+    parameter_name = "followers"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _, _) in FOLLOWER_BANDS.items()]
+
+    def queryset(self, request, queryset):
+        band = FOLLOWER_BANDS.get(self.value() or "")
+        if band is None:
+            return queryset
+        _, low, high = band
+        if low is not None:
+            queryset = queryset.filter(statistics__followers__gte=low)
+        if high is not None:
+            queryset = queryset.filter(statistics__followers__lt=high)
+        return queryset
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        return list(Category.objects.values_list("pk", "name"))
+
+    def queryset(self, request, queryset):
+        if self.value():
+            try:
+                return queryset.in_category(int(self.value()))
+            except ValueError:
+                return queryset.none()
+        return queryset
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """Countries present among partners. The distinct list is cached: computing it scans the table."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        countries = cache.get_or_set(
+            "partnerships:partner-countries",
+            lambda: list(Partner.objects.order_by("country").values_list("country", flat=True).distinct()),
+            600,
+        )
+        return [(code, code) for code in countries]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
+class StatisticsInline(admin.StackedInline):
+    model = PartnerStatistics
+    can_delete = False
+    extra = 0
+    max_num = 0
+    verbose_name_plural = "statistics (last 30 days)"
+    fields = readonly_fields = [
+        "as_of", "followers", "views_30d", "qualified_views_30d", "posts_30d", "avg_views_per_post",
+        "engagement_rate", "likes_30d", "comments_30d", "shares_30d", "refreshed_at",
+    ]
+
+
+@admin.register(Partner)
+class PartnerAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    list_display = ["handle", "display_name", "kind", "country", "followers", "views_30d", "programs", "status"]
+    list_filter = ["kind", CountryFilter, CategoryFilter, "status", FollowerBandFilter]
+    search_fields = ["handle", "display_name"]
+    search_help_text = "Part of a handle or display name"
+    ordering = ["handle"]
+    actions = ["suspend_selected", "reinstate_selected"]
+    filter_horizontal = ["categories"]
+    inlines = [StatisticsInline]
+    readonly_fields = ["status", "status_reason", "status_changed_by", "status_changed_at", "timeline",
+                       "created_at"]
+    fieldsets = [
+        (None, {"fields": ["handle", "display_name", "kind", "country", "categories"]}),
+        ("Age", {"fields": ["date_of_birth", "age_verified"],
+                 "description": "People only: publishers and institutions are organisations."}),
+        ("Payout readiness", {"fields": ["tax_form_on_file", "identity_verified"]}),
+        ("Brand deals", {"fields": ["opted_into_brand_deals"]}),
+        ("Standing", {"fields": ["status", "status_reason", "status_changed_by", "status_changed_at"]}),
+        ("History", {"fields": ["timeline", "created_at"]}),
+    ]
+    change_form_template = "admin/partnerships/partner/change_form.html"
+
+    def get_queryset(self, request):
+        return partner_list()
+
+    @staticmethod
+    def _statistics(obj: Partner) -> PartnerStatistics | None:
+        try:
+            return obj.statistics
+        except PartnerStatistics.DoesNotExist:
+            return None
+
+    @admin.display(description="followers", ordering="statistics__followers")
+    def followers(self, obj: Partner):
+        stats = self._statistics(obj)
+        return f"{stats.followers:,}" if stats else "—"
+
+    @admin.display(description="views, 30 days", ordering="statistics__views_30d")
+    def views_30d(self, obj: Partner):
+        stats = self._statistics(obj)
+        return f"{stats.views_30d:,}" if stats else "—"
+
+    @admin.display(description="programs")
+    def programs(self, obj: Partner):
+        live = getattr(obj, "live_enrolments", [])
+        return ", ".join(f"{e.program.name} ({e.status})" for e in live) or "—"
+
+    @admin.display(description="changes of the partner and its enrolments")
+    def timeline(self, obj: Partner):
+        if obj.pk is None:
+            return "—"
+        events = partner_timeline(obj)
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{e['at']:%Y-%m-%d %H:%M}", e["who"] or "system", e["subject"], e["change"], e["reason"])
+             for e in events),
+        )
+        return format_html(
+            "<table><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th><th>Change</th><th>Reason</th></tr>"
+            "</thead><tbody>{}</tbody></table>", rows,
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a partner with history is removed (status), never deleted
+
+    def has_suspend_permission(self, request) -> bool:
+        return request.user.has_perm(services.SUSPEND_PERMISSION)
+
+    # --- suspend / reinstate ------------------------------------------------------------------
+    ACTIONS = {"suspend": services.partner_suspend, "reinstate": services.partner_reinstate}
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/standing/<str:action>/", self.admin_site.admin_view(self.standing_view),
+                 name="partnerships_partner_standing"),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["can_suspend"] = self.has_suspend_permission(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _standing_page(self, request, action, partners, form, bulk):
+        return TemplateResponse(request, "admin/partnerships/partner/standing.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "title": f"{action.capitalize()} partner{'s' if bulk else ''}",
+            "action": action, "partners": partners, "form": form, "bulk": bulk,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
+
+    def standing_view(self, request, object_id: int, action: str):
+        partner = get_object_or_404(Partner, pk=object_id)
+        change_url = reverse("admin:partnerships_partner_change", args=[partner.pk])
+        if action not in self.ACTIONS or not self.has_suspend_permission(request):
+            messages.error(request, "You may not change this partner's standing.")
+            return HttpResponseRedirect(change_url)
+        form = ReasonForm(request.POST or None, reason_required=True, show_override=False)
+        if request.method == "POST" and form.is_valid():
+            try:
+                self.ACTIONS[action](partner_id=partner.pk, actor=request.user, reason=form.cleaned_data["reason"])
+            except PartnershipsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"@{partner.handle}: {action} done.")
+                return HttpResponseRedirect(change_url)
+        return self._standing_page(request, action, [partner], form, bulk=False)
+
+    def _bulk(self, request, queryset, action: str):
+        partners = list(queryset.order_by("pk")[:500])
+        form = ReasonForm(request.POST if "apply" in request.POST else None, reason_required=True,
+                          show_override=False)
+        if "apply" in request.POST and form.is_valid():
+            done, skipped = [], []
+            for partner in partners:
+                try:
+                    self.ACTIONS[action](partner_id=partner.pk, actor=request.user,
+                                         reason=form.cleaned_data["reason"])
+                    done.append(partner.handle)
+                except PartnershipsError as exc:
+                    skipped.append(f"@{partner.handle}: {exc}")
+            if done:
+                messages.success(request, f"{len(done)} partner(s): {action} done.")
+            for line in skipped:
+                messages.warning(request, f"Skipped {line}")
+            return None
+        return self._standing_page(request, action, partners, form, bulk=True)
+
+    @admin.action(description="Suspend selected partners…", permissions=["suspend"])
+    def suspend_selected(self, request, queryset):
+        return self._bulk(request, queryset, "suspend")
+
+    @admin.action(description="Reinstate selected partners…", permissions=["suspend"])
+    def reinstate_selected(self, request, queryset):
+        return self._bulk(request, queryset, "reinstate")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}

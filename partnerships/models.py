@@ -1,0 +1,284 @@
+"""Who takes part: partners, programs, applications (enrolments) and the metrics they are judged on.
+
+Models hold fields, constraints and pure query filters. Every write goes through services.py.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+COUNTRY_CODE_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
+CURRENCY_CODE_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 currency code, e.g. USD.")
+HANDLE_VALIDATOR = RegexValidator(
+    r"^[a-z0-9._]{2,40}$", "A handle is 2-40 lower-case letters, digits, dots or underscores."
+)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (for example Europe/Paris).")
+
+
+class Category(models.Model):
+    """A content category (comedy, education, ...): an admin-editable list."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerQuerySet(models.QuerySet):
+    def active(self) -> PartnerQuerySet:
+        return self.filter(status=Partner.Status.ACTIVE)
+
+    def in_category(self, category_id: int) -> PartnerQuerySet:
+        # A subquery instead of a join keeps one row per partner, so no DISTINCT over a large table.
+        through = Partner.categories.through
+        return self.filter(pk__in=through.objects.filter(category_id=category_id).values("partner_id"))
+
+
+class Partner(models.Model):
+    """Someone the platform partners with: a person or an organisation."""
+
+    class Kind(models.TextChoices):
+        CREATOR = "creator", "Creator"
+        PUBLIC_FIGURE = "public_figure", "Public figure"
+        PUBLISHER = "publisher", "Publisher"
+        EDUCATOR = "educator", "Educator"
+        INSTITUTION = "institution", "Institution"
+
+    ORGANISATION_KINDS = frozenset({Kind.PUBLISHER, Kind.INSTITUTION})
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REMOVED = "removed", "Removed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CREATOR)
+    handle = models.CharField(max_length=40, unique=True, validators=[HANDLE_VALIDATOR])
+    display_name = models.CharField(max_length=120)
+    country = models.CharField(max_length=2, validators=[COUNTRY_CODE_VALIDATOR], db_index=True)
+    date_of_birth = models.DateField(
+        null=True, blank=True, help_text="People only. Organisations (publishers, institutions) have none."
+    )
+    age_verified = models.BooleanField(
+        default=False, help_text="An identity check confirmed the person is an adult (18+)."
+    )
+    categories = models.ManyToManyField(Category, blank=True, related_name="partners")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status_reason = models.TextField(blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    tax_form_on_file = models.BooleanField(default=False)
+    identity_verified = models.BooleanField(default=False)
+    opted_into_brand_deals = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"], m2m_fields=[categories], history_change_reason_field=models.TextField(null=True)
+    )
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind__in=["publisher", "institution"]) | Q(date_of_birth__isnull=True),
+                name="partner_organisation_has_no_birth_date",
+                violation_error_message="Publishers and institutions are organisations: leave date of birth empty.",
+            ),
+        ]
+        permissions = [("suspend_partner", "Can suspend and reinstate partners")]
+
+    def __str__(self) -> str:
+        return f"@{self.handle}"
+
+    @property
+    def is_organisation(self) -> bool:
+        return self.kind in self.ORGANISATION_KINDS
+
+
+class PartnerStatistics(models.Model):
+    """Rolled-up figures per partner over the last 30 days, refreshed from DailyMetric in SQL.
+
+    Eligibility and brand search read these, never the raw daily rows."""
+
+    partner = models.OneToOneField(Partner, primary_key=True, on_delete=models.CASCADE, related_name="statistics")
+    as_of = models.DateField(help_text="Last day of the 30-day window.")
+    followers = models.BigIntegerField(default=0, db_index=True)
+    views_30d = models.BigIntegerField(default=0, db_index=True)
+    qualified_views_30d = models.BigIntegerField(default=0)
+    likes_30d = models.BigIntegerField(default=0)
+    comments_30d = models.BigIntegerField(default=0)
+    shares_30d = models.BigIntegerField(default=0)
+    posts_30d = models.IntegerField(default=0)
+    avg_views_per_post = models.BigIntegerField(default=0)
+    engagement_rate = models.DecimalField(
+        max_digits=7, decimal_places=2, default=0, help_text="(likes + comments + shares) / views, in percent."
+    )
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "partner statistics"
+
+    def __str__(self) -> str:
+        return f"statistics of partner {self.partner_id} as of {self.as_of}"
+
+
+class DailyMetric(models.Model):
+    """One partner's figures for one day, as the data pipeline delivers them."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_metrics")
+    day = models.DateField()
+    views = models.PositiveBigIntegerField(default=0)
+    qualified_views = models.PositiveBigIntegerField(default=0)
+    likes = models.PositiveBigIntegerField(default=0)
+    comments = models.PositiveBigIntegerField(default=0)
+    shares = models.PositiveBigIntegerField(default=0)
+    followers = models.PositiveBigIntegerField(default=0, help_text="Follower count at the end of the day.")
+    posts = models.PositiveIntegerField(default=0, help_text="Posts published that day.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "day"], name="daily_metric_one_row_per_partner_day"),
+            models.CheckConstraint(
+                condition=Q(qualified_views__lte=models.F("views")),
+                name="daily_metric_qualified_views_within_views",
+                violation_error_message="Qualified views cannot exceed views.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} on {self.day}"
+
+
+class Program(models.Model):
+    """A partner program and its eligibility rule, stored as data so managers can change it."""
+
+    class Archetype(models.TextChoices):
+        POOLED_FUND = "pooled_fund", "Pooled fund"
+        REVENUE_SHARE = "revenue_share", "Revenue share"
+        RATE_PER_MILLE = "rate_per_mille", "Rate per 1,000 views"
+        GRANT = "grant", "Grant"
+        BRAND_DEALS = "brand_deals", "Brand deals"
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    archetype = models.CharField(max_length=20, choices=Archetype.choices)
+    currency = models.CharField(max_length=3, validators=[CURRENCY_CODE_VALIDATOR])
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    is_open = models.BooleanField(default=True, help_text="Closed programs take no new applications.")
+
+    min_followers = models.PositiveIntegerField(default=0)
+    min_views_30d = models.PositiveBigIntegerField("minimum views in the last 30 days", default=0)
+    min_posts_30d = models.PositiveIntegerField("minimum posts in the last 30 days", default=0)
+    min_age = models.PositiveSmallIntegerField(default=18, help_text="Ignored for organisations.")
+    allowed_kinds = models.JSONField(default=list, blank=True, help_text="Empty means every kind.")
+    allowed_countries = models.JSONField(default=list, blank=True, help_text="Empty means every country.")
+    require_good_standing = models.BooleanField(default=True, help_text="The partner's status must be active.")
+    reapply_cooldown_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(0)], help_text="Days a rejected partner waits to re-apply."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        unknown = sorted(set(self.allowed_kinds or []) - set(Partner.Kind.values))
+        if unknown:
+            raise ValidationError({"allowed_kinds": f"Unknown partner kinds: {', '.join(unknown)}."})
+        bad = sorted(c for c in (self.allowed_countries or []) if not (len(c) == 2 and c.isalpha() and c.isupper()))
+        if bad:
+            raise ValidationError({"allowed_countries": f"Not two-letter country codes: {', '.join(bad)}."})
+
+
+class EnrolmentQuerySet(models.QuerySet):
+    def live(self) -> EnrolmentQuerySet:
+        return self.filter(status__in=Enrolment.LIVE_STATUSES)
+
+    def awaiting_decision(self) -> EnrolmentQuerySet:
+        return self.filter(status=Enrolment.Status.SUBMITTED)
+
+
+class Enrolment(models.Model):
+    """A partner's application to a program, and afterwards its membership.
+
+    submitted → approved | rejected | withdrawn; approved → suspended | ended | withdrawn;
+    suspended → approved (reinstated) | ended."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+        ENDED = "ended", "Ended"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    LIVE_STATUSES = (Status.SUBMITTED, Status.APPROVED, Status.SUSPENDED)
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="enrolments")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="enrolments")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    submitted_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
+    eligibility = models.JSONField(default=list, blank=True, help_text="Snapshot of every rule at evaluation.")
+    eligibility_passed = models.BooleanField(null=True, help_text="Empty until evaluated.")
+    eligibility_evaluated_at = models.DateTimeField(null=True, blank=True)
+    eligibility_override_reason = models.TextField(
+        blank=True, help_text="Why the application was approved although a rule failed."
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"], history_change_reason_field=models.TextField(null=True))
+    objects = EnrolmentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "program"],
+                condition=Q(status__in=["submitted", "approved", "suspended"]),
+                name="enrolment_one_live_per_partner_program",
+                violation_error_message="This partner already has a live application or membership in this program.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "program", "submitted_at"], name="enrolment_queue_idx"),
+            models.Index(fields=["program", "status"], name="enrolment_program_status_idx"),
+        ]
+        permissions = [("decide_enrolment", "Can approve, reject, suspend, reinstate and end enrolments")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} → {self.program_id} ({self.status})"
+
+    @property
+    def failed_rules(self) -> list[dict]:
+        return [rule for rule in self.eligibility or [] if not rule.get("passed")]

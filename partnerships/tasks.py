@@ -1,0 +1,21 @@
+"""Thin Celery tasks: ids in, one service call."""
+
+import datetime as dt
+
+from celery import shared_task
+from django.db import OperationalError
+
+from partnerships.services import partner_statistics_refresh
+
+
+@shared_task(
+    name="partnerships.refresh_partner_statistics",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def refresh_partner_statistics_task(as_of: str | None = None, partner_ids: list[int] | None = None) -> int:
+    return partner_statistics_refresh(
+        as_of=dt.date.fromisoformat(as_of) if as_of else None, partner_ids=partner_ids
+    )
