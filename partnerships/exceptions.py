@@ -26,7 +26,7 @@ ALREADY_DECIDED = "This application was already {status} by {who} at {when:%Y-%m
 NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."
 REASON_REQUIRED = "A reason is required to {action}."
 PROGRAM_CLOSED = "The program “{program}” is closed to new applications."
-ALREADY_LIVE = "@{handle} already has a {status} application or membership in “{program}”."
+ALREADY_LIVE = "@{handle} already has a live application or membership in “{program}” (status: {status})."
 COOLDOWN = (
     "@{handle} was rejected from “{program}” on {rejected:%Y-%m-%d} and may re-apply from {allowed:%Y-%m-%d} "
     "({days}-day cool-down)."

@@ -231,11 +231,11 @@ def _transition(
     if transition.reason_required:
         reason = _require_reason(reason, f"{action} an application")
     reason = (reason or "").strip()
-    # The row lock makes concurrent decisions take turns: the second sees the first one's result.
+    # The row lock makes concurrent decisions take turns: the second sees the first one's result. Only
+    # rows that never change are joined: after waiting for the lock, PostgreSQL re-reads the locked row
+    # but not the other side of an outer join, so a joined decided_by would still show the old (empty) one.
     enrolment = (
-        Enrolment.objects.select_for_update(of=("self",))
-        .select_related("partner", "program", "decided_by")
-        .get(pk=enrolment_id)
+        Enrolment.objects.select_for_update(of=("self",)).select_related("partner", "program").get(pk=enrolment_id)
     )
     if enrolment.status not in transition.sources:
         if enrolment.decided_by is not None and enrolment.decided_at is not None:

@@ -4,6 +4,7 @@ has them. The schedule is a django-celery-beat row: editable in the admin afterw
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
+# A frozen copy: a migration must keep doing what it did when it was written, whatever roles.py becomes.
 GROUPS = {
     "Partnership managers": [
         "view_partner", "change_partner", "suspend_partner", "view_partnerstatistics",

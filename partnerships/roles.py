@@ -1,0 +1,25 @@
+"""The permission groups people are put in. Migration 0003 creates them; ensure_groups() re-creates them
+where a database was emptied (a test that flushes tables, a restored dump)."""
+
+from django.contrib.auth.models import Group, Permission
+
+GROUPS: dict[str, list[str]] = {
+    "Partnership managers": [
+        "view_partner", "change_partner", "suspend_partner", "view_partnerstatistics",
+        "view_program", "change_program", "view_category", "add_category", "change_category",
+        "view_enrolment", "add_enrolment", "change_enrolment", "decide_enrolment", "view_dailymetric",
+    ],
+    "Finance approvers": [
+        "view_partner", "view_partnerstatistics", "view_program", "view_category", "view_enrolment",
+        "view_dailymetric",
+    ],
+    "Brand users": [],
+}
+
+
+def ensure_groups() -> None:
+    for name, codenames in GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="partnerships", codename__in=codenames)
+        )

@@ -1,0 +1,40 @@
+import pytest
+from django.db import connection
+
+from tests.partnerships.factories import UserFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need the real database's locking and triggers: skip them on SQLite."""
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL); runs in .ci/run")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", groups=["Partnership managers"])
+
+
+@pytest.fixture
+def second_manager(db):
+    return UserFactory(username="manager2", groups=["Partnership managers"])
+
+
+@pytest.fixture
+def finance(db):
+    return UserFactory(username="finance", groups=["Finance approvers"])
+
+
+@pytest.fixture
+def outsider(db):
+    """A staff user in no group."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True)
