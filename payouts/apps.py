@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class PayoutsConfig(AppConfig):
     name = "payouts"
     verbose_name = "Payouts"
+
+    def ready(self) -> None:
+        from payouts import sql
+
+        sql.install()

@@ -1,0 +1,38 @@
+"""Domain errors of the payouts app, with their messages as constants."""
+
+
+class PayoutsError(Exception):
+    """A request the money rules refuse; the message is for the person who asked."""
+
+
+class RunRefused(PayoutsError):
+    pass
+
+
+class NotPermitted(PayoutsError):
+    pass
+
+
+class FundOverdrawn(PayoutsError):
+    pass
+
+
+MONTH_NOT_ENDED = (
+    "{month:%B %Y} has not ended yet in {tz} (today there is {today:%Y-%m-%d}); compute it from {next:%Y-%m-%d}."
+)
+MONTH_NOT_FIRST_DAY = "A payout month is given by its first day (for example 2026-10-01), not {month}."
+NO_FUND = "“{program}” has no fund: create one (with its budget tranches) before computing payouts."
+NO_TERMS = "“{program}” has no money terms: set them in the admin before computing payouts."
+NOT_PAYING_PROGRAM = "“{program}” is a brand-deals program: it pays per campaign, not by monthly runs."
+NO_TRANCHE = "Fund “{fund}” has no budget for {month:%B %Y}: add a budget tranche covering that month."
+CURRENCY_MISMATCH = "Fund “{fund}” is in {fund_currency} but the program pays in {program_currency}."
+FUND_OVERDRAWN = (
+    "Run {run} would spend {spend} but fund “{fund}” has {remaining} left: top up the fund or cancel the run."
+)
+NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."
+FOUR_EYES = "{user} started this run and so cannot approve it: another finance approver must."
+WRONG_STATUS = "Cannot {action} run {run}: it is {status}; only {allowed} runs can be {done}."
+REASON_REQUIRED = "A reason is required to {action}."
+REFERENCE_REQUIRED = "A payment reference (the bank batch or transfer id) is required to mark a run paid."
+ADJUSTMENT_ZERO = "An adjustment of zero changes nothing: enter a positive or negative amount."
+NEGATIVE_BUDGET = "A budget cannot be negative ({amount})."

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from partnerships.models import Program
+from payouts.models import EarningLine, Fund, PayoutRun, ProgramTerms
+from payouts.sql import date_param, datetime_param
+
+LINE_TABLE = EarningLine._meta.db_table
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run: PayoutRun
+    program: Program
+    terms: ProgramTerms
+    fund: Fund
+    start: dt.date
+    end: dt.date  # last day of input (month end, or today for an estimate)
+    budget_minor: int
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        """Members approved before the month ended (in the program's time zone) take part."""
+        tz = zoneinfo.ZoneInfo(self.program.time_zone)
+        after = self.run.month_end + dt.timedelta(days=1)
+        return dt.datetime(after.year, after.month, after.day, tzinfo=tz)
+
+    def params(self, **extra) -> dict:
+        return {
+            "run": self.run.pk, "program": self.program.pk, "currency": self.program.currency,
+            "start": date_param(self.start), "end": date_param(self.end), "cutoff": datetime_param(self.cutoff),
+            **extra,
+        }
+
+
+# Only members whose enrolment is approved, and was approved before the month ended, earn.
+MEMBERS_JOIN = """
+    JOIN partnerships_enrolment e ON e.partner_id = {alias}.partner_id AND e.program_id = %(program)s
+         AND e.status = 'approved' AND e.approved_at < %(cutoff)s
+"""
+
+LINE_COLUMNS = (
+    "run_id, partner_id, basis, basis_value, basis_total, weight, gross_minor, capped, rounding_minor, remainder, "
+    "adjustments_minor, carried_in_minor, withholding_minor, net_minor, status, hold_reason, note"
+)
+
+
+def insert_lines_sql(select_sql: str) -> str:
+    """Wrap a SELECT of (partner_id, basis, basis_value, weight, gross_minor, capped, note) into the insert."""
+    return f"""
+        INSERT INTO {LINE_TABLE} ({LINE_COLUMNS})
+        SELECT %(run)s, s.partner_id, s.basis, s.basis_value, 0, s.weight, s.gross_minor, s.capped, 0, 0,
+               0, 0, 0, 0, 'payable', '', s.note
+        FROM ({select_sql}) s
+    """

@@ -1,0 +1,98 @@
+"""Posting to the append-only double-entry ledger.
+
+A transaction's entries are written by ONE INSERT statement, so PostgreSQL's statement trigger (migration
+0002) can check that they sum to zero; the same check also runs here on every database. A transaction's
+``key`` names the event it records (``run:12:approve``), so posting the same event twice posts it once.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from payouts.models import Fund, LedgerAccount, LedgerEntry, LedgerTransaction
+from payouts.sql import execute, fetchone
+
+ENTRY_TABLE = LedgerEntry._meta.db_table
+
+
+class LedgerUnbalanced(RuntimeError):
+    pass
+
+
+def fund_account(fund: Fund, kind: str) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(kind=kind, currency=fund.currency, fund=fund, partner=None,
+                                                     program=fund.program)
+    return account
+
+
+def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str) -> None:
+    """One payable account per partner of the run, created in one statement."""
+    execute("""
+        INSERT INTO payouts_ledgeraccount (kind, currency, partner_id, program_id, fund_id)
+        SELECT DISTINCT %(kind)s, %(currency)s, l.partner_id, %(program)s, NULL
+        FROM payouts_earningline l
+        WHERE l.run_id = %(run)s AND NOT EXISTS (
+            SELECT 1 FROM payouts_ledgeraccount a WHERE a.kind = %(kind)s AND a.currency = %(currency)s
+              AND a.partner_id = l.partner_id AND a.program_id = %(program)s)
+    """, {"kind": LedgerAccount.Kind.PARTNER_PAYABLE, "currency": currency, "program": program_id, "run": run_id})
+
+
+def post(
+    *, key: str, description: str, entries_sql: str, params: dict, run=None, actor=None
+) -> LedgerTransaction | None:
+    """Post a transaction whose entries are the rows (account_id, amount_minor) of ``entries_sql``.
+    Returns None when the key was already posted (idempotent)."""
+    if LedgerTransaction.objects.filter(key=key).exists():
+        return None
+    transaction = LedgerTransaction.objects.create(key=key, description=description, run=run, created_by=actor)
+    execute(f"""
+        INSERT INTO {ENTRY_TABLE} (transaction_id, account_id, amount_minor)
+        SELECT %(ledger_transaction)s, e.account_id, e.amount_minor FROM ({entries_sql}) e WHERE e.amount_minor <> 0
+    """, {**params, "ledger_transaction": transaction.pk})
+    imbalance = int(fetchone(f"SELECT COALESCE(SUM(amount_minor), 0) FROM {ENTRY_TABLE} WHERE transaction_id = %s",
+                             [transaction.pk])[0]) if connection.vendor != "postgresql" else 0
+    if imbalance:
+        raise LedgerUnbalanced(f"Ledger transaction {key} is unbalanced by {imbalance}; nothing was posted.")
+    return transaction
+
+
+def post_pairs(*, key: str, description: str, pairs: list[tuple[int, int]], run=None, actor=None):
+    """Post a small transaction given as (account_id, amount_minor) pairs."""
+    values = " UNION ALL ".join(f"SELECT {int(account)} AS account_id, {int(amount)} AS amount_minor"
+                                for account, amount in pairs)
+    return post(key=key, description=description, entries_sql=values, params={}, run=run, actor=actor)
+
+
+def balance(account: LedgerAccount) -> int:
+    return int(fetchone(f"SELECT COALESCE(SUM(amount_minor), 0) FROM {ENTRY_TABLE} WHERE account_id = %s",
+                        [account.pk])[0])
+
+
+TRIGGERS_SQL = f"""
+CREATE OR REPLACE FUNCTION payouts_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'The ledger is append-only: % on % is refused; post a correcting transaction instead.',
+        TG_OP, TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE OR REPLACE FUNCTION payouts_ledger_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE unbalanced record;
+BEGIN
+    SELECT e.transaction_id, SUM(e.amount_minor) AS total INTO unbalanced
+    FROM {ENTRY_TABLE} e WHERE e.transaction_id IN (SELECT DISTINCT transaction_id FROM inserted)
+    GROUP BY e.transaction_id HAVING SUM(e.amount_minor) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'Ledger transaction % is unbalanced by %.', unbalanced.transaction_id, unbalanced.total
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS ledger_entry_append_only ON {ENTRY_TABLE};
+CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON {ENTRY_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION payouts_ledger_append_only();
+DROP TRIGGER IF EXISTS ledger_transaction_append_only ON payouts_ledgertransaction;
+CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON payouts_ledgertransaction
+    FOR EACH ROW EXECUTE FUNCTION payouts_ledger_append_only();
+DROP TRIGGER IF EXISTS ledger_entry_balanced ON {ENTRY_TABLE};
+CREATE TRIGGER ledger_entry_balanced AFTER INSERT ON {ENTRY_TABLE}
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION payouts_ledger_balanced();
+"""

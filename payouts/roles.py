@@ -1,0 +1,22 @@
+"""Payout permissions of the groups that partnerships' migration creates."""
+
+from django.contrib.auth.models import Group, Permission
+
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    "Finance approvers": [
+        "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "approve_payoutrun",
+        "pay_payoutrun", "compute_payoutrun", "view_earningline", "view_adjustment", "add_adjustment",
+        "view_ledgeraccount", "view_ledgertransaction", "view_ledgerentry", "view_adrevenue", "view_video",
+        "view_videodailyviews",
+    ],
+    "Partnership managers": [
+        "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
+        "view_adjustment",
+    ],
+}
+
+
+def ensure_group_permissions() -> None:
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="payouts", codename__in=codenames))

@@ -1,0 +1,75 @@
+"""Exact integer arithmetic for set-based SQL, the same on PostgreSQL and SQLite.
+
+A pooled split needs budget × views / total views, whose product can pass 2**63. PostgreSQL does it in
+``numeric`` through SQL functions created by migration 0002; SQLite gets the same three functions from
+Python (exact big integers), registered on every new connection. SQL text therefore never differs
+between the two databases, and no float is ever involved.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.backends.signals import connection_created
+
+
+def muldiv_floor(a: int, b: int, c: int) -> int:
+    """⌊a·b / c⌋ for non-negative a, b and positive c."""
+    return (a * b) // c
+
+
+def muldiv_rem(a: int, b: int, c: int) -> int:
+    return (a * b) % c
+
+
+def div_half_even(n: int, d: int) -> int:
+    """n / d rounded half to even, symmetric around zero (d > 0)."""
+    quotient, remainder = divmod(abs(n), d)
+    if 2 * remainder > d or (2 * remainder == d and quotient % 2 == 1):
+        quotient += 1
+    return quotient if n >= 0 else -quotient
+
+
+def _register(sender, connection, **kwargs) -> None:
+    if connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    raw.create_function("cp_muldiv_floor", 3, muldiv_floor, deterministic=True)
+    raw.create_function("cp_muldiv_rem", 3, muldiv_rem, deterministic=True)
+    raw.create_function("cp_div_half_even", 2, div_half_even, deterministic=True)
+
+
+def install() -> None:
+    connection_created.connect(_register, dispatch_uid="payouts.sql.register")
+
+
+POSTGRES_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION cp_muldiv_floor(a numeric, b numeric, c numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT div(a * b, c) $$;
+CREATE OR REPLACE FUNCTION cp_muldiv_rem(a numeric, b numeric, c numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT mod(a * b, c) $$;
+CREATE OR REPLACE FUNCTION cp_div_half_even(n numeric, d numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN 2 * abs(mod(n, d)) > d OR (2 * abs(mod(n, d)) = d AND mod(div(n, d), 2) <> 0)
+                THEN div(n, d) + sign(n) ELSE div(n, d) END $$;
+"""
+
+
+def execute(sql: str, params: dict | None = None) -> int:
+    """Run one statement on the default connection; return the affected row count."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.rowcount
+
+
+def fetchone(sql: str, params: dict | None = None) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.fetchone()
+
+
+def date_param(value):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def datetime_param(value):
+    return connection.ops.adapt_datetimefield_value(value)

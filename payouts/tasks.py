@@ -1,0 +1,49 @@
+"""Thin Celery tasks: ids in, one service call. Idempotency lives in the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from partnerships.models import Program
+from payouts.exceptions import RunRefused
+from payouts.models import PayoutRun
+from payouts.services import FORMULAS, payout_run_compute, previous_month, program_today
+
+logger = logging.getLogger(__name__)
+RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+
+
+def paying_programs():
+    return Program.objects.filter(archetype__in=list(FORMULAS), fund__isnull=False, terms__isnull=False)
+
+
+@shared_task(name="payouts.compute_month", **RETRY)
+def compute_month_task(program_id: int, month: str) -> str:
+    run = payout_run_compute(program_id=program_id, month=dt.date.fromisoformat(month))
+    return run.status
+
+
+@shared_task(name="payouts.compute_previous_month", **RETRY)
+def compute_previous_month_task() -> int:
+    """Beat, on the 1st: enqueue one task per paying program for the month that ended in its time zone."""
+    programs = list(paying_programs())
+    for program in programs:
+        compute_month_task.delay(program.pk, previous_month(program).isoformat())
+    return len(programs)
+
+
+@shared_task(name="payouts.estimate_month_to_date", **RETRY)
+def estimate_month_to_date_task() -> int:
+    count = 0
+    for program in paying_programs():
+        try:
+            payout_run_compute(program_id=program.pk, month=program_today(program).replace(day=1),
+                               kind=PayoutRun.Kind.ESTIMATE)
+            count += 1
+        except RunRefused as exc:  # e.g. no tranche for this month yet: nothing to estimate
+            logger.info("No estimate for %s: %s", program, exc)
+    return count
