@@ -188,8 +188,10 @@ def enrolment_submit(*, partner_id: int, program_id: int, actor: AbstractBaseUse
 
 
 @transaction.atomic
-def enrolment_evaluate_eligibility(*, enrolment_id: int, actor: AbstractBaseUser | None = None) -> Enrolment:
-    """Re-evaluate the rule against today's statistics and store the new snapshot."""
+def enrolment_evaluate_eligibility(*, enrolment_id: int, actor: AbstractBaseUser) -> Enrolment:
+    """Re-evaluate the rule against today's statistics and store the new snapshot. Only someone who may
+    decide may do it: a new snapshot can spare an application the need for an override."""
+    _require_permission(actor, DECIDE_PERMISSION, "re-evaluate eligibility")
     enrolment = Enrolment.objects.select_for_update().select_related("partner", "program").get(pk=enrolment_id)
     _store_eligibility(enrolment)
     enrolment._history_user = actor  # type: ignore[attr-defined]

@@ -187,7 +187,8 @@ class EnrolmentAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
 
     def _form(self, request, action: str, objects, data=None) -> ReasonForm:
         transition = services.TRANSITIONS[action]
-        show_override = action == "approve" and any(obj.eligibility_passed is False for obj in objects)
+        # Not yet evaluated counts as possibly failing: approval evaluates it and may need the override.
+        show_override = action == "approve" and any(obj.eligibility_passed is not True for obj in objects)
         return ReasonForm(data, reason_required=transition.reason_required, show_override=show_override)
 
     def decide_view(self, request, object_id: int, action: str):
@@ -214,11 +215,16 @@ class EnrolmentAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
         return self._decision_page(request, action=action, objects=[obj], form=form, bulk=False)
 
     def reevaluate_view(self, request, object_id: int):
-        change_url = reverse("admin:partnerships_enrolment_change", args=[object_id])
+        enrolment = get_object_or_404(self.get_queryset(request), pk=object_id)
+        change_url = reverse("admin:partnerships_enrolment_change", args=[enrolment.pk])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
-        enrolment = services.enrolment_evaluate_eligibility(enrolment_id=object_id, actor=request.user)
-        messages.success(request, f"Eligibility re-evaluated: {eligibility.summarise(enrolment.eligibility)}.")
+        try:
+            enrolment = services.enrolment_evaluate_eligibility(enrolment_id=enrolment.pk, actor=request.user)
+        except PartnershipsError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Eligibility re-evaluated: {eligibility.summarise(enrolment.eligibility)}.")
         return HttpResponseRedirect(change_url)
 
     def _bulk(self, request, queryset, action: str):

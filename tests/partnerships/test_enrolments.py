@@ -266,3 +266,11 @@ def test_partner_standing_refusals_change_nothing(manager, outsider):
     partner.refresh_from_db()
     assert partner.status == Partner.Status.ACTIVE
     assert partner.history.count() == 1  # only its creation
+
+
+def test_reevaluation_needs_the_decide_permission(finance):
+    enrolment = EnrolmentFactory(eligibility_passed=False)
+    before = snapshot(enrolment)
+    with pytest.raises(NotPermitted, match="may not re-evaluate eligibility"):
+        services.enrolment_evaluate_eligibility(enrolment_id=enrolment.pk, actor=finance)
+    assert snapshot(enrolment) == before
