@@ -28,8 +28,8 @@ def fund_account(fund: Fund, kind: str) -> LedgerAccount:
 def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str) -> None:
     """One payable account per partner of the run, created in one statement."""
     execute("""
-        INSERT INTO payouts_ledgeraccount (kind, currency, partner_id, program_id, fund_id)
-        SELECT DISTINCT %(kind)s, %(currency)s, l.partner_id, %(program)s, NULL
+        INSERT INTO payouts_ledgeraccount (kind, currency, partner_id, program_id)
+        SELECT DISTINCT %(kind)s, %(currency)s, l.partner_id, %(program)s
         FROM payouts_earningline l
         WHERE l.run_id = %(run)s AND NOT EXISTS (
             SELECT 1 FROM payouts_ledgeraccount a WHERE a.kind = %(kind)s AND a.currency = %(currency)s
