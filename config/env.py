@@ -72,7 +72,12 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict:
             name = str(base_dir / "db.sqlite3")
         else:
             name = str(base_dir / path.lstrip("/"))
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {"timeout": 20}}
+        # WAL lets the development server read while a task writes; IMMEDIATE takes the write lock when a
+        # transaction starts, so concurrent writers wait instead of failing with "database is locked".
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {
+            "timeout": 20, "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }}
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
         return {

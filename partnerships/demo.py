@@ -195,10 +195,13 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
             enrolment = services.enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=manager)
         except PartnershipsError:
             continue
-        Enrolment.objects.filter(pk=enrolment.pk).update(
-            submitted_at=now - dt.timedelta(days=rng.randint(0, 60), minutes=rng.randint(0, 1440))
-        )
         fate = rng.random()
+        # Waiting applications are recent; decided ones go back up to five months, so that members were
+        # approved before the months the payout demo computes.
+        submitted = now - dt.timedelta(days=rng.randint(0, 30) if fate < 0.45 else rng.randint(35, 150),
+                                       minutes=rng.randint(0, 1440))
+        decided = submitted + dt.timedelta(days=rng.randint(1, 4))
+        Enrolment.objects.filter(pk=enrolment.pk).update(submitted_at=submitted)
         try:
             if fate < 0.45:
                 continue  # stays in the queue
@@ -207,6 +210,7 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
                     enrolment_id=enrolment.pk, actor=manager, reason="Demo: meets the program's rules",
                     override_reason="" if enrolment.eligibility_passed else "Demo: strategic partner",
                 )
+                Enrolment.objects.filter(pk=enrolment.pk).update(approved_at=decided, decided_at=decided)
                 if fate > 0.70:
                     services.enrolment_suspend(enrolment_id=enrolment.pk, actor=manager,
                                                reason="Demo: invalid traffic under investigation")
@@ -215,6 +219,7 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
             elif fate < 0.93:
                 services.enrolment_reject(enrolment_id=enrolment.pk, actor=manager,
                                           reason="Demo: does not meet the program's rules")
+                Enrolment.objects.filter(pk=enrolment.pk).update(decided_at=decided)
             else:
                 services.enrolment_withdraw(enrolment_id=enrolment.pk, actor=manager,
                                             reason="Demo: partner withdrew the application")

@@ -94,12 +94,12 @@ def previous_month(program: Program) -> dt.date:
     return (first - dt.timedelta(days=1)).replace(day=1)
 
 
-def fund_month_budget(fund: Fund, month: dt.date) -> int | None:
+def fund_month_budget(fund: Fund, month: dt.date, tranches: list | None = None) -> int | None:
     """The month's release from every tranche covering it: a tranche of N months gives each month
     ⌊amount / N⌋ and its first (amount mod N) months one more cent, so the tranche is released exactly.
     None when no tranche covers the month."""
     total, covered = 0, False
-    for tranche in fund.tranches.all():
+    for tranche in tranches if tranches is not None else fund.tranches.all():
         if tranche.starts_on <= month <= tranche.ends_on:
             covered = True
             months = tranche.months
@@ -127,10 +127,10 @@ def fund_month_available(fund: Fund, month: dt.date, *, run_id: int | None = Non
     if release is None:
         raise RunRefused(NO_TRANCHE.format(fund=fund, month=month))
     if fund.rollover_unspent:
-        first = min(t.starts_on for t in fund.tranches.all())
-        released, cursor = 0, first
+        tranches = list(fund.tranches.all())
+        released, cursor = 0, min(t.starts_on for t in tranches)
         while cursor <= month:
-            released += fund_month_budget(fund, cursor) or 0
+            released += fund_month_budget(fund, cursor, tranches) or 0
             cursor = next_month(cursor)
         available = released - fund_spent(fund, before=month)
     else:
@@ -150,7 +150,7 @@ def fund_budget_table(fund: Fund) -> list[dict]:
     rows, cursor, last = [], min(t.starts_on for t in tranches), max(t.ends_on for t in tranches)
     cumulative_budget = cumulative_spent = 0
     while cursor <= last:
-        budget = fund_month_budget(fund, cursor) or 0
+        budget = fund_month_budget(fund, cursor, tranches) or 0
         spent = spent_by_month.get(cursor, 0) or 0
         cumulative_budget += budget
         cumulative_spent += spent
@@ -224,6 +224,23 @@ def payout_run_compute(
         except PayoutsError as exc:
             run.status, run.error = R.FAILED, str(exc)
             run.save(update_fields=["status", "error"])
+    return run
+
+
+def payout_run_request(
+    *, program_id: int, month: dt.date, actor: AbstractBaseUser, kind: str = PayoutRun.Kind.FINAL
+) -> PayoutRun:
+    """What a person's "compute" does: check, open the run (so it shows as computing, started by them), and
+    hand the work to a worker once that is committed. Without a broker the task runs at once, in process."""
+    _require_permission(actor, COMPUTE_PERMISSION, "start payout runs")
+    program = Program.objects.get(pk=program_id)
+    _check_computable(program, month, kind)
+    run = _run_open(program, month, kind, actor)
+    if run.status in (R.COMPUTING, R.FAILED) or (kind == PayoutRun.Kind.ESTIMATE and run.status == R.COMPUTED):
+        from payouts.tasks import compute_month_task  # tasks import this module
+
+        transaction.on_commit(lambda: compute_month_task.delay(program.pk, month.isoformat(), kind))
+    run.refresh_from_db()
     return run
 
 

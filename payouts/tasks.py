@@ -22,8 +22,8 @@ def paying_programs():
 
 
 @shared_task(name="payouts.compute_month", **RETRY)
-def compute_month_task(program_id: int, month: str) -> str:
-    run = payout_run_compute(program_id=program_id, month=dt.date.fromisoformat(month))
+def compute_month_task(program_id: int, month: str, kind: str = PayoutRun.Kind.FINAL) -> str:
+    run = payout_run_compute(program_id=program_id, month=dt.date.fromisoformat(month), kind=kind)
     return run.status
 
 

@@ -21,6 +21,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Creating demo data (takes under a minute)…")
             call_command("seed_demo", stdout=self.stdout)
+            self.stdout.write("Computing demo payouts…")
+            call_command("seed_payouts_demo", stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Open http://{addrport}/admin/ and sign in with a login above."))
         if not no_server:
             call_command("runserver", addrport, use_reloader=False)

@@ -1,0 +1,526 @@
+"""Finance's screens: funds and budgets, runs to review, approve and pay, lines, statements and the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.models import Partner, Program
+from payouts import selectors, services
+from payouts.exceptions import PayoutsError
+from payouts.explain import explain_line
+from payouts.exports import csv_response
+from payouts.models import (
+    Adjustment,
+    AdRevenue,
+    BudgetTranche,
+    EarningLine,
+    Fund,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    PayoutRun,
+    ProgramTerms,
+    Video,
+)
+from payouts.money import format_money, parse_money
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- funds ----------------------------------------------------------------------------------------
+
+class TrancheInline(admin.TabularInline):
+    model = BudgetTranche
+    extra = 1
+    fields = ["starts_on", "ends_on", "amount_minor"]
+
+
+@admin.register(Fund)
+class FundAdmin(admin.ModelAdmin):
+    list_display = ["name", "program", "currency", "total", "spent", "remaining", "rollover_unspent"]
+    list_select_related = ["program"]
+
+    def get_queryset(self, request):
+        spending = Q(program__payout_runs__kind=PayoutRun.Kind.FINAL,
+                     program__payout_runs__status__in=services.SPENDING)
+        return super().get_queryset(request).annotate(
+            spent_minor=Coalesce(Sum("program__payout_runs__total_gross_minor", filter=spending), 0)
+            + Coalesce(Sum("program__payout_runs__total_adjustments_minor", filter=spending), 0))
+    inlines = [TrancheInline]
+    readonly_fields = ["budget_by_month"]
+    fields = ["program", "name", "currency", "total_minor", "rollover_unspent", "budget_by_month"]
+
+    @admin.display(description="total")
+    def total(self, obj):
+        return format_money(obj.total_minor, obj.currency)
+
+    @admin.display(description="spent by runs")
+    def spent(self, obj):
+        return format_money(obj.spent_minor, obj.currency)
+
+    @admin.display(description="remaining")
+    def remaining(self, obj):
+        return format_money(obj.total_minor - obj.spent_minor, obj.currency)
+
+    @admin.display(description="budget, spent and remaining per month")
+    def budget_by_month(self, obj):
+        if obj.pk is None:
+            return "Save the fund and add tranches to see its months."
+        rows = services.fund_budget_table(obj)
+        if not rows:
+            return "No budget tranche yet: add one below."
+        body = "".join(
+            format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", f"{r['month']:%Y-%m}",
+                        format_money(r["budget"], obj.currency), format_money(r["spent"], obj.currency),
+                        format_money(r["unspent"], obj.currency), format_money(r["fund_remaining"], obj.currency))
+            for r in rows
+        )
+        return format_html("<table><thead><tr><th>Month</th><th>Released</th><th>Spent</th><th>Unspent</th>"
+                           "<th>Fund remaining</th></tr></thead><tbody>{}</tbody></table>", format_html(body))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProgramTerms)
+class ProgramTermsAdmin(admin.ModelAdmin):
+    list_display = ["program", "archetype", "min_payout", "pool_share", "revenue_share_rate", "grant"]
+    list_select_related = ["program"]
+    fieldsets = [
+        (None, {"fields": ["program"]}),
+        ("Pooled fund", {"fields": ["pool_share", "min_views", "partner_cap_minor", "excess_policy"]}),
+        ("Revenue share", {"fields": ["revenue_share_rate", "revenue_tiers"]}),
+        ("Rate per 1,000 views", {"fields": ["rpm_by_country", "rpm_multiplier", "min_video_qualified_views",
+                                             "min_video_duration_seconds", "video_cap_minor"]}),
+        ("Grant", {"fields": ["grant_monthly_minor"]}),
+        ("Every program", {"fields": ["min_payout_minor", "withholding_rate", "hold_without_tax_form",
+                                      "hold_without_identity", "hold_when_suspended"]}),
+    ]
+
+    @admin.display(description="archetype")
+    def archetype(self, obj):
+        return obj.program.get_archetype_display()
+
+    @admin.display(description="minimum payout")
+    def min_payout(self, obj):
+        return format_money(obj.min_payout_minor, obj.program.currency)
+
+    @admin.display(description="monthly grant")
+    def grant(self, obj):
+        return format_money(obj.grant_monthly_minor, obj.program.currency) if obj.grant_monthly_minor else "—"
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+class ComputeForm(forms.Form):
+    program = forms.ModelChoiceField(queryset=Program.objects.filter(archetype__in=list(services.FORMULAS)))
+    month = forms.DateField(help_text="Any day of the month, e.g. 2026-10-01.", widget=forms.DateInput(
+        attrs={"type": "month"}, format="%Y-%m"), input_formats=["%Y-%m", "%Y-%m-%d"])
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
+
+
+class PayForm(forms.Form):
+    reference = forms.CharField(max_length=120, help_text="The bank batch or transfer id of this payment.")
+
+
+@admin.register(PayoutRun)
+class PayoutRunAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "total", "line_count", "payable", "started", "approved_by", "computed_at"]
+    list_filter = ["status", "kind", "program"]
+    list_select_related = ["program", "started_by", "approved_by"]
+    ordering = ["-month", "program__name"]
+    readonly_fields = [
+        "program", "month", "kind", "status", "currency", "as_of", "budget", "total", "adjustments", "net",
+        "payable", "line_count", "totals_check", "started", "started_at", "computed_at", "approved_by",
+        "approved_at", "paid_by", "paid_at", "payment_reference", "cancelled_reason", "error", "lines_link",
+    ]
+    fieldsets = [
+        (None, {"fields": ["program", "month", "kind", "status", "error", "cancelled_reason"]}),
+        ("Totals", {"fields": ["budget", "total", "adjustments", "net", "payable", "line_count", "totals_check",
+                               "lines_link"]}),
+        ("Who and when", {"fields": ["started", "started_at", "computed_at", "approved_by", "approved_at",
+                                     "paid_by", "paid_at", "payment_reference"]}),
+    ]
+    change_form_template = "admin/payouts/payoutrun/change_form.html"
+    change_list_template = "admin/payouts/payoutrun/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _money(self, obj, amount):
+        return format_money(amount, obj.currency)
+
+    @admin.display(description="budget")
+    def budget(self, obj):
+        return self._money(obj, obj.budget_minor)
+
+    @admin.display(description="total gross", ordering="total_gross_minor")
+    def total(self, obj):
+        return self._money(obj, obj.total_gross_minor)
+
+    @admin.display(description="adjustments")
+    def adjustments(self, obj):
+        return self._money(obj, obj.total_adjustments_minor)
+
+    @admin.display(description="total balance")
+    def net(self, obj):
+        return self._money(obj, obj.total_net_minor)
+
+    @admin.display(description="payable now")
+    def payable(self, obj):
+        return self._money(obj, obj.total_payable_minor)
+
+    @admin.display(description="started by")
+    def started(self, obj):
+        return obj.started_by or "the scheduler"
+
+    @admin.display(description="totals check")
+    def totals_check(self, obj):
+        if obj.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.FAILED):
+            return "—"
+        if obj.program.archetype == Program.Archetype.POOLED_FUND:
+            if obj.total_gross_minor == obj.budget_minor:
+                return format_html('<span style="color:#2e7d32">✔ lines sum to the budget: {}</span>',
+                                   self._money(obj, obj.budget_minor))
+            return format_html('<span style="color:#b26a00">Lines sum to {} of a {} budget: {} stays in the fund '
+                               '(every partner capped, excess returned, or nobody qualified).</span>',
+                               self._money(obj, obj.total_gross_minor), self._money(obj, obj.budget_minor),
+                               self._money(obj, obj.budget_minor - obj.total_gross_minor))
+        within = obj.total_gross_minor <= obj.budget_minor
+        return format_html('<span style="color:{}">{} lines total {} against {} available</span>',
+                           "#2e7d32" if within else "#c62828", "✔" if within else "✘",
+                           self._money(obj, obj.total_gross_minor), self._money(obj, obj.budget_minor))
+
+    @admin.display(description="lines")
+    def lines_link(self, obj):
+        url = reverse("admin:payouts_earningline_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html('<a href="{}">Review the {} lines (search by partner)</a>', url, obj.line_count)
+
+    # --- actions on one run -------------------------------------------------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("compute/", view(self.compute_view), name="payouts_payoutrun_compute"),
+            path("<int:run_id>/act/<str:action>/", view(self.act_view), name="payouts_payoutrun_act"),
+            path("<int:run_id>/payment-file.csv", view(self.payment_file_view), name="payouts_payoutrun_payment_file"),
+            path("<int:run_id>/statements.csv", view(self.statements_view), name="payouts_payoutrun_statements"),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = extra_context or {}
+        if run is not None:
+            user = request.user
+            extra["run_actions"] = [
+                action for action, allowed, perm in (
+                    ("approve", run.status == PayoutRun.Status.COMPUTED and run.kind == "final",
+                     services.APPROVE_PERMISSION),
+                    ("pay", run.status == PayoutRun.Status.APPROVED, services.PAY_PERMISSION),
+                    ("cancel", run.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.COMPUTED,
+                                              PayoutRun.Status.FAILED), services.COMPUTE_PERMISSION),
+                    ("recompute", run.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.FAILED),
+                     services.COMPUTE_PERMISSION),
+                ) if allowed and user.has_perm(perm)
+            ]
+            extra["can_export"] = user.has_perm(services.PAY_PERMISSION)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def compute_view(self, request):
+        form = ComputeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            program, month = form.cleaned_data["program"], form.cleaned_data["month"].replace(day=1)
+            try:
+                run = services.payout_run_request(program_id=program.pk, month=month, actor=request.user)
+            except PayoutsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                level = messages.ERROR if run.status == PayoutRun.Status.FAILED else messages.SUCCESS
+                self.message_user(request, f"{run}: {run.get_status_display()}. {run.error}", level)
+                return HttpResponseRedirect(reverse("admin:payouts_payoutrun_change", args=[run.pk]))
+        return TemplateResponse(request, "admin/payouts/payoutrun/action.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+            "title": "Compute a program's month", "submit": "Compute",
+            "intro": "Opens the month's run and computes it on a worker (at once in local mode); the run's page shows "
+                     "its status. A run already computed is shown as is. The scheduler does this on the 1st.",
+        })
+
+    ACTIONS = {
+        "approve": (None, "Approve", "Approving posts every line's amount to the partners' balances in the ledger. "
+                                     "You cannot approve a run you started."),
+        "pay": (PayForm, "Mark paid", "Export the payment file first and pay it; then record the bank's reference "
+                                      "here. This posts the payments to the ledger."),
+        "cancel": (ReasonForm, "Cancel run", "The run stays for the record; the month can be computed again."),
+        "recompute": (None, "Compute again", "Completes a run left computing by a stopped worker, or retries a "
+                                             "failed one."),
+    }
+
+    def act_view(self, request, run_id: int, action: str):
+        run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
+        change_url = reverse("admin:payouts_payoutrun_change", args=[run.pk])
+        if action not in self.ACTIONS:
+            self.message_user(request, f"Unknown action “{action}”.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form_class, label, intro = self.ACTIONS[action]
+        form = form_class(request.POST or None) if form_class else forms.Form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if action == "approve":
+                    services.payout_run_approve(run_id=run.pk, actor=request.user)
+                elif action == "pay":
+                    services.payout_run_mark_paid(run_id=run.pk, actor=request.user,
+                                                  reference=form.cleaned_data["reference"])
+                elif action == "cancel":
+                    services.payout_run_cancel(run_id=run.pk, actor=request.user, reason=form.cleaned_data["reason"])
+                else:
+                    run = services.payout_run_request(program_id=run.program_id, month=run.month, actor=request.user,
+                                                      kind=run.kind)
+            except PayoutsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"{run}: {label.lower()} done.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        return TemplateResponse(request, "admin/payouts/payoutrun/action.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "run": run,
+            "title": f"{label}: {run}", "submit": label, "intro": intro,
+        })
+
+    def _export_allowed(self, request) -> bool:
+        if not request.user.has_perm(services.PAY_PERMISSION):
+            self.message_user(request, "Exports need the permission to pay runs.", messages.ERROR)
+            return False
+        return True
+
+    def payment_file_view(self, request, run_id: int):
+        run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
+        if not self._export_allowed(request):
+            return HttpResponseRedirect(reverse("admin:payouts_payoutrun_change", args=[run.pk]))
+        return csv_response(f"payments-{run.program.slug}-{run.month:%Y-%m}.csv", selectors.PAYMENT_HEADER,
+                            selectors.payment_rows(run))
+
+    def statements_view(self, request, run_id: int):
+        run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
+        if not self._export_allowed(request):
+            return HttpResponseRedirect(reverse("admin:payouts_payoutrun_change", args=[run.pk]))
+        return csv_response(f"statements-{run.program.slug}-{run.month:%Y-%m}.csv", selectors.STATEMENT_HEADER,
+                            selectors.run_statement_rows(run))
+
+
+class RunFilter(admin.SimpleListFilter):
+    """The latest runs, named without a query per run."""
+
+    title = "run"
+    parameter_name = "run__id__exact"
+
+    def lookups(self, request, model_admin):
+        runs = PayoutRun.objects.select_related("program").order_by("-month", "program__name")[:40]
+        return [(str(run.pk), str(run)) for run in runs]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(run_id=self.value()) if self.value() else queryset
+
+
+@admin.register(EarningLine)
+class EarningLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["partner", "run", "status", "basis_value", "gross", "adjustments", "carried_in", "withholding",
+                    "net", "hold_reason", "statement"]
+    list_filter = ["status", "run__program", RunFilter]
+    list_select_related = ["partner", "run", "run__program"]
+    search_fields = ["=partner__handle"]
+    search_help_text = "Exact partner handle"
+    ordering = ["-id"]
+    readonly_fields = ["explanation"]
+
+    def _money(self, obj, amount):
+        return format_money(amount, obj.run.currency)
+
+    @admin.display(description="gross", ordering="gross_minor")
+    def gross(self, obj):
+        return self._money(obj, obj.gross_minor)
+
+    @admin.display(description="adjustments")
+    def adjustments(self, obj):
+        return self._money(obj, obj.adjustments_minor)
+
+    @admin.display(description="carried in")
+    def carried_in(self, obj):
+        return self._money(obj, obj.carried_in_minor)
+
+    @admin.display(description="withheld")
+    def withholding(self, obj):
+        return self._money(obj, obj.withholding_minor)
+
+    @admin.display(description="balance", ordering="net_minor")
+    def net(self, obj):
+        return self._money(obj, obj.net_minor)
+
+    @admin.display(description="statement")
+    def statement(self, obj):
+        url = reverse("admin:payouts_statement", args=[obj.partner_id, obj.run.month.strftime("%Y-%m")])
+        return format_html('<a href="{}">statement</a>', url)
+
+    @admin.display(description="how it was reached")
+    def explanation(self, obj):
+        return format_html("<ol>{}</ol>", format_html("".join(
+            format_html("<li>{}</li>", step) for step in explain_line(obj, obj.run))))
+
+    def get_urls(self):
+        return [
+            path("statement/<int:partner_id>/<str:month>/", self.admin_site.admin_view(self.statement_view),
+                 name="payouts_statement"),
+        ] + super().get_urls()
+
+    def statement_view(self, request, partner_id: int, month: str):
+        partner = get_object_or_404(Partner, pk=partner_id)
+        try:
+            first = dt.date.fromisoformat(f"{month}-01")
+        except ValueError:
+            self.message_user(request, f"“{month}” is not a month (use YYYY-MM).", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:payouts_earningline_changelist"))
+        statement = selectors.partner_statement(partner, first)
+        if request.GET.get("format") == "csv":
+            return csv_response(f"statement-{partner.handle}-{month}.csv", selectors.STATEMENT_HEADER,
+                                (selectors.statement_row(run, line, steps) for run, line, steps in statement))
+        return TemplateResponse(request, "admin/payouts/statement.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "partner": partner, "month": first,
+            "title": f"Statement of @{partner.handle}, {first:%B %Y}",
+            "entries": [{"run": run, "line": line, "steps": steps,
+                         "money": {name: format_money(getattr(line, f"{name}_minor"), run.currency)
+                                   for name in ("gross", "adjustments", "carried_in", "withholding", "net")}}
+                        for run, line, steps in statement],
+        })
+
+
+# --- corrections and inputs -----------------------------------------------------------------------
+
+class AdjustmentForm(forms.ModelForm):
+    amount = forms.CharField(help_text="In the program's currency, e.g. -25.00 to take back 25.00.")
+
+    class Meta:
+        model = Adjustment
+        fields = ["partner", "program", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        program = data.get("program")
+        if program is not None and data.get("amount"):
+            try:
+                data["amount_minor"] = parse_money(data["amount"], program.currency)
+            except ValueError as exc:
+                self.add_error("amount", str(exc))
+        return data
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(admin.ModelAdmin):
+    form = AdjustmentForm
+    list_display = ["partner", "program", "amount", "reason", "created_by", "created_at", "applied_run"]
+    list_select_related = ["partner", "program", "created_by", "applied_run"]
+    list_filter = ["program"]
+    search_fields = ["=partner__handle"]
+    raw_id_fields = ["partner"]
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return format_money(obj.amount_minor, obj.program.currency)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = services.adjustment_create(partner_id=obj.partner_id, program_id=obj.program_id,
+                                             amount_minor=form.cleaned_data["amount_minor"],
+                                             reason=form.cleaned_data["reason"], actor=request.user)
+        obj.pk = created.pk
+
+
+class EntryInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "amount_minor"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "description", "run", "created_by", "created_at"]
+    list_select_related = ["run", "run__program", "created_by"]
+    search_fields = ["=key"]
+    ordering = ["-id"]
+    inlines = [EntryInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # A run's approval can hold a million entries: the inline shows them only for small transactions.
+        if obj is not None and obj.entries.count() > 200:
+            return []
+        return super().get_inline_instances(request, obj)
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "currency", "fund", "partner", "program"]
+    list_filter = ["kind", "currency"]
+    list_select_related = ["fund", "partner", "program"]
+    search_fields = ["=partner__handle"]
+    readonly_fields = ["balance"]
+    ordering = ["-id"]
+
+    @admin.display(description="balance")
+    def balance(self, obj):
+        from payouts.ledger import balance
+        return format_money(balance(obj), obj.currency)
+
+
+@admin.register(AdRevenue)
+class AdRevenueAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    list_display = ["partner", "day", "amount", "currency"]
+    list_select_related = ["partner"]
+    raw_id_fields = ["partner"]
+    search_fields = ["=partner__handle"]
+    ordering = ["-id"]
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return format_money(obj.amount_minor, obj.currency)
+
+
+@admin.register(Video)
+class VideoAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    list_display = ["external_id", "partner", "posted_at", "duration_seconds"]
+    list_select_related = ["partner"]
+    raw_id_fields = ["partner"]
+    search_fields = ["=external_id", "=partner__handle"]
+    ordering = ["-id"]

@@ -1,0 +1,98 @@
+"""Demo money: funds with their real totals, money terms, ad revenue and videos for members, and runs —
+one month paid, the last month computed and waiting for a finance approver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from partnerships.models import Enrolment, Program
+from payouts import services
+from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
+
+SEED = 20221
+MILLION = 1_000_000 * 100  # a million, in cents
+
+
+def _add_months(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+FUNDS = {
+    # slug: (fund name, total in cents, [(years from start, amount in cents)], terms)
+    "us-creator-fund": ("US Creator Fund", 1000 * MILLION, [(1, 200 * MILLION), (1, 350 * MILLION), (1, 450 * MILLION)],
+                        {"partner_cap_minor": 10_000_00, "min_views": 100_000, "min_payout_minor": 50_00}),
+    "eu-creator-fund": ("European Creator Fund", 300 * MILLION, [(1, 70 * MILLION), (1, 110 * MILLION),
+                                                                 (1, 120 * MILLION)],
+                        {"min_views": 100_000, "min_payout_minor": 10_00}),
+    "educator-fund": ("Educator fund", 50 * MILLION, [(3, 50 * MILLION)],
+                      {"grant_monthly_minor": 1_500_00, "min_payout_minor": 0}),
+    "ad-revenue-share": ("Ad revenue share", 500 * MILLION, [(3, 500 * MILLION)],
+                         {"revenue_share_rate": Decimal("0.50"), "min_payout_minor": 100_00}),
+    "creator-rewards": ("Creator rewards", 200 * MILLION, [(3, 200 * MILLION)],
+                        {"rpm_by_country": {"US": "0.80", "GB": "0.70", "DE": "0.60", "*": "0.40"},
+                         "video_cap_minor": 2_000_00, "partner_cap_minor": 10_000_00, "min_payout_minor": 50_00}),
+}
+
+
+def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
+    rng = random.Random(SEED)
+    this_month = today.replace(day=1)
+    start = _add_months(this_month, -6)
+    with transaction.atomic():
+        for slug, (name, total, tranches, terms) in FUNDS.items():
+            program = Program.objects.get(slug=slug)
+            fund, _ = Fund.objects.update_or_create(program=program, defaults={
+                "name": name, "currency": program.currency, "total_minor": total})
+            cursor = start
+            for years, amount in tranches:
+                end = _add_months(cursor, 12 * years - 1)
+                BudgetTranche.objects.get_or_create(fund=fund, starts_on=cursor, ends_on=end,
+                                                    defaults={"amount_minor": amount})
+                cursor = _add_months(end, 1)
+            ProgramTerms.objects.update_or_create(program=program, defaults=terms)
+        _inputs(rng, today)
+
+    results = {}
+    last = _add_months(this_month, -1)
+    before = _add_months(this_month, -2)
+    finance = get_user_model().objects.filter(username="finance").first()
+    for slug in FUNDS:
+        program = Program.objects.get(slug=slug)
+        older = services.payout_run_compute(program_id=program.pk, month=before)
+        if finance is not None and older.status == PayoutRun.Status.COMPUTED:
+            services.payout_run_approve(run_id=older.pk, actor=finance)
+            older = services.payout_run_mark_paid(run_id=older.pk, actor=finance,
+                                                  reference=f"DEMO-{before:%Y%m}-{slug}")
+        latest = services.payout_run_compute(program_id=program.pk, month=last)
+        results[slug] = f"{before:%Y-%m} {older.status}, {last:%Y-%m} {latest.status}"
+    return results
+
+
+def _inputs(rng: random.Random, today: dt.date) -> None:
+    """Ad revenue for revenue-share members and videos with daily views for creator-rewards members."""
+    days = [today - dt.timedelta(days=offset) for offset in range(90, 0, -1)]
+    members = Enrolment.objects.filter(status=Enrolment.Status.APPROVED)
+    revenue_rows = [
+        AdRevenue(partner_id=partner_id, day=day, currency="USD", amount_minor=rng.randint(0, 25_000))
+        for partner_id in members.filter(program__slug="ad-revenue-share").values_list("partner_id", flat=True)
+        for day in days
+    ]
+    AdRevenue.objects.bulk_create(revenue_rows, batch_size=5000)
+    videos = []
+    for enrolment in members.filter(program__slug="creator-rewards").only("partner_id", "approved_at"):
+        for index in range(rng.randint(2, 6)):
+            posted = enrolment.approved_at - dt.timedelta(days=rng.randint(-20, 10))
+            videos.append(Video(partner_id=enrolment.partner_id, external_id=f"demo-{enrolment.partner_id}-{index}",
+                                posted_at=posted, duration_seconds=rng.choice([45, 75, 120, 240, 600])))
+    Video.objects.bulk_create(videos, batch_size=2000)
+    table = VideoDailyViews._meta.db_table
+    rows = [(video.pk, connection.ops.adapt_datefield_value(day), rng.randint(0, 40_000))
+            for video in Video.objects.filter(external_id__startswith="demo-") for day in days]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} (video_id, day, qualified_views) VALUES (%s, %s, %s)", rows)
