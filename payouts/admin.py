@@ -6,18 +6,19 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from partnerships.admin.common import LargeTableAdminMixin
 from partnerships.models import Partner, Program
 from payouts import selectors, services
-from payouts.exceptions import PayoutsError
+from payouts.exceptions import ADJUSTMENT_ZERO, PayoutsError
 from payouts.explain import explain_line
 from payouts.exports import csv_response
 from payouts.models import (
@@ -89,14 +90,14 @@ class FundAdmin(admin.ModelAdmin):
         rows = services.fund_budget_table(obj)
         if not rows:
             return "No budget tranche yet: add one below."
-        body = "".join(
-            format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", f"{r['month']:%Y-%m}",
-                        format_money(r["budget"], obj.currency), format_money(r["spent"], obj.currency),
-                        format_money(r["unspent"], obj.currency), format_money(r["fund_remaining"], obj.currency))
-            for r in rows
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{r['month']:%Y-%m}", format_money(r["budget"], obj.currency), format_money(r["spent"], obj.currency),
+              format_money(r["unspent"], obj.currency), format_money(r["fund_remaining"], obj.currency))
+             for r in rows),
         )
         return format_html("<table><thead><tr><th>Month</th><th>Released</th><th>Spent</th><th>Unspent</th>"
-                           "<th>Fund remaining</th></tr></thead><tbody>{}</tbody></table>", format_html(body))
+                           "<th>Fund remaining</th></tr></thead><tbody>{}</tbody></table>", body)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -252,6 +253,7 @@ class PayoutRunAdmin(admin.ModelAdmin):
                 ) if allowed and user.has_perm(perm)
             ]
             extra["can_export"] = user.has_perm(services.PAY_PERMISSION)
+            extra["has_payment_file"] = run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
         return super().change_view(request, object_id, form_url, extra)
 
     def compute_view(self, request):
@@ -321,10 +323,15 @@ class PayoutRunAdmin(admin.ModelAdmin):
 
     def payment_file_view(self, request, run_id: int):
         run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
+        change_url = reverse("admin:payouts_payoutrun_change", args=[run.pk])
         if not self._export_allowed(request):
-            return HttpResponseRedirect(reverse("admin:payouts_payoutrun_change", args=[run.pk]))
-        return csv_response(f"payments-{run.program.slug}-{run.month:%Y-%m}.csv", selectors.PAYMENT_HEADER,
-                            selectors.payment_rows(run))
+            return HttpResponseRedirect(change_url)
+        try:
+            rows = selectors.payment_rows(run)
+        except PayoutsError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        return csv_response(f"payments-{run.program.slug}-{run.month:%Y-%m}.csv", selectors.PAYMENT_HEADER, rows)
 
     def statements_view(self, request, run_id: int):
         run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
@@ -389,8 +396,8 @@ class EarningLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
     @admin.display(description="how it was reached")
     def explanation(self, obj):
-        return format_html("<ol>{}</ol>", format_html("".join(
-            format_html("<li>{}</li>", step) for step in explain_line(obj, obj.run))))
+        return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>",
+                                                          ((step,) for step in explain_line(obj, obj.run))))
 
     def get_urls(self):
         return [
@@ -399,6 +406,8 @@ class EarningLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         ] + super().get_urls()
 
     def statement_view(self, request, partner_id: int, month: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied  # a statement shows a partner's earnings: those who may see lines only
         partner = get_object_or_404(Partner, pk=partner_id)
         try:
             first = dt.date.fromisoformat(f"{month}-01")
@@ -436,6 +445,9 @@ class AdjustmentForm(forms.ModelForm):
                 data["amount_minor"] = parse_money(data["amount"], program.currency)
             except ValueError as exc:
                 self.add_error("amount", str(exc))
+            else:
+                if data["amount_minor"] == 0:
+                    self.add_error("amount", ADJUSTMENT_ZERO)
         return data
 
 

@@ -8,6 +8,9 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3, "JOD": 3, "TND": 3}
 
 
+MAX_MINOR = 10**15  # ten trillion in major units of a two-decimal currency: far beyond any fund, far inside bigint
+
+
 def exponent(currency: str) -> int:
     return EXPONENTS.get(currency.upper(), 2)
 
@@ -33,7 +36,11 @@ def parse_money(text: str, currency: str) -> int:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
         raise ValueError(f"{text!r} is not an amount.") from exc
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not an amount.")
     scaled = value.scaleb(exponent(currency))
+    if abs(scaled) > MAX_MINOR:
+        raise ValueError(f"{text!r} is larger than any amount this system holds.")
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{text!r} has more decimals than {currency} allows ({exponent(currency)}).")
     return int(scaled)

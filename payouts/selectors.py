@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 from partnerships.models import Partner
+from payouts.exceptions import NO_PAYMENT_FILE, RunRefused
 from payouts.explain import explain_line
 from payouts.models import EarningLine, PayoutRun
 from payouts.money import to_major
@@ -45,7 +46,14 @@ def run_statement_rows(run: PayoutRun) -> Iterator[list]:
 
 
 def payment_rows(run: PayoutRun) -> Iterator[list]:
-    """The bank file: one row per line paid in this run, with a reference unique to the line."""
+    """The bank file: one row per line paid in this run, with a reference unique to the line. Only an
+    approved (or paid) run has one: a computed run has not passed its second pair of eyes."""
+    if run.status not in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID):
+        raise RunRefused(NO_PAYMENT_FILE.format(run=run, status=run.get_status_display().lower()))
+    return _payment_rows(run)
+
+
+def _payment_rows(run: PayoutRun) -> Iterator[list]:
     status = EarningLine.Status.PAID if run.status == PayoutRun.Status.PAID else EarningLine.Status.PAYABLE
     for line in run_lines(run).filter(status=status).iterator(chunk_size=5000):
         yield [line.partner.handle, line.partner.display_name, to_major(line.net_minor, run.currency), run.currency,

@@ -181,6 +181,8 @@ def _check_computable(program: Program, month: dt.date, kind: str) -> tuple[Prog
     if kind == PayoutRun.Kind.FINAL and today <= month_end(month):
         raise RunRefused(MONTH_NOT_ENDED.format(month=month, tz=program.time_zone, today=today,
                                                 next=next_month(month)))
+    if program.archetype != Program.Archetype.REVENUE_SHARE and fund_month_budget(fund, month) is None:
+        raise RunRefused(NO_TRANCHE.format(fund=fund, month=month))
     return terms, fund
 
 
@@ -218,6 +220,8 @@ def payout_run_compute(
         run = PayoutRun.objects.select_for_update().get(pk=run.pk)  # a concurrent computation finishes first
         if run.status in finished or run.status == R.CANCELLED:
             return run
+        if kind == PayoutRun.Kind.ESTIMATE:  # an estimate reads up to today, whichever day it is recomputed
+            run.as_of = min(program_today(program), month_end(month))
         try:
             with transaction.atomic():
                 _fill(run, program, terms, fund)

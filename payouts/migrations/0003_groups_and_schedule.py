@@ -18,7 +18,8 @@ GROUP_PERMISSIONS = {
     ],
 }
 SCHEDULES = [
-    ("Compute last month's payouts (monthly, 1st)", "payouts.compute_previous_month", {"minute": "0", "hour": "3",
+    # 12:00 UTC on the 1st: by then the month has ended in every time zone from UTC-12 to UTC+14.
+    ("Compute last month's payouts (monthly, 1st)", "payouts.compute_previous_month", {"minute": "0", "hour": "12",
      "day_of_month": "1"}, "Computes the month that just ended for every paying program, in its time zone."),
     ("Estimate month-to-date earnings (daily)", "payouts.estimate_month_to_date", {"minute": "45", "hour": "2",
      "day_of_month": "*"}, "Recomputes every paying program's estimate for the current month."),

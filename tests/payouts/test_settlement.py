@@ -213,9 +213,9 @@ def test_a_program_without_a_fund_is_refused(approver):
 
 def test_a_month_without_budget_is_refused_and_writes_nothing(approver):
     program = paying_program()
-    run = services.payout_run_compute(program_id=program.pk, month=dt.date(2026, 5, 1))
-    assert run.status == PayoutRun.Status.FAILED
-    assert "has no budget for May 2026" in run.error
+    with pytest.raises(RunRefused, match="has no budget for May 2026: add a budget tranche"):
+        services.payout_run_compute(program_id=program.pk, month=dt.date(2026, 5, 1))
+    assert PayoutRun.objects.count() == 0
     assert EarningLine.objects.count() == 0
 
 

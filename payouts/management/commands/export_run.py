@@ -3,6 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from payouts import selectors
+from payouts.exceptions import PayoutsError
 from payouts.exports import write_csv
 from payouts.models import PayoutRun
 
@@ -19,11 +20,11 @@ class Command(BaseCommand):
         run = PayoutRun.objects.select_related("program").filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"No payout run with id {run_id}.")
-        if kind == "payments" and run.status not in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID):
-            raise CommandError(f"{run} is {run.get_status_display().lower()}: only approved or paid runs have a "
-                               "payment file.")
-        header, rows = ((selectors.STATEMENT_HEADER, selectors.run_statement_rows(run)) if kind == "statements"
-                        else (selectors.PAYMENT_HEADER, selectors.payment_rows(run)))
+        try:
+            header, rows = ((selectors.STATEMENT_HEADER, selectors.run_statement_rows(run)) if kind == "statements"
+                            else (selectors.PAYMENT_HEADER, selectors.payment_rows(run)))
+        except PayoutsError as exc:
+            raise CommandError(str(exc)) from exc
         if output == "-":
             count = write_csv(sys.stdout, header, rows)
         else:
