@@ -270,8 +270,12 @@ class Enrolment(models.Model):
                 violation_error_message="This partner already has a live application or membership in this program.",
             ),
         ]
+        # The queue is read newest first (ORDER BY submitted_at DESC, id DESC), unfiltered, by status, or by
+        # status and program: each shape has an index that returns its first page without sorting.
         indexes = [
-            models.Index(fields=["status", "program", "submitted_at"], name="enrolment_queue_idx"),
+            models.Index(fields=["-submitted_at", "-id"], name="enrolment_submitted_idx"),
+            models.Index(fields=["status", "-submitted_at", "-id"], name="enrolment_status_queue_idx"),
+            models.Index(fields=["status", "program", "-submitted_at", "-id"], name="enrolment_queue_idx"),
             models.Index(fields=["program", "status"], name="enrolment_program_status_idx"),
         ]
         permissions = [("decide_enrolment", "Can approve, reject, suspend, reinstate and end enrolments")]

@@ -48,7 +48,9 @@ class CategoryFilter(admin.SimpleListFilter):
     parameter_name = "category"
 
     def lookups(self, request, model_admin):
-        return list(Category.objects.values_list("pk", "name"))
+        # Categories change rarely; the list is read on every page of the busiest screen.
+        return cache.get_or_set("partnerships:category-choices",
+                                lambda: list(Category.objects.values_list("pk", "name")), 60)
 
     def queryset(self, request, queryset):
         if self.value():
@@ -231,3 +233,7 @@ class CategoryAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        cache.delete("partnerships:category-choices")  # the partner list's filter shows it at once
