@@ -27,6 +27,10 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "simple_history",
     "django_celery_beat",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "import_export",
     "partnerships",
     "payouts",
 ]
@@ -77,6 +81,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_ROOT = env_str("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
+LOGIN_URL = "/brands/login/"
 
 LOGGING = {
     "version": 1,
@@ -106,6 +113,42 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- REST API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "partnerships.api.authentication.BrandTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"brand": env_str("API_BRAND_RATE", default="600/minute")},
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Creator Partnerships brand API",
+    "DESCRIPTION": "Search creators who opted into brand deals, run campaigns and invite creators.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}
+        if env_str("CACHE_URL", default="") else
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).
 ADMIN_ESTIMATED_COUNT_THRESHOLD = env_int("ADMIN_ESTIMATED_COUNT_THRESHOLD", 100_000)
+# Who brands may find: partners who opted in, are active, and pass these marketplace rules.
+MARKETPLACE_MIN_AGE = env_int("MARKETPLACE_MIN_AGE", 18)
+MARKETPLACE_MIN_FOLLOWERS = env_int("MARKETPLACE_MIN_FOLLOWERS", 10_000)
+MARKETPLACE_MIN_VIEWS_30D = env_int("MARKETPLACE_MIN_VIEWS_30D", 1_000)
+MARKETPLACE_MIN_POSTS_30D = env_int("MARKETPLACE_MIN_POSTS_30D", 3)
+INVITATION_DAYS_TO_ANSWER = env_int("INVITATION_DAYS_TO_ANSWER", 7)
+# Imports through the admin preview are for spreadsheets; bigger files go to bulk ingestion.
+ADMIN_IMPORT_MAX_ROWS = env_int("ADMIN_IMPORT_MAX_ROWS", 50_000)
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -286,3 +286,169 @@ class Enrolment(models.Model):
     @property
     def failed_rules(self) -> list[dict]:
         return [rule for rule in self.eligibility or [] if not rule.get("passed")]
+
+
+# --- brand matching -------------------------------------------------------------------------------
+
+class Brand(models.Model):
+    """An advertiser whose staff search creators and run campaigns."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BrandMembership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="brand_memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "user"], name="brand_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.brand_id} ({self.role})"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=160)
+    brief = models.TextField(blank=True)
+    budget_minor = models.BigIntegerField(validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, validators=[CURRENCY_CODE_VALIDATOR])
+    target_countries = models.JSONField(default=list, blank=True, help_text="Empty means every country.")
+    categories = models.ManyToManyField(Category, blank=True, related_name="campaigns")
+    followers_min = models.PositiveBigIntegerField(default=0)
+    followers_max = models.PositiveBigIntegerField(null=True, blank=True)
+    min_engagement_rate = models.DecimalField(max_digits=7, decimal_places=2, default=0)
+    min_avg_views = models.PositiveBigIntegerField(default=0)
+    deliverables = models.TextField(blank=True)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="campaign_ends_after_start",
+                                   violation_error_message="A campaign cannot end before it starts."),
+            models.CheckConstraint(condition=Q(budget_minor__gte=0), name="campaign_budget_not_negative"),
+            models.CheckConstraint(
+                condition=Q(followers_max__isnull=True) | Q(followers_max__gte=models.F("followers_min")),
+                name="campaign_follower_range_ordered",
+                violation_error_message="The follower range's maximum is below its minimum."),
+        ]
+        indexes = [models.Index(fields=["brand", "status"], name="campaign_brand_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Invitation(models.Model):
+    class Status(models.TextChoices):
+        INVITED = "invited", "Invited"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invitations")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="invitations")
+    offered_fee_minor = models.BigIntegerField(validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, validators=[CURRENCY_CODE_VALIDATOR])
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INVITED)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    invited_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "partner"], name="invitation_one_per_campaign_partner",
+                                    violation_error_message="This creator was already invited to this campaign."),
+            models.CheckConstraint(condition=Q(offered_fee_minor__gte=0), name="invitation_fee_not_negative"),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="invitation_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk}"
+
+
+class ApiToken(models.Model):
+    """A revocable token for a brand's integration. Only a SHA-256 of the secret is stored; the secret is
+    shown once, when the token is created."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, db_index=True, help_text="The first characters, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+# --- data in ----------------------------------------------------------------------------------------
+
+class ImportJob(models.Model):
+    """One bulk ingestion (a file of daily metrics or ad revenue), with its progress and outcome."""
+
+    class Kind(models.TextChoices):
+        METRICS = "metrics", "Daily metrics"
+        AD_REVENUE = "ad_revenue", "Ad revenue"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    source_name = models.CharField(max_length=255, help_text="The uploaded or given file name.")
+    file_path = models.CharField(max_length=500, blank=True, help_text="Where the uploaded file is stored.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_processed = models.BigIntegerField(default=0)
+    rows_loaded = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_processed = models.BigIntegerField(default=0)
+    error_report_path = models.CharField(max_length=500, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-created_at"], name="import_job_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.pk}: {self.source_name}"
