@@ -19,3 +19,11 @@ def refresh_partner_statistics_task(as_of: str | None = None, partner_ids: list[
     return partner_statistics_refresh(
         as_of=dt.date.fromisoformat(as_of) if as_of else None, partner_ids=partner_ids
     )
+
+
+@shared_task(name="partnerships.expire_invitations", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, max_retries=5)
+def expire_invitations_task() -> int:
+    from partnerships.brand_services import invitations_expire
+
+    return invitations_expire()

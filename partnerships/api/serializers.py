@@ -1,0 +1,126 @@
+"""What brands see. Only public fields: no birth date, tax or identity status, payout data."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from partnerships.models import Brand, Campaign, Category, Invitation, Partner
+
+
+class CreatorSerializer(serializers.ModelSerializer):
+    categories = serializers.SerializerMethodField()
+    followers = serializers.IntegerField(source="statistics.followers", read_only=True)
+    avg_views = serializers.IntegerField(source="statistics.avg_views_per_post", read_only=True)
+    engagement_rate = serializers.DecimalField(source="statistics.engagement_rate", max_digits=7, decimal_places=2,
+                                               read_only=True, coerce_to_string=False)
+    posts_30d = serializers.IntegerField(source="statistics.posts_30d", read_only=True)
+
+    class Meta:
+        model = Partner
+        fields = ["handle", "display_name", "kind", "country", "categories", "followers", "avg_views",
+                  "engagement_rate", "posts_30d"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.SlugField()))
+    def get_categories(self, partner: Partner) -> list[str]:
+        return [category.slug for category in partner.categories.all()]
+
+
+class ScorePartSerializer(serializers.Serializer):
+    value = serializers.FloatField(help_text="0 to 1")
+    weight = serializers.IntegerField()
+    points = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class BreakdownSerializer(serializers.Serializer):
+    category_fit = ScorePartSerializer()
+    country_fit = ScorePartSerializer()
+    follower_fit = ScorePartSerializer()
+    engagement = ScorePartSerializer()
+    average_views = ScorePartSerializer()
+    recent_activity = ScorePartSerializer()
+
+
+class MatchSerializer(serializers.Serializer):
+    creator = CreatorSerializer()
+    score = serializers.FloatField(help_text="0 to 100")
+    breakdown = BreakdownSerializer()
+
+
+class SimilarCreatorSerializer(CreatorSerializer):
+    shared_categories = serializers.IntegerField(read_only=True)
+
+    class Meta(CreatorSerializer.Meta):
+        fields = [*CreatorSerializer.Meta.fields, "shared_categories"]
+        read_only_fields = fields
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    brand = serializers.SlugRelatedField(slug_field="slug", queryset=Brand.objects.none())
+    categories = serializers.SlugRelatedField(slug_field="slug", many=True, required=False,
+                                              queryset=Category.objects.all())
+    target_countries = serializers.ListField(child=serializers.RegexField(r"^[A-Z]{2}$"), required=False,
+                                             allow_empty=True)
+    min_engagement_rate = serializers.DecimalField(max_digits=7, decimal_places=2, required=False,
+                                                   min_value=Decimal("0"), coerce_to_string=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$")
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "brand", "name", "brief", "budget_minor", "currency", "target_countries", "categories",
+                  "followers_min", "followers_max", "min_engagement_rate", "min_avg_views", "deliverables",
+                  "starts_on", "ends_on", "status", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"budget_minor": {"min_value": 0, "max_value": 10**15}}
+
+    def __init__(self, *args, brands=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if brands is not None:
+            self.fields["brand"].queryset = brands  # another brand's slug is "not found", like a typo
+
+    def validate(self, attrs):
+        instance = self.instance
+        starts = attrs.get("starts_on", getattr(instance, "starts_on", None))
+        ends = attrs.get("ends_on", getattr(instance, "ends_on", None))
+        if starts and ends and ends < starts:
+            raise serializers.ValidationError({"ends_on": "The end date is before the start date."})
+        low = attrs.get("followers_min", getattr(instance, "followers_min", 0)) or 0
+        high = attrs.get("followers_max", getattr(instance, "followers_max", None))
+        if high is not None and high < low:
+            raise serializers.ValidationError({"followers_max": "The maximum is below followers_min."})
+        return attrs
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.none())
+    creator = serializers.SlugRelatedField(source="partner", slug_field="handle", read_only=True)
+    partner_handle = serializers.CharField(write_only=True, max_length=40)
+    currency = serializers.RegexField(r"^[A-Z]{3}$")
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "campaign", "creator", "partner_handle", "offered_fee_minor", "currency", "message",
+                  "status", "invited_at", "expires_at", "responded_at"]
+        read_only_fields = ["id", "creator", "status", "invited_at", "expires_at", "responded_at"]
+        extra_kwargs = {"offered_fee_minor": {"min_value": 0, "max_value": 10**15}}
+
+    def __init__(self, *args, campaigns=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if campaigns is not None:
+            self.fields["campaign"].queryset = campaigns
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+MARKETPLACE_RULES = (
+    f"Only creators who opted into brand deals, are active, {settings.MARKETPLACE_MIN_AGE}+ and have at least "
+    f"{settings.MARKETPLACE_MIN_FOLLOWERS:,} followers, {settings.MARKETPLACE_MIN_VIEWS_30D:,} views and "
+    f"{settings.MARKETPLACE_MIN_POSTS_30D} posts in the last 30 days are listed."
+)

@@ -1,0 +1,231 @@
+"""The brand API: creator search, matches, lookalikes, campaigns and invitations, scoped to the caller's
+brands. Another brand's objects are "not found" whichever way they are asked for."""
+
+from __future__ import annotations
+
+from django.db.models import F
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from partnerships import brand_selectors, brand_services
+from partnerships.api.filters import CreatorFilterSet, InvitationFilterSet, refuse_unknown_parameters
+from partnerships.api.serializers import (
+    MARKETPLACE_RULES,
+    CampaignSerializer,
+    CreatorSerializer,
+    ErrorSerializer,
+    InvitationSerializer,
+    MatchSerializer,
+    SimilarCreatorSerializer,
+)
+from partnerships.brand_services import MarketplaceError
+from partnerships.models import ApiToken, Campaign, Invitation, Partner
+
+
+class BrandRateThrottle(SimpleRateThrottle):
+    """One budget per brand (the token's), so one brand's integration cannot starve the others."""
+
+    scope = "brand"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiToken):
+            return self.cache_format % {"scope": self.scope, "ident": f"brand-{request.auth.brand_id}"}
+        if request.user and request.user.is_authenticated:
+            return self.cache_format % {"scope": self.scope, "ident": f"user-{request.user.pk}"}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class IsBrandUser(permissions.BasePermission):
+    message = "This API is for members of a brand."
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        request.brands = brand_selectors.user_brands(request.user, request.auth)
+        return request.brands.exists()
+
+
+class BrandAPIView:
+    permission_classes = [permissions.IsAuthenticated, IsBrandUser]
+    throttle_classes = [BrandRateThrottle]
+
+    def token(self):
+        return self.request.auth if isinstance(self.request.auth, ApiToken) else None
+
+
+class CreatorCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "-followers"
+
+    def get_ordering(self, request, queryset, view):
+        return (getattr(view, "search_ordering", self.ordering), "-pk")
+
+
+class NewestFirstPagination(CursorPagination):
+    page_size = 50
+    ordering = ("-pk",)
+
+
+SEARCH_PARAMETERS = {"q", "country", "category", "kind", "followers_min", "followers_max", "avg_views_min",
+                     "engagement_rate_min", "ordering", "cursor", "page_size"}
+
+
+def _ordered(queryset):
+    """Flat names for the ordering fields, so the cursor can read them off each row."""
+    return queryset.annotate(followers=F("statistics__followers"), avg_views=F("statistics__avg_views_per_post"),
+                             engagement=F("statistics__engagement_rate"))
+
+
+@extend_schema(description="Search the creators available for brand deals. " + MARKETPLACE_RULES,
+               parameters=[OpenApiParameter("page_size", int, description="Results per page, at most 200.")],
+               responses={200: CreatorSerializer(many=True), 400: OpenApiTypes.OBJECT})
+class CreatorSearchView(BrandAPIView, generics.ListAPIView):
+    serializer_class = CreatorSerializer
+    pagination_class = CreatorCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CreatorFilterSet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Partner.objects.none()
+        refuse_unknown_parameters(self.request, SEARCH_PARAMETERS)
+        filterset = CreatorFilterSet(self.request.query_params, queryset=brand_selectors.marketplace_partners(),
+                                     request=self.request)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
+        self.search_ordering = ordering.replace("engagement_rate", "engagement")
+        return _ordered(brand_selectors.creator_search(filterset.creator_query()))
+
+
+@extend_schema(responses={200: SimilarCreatorSerializer(many=True), 404: ErrorSerializer},
+               description="Up to 20 lookalikes of a creator: shared categories, same country, close follower count.")
+class SimilarCreatorsView(BrandAPIView, generics.GenericAPIView):
+    serializer_class = SimilarCreatorSerializer
+    pagination_class = None
+    lookup_field = "handle"
+
+    def get(self, request, handle: str):
+        refuse_unknown_parameters(request, set())
+        try:
+            partner = brand_services.partner_by_handle(handle)
+        except brand_services.NotFound as exc:
+            raise NotFound(str(exc)) from exc
+        return Response(self.get_serializer(brand_selectors.similar_creators(partner), many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Your brands' campaigns."),
+    create=extend_schema(responses={201: CampaignSerializer, 400: OpenApiTypes.OBJECT}),
+)
+class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
+    serializer_class = CampaignSerializer
+    pagination_class = NewestFirstPagination
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Campaign.objects.none()
+        refuse_unknown_parameters(self.request, {"cursor"} if self.action == "list" else set())
+        return brand_selectors.brand_campaigns(self.request.brands)
+
+    def get_serializer(self, *args, **kwargs):
+        if not getattr(self, "swagger_fake_view", False) and hasattr(self.request, "brands"):
+            kwargs["brands"] = self.request.brands
+        return super().get_serializer(*args, **kwargs)
+
+    def _values(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("brand", None)
+        categories = data.pop("categories", None)
+        return data, categories
+
+    def perform_create(self, serializer):
+        values, categories = self._values(serializer)
+        try:
+            serializer.instance = brand_services.campaign_create(
+                user=self.request.user, brand_id=serializer.validated_data["brand"].pk, categories=categories,
+                token=self.token(), **values)
+        except MarketplaceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+
+    def perform_update(self, serializer):
+        values, categories = self._values(serializer)
+        try:
+            serializer.instance = brand_services.campaign_update(
+                user=self.request.user, campaign_id=serializer.instance.pk, categories=categories,
+                token=self.token(), **values)
+        except MarketplaceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+
+    def perform_destroy(self, instance):
+        brand_services.campaign_delete(user=self.request.user, campaign_id=instance.pk, token=self.token())
+
+    @extend_schema(responses={200: MatchSerializer(many=True), 404: ErrorSerializer},
+                   description="Creators ranked by match score for this campaign, with the reasons for each score; "
+                               "creators already invited are left out.")
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def matches(self, request, pk=None):
+        campaign = self.get_object()
+        matches = brand_selectors.campaign_matches(campaign)
+        data = [{"creator": partner, "score": round(partner.score, 2),
+                 "breakdown": brand_selectors.match_breakdown(partner, campaign)} for partner in matches]
+        return Response(MatchSerializer(data, many=True).data)
+
+
+class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                        viewsets.GenericViewSet):
+    serializer_class = InvitationSerializer
+    pagination_class = NewestFirstPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = InvitationFilterSet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.objects.none()
+        allowed = {"campaign", "status", "cursor"} if self.action == "list" else set()
+        refuse_unknown_parameters(self.request, allowed)
+        self.request.brand_campaigns = brand_selectors.brand_campaigns(self.request.brands)
+        return brand_selectors.brand_invitations(self.request.brands)
+
+    def get_serializer(self, *args, **kwargs):
+        if not getattr(self, "swagger_fake_view", False) and hasattr(self.request, "brands"):
+            kwargs["campaigns"] = brand_selectors.brand_campaigns(self.request.brands)
+        return super().get_serializer(*args, **kwargs)
+
+    @extend_schema(responses={201: InvitationSerializer, 400: OpenApiTypes.OBJECT})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            invitation = brand_services.invitation_create(
+                user=request.user, campaign_id=data["campaign"].pk, partner_handle=data["partner_handle"],
+                offered_fee_minor=data["offered_fee_minor"], currency=data["currency"],
+                message=data.get("message", ""), token=self.token())
+        except MarketplaceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(self.get_serializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: InvitationSerializer, 400: OpenApiTypes.OBJECT,
+                                            404: ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        try:
+            invitation = brand_services.invitation_withdraw(user=request.user, invitation_id=int(pk),
+                                                            token=self.token())
+        except brand_services.NotFound as exc:
+            raise Http404(str(exc)) from exc
+        except (MarketplaceError, ValueError) as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(self.get_serializer(invitation).data)

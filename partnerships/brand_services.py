@@ -1,0 +1,205 @@
+"""Every write of the brand marketplace: campaigns, invitations and API tokens.
+
+A brand user acts only within brands they belong to; anything else is "not found", so ids of other
+brands reveal nothing. The API, the brand pages, the admin and the Celery task call these functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from partnerships.api.authentication import new_secret, token_digest
+from partnerships.brand_selectors import marketplace_partners
+from partnerships.exceptions import PartnershipsError
+from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Category, Invitation, Partner
+
+
+class MarketplaceError(PartnershipsError):
+    pass
+
+
+class NotFound(MarketplaceError):
+    pass
+
+
+BRAND_NOT_FOUND = "No such brand among yours."
+CAMPAIGN_NOT_FOUND = "No such campaign among your brands' campaigns."
+INVITATION_NOT_FOUND = "No such invitation among your brands' campaigns."
+CREATOR_NOT_AVAILABLE = "@{handle} cannot be invited: they are not available for brand deals."
+CURRENCY_MISMATCH = "The fee must be in the campaign's currency ({campaign}), not {fee}."
+ALREADY_INVITED = "@{handle} was already invited to “{campaign}”."
+CAMPAIGN_NOT_OPEN = "“{campaign}” is {status}: creators are invited to open campaigns only."
+ENDS_BEFORE_START = "A campaign cannot end ({ends:%Y-%m-%d}) before it starts ({starts:%Y-%m-%d})."
+FOLLOWER_RANGE = "The follower range's maximum ({high:,}) is below its minimum ({low:,})."
+CANNOT_WITHDRAW = "Invitation {pk} is {status}: only an invitation still waiting for an answer can be withdrawn."
+CANNOT_ANSWER = "Invitation {pk} is {status}: only an invitation still waiting for an answer can be answered."
+UNKNOWN_COUNTRY = "Not two-letter country codes: {codes}."
+NOT_BRAND_ADMIN = "Only a brand admin can {action}."
+
+CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countries", "followers_min",
+                   "followers_max", "min_engagement_rate", "min_avg_views", "deliverables", "starts_on", "ends_on",
+                   "status")
+
+
+def brand_for(user: AbstractBaseUser, brand_id: int, *, token=None, admin: bool = False) -> Brand:
+    memberships = BrandMembership.objects.filter(user=user, brand_id=brand_id, brand__is_active=True)
+    if token is not None and getattr(token, "brand_id", None) != brand_id:
+        raise NotFound(BRAND_NOT_FOUND)
+    membership = memberships.select_related("brand").first()
+    if membership is None:
+        raise NotFound(BRAND_NOT_FOUND)
+    if admin and membership.role != BrandMembership.Role.ADMIN:
+        raise MarketplaceError(NOT_BRAND_ADMIN.format(action="manage API tokens"))
+    return membership.brand
+
+
+def _validate_campaign(values: dict) -> None:
+    starts, ends = values.get("starts_on"), values.get("ends_on")
+    if starts and ends and ends < starts:
+        raise MarketplaceError(ENDS_BEFORE_START.format(ends=ends, starts=starts))
+    low, high = values.get("followers_min") or 0, values.get("followers_max")
+    if high is not None and high < low:
+        raise MarketplaceError(FOLLOWER_RANGE.format(high=high, low=low))
+    bad = [c for c in values.get("target_countries") or [] if not (isinstance(c, str) and len(c) == 2
+                                                                   and c.isalpha() and c.isupper())]
+    if bad:
+        raise MarketplaceError(UNKNOWN_COUNTRY.format(codes=", ".join(map(str, bad))))
+
+
+@transaction.atomic
+def campaign_create(*, user: AbstractBaseUser, brand_id: int, categories: list[Category] | None = None,
+                    token=None, **values) -> Campaign:
+    brand = brand_for(user, brand_id, token=token)
+    values = {key: value for key, value in values.items() if key in CAMPAIGN_FIELDS}
+    _validate_campaign(values)
+    campaign = Campaign.objects.create(brand=brand, created_by=user, **values)
+    if categories:
+        campaign.categories.set(categories)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, user: AbstractBaseUser, campaign_id: int, categories: list[Category] | None = None,
+                    token=None, **values) -> Campaign:
+    campaign = _campaign_for(user, campaign_id, token=token, lock=True)
+    merged = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
+    merged.update({key: value for key, value in values.items() if key in CAMPAIGN_FIELDS})
+    _validate_campaign(merged)
+    for name, value in merged.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    if categories is not None:
+        campaign.categories.set(categories)
+    return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, user: AbstractBaseUser, campaign_id: int, token=None) -> None:
+    campaign = _campaign_for(user, campaign_id, token=token, lock=True)
+    campaign.delete()
+
+
+def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> Campaign:
+    campaigns = Campaign.objects.filter(pk=campaign_id, brand__memberships__user=user, brand__is_active=True)
+    if token is not None and getattr(token, "brand_id", None):
+        campaigns = campaigns.filter(brand_id=token.brand_id)
+    if lock:
+        campaigns = Campaign.objects.select_for_update().filter(pk__in=campaigns.values("pk"))
+    campaign = campaigns.first()
+    if campaign is None:
+        raise NotFound(CAMPAIGN_NOT_FOUND)
+    return campaign
+
+
+@transaction.atomic
+def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, offered_fee_minor: int,
+                      currency: str, message: str = "", token=None) -> Invitation:
+    """Invite an available creator to an open campaign of the user's brand, with a fee in its currency."""
+    campaign = _campaign_for(user, campaign_id, token=token)
+    if campaign.status != Campaign.Status.OPEN:
+        raise MarketplaceError(CAMPAIGN_NOT_OPEN.format(campaign=campaign.name, status=campaign.status))
+    if currency != campaign.currency:
+        raise MarketplaceError(CURRENCY_MISMATCH.format(campaign=campaign.currency, fee=currency))
+    partner = marketplace_partners().filter(handle=partner_handle).first()
+    if partner is None:
+        raise MarketplaceError(CREATOR_NOT_AVAILABLE.format(handle=partner_handle))
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return Invitation.objects.create(
+                campaign=campaign, partner=partner, offered_fee_minor=offered_fee_minor, currency=currency,
+                message=message, invited_by=user, invited_at=now,
+                expires_at=now + dt.timedelta(days=settings.INVITATION_DAYS_TO_ANSWER))
+    except IntegrityError as exc:
+        raise MarketplaceError(ALREADY_INVITED.format(handle=partner_handle, campaign=campaign.name)) from exc
+
+
+@transaction.atomic
+def invitation_withdraw(*, user: AbstractBaseUser, invitation_id: int, token=None) -> Invitation:
+    invitations = Invitation.objects.select_for_update(of=("self",)).filter(
+        pk=invitation_id, campaign__brand__memberships__user=user)
+    if token is not None and getattr(token, "brand_id", None):
+        invitations = invitations.filter(campaign__brand_id=token.brand_id)
+    invitation = invitations.first()
+    if invitation is None:
+        raise NotFound(INVITATION_NOT_FOUND)
+    if invitation.status != Invitation.Status.INVITED:
+        raise MarketplaceError(CANNOT_WITHDRAW.format(pk=invitation.pk, status=invitation.status))
+    invitation.status, invitation.responded_at = Invitation.Status.WITHDRAWN, timezone.now()
+    invitation.save(update_fields=["status", "responded_at"])
+    return invitation
+
+
+@transaction.atomic
+def invitation_answer(*, invitation_id: int, accept: bool, actor: AbstractBaseUser) -> Invitation:
+    """Record the creator's answer (staff do it on their behalf for now)."""
+    if not actor.has_perm("partnerships.change_invitation"):
+        raise MarketplaceError("Only staff with the permission to change invitations record answers.")
+    invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
+    if invitation.status != Invitation.Status.INVITED or invitation.expires_at <= timezone.now():
+        status = invitation.status if invitation.status != Invitation.Status.INVITED else "expired"
+        raise MarketplaceError(CANNOT_ANSWER.format(pk=invitation.pk, status=status))
+    invitation.status = Invitation.Status.ACCEPTED if accept else Invitation.Status.DECLINED
+    invitation.responded_at = timezone.now()
+    invitation._history_user = actor  # type: ignore[attr-defined]
+    invitation.save(update_fields=["status", "responded_at"])
+    return invitation
+
+
+def invitations_expire(*, now: dt.datetime | None = None) -> int:
+    """Expire every invitation past its answer date, in one statement. Idempotent."""
+    now = now or timezone.now()
+    return Invitation.objects.filter(status=Invitation.Status.INVITED, expires_at__lte=now).update(
+        status=Invitation.Status.EXPIRED, responded_at=now)
+
+
+@transaction.atomic
+def api_token_create(*, user: AbstractBaseUser, brand_id: int, name: str) -> tuple[ApiToken, str]:
+    """Create a token for a brand's integration; returns it with its secret, which is not stored."""
+    brand = brand_for(user, brand_id, admin=True)
+    secret = new_secret()
+    token = ApiToken.objects.create(user=user, brand=brand, name=name or "integration", prefix=secret[:10],
+                                    digest=token_digest(secret))
+    return token, secret
+
+
+@transaction.atomic
+def api_token_revoke(*, token_id: int, actor: AbstractBaseUser) -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token_id)
+    if not actor.has_perm("partnerships.change_apitoken"):
+        brand_for(actor, token.brand_id, admin=True)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def partner_by_handle(handle: str) -> Partner:
+    partner = marketplace_partners().filter(handle=handle).first()
+    if partner is None:
+        raise NotFound(CREATOR_NOT_AVAILABLE.format(handle=handle))
+    return partner

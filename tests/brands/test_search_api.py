@@ -1,0 +1,109 @@
+"""GET /api/v1/creators/: every parameter, its boundaries and combinations, and 400s that name the problem."""
+
+import pytest
+
+URL = "/api/v1/creators/"
+pytestmark = pytest.mark.django_db
+
+
+def handles(response) -> list[str]:
+    assert response.status_code == 200, response.json()
+    return [row["handle"] for row in response.json()["results"]]
+
+
+def test_only_marketplace_creators_are_listed_with_public_fields_only(api_a, creators, hidden):
+    response = api_a.get(URL)
+    assert set(handles(response)) == set(creators)
+    row = next(r for r in response.json()["results"] if r["handle"] == "ben")
+    assert row == {"handle": "ben", "display_name": "Ben", "kind": "creator", "country": "FR",
+                   "categories": ["comedy", "gaming"], "followers": 120_000, "avg_views": 40_000,
+                   "engagement_rate": 6.25, "posts_30d": 10}
+
+
+def test_default_order_is_most_followers_first(api_a, creators):
+    assert handles(api_a.get(URL)) == ["cleo", "dan.media", "ben", "ana"]
+
+
+@pytest.mark.parametrize(("ordering", "expected"), [
+    ("followers", ["ana", "ben", "dan.media", "cleo"]),
+    ("-avg_views", ["cleo", "dan.media", "ben", "ana"]),
+    ("engagement_rate", ["dan.media", "ana", "cleo", "ben"]),
+    ("-engagement_rate", ["ben", "cleo", "ana", "dan.media"]),
+])
+def test_ordering(api_a, creators, ordering, expected):
+    assert handles(api_a.get(URL, {"ordering": ordering})) == expected
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"q": "BE"}, {"ben"}),
+    ({"q": "media"}, {"dan.media"}),
+    ({"country": "US"}, {"ana", "cleo"}),
+    ({"country": ["US", "GB"]}, {"ana", "cleo", "dan.media"}),
+    ({"category": "comedy"}, {"ana", "ben"}),
+    ({"category": ["beauty", "sports"]}, {"cleo", "dan.media"}),
+    ({"kind": "publisher"}, {"dan.media"}),
+    ({"followers_min": 120_000}, {"ben", "cleo", "dan.media"}),
+    ({"followers_min": 120_001}, {"cleo", "dan.media"}),
+    ({"followers_max": 120_000}, {"ana", "ben"}),
+    ({"followers_max": 119_999}, {"ana"}),
+    ({"avg_views_min": 60_000}, {"cleo", "dan.media"}),
+    ({"engagement_rate_min": "3.10"}, {"ben", "cleo"}),
+    ({"engagement_rate_min": "3.11"}, {"ben"}),
+    ({"country": "US", "category": "comedy", "followers_max": 10_000}, {"ana"}),
+    ({"country": "FR", "kind": "publisher"}, set()),
+])
+def test_filters(api_a, creators, hidden, params, expected):
+    assert set(handles(api_a.get(URL, params))) == expected
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"followers_min": "many"}, "followers_min"),
+    ({"followers_min": "-1"}, "followers_min"),
+    ({"followers_max": "1.5"}, "followers_max"),
+    ({"avg_views_min": "x"}, "avg_views_min"),
+    ({"engagement_rate_min": "abc"}, "engagement_rate_min"),
+    ({"engagement_rate_min": "101"}, "engagement_rate_min"),
+    ({"country": "usa"}, "country"),
+    ({"category": "knitting"}, "category"),
+    ({"kind": "robot"}, "kind"),
+    ({"ordering": "handle"}, "ordering"),
+    ({"followers": "10"}, "followers"),
+    ({"brand": "nova"}, "brand"),
+])
+def test_bad_parameters_are_a_400_naming_them(api_a, creators, params, field):
+    response = api_a.get(URL, params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_cursor_pagination_walks_every_creator_once(api_a, creators):
+    seen, url = [], URL + "?page_size=1"
+    while url:
+        body = api_a.get(url).json()
+        seen += [row["handle"] for row in body["results"]]
+        url = body["next"]
+    assert seen == ["cleo", "dan.media", "ben", "ana"]
+
+
+def test_token_authentication(token_client_a, creators):
+    assert len(handles(token_client_a.get(URL))) == 4
+
+
+def test_anonymous_and_users_without_a_brand_are_refused(client, creators, outsider):
+    assert client.get(URL).status_code in (401, 403)
+    client.force_login(outsider)
+    assert client.get(URL).status_code == 403
+
+
+def test_revoked_token_is_refused(user_a, brand_a, creators):
+    from rest_framework.test import APIClient
+
+    from partnerships import brand_services
+    token, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="old")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+    assert client.get(URL).status_code == 200
+    brand_services.api_token_revoke(token_id=token.pk, actor=user_a)
+    assert client.get(URL).status_code == 401
+    assert token.digest != secret
+    assert secret not in token.digest
