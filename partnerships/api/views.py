@@ -131,6 +131,7 @@ class SimilarCreatorsView(BrandAPIView, generics.GenericAPIView):
 class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     serializer_class = CampaignSerializer
     pagination_class = NewestFirstPagination
+    lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -187,6 +188,7 @@ class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveMode
                         viewsets.GenericViewSet):
     serializer_class = InvitationSerializer
     pagination_class = NewestFirstPagination
+    lookup_value_regex = r"\d+"
     filter_backends = [DjangoFilterBackend]
     filterset_class = InvitationFilterSet
 
