@@ -21,7 +21,9 @@ class CountryListField(forms.Field):
     def to_python(self, value):
         if not value:
             return []
-        return [str(item) for item in (value if isinstance(value, list | tuple) else [value])]
+        items = value if isinstance(value, list | tuple) else [value]
+        # Repeated parameters (?country=US&country=GB) or one comma-separated field (a page's text box).
+        return [code.strip() for item in items for code in str(item).split(",") if code.strip()]
 
     def validate(self, value):
         super().validate(value)

@@ -1,0 +1,17 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from django.views.generic import RedirectView
+
+from partnerships import brand_views
+
+app_name = "brands"
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="brands:creators", permanent=False)),
+    path("login/", brand_views.BrandLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="brands:login"), name="logout"),
+    path("creators/", brand_views.creator_search, name="creators"),
+    path("campaigns/", brand_views.campaign_list, name="campaigns"),
+    path("campaigns/<int:campaign_id>/", brand_views.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/invite/", brand_views.campaign_invite, name="invite"),
+    path("invitations/<int:invitation_id>/withdraw/", brand_views.invitation_withdraw, name="withdraw"),
+]

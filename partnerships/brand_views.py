@@ -1,0 +1,193 @@
+"""The brand pages: sign in, search creators, campaigns with their matches, invite, follow the answers.
+
+The same FilterSet validates the search as in the API, the same selectors read and the same services
+write; every object is looked up within the signed-in user's brands, so other brands' ids are 404s."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework.request import Request
+
+from partnerships import brand_selectors, brand_services
+from partnerships.api.filters import CreatorFilterSet
+from partnerships.api.views import CreatorCursorPagination, _ordered
+from partnerships.brand_services import MarketplaceError
+from partnerships.models import Campaign, Category, Invitation, Partner
+from partnerships.money import format_money, parse_money
+
+SORTABLE = [("followers", "Followers"), ("avg_views", "Average views"), ("engagement_rate", "Engagement rate")]
+
+
+class BrandLoginView(auth_views.LoginView):
+    template_name = "brands/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        return reverse("brands:creators")
+
+
+def _brands(request):
+    brands = brand_selectors.user_brands(request.user)
+    if not brands.exists():
+        raise Http404("You are not a member of any brand.")
+    return brands
+
+
+@login_required
+def creator_search(request):
+    brands = _brands(request)
+    filterset = CreatorFilterSet(request.GET or None, queryset=Partner.objects.none(), request=request)
+    page, next_url, ordering = [], None, request.GET.get("ordering") or "-followers"
+    if filterset.is_bound and not filterset.is_valid():
+        messages.error(request, "Some filters are not valid; fix the fields marked below.")
+    else:
+        if not filterset.is_bound:
+            filterset = CreatorFilterSet({}, queryset=Partner.objects.none(), request=request)
+            filterset.is_valid()
+        ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
+        paginator = CreatorCursorPagination()
+        view = SimpleNamespace(search_ordering=ordering.replace("engagement_rate", "engagement"))
+        queryset = _ordered(brand_selectors.creator_search(filterset.creator_query()))
+        page = paginator.paginate_queryset(queryset, Request(request), view=view)
+        next_url = paginator.get_next_link()
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    sort_links = []
+    for key, label in SORTABLE:
+        descending = ordering == f"-{key}"
+        query["ordering"] = key if descending else f"-{key}"
+        sort_links.append({"label": label, "url": "?" + query.urlencode(),
+                           "aria": ("descending" if descending else "ascending" if ordering == key else "none")})
+    return render(request, "brands/creators.html", {
+        "filterset": filterset, "creators": page, "next_url": next_url, "sort_links": sort_links,
+        "brands": brands, "categories": Category.objects.all(), "kinds": Partner.Kind.choices,
+        "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
+        "campaigns": brand_selectors.brand_campaigns(brands).filter(status=Campaign.Status.OPEN),
+    })
+
+
+class CampaignForm(forms.ModelForm):
+    brand = forms.ModelChoiceField(queryset=None)
+    budget = forms.CharField(help_text="In the campaign's currency, e.g. 5000.00")
+    target_countries = forms.CharField(required=False, help_text="Two-letter codes, comma-separated, e.g. US, GB")
+
+    class Meta:
+        model = Campaign
+        fields = ["brand", "name", "brief", "currency", "target_countries", "categories", "followers_min",
+                  "followers_max", "min_engagement_rate", "min_avg_views", "deliverables", "starts_on", "ends_on",
+                  "status"]
+        widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}),
+                   "ends_on": forms.DateInput(attrs={"type": "date"}),
+                   "categories": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args, brands, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = brands
+
+    def clean_target_countries(self):
+        raw = self.cleaned_data.get("target_countries") or ""
+        return sorted({code.strip().upper() for code in raw.split(",") if code.strip()})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("currency") and data.get("budget"):
+            try:
+                data["budget_minor"] = parse_money(data["budget"], data["currency"])
+            except ValueError as exc:
+                self.add_error("budget", str(exc))
+        return data
+
+
+@login_required
+def campaign_list(request):
+    brands = _brands(request)
+    form = CampaignForm(request.POST or None, brands=brands)
+    if request.method == "POST" and form.is_valid():
+        values = {key: form.cleaned_data[key] for key in brand_services.CAMPAIGN_FIELDS if key in form.cleaned_data}
+        values["budget_minor"] = form.cleaned_data["budget_minor"]
+        try:
+            campaign = brand_services.campaign_create(user=request.user, brand_id=form.cleaned_data["brand"].pk,
+                                                      categories=list(form.cleaned_data["categories"]), **values)
+        except MarketplaceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created.")
+            return HttpResponseRedirect(reverse("brands:campaign", args=[campaign.pk]))
+    campaigns = brand_selectors.brand_campaigns(brands).order_by("-created_at")
+    return render(request, "brands/campaigns.html", {
+        "campaigns": [{"campaign": c, "budget": format_money(c.budget_minor, c.currency)} for c in campaigns],
+        "form": form})
+
+
+def _campaign(request, campaign_id: int) -> Campaign:
+    campaign = brand_selectors.brand_campaigns(_brands(request)).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise Http404(brand_services.CAMPAIGN_NOT_FOUND)
+    return campaign
+
+
+@login_required
+def campaign_detail(request, campaign_id: int):
+    campaign = _campaign(request, campaign_id)
+    matches = [{"partner": p, "score": round(p.score, 1), "breakdown": brand_selectors.match_breakdown(p, campaign)}
+               for p in brand_selectors.campaign_matches(campaign, limit=30)]
+    invitations = (brand_selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
+                   .order_by("-invited_at"))
+    return render(request, "brands/campaign.html", {
+        "campaign": campaign, "budget": format_money(campaign.budget_minor, campaign.currency), "matches": matches,
+        "invitations": [{"invitation": i, "fee": format_money(i.offered_fee_minor, i.currency)} for i in invitations],
+    })
+
+
+@login_required
+@require_POST
+def campaign_invite(request, campaign_id: int):
+    """Invite the shortlisted (ticked) creators, each with the same fee and message."""
+    campaign = _campaign(request, campaign_id)
+    back = reverse("brands:campaign", args=[campaign.pk])
+    handles = request.POST.getlist("handle")
+    if not handles:
+        messages.error(request, "Tick at least one creator to invite.")
+        return HttpResponseRedirect(back)
+    try:
+        fee = parse_money(request.POST.get("fee", ""), campaign.currency)
+    except ValueError as exc:
+        messages.error(request, f"Fee: {exc}")
+        return HttpResponseRedirect(back)
+    if fee < 0:
+        messages.error(request, "Fee: a fee cannot be negative.")
+        return HttpResponseRedirect(back)
+    for handle in handles:
+        try:
+            brand_services.invitation_create(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
+                                             offered_fee_minor=fee, currency=campaign.currency,
+                                             message=request.POST.get("message", ""))
+        except MarketplaceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"@{handle} invited.")
+    return HttpResponseRedirect(back)
+
+
+@login_required
+@require_POST
+def invitation_withdraw(request, invitation_id: int):
+    invitation = Invitation.objects.filter(pk=invitation_id).only("campaign_id").first()
+    try:
+        brand_services.invitation_withdraw(user=request.user, invitation_id=invitation_id)
+    except brand_services.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    except MarketplaceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Invitation withdrawn.")
+    return HttpResponseRedirect(reverse("brands:campaign", args=[invitation.campaign_id]))

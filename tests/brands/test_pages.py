@@ -1,0 +1,99 @@
+"""The brand pages: sign in, search, campaigns, matches, invite and withdraw — and tenant isolation."""
+
+import pytest
+from django.urls import reverse
+
+from partnerships.models import Campaign, Invitation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def page_a(client, user_a):
+    client.force_login(user_a)
+    return client
+
+
+def test_sign_in_then_land_on_search(client, user_a, creators):
+    response = client.post(reverse("brands:login"), {"username": "alice", "password": "pw"})
+    assert response.status_code == 302
+    assert response.url == reverse("brands:creators")
+    assert "@cleo" in client.get(response.url).content.decode()
+
+
+def test_pages_need_a_signed_in_brand_member(client, outsider):
+    response = client.get(reverse("brands:creators"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("brands:login"))
+    client.force_login(outsider)
+    assert client.get(reverse("brands:creators")).status_code == 404
+
+
+def test_search_filters_and_sorts_like_the_api(page_a, creators, hidden):
+    html = page_a.get(reverse("brands:creators"), {"country": "US, GB", "ordering": "followers"}).content.decode()
+    assert html.index("@ana") < html.index("@dan.media") < html.index("@cleo")
+    assert "@ben" not in html
+    for name in hidden:
+        assert f"@{name}" not in html
+    assert 'aria-sort="ascending"' in html
+
+
+def test_search_reports_bad_filters(page_a, creators):
+    html = page_a.get(reverse("brands:creators"), {"followers_min": "lots"}).content.decode()
+    assert "Some filters are not valid" in html
+    assert "Enter a whole number." in html
+
+
+def test_create_a_campaign_then_invite_shortlisted_creators(page_a, brand_a, creators, categories):
+    response = page_a.post(reverse("brands:campaigns"), {
+        "brand": brand_a.pk, "name": "Laughs", "currency": "USD", "budget": "2500.00", "target_countries": "us",
+        "categories": [categories["comedy"].pk], "followers_min": 0, "min_engagement_rate": "0",
+        "min_avg_views": 0, "starts_on": "2030-01-01", "ends_on": "2030-02-01", "status": "open"})
+    campaign = Campaign.objects.get()
+    assert response.url == reverse("brands:campaign", args=[campaign.pk])
+    assert (campaign.budget_minor, campaign.target_countries) == (250_000, ["US"])
+    detail = page_a.get(response.url).content.decode()
+    assert "@ana" in detail
+    assert "1 of 1 campaign categories" in detail
+
+    page_a.post(reverse("brands:invite", args=[campaign.pk]), {"handle": ["ana", "ben"], "fee": "300.00",
+                                                               "message": "Hi"})
+    assert set(Invitation.objects.values_list("partner__handle", "offered_fee_minor")) == {("ana", 30_000),
+                                                                                          ("ben", 30_000)}
+    detail = page_a.get(response.url).content.decode()
+    assert detail.count(">Withdraw<") == 2
+
+    invitation = Invitation.objects.get(partner__handle="ana")
+    page_a.post(reverse("brands:withdraw", args=[invitation.pk]))
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.WITHDRAWN
+
+
+def test_a_campaign_ending_before_it_starts_is_refused(page_a, brand_a):
+    html = page_a.post(reverse("brands:campaigns"), {
+        "brand": brand_a.pk, "name": "Backwards", "currency": "USD", "budget": "1.00", "followers_min": 0,
+        "min_engagement_rate": "0", "min_avg_views": 0, "starts_on": "2030-02-01", "ends_on": "2030-01-01",
+        "status": "draft"}).content.decode()
+    assert "A campaign cannot end before it starts." in html
+    assert Campaign.objects.count() == 0
+
+
+def test_brand_b_pages_are_not_found_for_a(page_a, campaign_b, creators, user_b):
+    from partnerships import brand_services
+    invitation = brand_services.invitation_create(user=user_b, campaign_id=campaign_b.pk, partner_handle="ben",
+                                                  offered_fee_minor=1, currency="USD")
+    assert page_a.get(reverse("brands:campaign", args=[campaign_b.pk])).status_code == 404
+    invite = page_a.post(reverse("brands:invite", args=[campaign_b.pk]), {"handle": "cleo", "fee": "1"})
+    assert invite.status_code == 404
+    assert page_a.post(reverse("brands:withdraw", args=[invitation.pk])).status_code == 404
+    assert "Nova secret launch" not in page_a.get(reverse("brands:campaigns")).content.decode()
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.INVITED
+    assert Invitation.objects.filter(campaign=campaign_b).count() == 1
+
+
+def test_pages_never_show_private_fields(page_a, campaign_a, creators):
+    for url in (reverse("brands:creators"), reverse("brands:campaign", args=[campaign_a.pk])):
+        html = page_a.get(url).content.decode()
+        for private in ("date_of_birth", "tax", "identity", "1994", "1995", "1996"):
+            assert private not in html
