@@ -1,1 +1,1 @@
-from partnerships.admin import enrolments, metrics, partners, programs  # noqa: F401  (registration)
+from partnerships.admin import brands, enrolments, metrics, partners, programs  # noqa: F401  (registration)

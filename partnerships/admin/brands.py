@@ -1,0 +1,147 @@
+"""Brands, their members and tokens, campaigns and invitations, as partnership managers oversee them."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from partnerships import brand_services
+from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.exceptions import PartnershipsError
+from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation
+from partnerships.money import format_money
+
+
+class MembershipInline(admin.TabularInline):
+    model = BrandMembership
+    extra = 1
+    raw_id_fields = ["user"]
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "brand", "status", "budget", "starts_on", "ends_on", "created_by"]
+    list_filter = ["status", "brand", "currency"]
+    list_select_related = ["brand", "created_by"]
+    search_fields = ["name", "brand__name"]
+    filter_horizontal = ["categories"]
+    date_hierarchy = "starts_on"
+
+    @admin.display(description="budget", ordering="budget_minor")
+    def budget(self, obj):
+        return format_money(obj.budget_minor, obj.currency)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "campaign", "brand", "creator", "fee", "status", "invited_at", "expires_at",
+                    "responded_at"]
+    list_filter = ["status", "campaign__brand"]
+    list_select_related = ["campaign", "campaign__brand", "partner"]
+    search_fields = ["=partner__handle", "campaign__name"]
+    raw_id_fields = ["partner", "campaign"]
+    readonly_fields = ["campaign", "partner", "offered_fee_minor", "currency", "message", "status", "invited_by",
+                       "invited_at", "expires_at", "responded_at"]
+    actions = ["accept_selected", "decline_selected"]
+    ordering = ["-id"]
+
+    def has_add_permission(self, request):
+        return False  # brands invite from their pages or the API
+
+    @admin.display(description="brand", ordering="campaign__brand__name")
+    def brand(self, obj):
+        return obj.campaign.brand
+
+    @admin.display(description="creator", ordering="partner__handle")
+    def creator(self, obj):
+        return f"@{obj.partner.handle}"
+
+    @admin.display(description="fee", ordering="offered_fee_minor")
+    def fee(self, obj):
+        return format_money(obj.offered_fee_minor, obj.currency)
+
+    def _answer(self, request, queryset, accept: bool):
+        done, skipped = 0, []
+        for invitation_id in queryset.values_list("pk", flat=True)[:500]:
+            try:
+                brand_services.invitation_answer(invitation_id=invitation_id, accept=accept, actor=request.user)
+                done += 1
+            except PartnershipsError as exc:
+                skipped.append(str(exc))
+        if done:
+            self.message_user(request, f"{done} invitation(s) {'accepted' if accept else 'declined'} on the "
+                                       "creators' behalf.", messages.SUCCESS)
+        for reason in skipped:
+            self.message_user(request, f"Skipped: {reason}", messages.WARNING)
+
+    @admin.action(description="Record acceptance (on the creator's behalf)", permissions=["change"])
+    def accept_selected(self, request, queryset):
+        self._answer(request, queryset, True)
+
+    @admin.action(description="Record refusal (on the creator's behalf)", permissions=["change"])
+    def decline_selected(self, request, queryset):
+        self._answer(request, queryset, False)
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name", "brand", "user"]
+
+    def clean(self):
+        data = super().clean()
+        brand, user = data.get("brand"), data.get("user")
+        if brand and user and not BrandMembership.objects.filter(
+                brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists():
+            raise forms.ValidationError(f"{user} is not an admin of {brand}: add them as a brand admin first.")
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    form = ApiTokenForm
+    list_display = ["name", "prefix_shown", "brand", "user", "created_at", "last_used_at", "revoked"]
+    list_filter = ["brand", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["brand", "user"]
+    search_fields = ["name", "prefix", "brand__name", "user__username"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "brand", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    raw_id_fields = ["user"]
+    actions = ["revoke_selected"]
+
+    @admin.display(description="token")
+    def prefix_shown(self, obj):
+        return f"{obj.prefix}…"
+
+    @admin.display(description="revoked", boolean=True)
+    def revoked(self, obj):
+        return obj.revoked_at is not None
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the record of who had access stays
+
+    def save_model(self, request, obj, form, change):
+        # The secret is shown once, now; only its digest is stored.
+        token, secret = brand_services.api_token_create(user=obj.user, brand_id=obj.brand_id, name=obj.name)
+        obj.pk = token.pk
+        self.message_user(request, format_html(
+            "Token created. Copy it now, it will not be shown again: <code>{}</code>", secret), messages.WARNING)
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        for token_id in queryset.values_list("pk", flat=True):
+            brand_services.api_token_revoke(token_id=token_id, actor=request.user)
+        self.message_user(request, "Tokens revoked.", messages.SUCCESS)

@@ -1,0 +1,74 @@
+"""Brand matching in the admin: lists render, answers are recorded on the creator's behalf, tokens."""
+
+import pytest
+from django.urls import reverse
+
+from partnerships import brand_services
+from partnerships.models import ApiToken, Invitation
+from partnerships.roles import ensure_groups
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invitation(user_a, campaign_a, creators):
+    return brand_services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
+                                            offered_fee_minor=12_345, currency="USD")
+
+
+@pytest.mark.parametrize("name", ["brand", "campaign", "invitation", "apitoken"])
+def test_changelists_and_change_pages_render(client, superuser, invitation, token_a, name,
+                                             django_assert_max_num_queries):
+    client.force_login(superuser)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse(f"admin:partnerships_{name}_changelist")).status_code == 200
+    obj = {"brand": invitation.campaign.brand, "campaign": invitation.campaign, "invitation": invitation,
+           "apitoken": ApiToken.objects.first()}[name]
+    assert client.get(reverse(f"admin:partnerships_{name}_change", args=[obj.pk])).status_code == 200
+
+
+def test_invitation_list_shows_money_and_brand(client, superuser, invitation):
+    client.force_login(superuser)
+    html = client.get(reverse("admin:partnerships_invitation_changelist")).content.decode()
+    assert "123.45 USD" in html
+    assert "Acme" in html
+
+
+def test_staff_record_an_acceptance_and_the_history_keeps_who(client, superuser, invitation):
+    client.force_login(superuser)
+    client.post(reverse("admin:partnerships_invitation_changelist"),
+                {"action": "accept_selected", "_selected_action": [invitation.pk]})
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.ACCEPTED
+    assert invitation.history.first().history_user == superuser
+    client.post(reverse("admin:partnerships_invitation_changelist"),
+                {"action": "decline_selected", "_selected_action": [invitation.pk]})
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.ACCEPTED  # an answer is final
+
+
+def test_a_token_is_created_once_shown_and_stored_hashed(client, superuser, user_a, brand_a):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:partnerships_apitoken_add"),
+                           {"name": "crm", "brand": brand_a.pk, "user": user_a.pk}, follow=True)
+    token = ApiToken.objects.get(name="crm")
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("Copy it now" in m for m in shown)
+    secret = next(m for m in shown if "Copy it now" in m).split("<code>")[1].split("</code>")[0]
+    assert token.digest != secret
+    assert secret not in "".join(ApiToken.objects.values_list("digest", "prefix").get(pk=token.pk))[10:]
+
+
+def test_a_token_for_someone_who_is_not_a_brand_admin_is_refused(client, superuser, user_b, brand_a):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:partnerships_apitoken_add"),
+                           {"name": "x", "brand": brand_a.pk, "user": user_b.pk})
+    assert "is not an admin of Acme" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_a_manager_can_see_brands_but_not_tokens(client, manager, invitation):
+    ensure_groups()
+    client.force_login(manager)
+    assert client.get(reverse("admin:partnerships_campaign_changelist")).status_code in (200, 403)
+    assert client.get(reverse("admin:partnerships_apitoken_changelist")).status_code == 403
