@@ -14,7 +14,16 @@ from django.utils import timezone
 
 from partnerships import services
 from partnerships.exceptions import PartnershipsError
-from partnerships.models import Category, DailyMetric, Enrolment, Partner, Program
+from partnerships.models import (
+    Brand,
+    BrandMembership,
+    Campaign,
+    Category,
+    DailyMetric,
+    Enrolment,
+    Partner,
+    Program,
+)
 
 SEED = 20201  # fixed: the same partners, metrics and decisions on every run
 METRIC_DAYS = 90
@@ -225,5 +234,39 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
                                             reason="Demo: partner withdrew the application")
         except PartnershipsError:
             continue  # a minor, say: stays submitted for a manager to reject
+    logins += _brands(categories)
     counts = {status: Enrolment.objects.filter(status=status).count() for status in Enrolment.Status.values}
     return SeedSummary(partners=len(people), metrics=metric_count, enrolments=counts, logins=logins)
+
+
+BRANDS = [
+    # slug, name, login, campaign, categories, countries, follower range
+    ("acme", "Acme Snacks", "acme", "Crunch challenge", ["comedy", "food"], ["US", "GB"], (10_000, 2_000_000)),
+    ("nova", "Nova Sports", "nova", "Marathon season", ["sports", "fitness"], [], (50_000, None)),
+]
+
+
+def _brands(categories: list[Category]) -> list[tuple[str, str, str]]:
+    """Two brands with a member each, an open campaign each, and a few invitations sent."""
+    from partnerships import brand_selectors, brand_services  # brand code builds on the core models above
+
+    User = get_user_model()
+    by_slug = {category.slug: category for category in categories}
+    today = timezone.localdate()
+    logins = []
+    for slug, name, login, campaign_name, category_slugs, countries, (low, high) in BRANDS:
+        brand, _ = Brand.objects.get_or_create(slug=slug, defaults={"name": name})
+        user, _ = User.objects.get_or_create(username=login, defaults={"is_staff": False})
+        user.set_password(login)
+        user.save()
+        BrandMembership.objects.get_or_create(brand=brand, user=user, defaults={"role": BrandMembership.Role.ADMIN})
+        campaign = brand_services.campaign_create(
+            user=user, brand_id=brand.pk, name=campaign_name, brief=f"{name} is looking for creators.",
+            budget_minor=2_500_000, currency="USD", target_countries=countries, followers_min=low, followers_max=high,
+            deliverables="Two short videos and one story", starts_on=today, ends_on=today + dt.timedelta(days=45),
+            status=Campaign.Status.OPEN, categories=[by_slug[c] for c in category_slugs])
+        for partner in brand_selectors.campaign_matches(campaign, limit=3):
+            brand_services.invitation_create(user=user, campaign_id=campaign.pk, partner_handle=partner.handle,
+                                             offered_fee_minor=50_000, currency="USD", message="We love your work!")
+        logins.append((login, login, f"brand user of {name}"))
+    return logins
