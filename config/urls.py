@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config import health
+
 admin.site.site_header = "Creator Partnerships"
 admin.site.site_title = "Creator Partnerships"
 admin.site.index_title = "Back-office"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("partnerships.api.urls")),
     path("brands/", include("partnerships.brand_urls")),

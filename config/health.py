@@ -1,0 +1,119 @@
+"""Liveness and readiness for load balancers and orchestrators.
+
+``/health/live`` answers 200 whenever the process can serve a request (no database, no broker): a failing
+liveness probe restarts the process, which never fixes a database outage. ``/health/ready`` checks what a
+request needs — PostgreSQL, Redis, a Celery worker — each with a timeout of about a second, and answers 503
+when one fails so the balancer stops sending traffic. Anonymous callers get only the status; staff also get
+each check's result and the reason it failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+
+TIMEOUT_SECONDS = 1.0
+EAGER = "not needed (eager: tasks run in the web process)"
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # SET LOCAL would need a transaction; this session setting ends with the statement below.
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [str(int(TIMEOUT_SECONDS * 1000))])
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.execute("SELECT set_config('statement_timeout', '0', false)")
+        else:
+            cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _redis_ping(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def check_broker() -> str:
+    if not settings.CELERY_BROKER_URL:
+        return EAGER
+    _redis_ping(settings.CELERY_BROKER_URL)
+    return "ok"
+
+
+def check_cache() -> str:
+    location = settings.CACHES["default"].get("LOCATION")
+    if "redis" not in settings.CACHES["default"]["BACKEND"] or not location:
+        return "not used (in-process cache)"
+    _redis_ping(location)
+    return "ok"
+
+
+def check_worker() -> str:
+    if not settings.CELERY_BROKER_URL:
+        return EAGER
+    from config.celery import app
+
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+        conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
+        replies = app.control.ping(timeout=TIMEOUT_SECONDS, connection=conn)
+    if not replies:
+        raise RuntimeError(f"no Celery worker answered within {TIMEOUT_SECONDS:g} s")
+    return f"ok ({len(replies)} worker{'s' if len(replies) > 1 else ''})"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": check_database,
+    "broker": check_broker,
+    "cache": check_cache,
+    "worker": check_worker,
+}
+
+
+def run_checks() -> dict[str, dict]:
+    results = {}
+    for name, check in CHECKS.items():
+        started = time.monotonic()
+        if name == "worker" and results.get("broker", {}).get("ok") is False:
+            results[name] = {"ok": False, "detail": "not checked: the broker is down"}
+            continue
+        try:
+            results[name] = {"ok": True, "detail": check()}
+        except Exception as exc:  # noqa: BLE001 - any failure makes the process not ready; the reason is reported
+            results[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        results[name]["ms"] = round((time.monotonic() - started) * 1000)
+    return results
+
+
+def _is_staff(request) -> bool:
+    try:
+        return bool(request.user.is_active and request.user.is_staff)
+    except Exception:  # noqa: BLE001 - the session store is the database: when it is down, treat as anonymous
+        return False
+
+
+@never_cache
+def live(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def ready(request):
+    results = run_checks()
+    healthy = all(result["ok"] for result in results.values())
+    body: dict = {"status": "ok" if healthy else "unavailable"}
+    if _is_staff(request):
+        body["checks"] = results
+    return JsonResponse(body, status=200 if healthy else 503)
