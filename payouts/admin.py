@@ -536,3 +536,7 @@ class VideoAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["partner"]
     search_fields = ["=external_id", "=partner__handle"]
     ordering = ["-id"]
+
+
+# The admin's front page opens on the dashboard (payouts.dashboard), above the usual list of apps.
+admin.site.index_template = "admin/dashboard.html"
