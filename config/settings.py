@@ -161,6 +161,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed housekeeping, installed into the database schedule by beat at start (money schedules are data, in
+# migrations, editable in the admin).
+CELERY_BEAT_SCHEDULE = {
+    "Re-queue payout runs left computing (every 10 minutes)": {
+        "task": "payouts.requeue_stalled_runs", "schedule": 600.0,
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers log through LOGGING above (JSON in production) instead of Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

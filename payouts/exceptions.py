@@ -17,6 +17,10 @@ class FundOverdrawn(PayoutsError):
     pass
 
 
+class QueueUnavailable(PayoutsError):
+    """The run was opened but its task could not be handed to the broker; it stays computing and is re-queued."""
+
+
 MONTH_NOT_ENDED = (
     "{month:%B %Y} has not ended yet in {tz} (today there is {today:%Y-%m-%d}); compute it from {next:%Y-%m-%d}."
 )
@@ -28,6 +32,10 @@ NO_TRANCHE = "Fund “{fund}” has no budget for {month:%B %Y}: add a budget tr
 CURRENCY_MISMATCH = "Fund “{fund}” is in {fund_currency} but the program pays in {program_currency}."
 FUND_OVERDRAWN = (
     "Run {run} would spend {spend} but fund “{fund}” has {remaining} left: top up the fund or cancel the run."
+)
+QUEUE_UNAVAILABLE = (
+    "Run {run} is opened and stays computing, but the task queue is unavailable right now ({error}); the scheduler "
+    "hands it to a worker within {minutes} minutes of the queue coming back, or use “Compute again” then."
 )
 NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."
 FOUR_EYES = "{user} started this run and so cannot approve it: another finance approver must."

@@ -8,12 +8,14 @@ transaction, so a worker that dies mid-run leaves no line behind and a re-run co
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from partnerships.models import Program
 from payouts import ledger
@@ -29,12 +31,14 @@ from payouts.exceptions import (
     NO_TERMS,
     NO_TRANCHE,
     NOT_PAYING_PROGRAM,
+    QUEUE_UNAVAILABLE,
     REASON_REQUIRED,
     REFERENCE_REQUIRED,
     WRONG_STATUS,
     FundOverdrawn,
     NotPermitted,
     PayoutsError,
+    QueueUnavailable,
     RunRefused,
 )
 from payouts.formulas import grant, pooled, rate_per_mille, revenue_share
@@ -57,6 +61,9 @@ FORMULAS = {
 }
 SPENDING = (PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 R = PayoutRun.Status
+# Runs left computing longer than this with nobody working on them are handed to a worker again.
+STALLED_AFTER = dt.timedelta(minutes=10)
+logger = logging.getLogger(__name__)
 
 
 def _require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
@@ -240,12 +247,44 @@ def payout_run_request(
     program = Program.objects.get(pk=program_id)
     _check_computable(program, month, kind)
     run = _run_open(program, month, kind, actor)
+    unavailable: list[Exception] = []
     if run.status in (R.COMPUTING, R.FAILED) or (kind == PayoutRun.Kind.ESTIMATE and run.status == R.COMPUTED):
-        from payouts.tasks import compute_month_task  # tasks import this module
-
-        transaction.on_commit(lambda: compute_month_task.delay(program.pk, month.isoformat(), kind))
+        transaction.on_commit(lambda: _enqueue_compute(program.pk, month, kind, unavailable))
     run.refresh_from_db()
+    if unavailable:  # the broker is down: the run stays computing and payout_runs_requeue_stalled sends it later
+        raise QueueUnavailable(QUEUE_UNAVAILABLE.format(run=run, error=unavailable[0],
+                                                        minutes=int(STALLED_AFTER.total_seconds() // 60) * 2))
     return run
+
+
+def _enqueue_compute(program_id: int, month: dt.date, kind: str, unavailable: list[Exception]) -> None:
+    from payouts.tasks import compute_month_task  # tasks import this module
+
+    try:
+        compute_month_task.delay(program_id, month.isoformat(), kind)
+    except BrokerUnavailable as exc:
+        logger.warning("Could not queue the computation of program %s, %s: %s", program_id, month, exc,
+                       extra={"program_id": program_id, "month": month.isoformat()})
+        unavailable.append(exc)
+
+
+def payout_runs_requeue_stalled(*, older_than: dt.timedelta = STALLED_AFTER) -> list[int]:
+    """Hand to a worker again every monthly or estimate run left computing for longer than ``older_than`` that
+    no worker is computing now (its row is not locked): a task lost with a broker outage or a dead worker.
+    Queuing one twice is harmless: computing is idempotent and the second finds the work done."""
+    from payouts.tasks import compute_month_task
+
+    cutoff = timezone.now() - older_than
+    requeued = []
+    for run_id in PayoutRun.objects.filter(status=R.COMPUTING, started_at__lte=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            # A worker computing the run holds its row lock for the whole computation: skip those.
+            run = PayoutRun.objects.select_for_update(skip_locked=True).filter(pk=run_id, status=R.COMPUTING).first()
+            if run is None:
+                continue
+            compute_month_task.delay(run.program_id, run.month.isoformat(), run.kind)
+            requeued.append(run.pk)
+    return requeued
 
 
 def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> None:

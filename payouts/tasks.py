@@ -11,7 +11,13 @@ from django.db import OperationalError
 from partnerships.models import Program
 from payouts.exceptions import RunRefused
 from payouts.models import PayoutRun
-from payouts.services import FORMULAS, payout_run_compute, previous_month, program_today
+from payouts.services import (
+    FORMULAS,
+    payout_run_compute,
+    payout_runs_requeue_stalled,
+    previous_month,
+    program_today,
+)
 
 logger = logging.getLogger(__name__)
 RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
@@ -47,3 +53,11 @@ def estimate_month_to_date_task() -> int:
         except RunRefused as exc:  # e.g. no tranche for this month yet: nothing to estimate
             logger.info("No estimate for %s: %s", program, exc)
     return count
+
+
+@shared_task(name="payouts.requeue_stalled_runs", **RETRY)
+def requeue_stalled_runs_task(older_than_seconds: int | None = None) -> list[int]:
+    """Beat, every 10 minutes: runs left computing by a broker outage or a dead worker go back to a worker."""
+    if older_than_seconds is None:
+        return payout_runs_requeue_stalled()
+    return payout_runs_requeue_stalled(older_than=dt.timedelta(seconds=older_than_seconds))
