@@ -70,6 +70,26 @@ def marketplace_partners(today: dt.date | None = None) -> QuerySet[Partner]:
     )
 
 
+CREATOR_COLUMNS = ("handle", "display_name", "kind", "country", "statistics__followers",
+                   "statistics__avg_views_per_post", "statistics__engagement_rate", "statistics__posts_30d")
+
+
+def creator_rows(partners) -> list[dict]:
+    """A page of creators as the API returns them: public fields only, categories in one query."""
+    partners = list(partners)
+    slugs: dict[int, list[str]] = {partner.pk: [] for partner in partners}
+    through = Partner.categories.through
+    for partner_id, slug in (through.objects.filter(partner_id__in=list(slugs))
+                             .order_by("category__slug").values_list("partner_id", "category__slug")):
+        slugs[partner_id].append(slug)
+    return [
+        {"handle": p.handle, "display_name": p.display_name, "kind": p.kind, "country": p.country,
+         "categories": slugs[p.pk], "followers": p.statistics.followers, "avg_views": p.statistics.avg_views_per_post,
+         "engagement_rate": float(p.statistics.engagement_rate), "posts_30d": p.statistics.posts_30d}
+        for p in partners
+    ]
+
+
 @dataclass(frozen=True)
 class CreatorQuery:
     """A validated creator search (the API's FilterSet and the page's form both produce one)."""

@@ -50,6 +50,8 @@ class IsBrandUser(permissions.BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         request.brands = brand_selectors.user_brands(request.user, request.auth)
+        if isinstance(request.auth, ApiToken):
+            return True  # authentication already checked the token's brand is active (no second query)
         return request.brands.exists()
 
 
@@ -106,6 +108,12 @@ class CreatorSearchView(BrandAPIView, generics.ListAPIView):
         ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
         self.search_ordering = ordering.replace("engagement_rate", "engagement")
         return _ordered(brand_selectors.creator_search(filterset.creator_query()))
+
+    def list(self, request, *args, **kwargs):
+        # The page is built from exactly the columns the response needs; CreatorSerializer documents it.
+        queryset = self.get_queryset().prefetch_related(None).only(*brand_selectors.CREATOR_COLUMNS)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(brand_selectors.creator_rows(page))
 
 
 @extend_schema(responses={200: SimilarCreatorSerializer(many=True), 404: ErrorSerializer},
