@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -28,8 +29,10 @@ class BrandTokenAuthentication(authentication.TokenAuthentication):
     keyword = "Token"
 
     def authenticate_credentials(self, key: str):
+        # The same query checks the token's user is still a member of its brand: removing someone from a
+        # brand disables their tokens at once.
         token = (ApiToken.objects.select_related("user", "brand")
-                 .filter(digest=token_digest(key)).first())
+                 .filter(digest=token_digest(key), brand__memberships__user=F("user")).first())
         if token is None or token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         if not token.user.is_active or not token.brand.is_active:

@@ -107,3 +107,10 @@ def test_revoked_token_is_refused(user_a, brand_a, creators):
     assert client.get(URL).status_code == 401
     assert token.digest != secret
     assert secret not in token.digest
+
+
+def test_a_token_stops_working_when_its_user_leaves_the_brand(token_client_a, user_a, brand_a, creators):
+    from partnerships.models import BrandMembership
+    assert token_client_a.get(URL).status_code == 200
+    BrandMembership.objects.filter(user=user_a, brand=brand_a).delete()
+    assert token_client_a.get(URL).status_code == 401
