@@ -43,7 +43,7 @@ from payouts.exceptions import (
 )
 from payouts.formulas import grant, pooled, rate_per_mille, revenue_share
 from payouts.formulas.context import LINE_TABLE, RunContext
-from payouts.formulas.settle import settle
+from payouts.formulas.settle import write_lines
 from payouts.models import Adjustment, EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
 from payouts.money import format_money
 from payouts.sql import execute, fetchone
@@ -54,10 +54,10 @@ COMPUTE_PERMISSION = "payouts.compute_payoutrun"
 ADJUST_PERMISSION = "payouts.add_adjustment"
 
 FORMULAS = {
-    Program.Archetype.POOLED_FUND: pooled.compute,
-    Program.Archetype.REVENUE_SHARE: revenue_share.compute,
-    Program.Archetype.RATE_PER_MILLE: rate_per_mille.compute,
-    Program.Archetype.GRANT: grant.compute,
+    Program.Archetype.POOLED_FUND: pooled.earned,
+    Program.Archetype.REVENUE_SHARE: revenue_share.earned,
+    Program.Archetype.RATE_PER_MILLE: rate_per_mille.earned,
+    Program.Archetype.GRANT: grant.earned,
 }
 SPENDING = (PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 R = PayoutRun.Status
@@ -296,8 +296,8 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
         budget = fund_month_available(fund, run.month, run_id=run.pk)
     end = run.as_of
     ctx = RunContext(run=run, program=program, terms=terms, fund=fund, start=run.month, end=end, budget_minor=budget)
-    FORMULAS[program.archetype](ctx)
-    settle(ctx, apply_adjustments=run.kind == PayoutRun.Kind.FINAL)
+    earned_sql, earned_params = FORMULAS[program.archetype](ctx)
+    write_lines(ctx, earned_sql, earned_params, apply_adjustments=run.kind == PayoutRun.Kind.FINAL)
     count, gross, adjustments, net, payable = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
                SUM(CASE WHEN status = 'payable' THEN net_minor ELSE 0 END)

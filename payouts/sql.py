@@ -67,6 +67,12 @@ def fetchone(sql: str, params: dict | None = None) -> tuple:
         return cursor.fetchone()
 
 
+def fetchall(sql: str, params: dict | None = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or {})
+        return cursor.fetchall()
+
+
 def date_param(value):
     return connection.ops.adapt_datefield_value(value)
 

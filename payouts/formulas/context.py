@@ -46,13 +46,5 @@ LINE_COLUMNS = (
     "run_id, partner_id, basis, basis_value, basis_total, weight, gross_minor, capped, rounding_minor, remainder, "
     "adjustments_minor, carried_in_minor, withholding_minor, net_minor, status, hold_reason, note"
 )
-
-
-def insert_lines_sql(select_sql: str) -> str:
-    """Wrap a SELECT of (partner_id, basis, basis_value, weight, gross_minor, capped, note) into the insert."""
-    return f"""
-        INSERT INTO {LINE_TABLE} ({LINE_COLUMNS})
-        SELECT %(run)s, s.partner_id, s.basis, s.basis_value, 0, s.weight, s.gross_minor, s.capped, 0, 0,
-               0, 0, 0, 0, 'payable', '', s.note
-        FROM ({select_sql}) s
-    """
+# Every archetype defines a CTE named ``earned`` with these columns; settle.py turns it into the lines.
+EARNED_COLUMNS = "partner_id, basis, basis_value, basis_total, weight, gross, capped, rounding, remainder, note"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from payouts.formulas.context import LINE_TABLE, MEMBERS_JOIN, RunContext, insert_lines_sql
-from payouts.formulas.split import split
+from payouts.formulas.context import MEMBERS_JOIN, RunContext
+from payouts.formulas.split import split_ctes
 from payouts.money import exponent
-from payouts.sql import execute, fetchone
+from payouts.sql import fetchone
 
 MICRO = 1_000_000  # earnings are summed exactly in millionths of a minor unit
 
@@ -26,49 +26,57 @@ def rate_case(ctx: RunContext) -> str:
     return f"(CASE p.country {branches} ELSE {default} END)" if branches else str(default)
 
 
-def compute(ctx: RunContext) -> None:
+def earned(ctx: RunContext) -> tuple[str, dict]:
     terms = ctx.terms
     video_cap = terms.video_cap_minor * MICRO if terms.video_cap_minor else None
     partner_cap = terms.partner_cap_minor * MICRO if terms.partner_cap_minor else None
-    per_video = f"v.month_views * {rate_case(ctx)}"
+    rate = rate_case(ctx)
+    per_video = f"v.month_views * {rate}"
     if video_cap is not None:
         per_video = f"(CASE WHEN {per_video} > {video_cap} THEN {video_cap} ELSE {per_video} END)"
-    video_capped = f"CASE WHEN v.month_views * {rate_case(ctx)} > {video_cap} THEN 1 ELSE 0 END" if video_cap else "0"
+    video_capped = f"CASE WHEN v.month_views * {rate} > {video_cap} THEN 1 ELSE 0 END" if video_cap else "0"
     total = "x.earned" if partner_cap is None else (
         f"(CASE WHEN x.earned > {partner_cap} THEN {partner_cap} ELSE x.earned END)")
     partner_note = "''" if partner_cap is None else (
         f"(CASE WHEN x.earned > {partner_cap} THEN '; partner cap reached' ELSE '' END)")
-    params = ctx.params(min_duration=terms.min_video_duration_seconds, floor=terms.min_video_qualified_views)
-    execute(insert_lines_sql(f"""
-        SELECT x.partner_id, 'views' AS basis, x.views AS basis_value, {total} AS weight,
-               cp_div_half_even({total}, {MICRO}) AS gross_minor,
-               FALSE AS capped,
-               x.eligible_videos || ' eligible video(s)'
-               || (CASE WHEN x.videos_capped > 0 THEN ', ' || x.videos_capped || ' at the video cap' ELSE '' END)
-               || {partner_note} AS note
-        FROM (
-            SELECT v.partner_id, SUM(v.month_views) AS views, SUM({per_video}) AS earned,
-                   SUM({video_capped}) AS videos_capped, COUNT(*) AS eligible_videos
+    params = {"min_duration": terms.min_video_duration_seconds, "floor": terms.min_video_qualified_views}
+    raw = f"""
+        rpm_raw AS (
+            SELECT x.partner_id, x.views, {total} AS micro,
+                   x.eligible_videos || ' eligible video(s)'
+                   || (CASE WHEN x.videos_capped > 0 THEN ', ' || x.videos_capped || ' at the video cap' ELSE '' END)
+                   || {partner_note} AS note
             FROM (
-                SELECT video.partner_id, video.id,
-                       SUM(CASE WHEN d.day >= %(start)s THEN d.qualified_views ELSE 0 END) AS month_views,
-                       SUM(d.qualified_views) AS lifetime_views
-                FROM payouts_video video
-                JOIN payouts_videodailyviews d ON d.video_id = video.id AND d.day <= %(end)s
-                {MEMBERS_JOIN.format(alias="video")}
-                WHERE video.duration_seconds > %(min_duration)s AND video.posted_at >= e.approved_at
-                GROUP BY video.partner_id, video.id
-                HAVING SUM(d.qualified_views) >= %(floor)s
-            ) v
-            JOIN partnerships_partner p ON p.id = v.partner_id
-            GROUP BY v.partner_id
-        ) x
-        WHERE x.views > 0
-    """), params)
-    owed = int(fetchone(f"SELECT COALESCE(SUM(gross_minor), 0) FROM {LINE_TABLE} WHERE run_id = %(run)s",
-                        {"run": ctx.run.pk})[0])
-    if owed > ctx.budget_minor:
-        # Over budget: everyone is scaled by budget / owed, split exactly by largest remainder.
-        execute(f"UPDATE {LINE_TABLE} SET note = note || '; scaled to the budget' WHERE run_id = %(run)s",
-                {"run": ctx.run.pk})
-        split(run_id=ctx.run.pk, budget=max(ctx.budget_minor, 0))
+                SELECT v.partner_id, SUM(v.month_views) AS views, SUM({per_video}) AS earned,
+                       SUM({video_capped}) AS videos_capped, COUNT(*) AS eligible_videos
+                FROM (
+                    SELECT video.partner_id, video.id,
+                           SUM(CASE WHEN d.day >= %(start)s THEN d.qualified_views ELSE 0 END) AS month_views
+                    FROM payouts_video video
+                    JOIN payouts_videodailyviews d ON d.video_id = video.id AND d.day <= %(end)s
+                    {MEMBERS_JOIN.format(alias="video")}
+                    WHERE video.duration_seconds > %(min_duration)s AND video.posted_at >= e.approved_at
+                    GROUP BY video.partner_id, video.id
+                    HAVING SUM(d.qualified_views) >= %(floor)s
+                ) v
+                JOIN partnerships_partner p ON p.id = v.partner_id
+                GROUP BY v.partner_id
+            ) x
+            WHERE x.views > 0)"""
+    owed = int(fetchone(f"WITH {raw} SELECT COALESCE(SUM(cp_div_half_even(micro, {MICRO})), 0) FROM rpm_raw",
+                        ctx.params(**params))[0])
+    if owed <= ctx.budget_minor:
+        return raw + f""",
+        earned AS (
+            SELECT partner_id, 'views' AS basis, views AS basis_value, 0 AS basis_total, micro AS weight,
+                   cp_div_half_even(micro, {MICRO}) AS gross, FALSE AS capped, 0 AS rounding, 0 AS remainder, note
+            FROM rpm_raw)""", params
+    # Over budget: everyone is scaled by budget / owed, split exactly by largest remainder.
+    split, split_params = split_ctes(budget=max(ctx.budget_minor, 0), cap=None, retain_excess=False)
+    return raw + f""",
+        src AS (SELECT partner_id, micro AS w FROM rpm_raw),
+        {split},
+        earned AS (
+            SELECT r.partner_id, 'views' AS basis, r.views AS basis_value, 0 AS basis_total, r.micro AS weight,
+                   a.gross, FALSE AS capped, a.rounding, a.remainder, r.note || '; scaled to the budget' AS note
+            FROM rpm_raw r JOIN allocated a ON a.partner_id = r.partner_id)""", {**params, **split_params}

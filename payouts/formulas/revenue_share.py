@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from payouts.formulas.context import MEMBERS_JOIN, RunContext, insert_lines_sql
-from payouts.sql import date_param, execute
+from payouts.formulas.context import MEMBERS_JOIN, RunContext
+from payouts.sql import date_param
 
 PPM = 1_000_000  # rates have six decimals: rate × 10**6 is a whole number
 
@@ -29,20 +29,19 @@ def tiered_numerator(tiers: list[tuple[int | None, Decimal]]) -> str:
     return " + ".join(parts)
 
 
-def compute(ctx: RunContext) -> None:
+def earned(ctx: RunContext) -> tuple[str, dict]:
     numerator = tiered_numerator(ctx.terms.tiers())
-    params = ctx.params(year_start=date_param(ctx.start.replace(month=1)))
-    execute(insert_lines_sql(f"""
-        SELECT r.partner_id, 'revenue' AS basis, r.month_total AS basis_value, 0 AS weight,
-               cp_div_half_even({numerator}, {PPM}) AS gross_minor, FALSE AS capped,
-               CASE WHEN r.ytd <> 0 THEN 'year-to-date before the month: ' || r.ytd ELSE '' END AS note
-        FROM (
+    sql = f"""
+        revenue AS (
             SELECT a.partner_id,
                    SUM(CASE WHEN a.day >= %(start)s THEN a.amount_minor ELSE 0 END) AS month_total,
                    SUM(CASE WHEN a.day < %(start)s THEN a.amount_minor ELSE 0 END) AS ytd
             FROM payouts_adrevenue a {MEMBERS_JOIN.format(alias="a")}
             WHERE a.currency = %(currency)s AND a.day >= %(year_start)s AND a.day <= %(end)s
-            GROUP BY a.partner_id
-        ) r
-        WHERE r.month_total <> 0
-    """), params)
+            GROUP BY a.partner_id),
+        earned AS (
+            SELECT r.partner_id, 'revenue' AS basis, r.month_total AS basis_value, 0 AS basis_total, 0 AS weight,
+                   cp_div_half_even({numerator}, {PPM}) AS gross, FALSE AS capped, 0 AS rounding, 0 AS remainder,
+                   CASE WHEN r.ytd <> 0 THEN 'year-to-date before the month: ' || r.ytd ELSE '' END AS note
+            FROM revenue r WHERE r.month_total <> 0)"""
+    return sql, {"year_start": date_param(ctx.start.replace(month=1))}

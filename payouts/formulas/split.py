@@ -1,71 +1,117 @@
-"""Split a budget over a run's lines by weight: water-filling cap, then largest-remainder rounding.
+"""Split a budget by weight in SQL: water-filling cap, then largest-remainder rounding, as CTEs.
 
-Invariants (see tests/payouts/test_split_properties.py): the lines sum exactly to the distributed total
-(the whole budget unless every partner is capped or the policy returns the excess); no line is negative
-or above the cap; each line is within one minor unit of its exact share; the result does not depend on
-row order (ties go to the lower partner id).
+``split_ctes`` turns a CTE ``src(partner_id, w)`` into a CTE ``allocated(partner_id, w, capped, gross,
+rounding, remainder)`` inside the same statement, so a run's lines are written by one INSERT.
+
+Water-filling in closed form: partners whose share passes the cap are fixed at it and their excess
+re-shared; the capped partners are always the heaviest. For each distinct weight, with every heavier
+partner capped, the share is (budget − cap·n_heavier)·w / (W − w_heavier); the heaviest weight whose share
+stays within the cap is the cut, everyone heavier is capped. That is exactly where the round-by-round
+algorithm stops (tests/payouts/test_split_properties.py checks it against one written in Python).
+
+Invariants: lines sum exactly to the distributed total (the whole budget unless everyone is capped or the
+program returns the excess); no line is negative or above the cap; each is within one minor unit of its
+exact share; ties of remainder go to the lower partner id, so row order never matters.
 """
 
 from __future__ import annotations
 
-from payouts.formulas.context import LINE_TABLE
-from payouts.sql import execute, fetchone
-
-FLOOR = "cp_muldiv_floor(%(budget)s, weight, %(weight_total)s)"
-REM = "cp_muldiv_rem(%(budget)s, weight, %(weight_total)s)"
-SCOPE = f"FROM {LINE_TABLE} WHERE run_id = %(run)s AND weight > 0"
+FLOOR = "cp_muldiv_floor({a}, {b}, {c})"
+REM = "cp_muldiv_rem({a}, {b}, {c})"
 
 
-def split(*, run_id: int, budget: int, cap: int | None = None, retain_excess: bool = False) -> int:
-    """Set gross_minor of the run's weighted lines; return the total distributed."""
-    if budget <= 0:
-        return 0
-    weight_all = int(fetchone(f"SELECT COALESCE(SUM(weight), 0) {SCOPE}", {"run": run_id})[0])
-    if weight_all == 0:
-        return 0
-    capped_count = 0
-    if cap is not None:
-        # Water-filling: partners whose share passes the cap are fixed at the cap, and (when the excess is
-        # redistributed) the rest is re-shared among the others; repeat until nobody new passes the cap.
-        # Each round is one UPDATE; rounds are bounded by the number of distinct cap hits, not partners.
-        while True:
-            capped_count, weight_free = (int(v or 0) for v in fetchone(
-                f"SELECT SUM(CASE WHEN capped THEN 1 ELSE 0 END), SUM(CASE WHEN capped THEN 0 ELSE weight END) "
-                f"{SCOPE}", {"run": run_id}))
-            round_budget, round_weight = (budget, weight_all) if retain_excess else (
-                budget - cap * capped_count, weight_free)
-            if round_weight == 0:
-                break
-            params = {"run": run_id, "budget": round_budget, "weight_total": round_weight, "cap": cap}
-            newly_capped = execute(
-                f"UPDATE {LINE_TABLE} SET capped = TRUE, gross_minor = %(cap)s "
-                f"WHERE run_id = %(run)s AND weight > 0 AND NOT capped "
-                f"AND ({FLOOR} > %(cap)s OR ({FLOOR} = %(cap)s AND {REM} > 0))", params)
-            if newly_capped == 0 or retain_excess:
-                break
-        capped_count, weight_free = (int(v or 0) for v in fetchone(
-            f"SELECT SUM(CASE WHEN capped THEN 1 ELSE 0 END), SUM(CASE WHEN capped THEN 0 ELSE weight END) {SCOPE}",
-            {"run": run_id}))
+def _over_cap(budget: str, weight: str, total: str) -> str:
+    """SQL: budget·weight/total > cap, exactly (total > 0)."""
+    floor, rem = FLOOR.format(a=budget, b=weight, c=total), REM.format(a=budget, b=weight, c=total)
+    return f"({floor} > %(split_cap)s OR ({floor} = %(split_cap)s AND {rem} > 0))"
+
+
+def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[str, dict]:
+    """CTEs (to follow a ``src`` CTE) ending in ``allocated``; and their parameters."""
+    params = {"split_budget": max(int(budget), 0), "split_cap": cap}
+    totals = "split_tot AS (SELECT COUNT(*) AS n_all, COALESCE(SUM(w), 0) AS w_all FROM src)"
+    if cap is None:
+        capped = "FALSE"
+        shares = f"""
+            split_free AS (SELECT 0 AS n_capped, w_all AS w_free,
+                                  CASE WHEN w_all > 0 THEN %(split_budget)s ELSE 0 END AS target FROM split_tot),
+            split_shares AS (
+                SELECT s.partner_id, s.w, FALSE AS capped,
+                       {FLOOR.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS floored,
+                       {REM.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS remainder
+                FROM src s CROSS JOIN split_free f)"""
+    elif retain_excess:
+        capped = _over_cap("%(split_budget)s", "s.w", "t.w_all")
+        shares = f"""
+            split_flag AS (SELECT s.partner_id, s.w, {capped} AS capped FROM src s CROSS JOIN split_tot t),
+            split_free AS (
+                SELECT COALESCE(SUM(CASE WHEN capped THEN 1 ELSE 0 END), 0) AS n_capped,
+                       COALESCE(SUM(CASE WHEN capped THEN 0 ELSE w END), 0) AS w_free FROM split_flag),
+            split_shares AS (
+                SELECT g.partner_id, g.w, g.capped,
+                       CASE WHEN g.capped THEN %(split_cap)s
+                            ELSE {FLOOR.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS floored,
+                       CASE WHEN g.capped THEN 0
+                            ELSE {REM.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS remainder
+                FROM split_flag g CROSS JOIN split_tot t)"""
+        # The uncapped partners keep their exact shares: their total, floored, is what is handed out.
+        params["retain"] = True
     else:
-        weight_free = weight_all
-    if weight_free == 0:
-        return cap * capped_count if cap is not None else 0
-    if retain_excess:
-        share_budget, share_weight = budget, weight_all
-        target = (budget * weight_free) // weight_all  # the uncapped partners' exact total, floored
-    else:
-        share_budget, share_weight = budget - (cap or 0) * capped_count, weight_free
-        target = share_budget
-    params = {"run": run_id, "budget": share_budget, "weight_total": share_weight}
-    execute(f"UPDATE {LINE_TABLE} SET gross_minor = {FLOOR}, remainder = {REM} "
-            f"WHERE run_id = %(run)s AND weight > 0 AND NOT capped", params)
-    floored = int(fetchone(f"SELECT COALESCE(SUM(gross_minor), 0) {SCOPE} AND NOT capped", {"run": run_id})[0])
-    leftover = target - floored
-    if leftover > 0:
-        # Largest remainder: one cent each to the largest remainders, ties by ascending partner id.
-        execute(
-            f"UPDATE {LINE_TABLE} SET gross_minor = gross_minor + 1, rounding_minor = 1 WHERE id IN ("
-            f"SELECT id {SCOPE} AND NOT capped ORDER BY remainder DESC, partner_id ASC LIMIT %(leftover)s)",
-            {"run": run_id, "leftover": leftover},
+        not_capped = (
+            "(" + FLOOR.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            + " < %(split_cap)s OR ("
+            + FLOOR.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            + " = %(split_cap)s AND "
+            + REM.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            + " = 0))"
         )
-    return target + (cap or 0) * capped_count
+        shares = f"""
+            split_levels AS (
+                SELECT g.w,
+                       COALESCE(SUM(g.n) OVER (ORDER BY g.w DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                           AS n_heavier,
+                       COALESCE(SUM(g.sw) OVER (ORDER BY g.w DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                           AS w_heavier
+                FROM (SELECT w, COUNT(*) AS n, SUM(w) AS sw FROM src GROUP BY w) g),
+            split_cut AS (
+                SELECT MAX(l.w) AS w_cut FROM split_levels l CROSS JOIN split_tot t
+                WHERE %(split_budget)s - %(split_cap)s * l.n_heavier > 0 AND {not_capped}),
+            split_flag AS (
+                SELECT s.partner_id, s.w, (c.w_cut IS NULL OR s.w > c.w_cut) AS capped
+                FROM src s CROSS JOIN split_cut c),
+            split_free AS (
+                SELECT COALESCE(SUM(CASE WHEN capped THEN 1 ELSE 0 END), 0) AS n_capped,
+                       COALESCE(SUM(CASE WHEN capped THEN 0 ELSE w END), 0) AS w_free FROM split_flag),
+            split_shares AS (
+                SELECT g.partner_id, g.w, g.capped,
+                       CASE WHEN g.capped THEN %(split_cap)s ELSE {FLOOR.format(
+                           a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
+                           AS floored,
+                       CASE WHEN g.capped THEN 0 ELSE {REM.format(
+                           a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
+                           AS remainder
+                FROM split_flag g CROSS JOIN split_free f)"""
+    if cap is not None and retain_excess:
+        target = f"(SELECT {FLOOR.format(a='%(split_budget)s', b='f.w_free', c='NULLIF(t.w_all, 0)')} "
+        target += "FROM split_free f CROSS JOIN split_tot t)"
+    elif cap is not None:
+        target = ("(SELECT CASE WHEN w_free > 0 THEN %(split_budget)s - %(split_cap)s * n_capped ELSE 0 END "
+                  "FROM split_free)")
+    else:
+        target = "(SELECT target FROM split_free)"
+    ctes = f"""
+        {totals},
+        {shares},
+        split_ranked AS (
+            SELECT sh.partner_id, sh.w, sh.capped, sh.floored, sh.remainder,
+                   ROW_NUMBER() OVER (PARTITION BY sh.capped ORDER BY sh.remainder DESC, sh.partner_id) AS place,
+                   COALESCE({target}, 0)
+                       - SUM(CASE WHEN sh.capped THEN 0 ELSE sh.floored END) OVER () AS leftover
+            FROM split_shares sh),
+        allocated AS (
+            SELECT partner_id, w, capped, remainder,
+                   CASE WHEN NOT capped AND place <= leftover THEN 1 ELSE 0 END AS rounding,
+                   floored + CASE WHEN NOT capped AND place <= leftover THEN 1 ELSE 0 END AS gross
+            FROM split_ranked)"""
+    params.pop("retain", None)
+    return ctes, params

@@ -62,15 +62,15 @@ def test_two_computations_at_once_make_one_run_and_one_set_of_lines(design_progr
 
 
 def test_a_worker_killed_mid_run_leaves_nothing_and_a_rerun_completes(design_program):
-    """A real process computes the month; it is SIGKILLed while its lines are written but not committed."""
+    """A real process computes the month; it is SIGKILLed in the middle of its transaction."""
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
            "SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "config.settings"}
     env.pop("CELERY_BROKER_URL", None)
     script = ("import django, datetime; django.setup(); from payouts.services import payout_run_compute; "
               f"payout_run_compute(program_id={design_program.pk}, month=datetime.date.fromisoformat('{MONTH}'))")
     with transaction.atomic():
-        # Settlement reads the ledger accounts after the formula wrote the lines: holding this lock stops the
-        # worker exactly there, mid-transaction.
+        # The statement that writes the lines reads the ledger accounts: holding this lock stops the worker
+        # inside its transaction, with the run's row locked and nothing committed.
         with connection.cursor() as cursor:
             cursor.execute("LOCK TABLE payouts_ledgeraccount IN ACCESS EXCLUSIVE MODE")
         worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE,
@@ -81,8 +81,8 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_a_rerun_completes(design_pro
                 with connection.cursor() as cursor:
                     # Statistics views are a snapshot per transaction: take a fresh one each time.
                     cursor.execute("SELECT pg_stat_clear_snapshot()")
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                   "AND query LIKE '%%payouts_ledgeraccount%%'")
+                    cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                   "AND relation = 'payouts_ledgeraccount'::regclass")
                     if cursor.fetchone()[0]:
                         break
                 time.sleep(0.2)

@@ -47,8 +47,8 @@ def twin_programs():
 def waiting_on_ledger_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query LIKE '%%payouts_ledgeraccount%%'")
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                       "AND relation = 'payouts_ledgeraccount'::regclass")
         return bool(cursor.fetchone()[0])
 
 
