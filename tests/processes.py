@@ -146,9 +146,10 @@ class Browser:
         assert 'id="site-name"' in html, html[:3000]
         assert "log out" in html.lower(), html[:3000]
 
-    def wait_until_up(self, path: str = "/health/live", timeout: float = 60) -> None:
+    def wait_until_up(self, server: Process, path: str = "/health/live", timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            assert server.running(), f"{server.name} exited ({server.popen.returncode}):\n{server.log()[-4000:]}"
             try:
                 if self.request(path, timeout=2)[0] == 200:
                     return

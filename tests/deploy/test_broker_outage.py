@@ -47,7 +47,7 @@ def test_admin_and_readiness_survive_a_broker_outage_and_queued_work_completes_a
     processes = [web, worker, redis]
     try:
         browser = Browser(f"http://127.0.0.1:{web_port}")
-        browser.wait_until_up()
+        browser.wait_until_up(web)
         worker.wait_for_log(r"ready\.")
         browser.admin_login("finance")
         assert browser.request("/health/ready")[0] == 200

@@ -68,7 +68,7 @@ def test_web_worker_and_beat_compute_a_month_and_stop_cleanly(tmp_path):
     processes = (web, worker, beat)
     try:
         browser = Browser(f"http://127.0.0.1:{port}")
-        browser.wait_until_up()
+        browser.wait_until_up(web)
         worker.wait_for_log(r"ready\.")
         beat.wait_for_log(r"beat: Starting")
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from config.celery import app
 from payouts import services
 from payouts.exceptions import QueueUnavailable
 from payouts.models import EarningLine, PayoutRun
@@ -28,9 +29,6 @@ def program(finance):
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
     monkeypatch.setattr(compute_month_task, "delay", refuse)
 
 
@@ -50,11 +48,25 @@ def test_the_admin_compute_form_shows_the_outage_instead_of_failing(client, prog
     assert PayoutRun.objects.get().status == PayoutRun.Status.COMPUTING
 
 
-def test_the_sweeper_queues_runs_left_computing_and_they_complete(program, finance, broker_down, monkeypatch):
-    with pytest.raises(QueueUnavailable):
-        services.payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
-    monkeypatch.undo()  # the broker is back (eager here: the task runs at once)
-    run = PayoutRun.objects.get()
+@pytest.fixture
+def eager():
+    """Tasks run at once, in this process, even where a broker is configured (PostgreSQL runs)."""
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def refuse(*args, **kwargs):
+    raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def test_the_sweeper_queues_runs_left_computing_and_they_complete(program, finance, eager, monkeypatch):
+    with monkeypatch.context() as outage:
+        outage.setattr(compute_month_task, "delay", refuse)
+        with pytest.raises(QueueUnavailable):
+            services.payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
+    run = PayoutRun.objects.get()  # the broker is back (eager here: the task runs at once)
 
     assert services.payout_runs_requeue_stalled() == []  # too recent: maybe still on its way to a worker
     PayoutRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - dt.timedelta(minutes=11))
