@@ -103,7 +103,11 @@ class Partner(models.Model):
                 violation_error_message="Publishers and institutions are organisations: leave date of birth empty.",
             ),
         ]
-        permissions = [("suspend_partner", "Can suspend and reinstate partners")]
+        permissions = [
+            ("suspend_partner", "Can suspend and reinstate partners"),
+            ("import_partner", "Can import partners from a spreadsheet"),
+            ("export_partner", "Can export partners to a spreadsheet"),
+        ]
 
     def __str__(self) -> str:
         return f"@{self.handle}"
@@ -161,6 +165,10 @@ class DailyMetric(models.Model):
                 name="daily_metric_qualified_views_within_views",
                 violation_error_message="Qualified views cannot exceed views.",
             ),
+        ]
+        permissions = [
+            ("import_dailymetric", "Can import daily metrics (spreadsheet or bulk file)"),
+            ("export_dailymetric", "Can export daily metrics to a spreadsheet"),
         ]
 
     def __str__(self) -> str:
@@ -278,7 +286,10 @@ class Enrolment(models.Model):
             models.Index(fields=["status", "program", "-submitted_at", "-id"], name="enrolment_queue_idx"),
             models.Index(fields=["program", "status"], name="enrolment_program_status_idx"),
         ]
-        permissions = [("decide_enrolment", "Can approve, reject, suspend, reinstate and end enrolments")]
+        permissions = [
+            ("decide_enrolment", "Can approve, reject, suspend, reinstate and end enrolments"),
+            ("export_enrolment", "Can export enrolments to a spreadsheet"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.partner_id} → {self.program_id} ({self.status})"
@@ -300,6 +311,7 @@ class Brand(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("export_brand", "Can export brands to a spreadsheet")]
 
     def __str__(self) -> str:
         return self.name
@@ -360,6 +372,7 @@ class Campaign(models.Model):
                 violation_error_message="The follower range's maximum is below its minimum."),
         ]
         indexes = [models.Index(fields=["brand", "status"], name="campaign_brand_status_idx")]
+        permissions = [("export_campaign", "Can export campaigns to a spreadsheet")]
 
     def __str__(self) -> str:
         return self.name

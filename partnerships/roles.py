@@ -8,10 +8,14 @@ GROUPS: dict[str, list[str]] = {
         "view_partner", "change_partner", "suspend_partner", "view_partnerstatistics",
         "view_program", "change_program", "view_category", "add_category", "change_category",
         "view_enrolment", "add_enrolment", "change_enrolment", "decide_enrolment", "view_dailymetric",
+        # data in and out (migration 0006)
+        "import_partner", "export_partner", "import_dailymetric", "export_dailymetric", "export_enrolment",
+        "export_brand", "export_campaign", "view_importjob",
     ],
     "Finance approvers": [
         "view_partner", "view_partnerstatistics", "view_program", "view_category", "view_enrolment",
         "view_dailymetric",
+        "view_importjob",  # migration 0006: follows ad revenue ingestion jobs
     ],
     "Brand users": [],
 }

@@ -190,6 +190,10 @@ class AdRevenue(models.Model):
             models.UniqueConstraint(fields=["partner", "day", "currency"], name="ad_revenue_one_row_per_partner_day"),
         ]
         verbose_name_plural = "ad revenue"
+        permissions = [
+            ("import_adrevenue", "Can import ad revenue (spreadsheet or bulk file)"),
+            ("export_adrevenue", "Can export ad revenue to a spreadsheet"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.day} {self.amount_minor} {self.currency}"
@@ -324,6 +328,7 @@ class EarningLine(models.Model):
                                    name="earning_line_gross_not_negative_unless_revenue"),
         ]
         indexes = [models.Index(fields=["partner", "run"], name="earning_line_partner_idx")]
+        permissions = [("export_earningline", "Can export earning lines and statements to a spreadsheet")]
 
     def __str__(self) -> str:
         return f"line {self.pk} of run {self.run_id}"

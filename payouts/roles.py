@@ -8,6 +8,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "pay_payoutrun", "compute_payoutrun", "view_earningline", "view_adjustment", "add_adjustment",
         "view_ledgeraccount", "view_ledgertransaction", "view_ledgerentry", "view_adrevenue", "view_video",
         "view_videodailyviews",
+        # data in and out (migration 0004)
+        "import_adrevenue", "export_adrevenue", "export_earningline",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
