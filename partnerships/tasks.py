@@ -27,3 +27,11 @@ def expire_invitations_task() -> int:
     from partnerships.brand_services import invitations_expire
 
     return invitations_expire()
+
+
+@shared_task(name="partnerships.ingest_metrics", acks_late=True, autoretry_for=(OperationalError,),
+             retry_backoff=True, max_retries=3)
+def ingest_metrics_task(job_id: int) -> str:
+    from partnerships.ingest.metrics import daily_metrics_ingest
+
+    return daily_metrics_ingest(job_id=job_id).status

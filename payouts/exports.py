@@ -8,15 +8,8 @@ from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+# One sanitiser for every export of the back-office, CSV streams here and the admin's CSV/XLSX exports.
+from partnerships.spreadsheets import FORMULA_STARTS, safe_cell  # noqa: F401 (re-exported)
 
 
 class _Echo:

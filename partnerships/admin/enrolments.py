@@ -15,8 +15,10 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from partnerships import eligibility, services
 from partnerships.admin.common import LargeTableAdminMixin, ReasonForm
+from partnerships.admin.importexport import SpreadsheetExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Enrolment
+from partnerships.resources import EnrolmentResource
 from partnerships.selectors import application_queue
 
 BULK_ACTIONS = ("approve", "reject")
@@ -62,7 +64,7 @@ class EligibilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
+class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "id", "partner_link", "program", "status", "submitted_at", "eligibility_summary", "decided_by",
         "decided_at",
@@ -84,6 +86,7 @@ class EnrolmentAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
         ("Last decision", {"fields": ["decided_by", "decided_at", "decision_reason", "approved_at"]}),
     ]
     change_form_template = "admin/partnerships/enrolment/change_form.html"
+    resource_classes = [EnrolmentResource]  # export only: applications change through decisions
 
     # --- queryset and columns -----------------------------------------------------------------
     def get_queryset(self, request):

@@ -12,8 +12,10 @@ from django.utils.html import format_html, format_html_join
 
 from partnerships import services
 from partnerships.admin.common import LargeTableAdminMixin, ReasonForm
+from partnerships.admin.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
+from partnerships.resources import PartnerResource
 from partnerships.selectors import partner_list, partner_timeline
 
 FOLLOWER_BANDS = {
@@ -92,7 +94,7 @@ class StatisticsInline(admin.StackedInline):
 
 
 @admin.register(Partner)
-class PartnerAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["handle", "display_name", "kind", "country", "followers", "views_30d", "programs", "status"]
     list_filter = ["kind", CountryFilter, CategoryFilter, "status", FollowerBandFilter]
     search_fields = ["handle", "display_name"]
@@ -113,6 +115,7 @@ class PartnerAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ("History", {"fields": ["timeline", "created_at"]}),
     ]
     change_form_template = "admin/partnerships/partner/change_form.html"
+    resource_classes = [PartnerResource]  # spreadsheet import (by handle, with history) and export
 
     def get_queryset(self, request):
         return partner_list()

@@ -1,0 +1,72 @@
+"""Ingestion jobs: created from a command's file or an admin upload, run by a Celery task of their kind.
+
+Each kind of file registers here what it needs (the permission to load it, how to start its task), so the
+admin's upload and report views serve every kind without knowing the apps that define them (ad revenue lives
+in payouts, which partnerships never imports)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils.text import get_valid_filename
+
+from partnerships.exceptions import JOB_NOT_PERMITTED, UNKNOWN_IMPORT_KIND, NotPermitted, PartnershipsError
+from partnerships.models import ImportJob
+
+UPLOAD_DIRECTORY = "imports"
+
+
+@dataclass(frozen=True)
+class IngestionKind:
+    kind: str
+    label: str  # "daily metrics"
+    permission: str  # "app.codename" needed to load a file and read its error report
+    columns: tuple[str, ...]
+    start: Callable[[int], None]  # enqueue the job's task
+
+
+KINDS: dict[str, IngestionKind] = {}
+
+
+def register_kind(kind: IngestionKind) -> None:
+    KINDS[kind.kind] = kind
+
+
+def ingestion_kind(kind: str) -> IngestionKind:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise PartnershipsError(UNKNOWN_IMPORT_KIND.format(kind=kind)) from None
+
+
+def may_load(user: AbstractBaseUser | None, kind: str) -> bool:
+    registered = KINDS.get(kind)
+    return bool(registered and user is not None and user.is_active and user.has_perm(registered.permission))
+
+
+def import_job_create(*, kind: str, source_name: str, file_path: str, actor: AbstractBaseUser | None = None
+                      ) -> ImportJob:
+    """A queued job for a file already on disk (the command) or in storage (an upload)."""
+    return ImportJob.objects.create(kind=kind, source_name=source_name[:255], file_path=file_path, created_by=actor)
+
+
+def import_job_upload(*, kind: str, uploaded_file, actor: AbstractBaseUser) -> ImportJob:
+    """Store an uploaded file under imports/, create its job and start the job's task once committed."""
+    registered = ingestion_kind(kind)
+    if not may_load(actor, kind):
+        raise NotPermitted(JOB_NOT_PERMITTED.format(user=actor, kind=registered.label,
+                                                    permission=registered.permission))
+    name = get_valid_filename(os.path.basename(uploaded_file.name)) or "upload.csv"
+    stored = default_storage.save(f"{UPLOAD_DIRECTORY}/{uuid.uuid4().hex}-{name}", uploaded_file)
+    with transaction.atomic():
+        job = import_job_create(kind=kind, source_name=uploaded_file.name, file_path=stored, actor=actor)
+        job.bytes_total = uploaded_file.size
+        job.save(update_fields=["bytes_total"])
+        transaction.on_commit(lambda: registered.start(job.pk))
+    return job

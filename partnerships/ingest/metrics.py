@@ -1,0 +1,160 @@
+"""Daily metrics from the data pipeline: handle, date, views, qualified_views, likes, comments, shares,
+followers, posts. One row per partner and day; loading a day again replaces that day's figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+
+from django.db import transaction
+
+from partnerships.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
+from partnerships.ingest import fields
+from partnerships.ingest.engine import Column, IngestSpec, Outcome, Problem, RowRejected, SetCheck, ingest_run
+from partnerships.ingest.jobs import IngestionKind, register_kind
+from partnerships.models import DailyMetric, ImportJob, Partner
+
+COUNTS = ("views", "qualified_views", "likes", "comments", "shares", "followers", "posts")
+COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + tuple(
+    Column(name, "bigint") for name in COUNTS
+)
+PERMISSION = "partnerships.import_dailymetric"
+LOCK_NAME = f"ingest:{DailyMetric._meta.db_table}"
+
+
+def metric_problems(values: Sequence, latest: dt.date) -> tuple[tuple[str, ...] | None, list[Problem]]:
+    """Every problem of one row, column by column (the slow path, for rows the fast path refused), or the clean
+    row when there is none (spaces around values, leading zeros)."""
+    problems, clean = [], []
+    parsers: list[Callable] = [fields.parse_handle, lambda value: fields.parse_day(value, latest=latest)]
+    parsers += [fields.parse_count] * len(COUNTS)
+    for column, parse, value in zip(COLUMNS, parsers, values, strict=True):
+        try:
+            clean.append(parse(value))
+        except ValueError as exc:
+            problems.append(Problem(column.name, value, str(exc)))
+    if not problems and clean[3] > clean[2]:
+        problems.append(Problem("qualified_views", values[3], QUALIFIED_ABOVE_VIEWS.format(
+            qualified=clean[3], views=clean[2])))
+    if problems:
+        return None, problems
+    return (clean[0], clean[1].isoformat(), *map(str, clean[2:])), []
+
+
+def metric_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """A row of the file as clean text in column order, ready for the staging table; RowRejected otherwise."""
+    latest = fields.latest_day()
+    latest_iso = latest.isoformat()
+    handle_ok = fields.HANDLE_PATTERN.fullmatch
+    from_iso = dt.date.fromisoformat
+
+    def parse(values: Sequence[str]) -> tuple[str, ...]:
+        # The fast path takes a clean row with string operations only (no int() per value: the database parses
+        # the digits). Anything unusual goes to the slow path, which names every problem.
+        handle, day, *counts = values
+        digits = "".join(counts)
+        if (handle_ok(handle) is not None and len(day) == 10 and day[4] == "-" and day[7] == "-"
+                and day <= latest_iso and all(counts) and digits.isascii() and digits.isdigit()
+                and max(map(len, counts)) < 19):  # below 10**18: within bigint
+            views, qualified = counts[0].lstrip("0"), counts[1].lstrip("0")
+            if (len(qualified), qualified) <= (len(views), views):
+                try:
+                    from_iso(day)
+                except ValueError:
+                    pass
+                else:
+                    return tuple(values)
+        clean, problems = metric_problems(values, latest)
+        if problems:
+            raise RowRejected(problems)
+        return clean
+
+    return parse
+
+
+def metric_fast_path() -> Callable[[str], bool]:
+    """True for a clean line of a file in the pipeline's column order, checked by one regular expression and
+    three comparisons; every other line takes the parser (which names the problems)."""
+    latest_iso = fields.latest_day().isoformat()
+    count = "([0-9]{1,18})"  # ASCII digits only (a bare \d takes any script's digits); below 10**18
+    match = re.compile(
+        r"[a-z0-9._]{2,40},([0-9]{4}-[0-9]{2}-[0-9]{2})," + ",".join([count] * len(COUNTS))
+    ).fullmatch
+    from_iso = dt.date.fromisoformat
+
+    def clean(line: str) -> bool:
+        found = match(line)
+        if found is None:
+            return False
+        day, views, qualified = found.group(1, 2, 3)
+        views, qualified = views.lstrip("0"), qualified.lstrip("0")
+        if day > latest_iso or (len(qualified), qualified) > (len(views), views):
+            return False
+        try:
+            from_iso(day)
+        except ValueError:
+            return False
+        return True
+
+    return clean
+
+
+def _merge_sql(stage: str, returning: bool) -> str:
+    metric, partner = DailyMetric._meta.db_table, Partner._meta.db_table
+    counts = ", ".join(COUNTS)
+    return f"""
+        INSERT INTO {metric} AS t (partner_id, day, {counts})
+        SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}
+        FROM {stage} s JOIN {partner} p ON p.handle = s.handle
+        WHERE true
+        ON CONFLICT (partner_id, day) DO UPDATE SET {", ".join(f"{name} = excluded.{name}" for name in COUNTS)}
+        WHERE ({", ".join(f"t.{name}" for name in COUNTS)}) <> ({", ".join(f"excluded.{name}" for name in COUNTS)})
+        {"RETURNING partner_id" if returning else ""}
+    """
+
+
+def refresh_statistics(outcome: Outcome) -> str:
+    """After the load commits: the changed partners' 30-day statistics, or everyone's when too many to list."""
+    from partnerships.tasks import refresh_partner_statistics_task
+
+    ids = sorted(outcome.partner_ids) if outcome.partner_ids is not None else None
+    transaction.on_commit(lambda: refresh_partner_statistics_task.delay(partner_ids=ids))
+    if ids is None:
+        return "Statistics of every partner are being refreshed."
+    return f"Statistics of {len(ids):,} partner(s) are being refreshed."
+
+
+SPEC = IngestSpec(
+    kind=ImportJob.Kind.METRICS,
+    columns=COLUMNS,
+    key=("handle", "date"),
+    parser=metric_parser,
+    set_checks=(
+        SetCheck(
+            column="handle",
+            where=f"NOT EXISTS (SELECT 1 FROM {Partner._meta.db_table} p WHERE p.handle = s.handle)",
+            reason=lambda value, detail: UNKNOWN_PARTNER.format(value=value),
+        ),
+    ),
+    merge_sql=_merge_sql,
+    lock_name=LOCK_NAME,
+    after_load=refresh_statistics,
+    fast_path=metric_fast_path,
+)
+
+
+def daily_metrics_ingest(*, job_id: int, refresh: bool = True) -> ImportJob:
+    """Load a metrics job's file (see partnerships.ingest.engine for the guarantees). ``refresh`` false leaves
+    the statistics as they are (the benchmark times them apart)."""
+    return ingest_run(job_id=job_id, spec=SPEC, after_load=refresh)
+
+
+def _start(job_id: int) -> None:
+    from partnerships.tasks import ingest_metrics_task
+
+    ingest_metrics_task.delay(job_id)
+
+
+register_kind(IngestionKind(kind=ImportJob.Kind.METRICS, label="daily metrics", permission=PERMISSION,
+                            columns=tuple(column.name for column in COLUMNS), start=_start))
