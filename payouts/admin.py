@@ -15,8 +15,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
 from partnerships.admin.common import LargeTableAdminMixin
-from partnerships.models import Partner, Program
+from partnerships.admin.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
+from partnerships.ingest.jobs import may_load
+from partnerships.models import ImportJob, Partner, Program
 from payouts import selectors, services
 from payouts.exceptions import ADJUSTMENT_ZERO, PayoutsError
 from payouts.explain import explain_line
@@ -35,6 +38,7 @@ from payouts.models import (
     Video,
 )
 from payouts.money import format_money, parse_money
+from payouts.resources import AdRevenueResource, EarningLineResource, StatementResource
 
 
 class ReadOnlyAdminMixin:
@@ -356,7 +360,7 @@ class RunFilter(admin.SimpleListFilter):
 
 
 @admin.register(EarningLine)
-class EarningLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["partner", "run", "status", "basis_value", "gross", "adjustments", "carried_in", "withholding",
                     "net", "hold_reason", "statement"]
     list_filter = ["status", "run__program", RunFilter]
@@ -365,6 +369,7 @@ class EarningLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     search_help_text = "Exact partner handle"
     ordering = ["-id"]
     readonly_fields = ["explanation"]
+    resource_classes = [EarningLineResource, StatementResource]  # export (permission export_earningline)
 
     def _money(self, obj, amount):
         return format_money(amount, obj.run.currency)
@@ -517,12 +522,22 @@ class LedgerAccountAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(AdRevenue)
-class AdRevenueAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class AdRevenueAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["partner", "day", "amount", "currency"]
     list_select_related = ["partner"]
     raw_id_fields = ["partner"]
     search_fields = ["=partner__handle"]
     ordering = ["-id"]
+    resource_classes = [AdRevenueResource]  # import and export (permissions import_/export_adrevenue)
+    skip_admin_log = True  # a file is one import, not one log entry per row
+    import_export_change_list_template = "admin/partnerships/bulk_upload_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if may_load(request.user, ImportJob.Kind.AD_REVENUE):
+            extra_context["bulk_upload_url"] = reverse("admin:partnerships_importjob_upload",
+                                                       args=[ImportJob.Kind.AD_REVENUE])
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="amount")
     def amount(self, obj):

@@ -46,3 +46,10 @@ ADJUSTMENT_ZERO = "An adjustment of zero changes nothing: enter a positive or ne
 NEGATIVE_BUDGET = "A budget cannot be negative ({amount})."
 NO_PAYMENT_FILE = "{run} is {status}: only an approved or paid run has a payment file."
 AMOUNT_INVALID = "{text!r} is not an amount within ±{limit:,} (minor units)."
+
+# Ad revenue ingestion: one row of a file, listed in the error report with its row and column.
+NOT_REVENUE_SHARE_MEMBER = "the partner is not an approved member of a revenue-share program"
+CURRENCY_NOT_PROGRAM = "{currency} does not match the currency of the partner's revenue-share program ({expected})"
+MONTH_FINALISED = (
+    "{month:%B %Y} is already approved for payout in “{program}”: record a late correction as an adjustment"
+)

@@ -61,3 +61,10 @@ def requeue_stalled_runs_task(older_than_seconds: int | None = None) -> list[int
     if older_than_seconds is None:
         return payout_runs_requeue_stalled()
     return payout_runs_requeue_stalled(older_than=dt.timedelta(seconds=older_than_seconds))
+
+
+@shared_task(name="payouts.ingest_ad_revenue", **RETRY)
+def ingest_ad_revenue_task(job_id: int) -> str:
+    from payouts.ingest import ad_revenue_ingest
+
+    return ad_revenue_ingest(job_id=job_id).status

@@ -1,0 +1,143 @@
+"""Ad revenue from the ad platform: handle, date, amount (in major units, e.g. 12.34), currency.
+
+One row per partner, day and currency; loading a day again replaces its amounts. The engine is partnerships'
+(partnerships.ingest.engine); this module adds what money needs:
+- amounts are parsed exactly into minor units of their currency (payouts.money.parse_money), and may be
+  negative (refunds, invalid traffic);
+- the currency must be the one a revenue-share program the partner is an approved member of pays in;
+- a month whose revenue-share run is already approved or paid is never edited: its rows are refused, and a
+  late correction is recorded as an adjustment (see DESIGN, "a finalised period is never edited")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from partnerships.exceptions import UNKNOWN_PARTNER
+from partnerships.ingest import fields
+from partnerships.ingest.engine import Column, IngestSpec, Problem, RowRejected, SetCheck, ingest_run
+from partnerships.ingest.jobs import IngestionKind, register_kind
+from partnerships.models import Enrolment, ImportJob, Partner, Program
+from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_FINALISED, NOT_REVENUE_SHARE_MEMBER
+from payouts.models import AdRevenue, PayoutRun
+from payouts.money import parse_money
+
+COLUMNS = (
+    Column("handle", "text"),
+    Column("date", "date", sql_name="day"),
+    Column("amount", "bigint", sql_name="amount_minor"),
+    Column("currency", "text"),
+)
+PERMISSION = "payouts.import_adrevenue"
+LOCK_NAME = f"ingest:{AdRevenue._meta.db_table}"
+
+PARTNER, ENROLMENT, PROGRAM = Partner._meta.db_table, Enrolment._meta.db_table, Program._meta.db_table
+MEMBERSHIP = (
+    f"FROM {PARTNER} p JOIN {ENROLMENT} e ON e.partner_id = p.id AND e.status = '{Enrolment.Status.APPROVED}' "
+    f"JOIN {PROGRAM} g ON g.id = e.program_id AND g.archetype = '{Program.Archetype.REVENUE_SHARE}' "
+    f"WHERE p.handle = s.handle"
+)
+
+
+def parse_revenue(values: Sequence, latest: dt.date) -> tuple[str, ...]:
+    """A row as clean text (amount in minor units), or RowRejected naming every problem."""
+    handle, day, amount, currency = values
+    problems, clean = [], {}
+    for name, parse, value in (("handle", fields.parse_handle, handle),
+                               ("date", lambda v: fields.parse_day(v, latest=latest), day),
+                               ("currency", fields.parse_currency, currency)):
+        try:
+            clean[name] = parse(value)
+        except ValueError as exc:
+            problems.append(Problem(name, value, str(exc)))
+    if "currency" in clean:  # the amount's decimals depend on the currency
+        try:
+            clean["amount"] = parse_money(amount if amount is not None else "", clean["currency"])
+        except ValueError as exc:
+            problems.append(Problem("amount", amount, str(exc)))
+    if problems:
+        raise RowRejected(problems)
+    return clean["handle"], clean["date"].isoformat(), str(clean["amount"]), clean["currency"]
+
+
+def revenue_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
+    latest = fields.latest_day()
+    return lambda values: parse_revenue(values, latest)
+
+
+def _month_of_day(vendor: str) -> str:
+    return "date_trunc('month', s.day)::date" if vendor == "postgresql" else "strftime('%Y-%m-01', s.day)"
+
+
+def _finalised(vendor: str) -> str:
+    run = PayoutRun._meta.db_table
+    statuses = ", ".join(f"'{status}'" for status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID))
+    return (f"JOIN {run} r ON r.program_id = g.id AND r.kind = '{PayoutRun.Kind.FINAL}' "
+            f"AND r.status IN ({statuses}) AND r.month = {_month_of_day(vendor)}")
+
+
+def _merge_sql(stage: str, returning: bool) -> str:
+    return f"""
+        INSERT INTO {AdRevenue._meta.db_table} AS t (partner_id, day, currency, amount_minor)
+        SELECT p.id, s.day, s.currency, s.amount_minor
+        FROM {stage} s JOIN {PARTNER} p ON p.handle = s.handle
+        WHERE true
+        ON CONFLICT (partner_id, day, currency) DO UPDATE SET amount_minor = excluded.amount_minor
+        WHERE t.amount_minor <> excluded.amount_minor
+        {"RETURNING partner_id" if returning else ""}
+    """
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+SPEC = IngestSpec(
+    kind=ImportJob.Kind.AD_REVENUE,
+    columns=COLUMNS,
+    key=("handle", "date", "currency"),
+    parser=revenue_parser,
+    set_checks=(
+        SetCheck(
+            column="handle",
+            where=f"NOT EXISTS (SELECT 1 FROM {PARTNER} p WHERE p.handle = s.handle)",
+            reason=lambda value, detail: UNKNOWN_PARTNER.format(value=value),
+        ),
+        SetCheck(
+            column="currency",
+            where=f"NOT EXISTS (SELECT 1 {MEMBERSHIP} AND g.currency = s.currency)",
+            detail=f"(SELECT MIN(g.currency) {MEMBERSHIP})",
+            reason=lambda value, detail: (
+                CURRENCY_NOT_PROGRAM.format(currency=value, expected=detail) if detail else NOT_REVENUE_SHARE_MEMBER
+            ),
+        ),
+        SetCheck(
+            column="date",
+            where=lambda vendor: (f"EXISTS (SELECT 1 FROM {PARTNER} p JOIN {ENROLMENT} e ON e.partner_id = p.id "
+                                  f"AND e.status = '{Enrolment.Status.APPROVED}' JOIN {PROGRAM} g ON g.id = "
+                                  f"e.program_id AND g.archetype = '{Program.Archetype.REVENUE_SHARE}' "
+                                  f"AND g.currency = s.currency {_finalised(vendor)} WHERE p.handle = s.handle)"),
+            detail=lambda vendor: (f"(SELECT MIN(g.name) FROM {PARTNER} p JOIN {ENROLMENT} e ON e.partner_id = p.id "
+                                   f"JOIN {PROGRAM} g ON g.id = e.program_id AND g.currency = s.currency "
+                                   f"{_finalised(vendor)} WHERE p.handle = s.handle)"),
+            reason=lambda value, detail: MONTH_FINALISED.format(month=_as_date(value), program=detail),
+        ),
+    ),
+    merge_sql=_merge_sql,
+    lock_name=LOCK_NAME,
+)
+
+
+def ad_revenue_ingest(*, job_id: int) -> ImportJob:
+    """Load an ad revenue job's file (see partnerships.ingest.engine for the guarantees)."""
+    return ingest_run(job_id=job_id, spec=SPEC)
+
+
+def _start(job_id: int) -> None:
+    from payouts.tasks import ingest_ad_revenue_task
+
+    ingest_ad_revenue_task.delay(job_id)
+
+
+register_kind(IngestionKind(kind=ImportJob.Kind.AD_REVENUE, label="ad revenue", permission=PERMISSION,
+                            columns=tuple(column.name for column in COLUMNS), start=_start))
