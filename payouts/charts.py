@@ -45,8 +45,8 @@ def bar_chart(*, labels: list[str], series: list[tuple[str, str, list[float]]], 
     for i in range(5):
         y = TOP + plot_h - plot_h * i / 4
         parts.append(_svg('<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="{}"/>'
-                                 '<text x="{}" y="{:.1f}" font-size="11" text-anchor="end" fill="{}">{}</text>',
-                                 LEFT, WIDTH - RIGHT, y, y, GRID, LEFT - 6, y + 4, MUTED, _short(top * i / 4)))
+                          '<text x="{}" y="{:.1f}" font-size="11" text-anchor="end" fill="{}">{}</text>',
+                          LEFT, WIDTH - RIGHT, y, y, GRID, LEFT - 6, y + 4, MUTED, _short(top * i / 4)))
     every = max(1, round(len(labels) / 12))
     for index, label in enumerate(labels):
         x0 = LEFT + group_w * index + group_w * 0.1
@@ -59,17 +59,17 @@ def bar_chart(*, labels: list[str], series: list[tuple[str, str, list[float]]], 
                 value, unit))
         if index % every == 0:
             parts.append(_svg('<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle" fill="{}">{}</text>',
-                                     LEFT + group_w * (index + 0.5), HEIGHT - BOTTOM + 16, MUTED, label))
+                              LEFT + group_w * (index + 0.5), HEIGHT - BOTTOM + 16, MUTED, label))
     if marker is not None:
         x = LEFT + group_w * (marker + 0.5)
         parts.append(_svg('<line x1="{:.1f}" x2="{:.1f}" y1="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
                           '<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle" fill="{}">runs out</text>',
-                                 x, x, TOP - 4, TOP + plot_h, MARK, x, TOP - 8, MARK))
+                          x, x, TOP - 4, TOP + plot_h, MARK, x, TOP - 8, MARK))
     legend_x = LEFT
     for name, colour, _ in series:
         parts.append(_svg('<rect x="{}" y="{}" width="12" height="12" fill="{}"/>'
-                                 '<text x="{}" y="{}" font-size="12" fill="{}">{}</text>',
-                                 legend_x, HEIGHT - 16, colour, legend_x + 16, HEIGHT - 6, INK, name))
+                          '<text x="{}" y="{}" font-size="12" fill="{}">{}</text>',
+                          legend_x, HEIGHT - 16, colour, legend_x + 16, HEIGHT - 6, INK, name))
         legend_x += 24 + 7 * len(name)
     parts.append(mark_safe("</svg>"))  # noqa: S308 - a literal
     return mark_safe("".join(parts))  # noqa: S308 - every part above escaped its text
