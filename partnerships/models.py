@@ -131,9 +131,11 @@ class PartnerStatistics(models.Model):
     comments_30d = models.BigIntegerField(default=0)
     shares_30d = models.BigIntegerField(default=0)
     posts_30d = models.IntegerField(default=0)
-    avg_views_per_post = models.BigIntegerField(default=0)
+    # Indexed: brand search sorts and filters on these (bench/search.py).
+    avg_views_per_post = models.BigIntegerField(default=0, db_index=True)
     engagement_rate = models.DecimalField(
-        max_digits=7, decimal_places=2, default=0, help_text="(likes + comments + shares) / views, in percent."
+        max_digits=7, decimal_places=2, default=0, db_index=True,
+        help_text="(likes + comments + shares) / views, in percent."
     )
     refreshed_at = models.DateTimeField()
 

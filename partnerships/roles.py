@@ -11,6 +11,8 @@ GROUPS: dict[str, list[str]] = {
         # data in and out (migration 0006)
         "import_partner", "export_partner", "import_dailymetric", "export_dailymetric", "export_enrolment",
         "export_brand", "export_campaign", "view_importjob",
+        # brand matching (migration 0008): oversee brands and record creators' answers to invitations
+        "view_brand", "view_brandmembership", "view_campaign", "view_invitation", "change_invitation",
     ],
     "Finance approvers": [
         "view_partner", "view_partnerstatistics", "view_program", "view_category", "view_enrolment",

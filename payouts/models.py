@@ -303,8 +303,10 @@ class EarningLine(models.Model):
         GRANT = "grant", "Fixed grant"
         NONE = "none", "Adjustment only"
 
-    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines")
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="earning_lines")
+    # No single-column indexes: (run, partner) and (partner, run) below serve both lookups, and every index
+    # more is written for each of a run's million lines.
+    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="earning_lines", db_index=False)
     basis = models.CharField(max_length=10, choices=Basis.choices)
     basis_value = models.BigIntegerField(default=0, help_text="The partner's views or revenue for the month.")
     basis_total = models.BigIntegerField(default=0, help_text="The pool's total basis (pooled funds).")

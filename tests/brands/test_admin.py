@@ -70,5 +70,14 @@ def test_a_token_for_someone_who_is_not_a_brand_admin_is_refused(client, superus
 def test_a_manager_can_see_brands_but_not_tokens(client, manager, invitation):
     ensure_groups()
     client.force_login(manager)
-    assert client.get(reverse("admin:partnerships_campaign_changelist")).status_code in (200, 403)
+    for name in ("brand", "campaign", "invitation"):
+        assert client.get(reverse(f"admin:partnerships_{name}_changelist")).status_code == 200
     assert client.get(reverse("admin:partnerships_apitoken_changelist")).status_code == 403
+
+
+def test_the_migration_schedules_the_hourly_expiry(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="Expire unanswered invitations (hourly)")
+    assert (task.task, task.crontab.minute, task.crontab.hour, task.enabled) == (
+        "partnerships.expire_invitations", "5", "*", True)

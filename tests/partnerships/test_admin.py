@@ -30,8 +30,11 @@ from tests.partnerships.factories import (
 )
 
 S = Enrolment.Status
+# Brand matching's admin pages are covered by tests/brands/test_admin.py.
+BRAND_MODELS = {"brand", "campaign", "invitation", "apitoken"}
 ADMIN_MODELS = {
-    model._meta.model_name: model for model in admin.site._registry if model._meta.app_label == "partnerships"
+    model._meta.model_name: model for model in admin.site._registry
+    if model._meta.app_label == "partnerships" and model._meta.model_name not in BRAND_MODELS
 }
 PARTNERSHIPS_ADMIN_MODELS = sorted(ADMIN_MODELS)
 OTHER_ADMIN_MODELS = sorted(
