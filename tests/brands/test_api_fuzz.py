@@ -7,6 +7,8 @@ this pytest version.)"""
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -19,8 +21,19 @@ EXAMPLES_PER_OPERATION = 15  # per operation and mode (valid, invalid)
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
+@pytest.fixture
+def wsgi_keeps_the_test_connection():
+    """Requests go through the raw WSGI app (not Django's test client), whose end-of-request signal would
+    close the database connection the test's transaction lives on; do what the test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_the_api_never_fails_and_keeps_its_schema(token_a, campaign_a, creators):
+def test_the_api_never_fails_and_keeps_its_schema(wsgi_keeps_the_test_connection, token_a, campaign_a, creators):
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
     headers = {"Authorization": f"Token {token_a}"}
     operations = [result.ok() for result in schema.get_all_operations()]
