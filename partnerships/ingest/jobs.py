@@ -68,5 +68,7 @@ def import_job_upload(*, kind: str, uploaded_file, actor: AbstractBaseUser) -> I
         job = import_job_create(kind=kind, source_name=uploaded_file.name, file_path=stored, actor=actor)
         job.bytes_total = uploaded_file.size
         job.save(update_fields=["bytes_total"])
-        transaction.on_commit(lambda: registered.start(job.pk))
+        # robust: a broker that is down must not turn a stored upload into an error page; the job stays queued
+        # (visible in the admin) and the failure is logged.
+        transaction.on_commit(lambda: registered.start(job.pk), robust=True)
     return job

@@ -23,9 +23,9 @@ PERMISSION = "partnerships.import_dailymetric"
 LOCK_NAME = f"ingest:{DailyMetric._meta.db_table}"
 
 
-def metric_problems(values: Sequence, latest: dt.date) -> tuple[tuple[str, ...] | None, list[Problem]]:
-    """Every problem of one row, column by column (the slow path, for rows the fast path refused), or the clean
-    row when there is none (spaces around values, leading zeros)."""
+def metric_values(values: Sequence, latest: dt.date) -> tuple[tuple | None, list[Problem]]:
+    """One row (text from CSV, or XLSX cells) as typed values (handle, day, counts), or every problem of it,
+    column by column. Bulk ingestion's slow path and the admin's import both use it."""
     problems, clean = [], []
     parsers: list[Callable] = [fields.parse_handle, lambda value: fields.parse_day(value, latest=latest)]
     parsers += [fields.parse_count] * len(COUNTS)
@@ -37,6 +37,34 @@ def metric_problems(values: Sequence, latest: dt.date) -> tuple[tuple[str, ...] 
     if not problems and clean[3] > clean[2]:
         problems.append(Problem("qualified_views", values[3], QUALIFIED_ABOVE_VIEWS.format(
             qualified=clean[3], views=clean[2])))
+    if problems:
+        return None, problems
+    return tuple(clean), []
+
+
+def metric_values_quick(values: Sequence, latest: dt.date) -> tuple | None:
+    """metric_values for the everyday row of text, in a few string operations; None sends the row to
+    metric_values (other types, spaces, anything to refuse)."""
+    handle, day, *counts = values
+    if not (isinstance(handle, str) and isinstance(day, str) and all(isinstance(c, str) for c in counts)):
+        return None
+    digits = "".join(counts)
+    if (fields.HANDLE_PATTERN.fullmatch(handle) is None or len(day) != 10 or day[4] != "-" or day[7] != "-"
+            or not all(counts) or not digits.isascii() or not digits.isdigit() or max(map(len, counts)) > 18):
+        return None
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    numbers = list(map(int, counts))
+    if date > latest or numbers[1] > numbers[0]:
+        return None
+    return (handle, date, *numbers)
+
+
+def metric_problems(values: Sequence, latest: dt.date) -> tuple[tuple[str, ...] | None, list[Problem]]:
+    """metric_values as clean text for the staging table (spaces around values, leading zeros removed)."""
+    clean, problems = metric_values(values, latest)
     if problems:
         return None, problems
     return (clean[0], clean[1].isoformat(), *map(str, clean[2:])), []
@@ -100,6 +128,32 @@ def metric_fast_path() -> Callable[[str], bool]:
     return clean
 
 
+def metric_block_check() -> Callable[[str], bool]:
+    """True for a block of clean lines of the pipeline's file: one regular expression over the whole block
+    (possessive, so it never backtracks), and each distinct date of the block checked once. Qualified views
+    above views are left to the set-based check (SPEC.set_checks)."""
+    latest_iso = fields.latest_day().isoformat()
+    block = re.compile(
+        r"(?:[a-z0-9._]{2,40}+,[0-9]{4}-[0-9]{2}-[0-9]{2}" + ",[0-9]{1,18}+" * len(COUNTS) + r"\n)*+"
+    ).fullmatch
+    dates = re.compile(r",([0-9]{4}-[0-9]{2}-[0-9]{2}),").findall
+    from_iso = dt.date.fromisoformat
+
+    def clean(text: str) -> bool:
+        if block(text) is None:
+            return False
+        for day in set(dates(text)):
+            if day > latest_iso:
+                return False
+            try:
+                from_iso(day)
+            except ValueError:
+                return False
+        return True
+
+    return clean
+
+
 def _merge_sql(stage: str, returning: bool) -> str:
     metric, partner = DailyMetric._meta.db_table, Partner._meta.db_table
     counts = ", ".join(COUNTS)
@@ -131,6 +185,12 @@ SPEC = IngestSpec(
     key=("handle", "date"),
     parser=metric_parser,
     set_checks=(
+        SetCheck(  # rows copied in blocks were not compared in Python
+            column="qualified_views",
+            where="s.qualified_views > s.views",
+            detail="s.views",
+            reason=lambda value, detail: QUALIFIED_ABOVE_VIEWS.format(qualified=value, views=detail),
+        ),
         SetCheck(
             column="handle",
             where=f"NOT EXISTS (SELECT 1 FROM {Partner._meta.db_table} p WHERE p.handle = s.handle)",
@@ -141,6 +201,7 @@ SPEC = IngestSpec(
     lock_name=LOCK_NAME,
     after_load=refresh_statistics,
     fast_path=metric_fast_path,
+    block_check=metric_block_check,
 )
 
 

@@ -34,10 +34,11 @@ READ_BUFFER = 1 << 20
 
 
 class CsvSource:
-    """The header, then the file's lines; ``record`` reads one CSV record (which may span lines) from them.
+    """The header, then the file's text in blocks of whole lines (``block``); ``record`` reads one CSV record,
+    which may span lines, taking continuation lines from a given iterator.
 
-    Lines rather than records, so that the common clean line can be checked and copied as it is (see
-    engine.Ingestion._load) and only unusual ones pay for the csv module. ``bytes_read`` tells how far into
+    Blocks and lines rather than records, so that clean blocks can be checked and copied as they are (see
+    engine.Ingestion._load) and only unusual lines pay for the csv module. ``bytes_read`` tells how far into
     the (compressed) file the reading is, for the progress bar."""
 
     def __init__(self, raw, size: int):
@@ -53,6 +54,7 @@ class CsvSource:
         self.lines = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
         self.header_lines = 0
         self.header = self._read_header()
+        self._carry = ""  # the start of a line whose end is not read yet
 
     def bytes_read(self) -> int:
         try:
@@ -60,10 +62,32 @@ class CsvSource:
         except (OSError, ValueError):
             return 0
 
-    def record(self, first: str, line: int) -> tuple[list[str], int]:
-        """The CSV record that starts with ``first``, line ``line`` of the file (continuation lines are read from
-        ``lines``), and how many lines it took."""
-        reader = csv.reader(itertools.chain((first,), self.lines))
+    def block(self, size: int) -> str:
+        """About ``size`` characters of whole lines (the last line of the file may lack its line break); empty at
+        the end of the file."""
+        while True:
+            text = self.lines.read(size)
+            if not text:
+                rest, self._carry = self._carry, ""
+                return rest
+            text = self._carry + text
+            cut = text.rfind("\n") + 1
+            if cut:
+                self._carry = text[cut:]
+                return text[:cut]
+            self._carry = text  # a line longer than size: read on
+
+    def more_lines(self) -> Iterator[str]:
+        """The lines after the last block, one by one (a quoted value may go on past a block's end)."""
+        if self._carry:
+            rest, self._carry = self._carry, ""
+            yield rest + self.lines.readline()
+        yield from self.lines
+
+    def record(self, first: str, line: int, more: Iterator[str] | None = None) -> tuple[list[str], int]:
+        """The CSV record that starts with ``first``, line ``line`` of the file (continuation lines are taken from
+        ``more``, by default the rest of the file), and how many lines it took."""
+        reader = csv.reader(itertools.chain((first,), self.lines if more is None else more))
         try:
             values = next(reader, [])
         except csv.Error as exc:

@@ -244,6 +244,31 @@ def test_the_report_neutralises_formulas_in_refused_values(partners, tmp_path):
     assert refused["column"] == "handle"
 
 
+def test_rows_read_in_small_blocks_keep_their_row_and_line_numbers(partners, tmp_path, monkeypatch):
+    """Clean blocks are copied as they are (PostgreSQL), others read line by line; a quoted value that goes
+    on past a block's end is read whole; every refusal names the right row and line."""
+    monkeypatch.setattr(engine, "BLOCK_CHARACTERS", 120)  # two or three lines per block
+    copied = []
+    write_block = engine.Stage.write_block
+    monkeypatch.setattr(engine.Stage, "write_block", lambda self, text, **kw: copied.append(text) or write_block(
+        self, text, **kw))
+    extra = [PartnerFactory(handle=f"p{index}") for index in range(12)]
+    rows = [metric_row(p.handle, views=100 + index, qualified=0) for index, p in enumerate(extra)]  # rows 1-12
+    rows[4] = metric_row("nobody")                         # row 5: unknown, found by the set check
+    rows[7] = metric_row("p7", views=5, qualified=50)      # row 8: qualified above views
+    rows.append(metric_row("p1", views=999))               # row 13: duplicate of row 2
+    rows.append(['a "quoted"\nhandle', str(DAY), 1, 1, 1, 1, 1, 1, 1])  # row 14: two lines, refused
+    rows.append(metric_row("alice"))                       # row 15, line 17: clean again
+    job = ingest(write_file(tmp_path, rows))
+
+    assert (job.status, job.rows_processed, job.rows_loaded, job.rows_rejected) == ("succeeded", 15, 11, 4)
+    assert [(int(r["row"]), int(r["line"]), r["column"]) for r in report_rows(job)] == [
+        (5, 6, "handle"), (8, 9, "qualified_views"), (13, 14, "handle, date"), (14, 15, "handle")]
+    assert stored()[("p11", DAY)][0] == 111
+    assert ("alice", DAY) in stored()
+    assert bool(copied) == (connection.vendor == "postgresql")  # blocks copied as they are on PostgreSQL only
+
+
 # --- files refused as a whole: nothing written ----------------------------------------------------
 
 def refused_file(path: str) -> ImportJob:
@@ -462,3 +487,32 @@ def test_without_the_import_permission_there_is_no_upload_and_no_report(client, 
     if who == "finance":  # may follow jobs, may not load metrics
         page = client.get(reverse("admin:partnerships_importjob_changelist")).content.decode()
         assert "Upload daily metrics file" not in page
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_another_worker_is_running_is_left_to_it(tmp_path):
+    import psycopg
+
+    PartnerFactory(handle="alice")
+    job = import_job_create(kind=ImportJob.Kind.METRICS, source_name="m.csv",
+                            file_path=write_file(tmp_path, [metric_row("alice")]))
+    with psycopg.connect(**connection.get_connection_params()) as other:  # the other worker
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [engine.CLAIM_NAMESPACE, job.pk])
+
+        result = daily_metrics_ingest(job_id=job.pk)
+
+    assert (result.status, DailyMetric.objects.count()) == ("queued", 0)
+    assert daily_metrics_ingest(job_id=job.pk).status == "succeeded"  # once the other worker is gone
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_staging_tables_left_by_a_dead_worker_are_dropped_by_the_next_job(tmp_path):
+    PartnerFactory(handle="alice")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE UNLOGGED TABLE ingest_stage_999999 (row_no bigint)")
+
+    ingest(write_file(tmp_path, [metric_row("alice")]))
+
+    assert "ingest_stage_999999" not in connection.introspection.table_names()
