@@ -11,23 +11,19 @@ database ids. Every export cell is typed and safe (partnerships.spreadsheets). I
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.base import ModelState
 from import_export.fields import Field
 from import_export.instance_loaders import CachedInstanceLoader
-from import_export.widgets import DateWidget, ManyToManyWidget, Widget
+from import_export.results import RowResult
+from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, Widget
 
 from partnerships.currencies import to_major
-from partnerships.exceptions import (
-    DUPLICATE_ROW,
-    FILE_MISSING_COLUMNS,
-    QUALIFIED_ABOVE_VIEWS,
-    UNKNOWN_CATEGORY,
-    UNKNOWN_PARTNER,
-)
+from partnerships.exceptions import DUPLICATE_ROW, FILE_MISSING_COLUMNS, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
 from partnerships.ingest import fields as parsers
-from partnerships.ingest.engine import PARTNER_LIST_LIMIT, lock_merges
+from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected, lock_merges, upsert_rows
 from partnerships.ingest.fields import display
-from partnerships.ingest.metrics import COUNTS
+from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
 from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import Brand, Campaign, Category, DailyMetric, Enrolment, Partner
 from partnerships.spreadsheets import SpreadsheetResource
@@ -136,17 +132,21 @@ class PartnerResource(SpreadsheetResource):
 class PartnerRowsResource(SpreadsheetResource):
     """Rows of a table whose natural key starts with the partner (given by handle) and a day, imported in bulk.
 
-    For the whole file at once: the partners of its handles (one query per 2,000 handles), the rows it would
-    replace (idem), a lock shared with bulk ingestion of the same table. Per row: the shared parsers, a
-    duplicate check, and a comparison with the stored values (an identical row is "skipped", not rewritten).
-    Rows are written by INSERT ... ON CONFLICT DO UPDATE in batches of 1,000, in key order."""
+    For the whole file at once: the partners of its handles and the rows it would replace (one query per
+    2,000 keys), and a lock shared with bulk ingestion of the same table. Per row: one call to the parser
+    bulk ingestion uses (the same reasons, every problem of the row), a duplicate check, and a comparison with
+    the stored values (an identical row is "unchanged" and not rewritten). Rows are written 1,000 at a time by
+    one INSERT ... ON CONFLICT DO UPDATE (engine.upsert_rows), in key order. The model instances
+    django-import-export needs per row are light copies of one template: they carry values to the preview and
+    are never saved through the ORM."""
 
     handle = Field(attribute="partner__handle", column_name="handle")
 
-    key_columns: tuple[str, ...] = ("handle", "date")
+    key_columns: tuple[str, ...] = ("handle", "date")  # in the file
+    key_fields: tuple[str, ...] = ("partner_id", "day")  # on the model, in the same order
     value_fields: tuple[str, ...] = ()  # the model's fields an import sets (and compares with the stored row)
     value_columns: tuple[str, ...] = ()  # their columns in the file, when named otherwise
-    unique_fields: tuple[str, ...] = ("partner", "day")
+    db_types: dict[str, str] = {}  # PostgreSQL type of each key and value column, for the bulk write
     lock_name = ""
 
     class Meta:
@@ -160,26 +160,39 @@ class PartnerRowsResource(SpreadsheetResource):
         self.partners: dict[str, int] = {}
         self.existing: dict[tuple, tuple] = {}
         self.first_row: dict[tuple, int] = {}
+        self.pending: list[tuple] = []
         self.written_partner_ids: set[int] = set()
         self.current: tuple | None = None
         self.current_values: tuple | None = None
+        self.latest = parsers.latest_day()
+        self._template = self._meta.model()
 
     # --- subclass hooks ----------------------------------------------------------------------------
-    def key_of(self, instance) -> tuple:
-        return (instance.partner_id, instance.day)
-
-    def values_of(self, instance) -> tuple:
-        return tuple(getattr(instance, name) for name in self.value_fields)
-
-    def load_existing(self, partner_ids: list[int], dataset) -> dict[tuple, tuple]:
+    def parse_row(self, row: dict) -> tuple:
+        """(handle, the other key values, the values) typed, or RowRejected naming every problem."""
         raise NotImplementedError
 
-    def row_errors(self, instance, row) -> dict[str, list[str]]:
-        """Checks across columns, once every column parsed; may also set fields (ad revenue's amount)."""
+    def load_existing(self, partner_ids: list[int], days: set) -> dict[tuple, tuple]:
+        """The stored rows the file's keys would replace: key -> values."""
+        size, names = len(self.key_fields), self.key_fields + self.value_fields
+        if connection.vendor == "postgresql":  # one query with two array parameters, whatever the file's size
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {', '.join(names)} FROM {self._meta.model._meta.db_table} "
+                               f"WHERE partner_id = ANY(%s::bigint[]) AND day = ANY(%s::date[])",
+                               [partner_ids, sorted(days)])
+                rows = cursor.fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(partner_ids):
+                rows += self._meta.model.objects.filter(partner_id__in=chunk, day__in=days).values_list(*names)
+        return {tuple(row[:size]): tuple(row[size:]) for row in rows}
+
+    def row_errors(self, key: tuple, values: tuple) -> dict[str, list[str]]:
+        """Checks against the database's state, read in before_import (ad revenue's currency and months)."""
         return {}
 
     def display_values(self, key: tuple, values: tuple) -> list[str]:
-        return [display(value) for value in values]
+        return [str(value) for value in values]
 
     def after_write(self, partner_ids: set[int]) -> None:
         pass
@@ -194,101 +207,113 @@ class PartnerRowsResource(SpreadsheetResource):
             raise ValueError(FILE_MISSING_COLUMNS.format(missing=", ".join(missing),
                                                          expected=", ".join(self.required_columns)))
         lock_merges(self.lock_name)  # inside the import's transaction: take turns with bulk ingestion
-        handles = set()
-        for value in dataset["handle"]:
+        handles, days = set(), set()
+        for value in set(dataset["handle"]):  # each distinct value parsed once
             try:
                 handles.add(parsers.parse_handle(value))
-            except ValueError:
+            except (ValueError, TypeError):
                 continue  # reported on its row
-        for chunk in _chunks(sorted(handles)):
-            self.partners.update(Partner.objects.filter(handle__in=chunk).values_list("handle", "id"))
-        self.existing = self.load_existing(sorted(set(self.partners.values())), dataset)
+        for value in set(dataset["date"]):
+            try:
+                days.add(parsers.parse_day(value, latest=self.latest))
+            except (ValueError, TypeError):
+                continue
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT handle, id FROM {Partner._meta.db_table} WHERE handle = ANY(%s::text[])",
+                               [sorted(handles)])
+                self.partners = dict(cursor.fetchall())
+        else:
+            for chunk in _chunks(sorted(handles)):
+                self.partners.update(Partner.objects.filter(handle__in=chunk).values_list("handle", "id"))
+        self.existing = self.load_existing(sorted(set(self.partners.values())), days)
 
-    def get_or_init_instance(self, instance_loader, row):
-        return self.init_instance(row), True  # whether it is new is known once the row is parsed
+    def init_instance(self, row=None):
+        instance = object.__new__(self._meta.model)
+        instance.__dict__ = {**self._template.__dict__, "_state": ModelState()}
+        return instance
 
     # --- per row ---------------------------------------------------------------------------------------
     def import_row(self, row, instance_loader, **kwargs):
+        """django-import-export's import_row, reduced to what these rows need (no diff of model instances, no
+        per-row hooks): it runs 10,000 times per file, and its generic form costs more than the work itself."""
+        result = RowResult()
         if all(value is None or str(value).strip() == "" for value in row.values()):
-            from import_export.results import RowResult
-
-            skipped = RowResult()
-            skipped.import_type = RowResult.IMPORT_TYPE_SKIP  # a blank line of a spreadsheet
-            return skipped
-        return super().import_row(row, instance_loader, **kwargs)
-
-    def import_instance(self, instance, row, **kwargs):
-        errors: dict[str, list[str]] = {}
-        self.current = self.current_values = None
+            result.import_type = RowResult.IMPORT_TYPE_SKIP  # a blank line of a spreadsheet
+            return result
+        instance = self.init_instance(row)
         try:
-            handle = parsers.parse_handle(row.get("handle"))
-            if handle not in self.partners:
-                raise ValueError(UNKNOWN_PARTNER.format(value=display(handle)))
-            instance.partner_id = self.partners[handle]
-        except ValueError as exc:
-            errors["handle"] = [str(exc)]
-        for field in self.get_import_fields():
-            if field.column_name == "handle" or field.readonly:
-                continue
-            try:
-                self.import_field(field, instance, row, **kwargs)
-            except ValueError as exc:
-                errors[field.column_name] = [str(exc)]
-        if not errors:
-            errors.update(self.row_errors(instance, row))
-        if not errors:
-            key, number = self.key_of(instance), kwargs.get("row_number")
-            first = self.first_row.setdefault(key, number)
-            if first != number:
-                errors[", ".join(self.key_columns)] = [DUPLICATE_ROW.format(first=first,
-                                                                             key=" and ".join(self.key_columns))]
-            else:
-                self.current, self.current_values = key, self.values_of(instance)
-        if errors:
-            raise ValidationError(errors)
-
-    def skip_row(self, instance, original, row, import_validation_errors=None):
-        if import_validation_errors or self.current is None:
-            return False
-        return self.existing.get(self.current) == self.current_values
-
-    def save_instance(self, instance, is_create, row, **kwargs):
-        self.create_instances.append(instance)  # new or not, one upsert writes it
-
-    def after_import_row(self, row, row_result, **kwargs):
-        if row_result.import_type in (row_result.IMPORT_TYPE_INVALID, row_result.IMPORT_TYPE_ERROR):
-            return
-        before = self.existing.get(self.current) if self.current is not None else None
-        if row_result.import_type == row_result.IMPORT_TYPE_NEW and before is not None:
-            row_result.import_type = row_result.IMPORT_TYPE_UPDATE
-        if self.current is None:  # a blank row
-            return
+            self.import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            result.import_type, result.validation_error = RowResult.IMPORT_TYPE_INVALID, exc
+            return result
+        except Exception as exc:  # as the stock import_row: an error row, and the import rolls back
+            result.import_type = RowResult.IMPORT_TYPE_ERROR
+            result.errors.append(self.get_error_result_class()(exc, row=row, number=kwargs.get("row_number")))
+            return result
+        before = self.existing.get(self.current)
+        if before == self.current_values:
+            result.import_type = RowResult.IMPORT_TYPE_SKIP  # identical to the stored row: not rewritten
+        else:
+            result.import_type = RowResult.IMPORT_TYPE_NEW if before is None else RowResult.IMPORT_TYPE_UPDATE
+            self.save_instance(instance, before is None, row, **kwargs)
+        result.add_instance_info(instance)
+        if kwargs.get("retain_instance_in_row_result"):
+            result.instance = instance
         # The preview's cells: the row's key, its values, and "old → new" where a stored value changes.
-        cells = [display(row.get(column)) for column in self.key_columns]
         values = self.display_values(self.current, self.current_values)
-        if before is not None and row_result.import_type == row_result.IMPORT_TYPE_UPDATE:
+        if result.import_type == RowResult.IMPORT_TYPE_UPDATE:
             values = [f"{old} → {new}" if old != new else new
                       for old, new in zip(self.display_values(self.current, before), values, strict=True)]
-        row_result.diff = cells + values
+        result.diff = [display(row.get(column)) for column in self.key_columns] + values
+        return result
+
+    def import_instance(self, instance, row, **kwargs):
+        self.current = self.current_values = None
+        try:
+            parsed = self.parse_row(row)
+        except RowRejected as rejected:
+            errors: dict[str, list[str]] = {}
+            for problem in rejected.problems:
+                errors.setdefault(problem.column or "row", []).append(problem.reason)
+            raise ValidationError(errors) from None
+        handle, size = parsed[0], len(self.key_fields)
+        partner_id = self.partners.get(handle)
+        if partner_id is None:
+            raise ValidationError({"handle": [UNKNOWN_PARTNER.format(value=display(handle))]})
+        key, values = (partner_id, *parsed[1:size]), parsed[size:]
+        errors = self.row_errors(key, values)
+        if errors:
+            raise ValidationError(errors)
+        number = kwargs.get("row_number")
+        first = self.first_row.setdefault(key, number)
+        if first != number:
+            raise ValidationError({", ".join(self.key_columns): [
+                DUPLICATE_ROW.format(first=first, key=" and ".join(self.key_columns))]})
+        for name, value in zip(self.key_fields + self.value_fields, key + tuple(values), strict=True):
+            setattr(instance, name, value)
+        self.current, self.current_values = key, tuple(values)
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        self.create_instances.append(instance)  # counted by django-import-export to call bulk_create
+        self.pending.append(self.current + self.current_values)
 
     def get_diff_headers(self):
         return list(self.key_columns) + list(self.value_columns or self.value_fields)
 
     # --- writing -----------------------------------------------------------------------------------
     def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
-        instances = self.create_instances
-        if instances and (using_transactions or not dry_run):
+        # The preview writes too (and rolls back): a row the database would refuse shows before confirming.
+        if self.pending and (using_transactions or not dry_run):
             try:
-                instances.sort(key=self.key_of)  # the same order as every other writer: no deadlock
-                self._meta.model.objects.bulk_create(
-                    instances, batch_size=self._meta.batch_size, update_conflicts=True,
-                    unique_fields=list(self.unique_fields), update_fields=list(self.value_fields),
-                )
-                self.written_partner_ids.update(instance.partner_id for instance in instances)
+                columns = [(name, self.db_types[name]) for name in self.key_fields + self.value_fields]
+                upsert_rows(table=self._meta.model._meta.db_table, columns=columns, conflict=self.key_fields,
+                            rows=self.pending)
+                self.written_partner_ids.update(row[0] for row in self.pending)
             except Exception as exc:
                 self.handle_import_error(result, exc, raise_errors)
-            finally:
-                instances.clear()
+        self.pending.clear()
+        self.create_instances.clear()
 
     def after_import(self, dataset, result, **kwargs):
         clean = not result.has_errors() and not result.has_validation_errors()
@@ -297,17 +322,18 @@ class PartnerRowsResource(SpreadsheetResource):
 
 
 class DailyMetricResource(PartnerRowsResource):
-    date = Field(attribute="day", column_name="date", widget=ParsedWidget(parsers.parse_day))
-    views = Field(attribute="views", column_name="views", widget=ParsedWidget(parsers.parse_count))
-    qualified_views = Field(attribute="qualified_views", column_name="qualified_views",
-                            widget=ParsedWidget(parsers.parse_count))
-    likes = Field(attribute="likes", column_name="likes", widget=ParsedWidget(parsers.parse_count))
-    comments = Field(attribute="comments", column_name="comments", widget=ParsedWidget(parsers.parse_count))
-    shares = Field(attribute="shares", column_name="shares", widget=ParsedWidget(parsers.parse_count))
-    followers = Field(attribute="followers", column_name="followers", widget=ParsedWidget(parsers.parse_count))
-    posts = Field(attribute="posts", column_name="posts", widget=ParsedWidget(parsers.parse_count))
+    # Widgets for export only (typed cells); the import parses a row at once (parse_row).
+    date = Field(attribute="day", column_name="date", widget=DateWidget("%Y-%m-%d"))
+    views = Field(attribute="views", column_name="views", widget=IntegerWidget())
+    qualified_views = Field(attribute="qualified_views", column_name="qualified_views", widget=IntegerWidget())
+    likes = Field(attribute="likes", column_name="likes", widget=IntegerWidget())
+    comments = Field(attribute="comments", column_name="comments", widget=IntegerWidget())
+    shares = Field(attribute="shares", column_name="shares", widget=IntegerWidget())
+    followers = Field(attribute="followers", column_name="followers", widget=IntegerWidget())
+    posts = Field(attribute="posts", column_name="posts", widget=IntegerWidget())
 
     value_fields = COUNTS
+    db_types = {"partner_id": "bigint", "day": "date", **dict.fromkeys(COUNTS, "bigint")}
     lock_name = METRICS_LOCK_NAME
     required_columns = ("handle", "date", *COUNTS)
     bulk_hint = "Import jobs → “Upload metrics file…”, or manage.py ingest_metrics FILE"
@@ -317,25 +343,14 @@ class DailyMetricResource(PartnerRowsResource):
         fields = ("handle", "date", *COUNTS)
         export_order = fields
 
-    def load_existing(self, partner_ids, dataset):
-        days = set()
-        for value in dataset["date"]:
-            try:
-                days.add(parsers.parse_day(value))
-            except ValueError:
-                continue
-        existing = {}
-        for chunk in _chunks(partner_ids):
-            rows = DailyMetric.objects.filter(partner_id__in=chunk, day__in=days).values_list(
-                "partner_id", "day", *COUNTS)
-            existing.update({(row[0], row[1]): tuple(row[2:]) for row in rows})
-        return existing
-
-    def row_errors(self, instance, row):
-        if instance.qualified_views > instance.views:
-            return {"qualified_views": [QUALIFIED_ABOVE_VIEWS.format(qualified=instance.qualified_views,
-                                                                     views=instance.views)]}
-        return {}
+    def parse_row(self, row):
+        values = [row.get(column) for column in self.required_columns]
+        clean = metric_values_quick(values, self.latest)
+        if clean is None:
+            clean, problems = metric_values(values, self.latest)
+            if problems:
+                raise RowRejected(problems)
+        return clean
 
     def after_write(self, partner_ids):
         from partnerships.tasks import refresh_partner_statistics_task

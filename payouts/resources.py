@@ -5,19 +5,21 @@ partners by handle, programs by slug, months as YYYY-MM."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 from import_export.fields import Field
+from import_export.widgets import DateWidget
 
-from partnerships.ingest import fields as parsers
 from partnerships.models import Enrolment, Program
-from partnerships.resources import LOOKUP_CHUNK, ParsedWidget, PartnerRowsResource
+from partnerships.resources import LOOKUP_CHUNK, PartnerRowsResource
 from partnerships.spreadsheets import SpreadsheetResource, cell_value
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_FINALISED, NOT_REVENUE_SHARE_MEMBER
 from payouts.explain import explain_line
 from payouts.ingest import LOCK_NAME as AD_REVENUE_LOCK_NAME
+from payouts.ingest import parse_revenue
 from payouts.models import AdRevenue, EarningLine, PayoutRun
-from payouts.money import parse_money, to_major
+from payouts.money import to_major
 from payouts.selectors import STATEMENT_HEADER, statement_row
 
 
@@ -31,14 +33,15 @@ class AdRevenueResource(PartnerRowsResource):
     """The same rules as bulk ingestion (payouts.ingest): the currency must be one the partner's revenue-share
     program pays in, and a month already approved for payout is never edited."""
 
-    date = Field(attribute="day", column_name="date", widget=ParsedWidget(parsers.parse_day))
-    amount = Field(column_name="amount")  # parsed with the row's currency, in row_errors
-    currency = Field(attribute="currency", column_name="currency", widget=ParsedWidget(parsers.parse_currency))
+    date = Field(attribute="day", column_name="date", widget=DateWidget("%Y-%m-%d"))
+    amount = Field(column_name="amount")
+    currency = Field(attribute="currency", column_name="currency")
 
     key_columns = ("handle", "date", "currency")
+    key_fields = ("partner_id", "day", "currency")
     value_fields = ("amount_minor",)
     value_columns = ("amount",)
-    unique_fields = ("partner", "day", "currency")
+    db_types = {"partner_id": "bigint", "day": "date", "currency": "text", "amount_minor": "bigint"}
     lock_name = AD_REVENUE_LOCK_NAME
     required_columns = ("handle", "date", "amount", "currency")
     bulk_hint = "Import jobs → “Upload ad revenue file…”, or manage.py ingest_ad_revenue FILE"
@@ -56,24 +59,17 @@ class AdRevenueResource(PartnerRowsResource):
     def dehydrate_amount(self, revenue: AdRevenue):
         return to_major(revenue.amount_minor, revenue.currency)
 
-    def key_of(self, instance) -> tuple:
-        return (instance.partner_id, instance.day, instance.currency)
+    def parse_row(self, row):
+        handle, day, amount, currency = parse_revenue(
+            [row.get(column) for column in ("handle", "date", "amount", "currency")], self.latest)
+        return handle, dt.date.fromisoformat(day), currency, int(amount)
 
     def display_values(self, key, values):
         return [str(to_major(values[0], key[2]))]
 
-    def load_existing(self, partner_ids, dataset):
-        days = set()
-        for value in dataset["date"]:
-            try:
-                days.add(parsers.parse_day(value))
-            except ValueError:
-                continue
-        existing, programs = {}, defaultdict(list)
+    def load_existing(self, partner_ids, days):
+        existing, programs = super().load_existing(partner_ids, days), defaultdict(list)
         for chunk in _chunks(partner_ids):
-            rows = AdRevenue.objects.filter(partner_id__in=chunk, day__in=days).values_list(
-                "partner_id", "day", "currency", "amount_minor")
-            existing.update({(partner, day, currency): (amount,) for partner, day, currency, amount in rows})
             memberships = Enrolment.objects.filter(
                 partner_id__in=chunk, status=Enrolment.Status.APPROVED,
                 program__archetype=Program.Archetype.REVENUE_SHARE,
@@ -88,21 +84,16 @@ class AdRevenueResource(PartnerRowsResource):
                 self.finalised[(partner, currency, month)] = name
         return existing
 
-    def row_errors(self, instance, row):
-        try:
-            instance.amount_minor = parse_money(row.get("amount") if row.get("amount") is not None else "",
-                                                instance.currency)
-        except ValueError as exc:
-            return {"amount": [str(exc)]}
-        paid_in = self.currencies.get(instance.partner_id)
+    def row_errors(self, key, values):
+        partner_id, day, currency = key
+        paid_in = self.currencies.get(partner_id)
         if not paid_in:
             return {"currency": [NOT_REVENUE_SHARE_MEMBER]}
-        if instance.currency not in paid_in:
-            return {"currency": [CURRENCY_NOT_PROGRAM.format(currency=instance.currency,
-                                                             expected=", ".join(sorted(paid_in)))]}
-        program = self.finalised.get((instance.partner_id, instance.currency, instance.day.replace(day=1)))
+        if currency not in paid_in:
+            return {"currency": [CURRENCY_NOT_PROGRAM.format(currency=currency, expected=", ".join(sorted(paid_in)))]}
+        program = self.finalised.get((partner_id, currency, day.replace(day=1)))
         if program:
-            return {"date": [MONTH_FINALISED.format(month=instance.day, program=program)]}
+            return {"date": [MONTH_FINALISED.format(month=day, program=program)]}
         return {}
 
 
