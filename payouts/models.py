@@ -305,8 +305,14 @@ class EarningLine(models.Model):
 
     # No single-column indexes: (run, partner) and (partner, run) below serve both lookups, and every index
     # more is written for each of a run's million lines.
-    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines", db_index=False)
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="earning_lines", db_index=False)
+    # No per-row foreign-key constraints either: on PostgreSQL their checks (a lookup and a lock of the partner's
+    # row for each line) cost more than computing the month. Migration 0006 enforces the same references with
+    # set-based triggers instead: one check per INSERT statement, deletions of a partner or run with lines
+    # refused, an advisory lock ordering the two.
+    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines", db_index=False,
+                            db_constraint=False)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="earning_lines", db_index=False,
+                                db_constraint=False)
     basis = models.CharField(max_length=10, choices=Basis.choices)
     basis_value = models.BigIntegerField(default=0, help_text="The partner's views or revenue for the month.")
     basis_total = models.BigIntegerField(default=0, help_text="The pool's total basis (pooled funds).")

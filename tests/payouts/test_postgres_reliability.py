@@ -154,3 +154,61 @@ def test_the_database_refuses_an_unbalanced_transaction(paid_run):
     with pytest.raises(DatabaseError, match="unbalanced by 5"):
         post_one_sided()
     assert not LedgerTransaction.objects.filter(key="manual").exists()
+
+
+# --- the earning lines' references, checked per statement by triggers (migration 0006) ----------------------
+
+def test_the_database_refuses_a_line_for_a_partner_that_does_not_exist(paid_run):
+    line = EarningLine.objects.filter(run=paid_run).first()
+    with pytest.raises(DatabaseError, match="refers to partner 987654321 which does not exist"), \
+            transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO payouts_earningline (run_id, partner_id, basis, basis_value, basis_total, "
+                       "weight, gross_minor, capped, rounding_minor, remainder, adjustments_minor, carried_in_minor, "
+                       "withholding_minor, net_minor, status, hold_reason, note) "
+                       "SELECT run_id, 987654321, basis, basis_value, basis_total, weight, gross_minor, capped, "
+                       "rounding_minor, remainder, adjustments_minor, carried_in_minor, withholding_minor, net_minor, "
+                       "status, hold_reason, note FROM payouts_earningline WHERE id = %s", [line.pk])
+    assert EarningLine.objects.filter(partner_id=987654321).count() == 0
+
+
+@pytest.mark.parametrize("statement, reason", [
+    ("DELETE FROM partnerships_partner WHERE id = %(partner)s", "has earning lines"),
+    ("DELETE FROM payouts_payoutrun WHERE id = %(run)s", "still has earning lines"),
+    ("UPDATE payouts_earningline SET partner_id = partner_id + 1 WHERE id = %(line)s", "never change"),
+    ("UPDATE payouts_earningline SET run_id = run_id + 1 WHERE id = %(line)s", "never change"),
+])
+def test_the_database_keeps_lines_pointing_at_their_partner_and_run(paid_run, statement, reason):
+    line = EarningLine.objects.filter(run=paid_run).first()
+    before = list(EarningLine.objects.order_by("id").values_list("id", "run_id", "partner_id"))
+    with pytest.raises(DatabaseError, match=reason), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, {"partner": line.partner_id, "run": paid_run.pk, "line": line.pk})
+    assert list(EarningLine.objects.order_by("id").values_list("id", "run_id", "partner_id")) == before
+
+
+def test_a_partner_deleted_while_a_month_is_computed_waits_and_is_then_refused(design_program):
+    """The computation holds the references lock until it commits: the deletion waits, then sees the lines."""
+    from tests.payouts.factories import member
+
+    partner = member(design_program, handle="leaving", views=10)
+    outcome = {}
+
+    def delete_partner():
+        from django.db import connections
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("DELETE FROM partnerships_partner WHERE id = %s", [partner.pk])
+            outcome["deleted"] = True
+        except DatabaseError as exc:
+            outcome["refused"] = str(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        services.payout_run_compute(program_id=design_program.pk, month=MONTH)
+        deleter = threading.Thread(target=delete_partner)
+        deleter.start()
+        deleter.join(timeout=1.0)
+        assert deleter.is_alive(), "the deletion must wait for the computation to commit"
+    deleter.join(timeout=30)
+    assert "has earning lines" in outcome.get("refused", ""), outcome
+    assert EarningLine.objects.filter(partner=partner).count() == 1
