@@ -211,6 +211,9 @@ CACHES = {
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).
 ADMIN_ESTIMATED_COUNT_THRESHOLD = env_int("ADMIN_ESTIMATED_COUNT_THRESHOLD", 100_000)
+# PostgreSQL work_mem of a payout computation's transaction: its aggregates and sorts over a million partners
+# stay in memory instead of spilling to disk (one computation per program at a time).
+PAYOUT_WORK_MEM = env_str("PAYOUT_WORK_MEM", default="256MB")
 # Who brands may find: partners who opted in, are active, and pass these marketplace rules.
 MARKETPLACE_MIN_AGE = env_int("MARKETPLACE_MIN_AGE", 18)
 MARKETPLACE_MIN_FOLLOWERS = env_int("MARKETPLACE_MIN_FOLLOWERS", 10_000)

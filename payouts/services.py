@@ -11,8 +11,9 @@ import datetime as dt
 import logging
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -46,7 +47,7 @@ from payouts.formulas.context import LINE_TABLE, RunContext
 from payouts.formulas.settle import write_lines
 from payouts.models import Adjustment, EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
 from payouts.money import format_money
-from payouts.sql import execute, fetchone
+from payouts.sql import drop_temporary, execute, fetchone
 
 APPROVE_PERMISSION = "payouts.approve_payoutrun"
 PAY_PERMISSION = "payouts.pay_payoutrun"
@@ -296,8 +297,11 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
         budget = fund_month_available(fund, run.month, run_id=run.pk)
     end = run.as_of
     ctx = RunContext(run=run, program=program, terms=terms, fund=fund, start=run.month, end=end, budget_minor=budget)
+    if connection.vendor == "postgresql":  # a month's aggregates and sorts of a million partners, in memory
+        execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
     earned_sql, earned_params = FORMULAS[program.archetype](ctx)
     write_lines(ctx, earned_sql, earned_params, apply_adjustments=run.kind == PayoutRun.Kind.FINAL)
+    drop_temporary(*ctx.temporary)
     count, gross, adjustments, net, payable = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
                SUM(CASE WHEN status = 'payable' THEN net_minor ELSE 0 END)

@@ -73,6 +73,23 @@ def fetchall(sql: str, params: dict | None = None) -> list[tuple]:
         return cursor.fetchall()
 
 
+def materialise(name: str, select_sql: str, params: dict | None = None) -> str:
+    """Store a SELECT's rows in a temporary table of this session and return its name; the caller drops it
+    (``drop_temporary``). On PostgreSQL, CREATE TABLE ... AS may run the SELECT with parallel workers, which an
+    INSERT ... SELECT never does (PostgreSQL 15), and the table is analysed so the next statement is planned on
+    its real size."""
+    execute(f"DROP TABLE IF EXISTS {name}")
+    execute(f"CREATE TEMPORARY TABLE {name} AS {select_sql}", params)
+    if connection.vendor == "postgresql":
+        execute(f"ANALYZE {name}")
+    return name
+
+
+def drop_temporary(*names: str) -> None:
+    for name in names:
+        execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def date_param(value):
     return connection.ops.adapt_datefield_value(value)
 

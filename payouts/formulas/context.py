@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from partnerships.models import Program
 from payouts.models import EarningLine, Fund, PayoutRun, ProgramTerms
@@ -20,6 +20,7 @@ class RunContext:
     start: dt.date
     end: dt.date  # last day of input (month end, or today for an estimate)
     budget_minor: int
+    temporary: list[str] = field(default_factory=list)  # temporary tables the formula made, dropped after
 
     @property
     def cutoff(self) -> dt.datetime:

@@ -7,6 +7,9 @@ from decimal import ROUND_FLOOR, Decimal
 from payouts.formulas.context import MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.models import ProgramTerms
+from payouts.sql import materialise
+
+MEMBERS_TABLE = "cp_pooled_members"
 
 
 def _scaled(amount: int | None, share: Decimal) -> int | None:
@@ -22,16 +25,21 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
     split, split_params = split_ctes(
         budget=_scaled(ctx.budget_minor, share), cap=_scaled(ctx.terms.partner_cap_minor, share),
         retain_excess=ctx.terms.excess_policy == ProgramTerms.ExcessPolicy.RETAIN)
+    # The members' views, aggregated first into a temporary table: the heaviest step of the month (every daily
+    # metric row of the month), which PostgreSQL can run on parallel workers in a CREATE TABLE ... AS but never
+    # inside the INSERT that writes the lines.
+    params = {**ctx.params(), "min_views": ctx.terms.min_views}
+    ctx.temporary.append(materialise(MEMBERS_TABLE, f"""
+        SELECT m.partner_id, SUM(m.qualified_views) AS w
+        FROM partnerships_dailymetric m {MEMBERS_JOIN.format(alias="m")}
+        WHERE m.day >= %(start)s AND m.day <= %(end)s
+        GROUP BY m.partner_id
+        HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0""", params))
     sql = f"""
-        src AS (
-            SELECT m.partner_id, SUM(m.qualified_views) AS w
-            FROM partnerships_dailymetric m {MEMBERS_JOIN.format(alias="m")}
-            WHERE m.day >= %(start)s AND m.day <= %(end)s
-            GROUP BY m.partner_id
-            HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0),
+        src AS (SELECT partner_id, w FROM {MEMBERS_TABLE}),
         {split},
         earned AS (
             SELECT a.partner_id, 'views' AS basis, a.w AS basis_value, t.w_all AS basis_total, a.w AS weight,
                    a.gross, a.capped, a.rounding, a.remainder, '' AS note
             FROM allocated a CROSS JOIN split_tot t)"""
-    return sql, {**split_params, "min_views": ctx.terms.min_views}
+    return sql, split_params
