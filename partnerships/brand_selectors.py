@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -70,23 +72,36 @@ def marketplace_partners(today: dt.date | None = None) -> QuerySet[Partner]:
     )
 
 
-CREATOR_COLUMNS = ("handle", "display_name", "kind", "country", "statistics__followers",
-                   "statistics__avg_views_per_post", "statistics__engagement_rate", "statistics__posts_30d")
+def creator_values(partners: QuerySet[Partner]) -> QuerySet:
+    """A creator search as rows of exactly the public columns a result shows (dicts, no model instances), with
+    the sort keys a cursor reads (pk and the annotations ``followers``, ``avg_views``, ``engagement`` that the
+    search's ordering adds). On PostgreSQL each row carries its category slugs, from the same statement."""
+    columns = {"posts_30d": F("statistics__posts_30d")}
+    if connection.vendor == "postgresql":
+        through = Partner.categories.through
+        columns["category_slugs"] = ArraySubquery(through.objects.filter(partner_id=OuterRef("pk"))
+                                              .order_by("category__slug").values("category__slug"))
+    return partners.prefetch_related(None).values("pk", "handle", "display_name", "kind", "country", "followers",
+                                                  "avg_views", "engagement", **columns)
 
 
-def creator_rows(partners) -> list[dict]:
-    """A page of creators as the API returns them: public fields only, categories in one query."""
-    partners = list(partners)
-    slugs: dict[int, list[str]] = {partner.pk: [] for partner in partners}
-    through = Partner.categories.through
-    for partner_id, slug in (through.objects.filter(partner_id__in=list(slugs))
-                             .order_by("category__slug").values_list("partner_id", "category__slug")):
-        slugs[partner_id].append(slug)
+def creator_rows(rows) -> list[dict]:
+    """A page of creator_values rows as the API returns them; categories in one query where the rows lack them."""
+    rows = list(rows)
+    missing = [row["pk"] for row in rows if "category_slugs" not in row]
+    if missing:
+        slugs: dict[int, list[str]] = {pk: [] for pk in missing}
+        through = Partner.categories.through
+        for partner_id, slug in (through.objects.filter(partner_id__in=missing)
+                                 .order_by("category__slug").values_list("partner_id", "category__slug")):
+            slugs[partner_id].append(slug)
+        for row in rows:
+            row["category_slugs"] = slugs[row["pk"]]
     return [
-        {"handle": p.handle, "display_name": p.display_name, "kind": p.kind, "country": p.country,
-         "categories": slugs[p.pk], "followers": p.statistics.followers, "avg_views": p.statistics.avg_views_per_post,
-         "engagement_rate": float(p.statistics.engagement_rate), "posts_30d": p.statistics.posts_30d}
-        for p in partners
+        {"handle": row["handle"], "display_name": row["display_name"], "kind": row["kind"], "country": row["country"],
+         "categories": list(row["category_slugs"] or []), "followers": row["followers"], "avg_views": row["avg_views"],
+         "engagement_rate": float(row["engagement"]), "posts_30d": row["posts_30d"]}
+        for row in rows
     ]
 
 
