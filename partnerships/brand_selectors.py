@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
-from partnerships.models import Brand, Campaign, Category, Invitation, Partner
+from partnerships.models import Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
 
 ORDERINGS = {
     "followers": "statistics__followers",
@@ -151,6 +151,26 @@ def brand_campaigns(brands: QuerySet[Brand]) -> QuerySet[Campaign]:
 
 def brand_invitations(brands: QuerySet[Brand]) -> QuerySet[Invitation]:
     return Invitation.objects.filter(campaign__brand__in=brands).select_related("campaign", "partner")
+
+
+# Only these columns of a shortlisted partner are read: a template or serializer cannot reach anything else
+# without a visible extra query (never birth date, tax or identity status, payout data).
+SHORTLIST_PARTNER_FIELDS = ("partner__handle", "partner__display_name", "partner__kind", "partner__country",
+                            "partner__statistics__followers", "partner__statistics__avg_views_per_post",
+                            "partner__statistics__engagement_rate", "partner__statistics__posts_30d")
+
+
+def campaign_shortlist(campaign: Campaign) -> QuerySet[ShortlistEntry]:
+    """A campaign's shortlist, oldest first, with each creator's public fields and who added them. A creator
+    who has since left the marketplace (opted out, suspended, below its thresholds) is not shown."""
+    return (
+        ShortlistEntry.objects.filter(campaign=campaign,
+                                      partner__in=marketplace_partners().prefetch_related(None).values("pk"))
+        .select_related("partner__statistics", "added_by")
+        .only("id", "campaign", "note", "added_at", "added_by__username", *SHORTLIST_PARTNER_FIELDS)
+        .prefetch_related(Prefetch("partner__categories", queryset=Category.objects.only("slug", "name")))
+        .order_by("added_at", "pk")
+    )
 
 
 # --- matching -------------------------------------------------------------------------------------

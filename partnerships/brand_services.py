@@ -1,4 +1,4 @@
-"""Every write of the brand marketplace: campaigns, invitations and API tokens.
+"""Every write of the brand marketplace: campaigns, shortlists, invitations and API tokens.
 
 A brand user acts only within brands they belong to; anything else is "not found", so ids of other
 brands reveal nothing. The API, the brand pages, the admin and the Celery task call these functions."""
@@ -15,7 +15,16 @@ from django.utils import timezone
 from partnerships.api.authentication import new_secret, token_digest
 from partnerships.brand_selectors import marketplace_partners
 from partnerships.exceptions import PartnershipsError
-from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Category, Invitation, Partner
+from partnerships.models import (
+    ApiToken,
+    Brand,
+    BrandMembership,
+    Campaign,
+    Category,
+    Invitation,
+    Partner,
+    ShortlistEntry,
+)
 
 
 class MarketplaceError(PartnershipsError):
@@ -39,6 +48,11 @@ CANNOT_WITHDRAW = "Invitation {pk} is {status}: only an invitation still waiting
 CANNOT_ANSWER = "Invitation {pk} is {status}: only an invitation still waiting for an answer can be answered."
 UNKNOWN_COUNTRY = "Not two-letter country codes: {codes}."
 NOT_BRAND_ADMIN = "Only a brand admin can {action}."
+CREATOR_NOT_SHORTLISTABLE = "@{handle} cannot be shortlisted: they are not available for brand deals."
+CAMPAIGN_CLOSED_FOR_SHORTLIST = "“{campaign}” is closed: creators are shortlisted for draft or open campaigns only."
+SHORTLIST_ALREADY_INVITED = "@{handle} was already invited to “{campaign}”: they are not shortlisted again."
+SHORTLIST_ENTRY_NOT_FOUND = "@{handle} is not on the shortlist of “{campaign}”."
+NOTE_TOO_LONG = "A shortlist note is at most {limit} characters ({length} given)."
 
 CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countries", "followers_min",
                    "followers_max", "min_engagement_rate", "min_avg_views", "deliverables", "starts_on", "ends_on",
@@ -130,12 +144,48 @@ def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handl
     now = timezone.now()
     try:
         with transaction.atomic():
-            return Invitation.objects.create(
+            invitation = Invitation.objects.create(
                 campaign=campaign, partner=partner, offered_fee_minor=offered_fee_minor, currency=currency,
                 message=message, invited_by=user, invited_at=now,
                 expires_at=now + dt.timedelta(days=settings.INVITATION_DAYS_TO_ANSWER))
     except IntegrityError as exc:
         raise MarketplaceError(ALREADY_INVITED.format(handle=partner_handle, campaign=campaign.name)) from exc
+    # An invited creator moves from the shortlist to the invitations, in this same transaction.
+    ShortlistEntry.objects.filter(campaign=campaign, partner=partner).delete()
+    return invitation
+
+
+@transaction.atomic
+def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, note: str = "",
+                  token=None) -> tuple[ShortlistEntry, bool]:
+    """Keep an available creator in mind for a draft or open campaign of the user's brand, without inviting
+    them. Idempotent: adding a creator already on the shortlist returns their entry as it is (note
+    unchanged) with ``created`` False. One entry per campaign and creator is a database constraint; a
+    creator already invited to the campaign is refused (inviting moves them off the shortlist)."""
+    limit = ShortlistEntry._meta.get_field("note").max_length
+    if len(note) > limit:
+        raise MarketplaceError(NOTE_TOO_LONG.format(limit=limit, length=len(note)))
+    campaign = _campaign_for(user, campaign_id, token=token)
+    if campaign.status == Campaign.Status.CLOSED:
+        raise MarketplaceError(CAMPAIGN_CLOSED_FOR_SHORTLIST.format(campaign=campaign.name))
+    # The same rule as invitations: only creators brands may find can be shortlisted.
+    partner = marketplace_partners().filter(handle=partner_handle).first()
+    if partner is None:
+        raise MarketplaceError(CREATOR_NOT_SHORTLISTABLE.format(handle=partner_handle))
+    if Invitation.objects.filter(campaign=campaign, partner=partner).exists():
+        raise MarketplaceError(SHORTLIST_ALREADY_INVITED.format(handle=partner_handle, campaign=campaign.name))
+    # get_or_create re-reads the entry if a concurrent request inserted it first (the unique constraint).
+    return ShortlistEntry.objects.get_or_create(campaign=campaign, partner=partner,
+                                                defaults={"added_by": user, "note": note})
+
+
+@transaction.atomic
+def shortlist_remove(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, token=None) -> None:
+    """Take a creator off a campaign's shortlist (any campaign status: tidying a closed campaign is fine)."""
+    campaign = _campaign_for(user, campaign_id, token=token)
+    deleted, _ = ShortlistEntry.objects.filter(campaign=campaign, partner__handle=partner_handle).delete()
+    if not deleted:
+        raise NotFound(SHORTLIST_ENTRY_NOT_FOUND.format(handle=partner_handle, campaign=campaign.name))
 
 
 @transaction.atomic

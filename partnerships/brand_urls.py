@@ -10,8 +10,12 @@ urlpatterns = [
     path("login/", brand_views.BrandLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="brands:login"), name="logout"),
     path("creators/", brand_views.creator_search, name="creators"),
+    path("creators/shortlist/", brand_views.creators_shortlist, name="creators_shortlist"),
     path("campaigns/", brand_views.campaign_list, name="campaigns"),
     path("campaigns/<int:campaign_id>/", brand_views.campaign_detail, name="campaign"),
     path("campaigns/<int:campaign_id>/invite/", brand_views.campaign_invite, name="invite"),
+    path("campaigns/<int:campaign_id>/shortlist/", brand_views.shortlist_add, name="shortlist_add"),
+    path("campaigns/<int:campaign_id>/shortlist/<str:handle>/remove/", brand_views.shortlist_remove,
+         name="shortlist_remove"),
     path("invitations/<int:invitation_id>/withdraw/", brand_views.invitation_withdraw, name="withdraw"),
 ]

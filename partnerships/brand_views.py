@@ -1,4 +1,4 @@
-"""The brand pages: sign in, search creators, campaigns with their matches, invite, follow the answers.
+"""The brand pages: sign in, search creators, campaigns with their matches and shortlist, invite, follow the answers.
 
 The same FilterSet validates the search as in the API, the same selectors read and the same services
 write; every object is looked up within the signed-in user's brands, so other brands' ids are 404s."""
@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.request import Request
 
@@ -71,7 +72,8 @@ def creator_search(request):
         "filterset": filterset, "creators": page, "next_url": next_url, "sort_links": sort_links,
         "brands": brands, "categories": Category.objects.all(), "kinds": Partner.Kind.choices,
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
-        "campaigns": brand_selectors.brand_campaigns(brands).filter(status=Campaign.Status.OPEN),
+        # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).
+        "campaigns": brand_selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
     })
 
 
@@ -142,16 +144,81 @@ def campaign_detail(request, campaign_id: int):
                for p in brand_selectors.campaign_matches(campaign, limit=30)]
     invitations = (brand_selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
                    .order_by("-invited_at"))
+    shortlist = list(brand_selectors.campaign_shortlist(campaign))
+    shortlisted = {entry.partner.handle for entry in shortlist}
+    for match in matches:
+        match["shortlisted"] = match["partner"].handle in shortlisted
     return render(request, "brands/campaign.html", {
         "campaign": campaign, "budget": format_money(campaign.budget_minor, campaign.currency), "matches": matches,
+        "shortlist": shortlist,
         "invitations": [{"invitation": i, "fee": format_money(i.offered_fee_minor, i.currency)} for i in invitations],
     })
+
+
+def _shortlist(request, campaign: Campaign, handles: list[str]) -> None:
+    """Add each ticked creator to the campaign's shortlist, reporting each one."""
+    if not handles:
+        messages.error(request, "Tick at least one creator to add to the shortlist.")
+        return
+    note = request.POST.get("note", "").strip()
+    for handle in handles:
+        try:
+            _entry, created = brand_services.shortlist_add(user=request.user, campaign_id=campaign.pk,
+                                                           partner_handle=handle, note=note)
+        except MarketplaceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"@{handle} added to the shortlist of “{campaign.name}”." if created
+                             else f"@{handle} was already on the shortlist of “{campaign.name}”.")
+
+
+@login_required
+@require_POST
+def shortlist_add(request, campaign_id: int):
+    """The matches form's "Add to shortlist" button: the ticked creators go on this campaign's shortlist."""
+    campaign = _campaign(request, campaign_id)
+    _shortlist(request, campaign, request.POST.getlist("handle"))
+    return HttpResponseRedirect(reverse("brands:campaign", args=[campaign.pk]))
+
+
+@login_required
+@require_POST
+def creators_shortlist(request):
+    """The search page's "Add to shortlist": the ticked creators go on the chosen campaign's shortlist, and the
+    brand stays on its search."""
+    search = reverse("brands:creators")
+    back = request.POST.get("next", "")
+    if not (back.startswith(search) and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                                          require_https=request.is_secure())):
+        back = search
+    try:
+        campaign_id = int(request.POST.get("campaign", ""))
+    except ValueError:
+        messages.error(request, "Choose the campaign whose shortlist the creators go on.")
+        return HttpResponseRedirect(back)
+    campaign = _campaign(request, campaign_id)
+    _shortlist(request, campaign, request.POST.getlist("handle"))
+    return HttpResponseRedirect(back)
+
+
+@login_required
+@require_POST
+def shortlist_remove(request, campaign_id: int, handle: str):
+    campaign = _campaign(request, campaign_id)
+    try:
+        brand_services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle)
+    except MarketplaceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"@{handle} removed from the shortlist.")
+    return HttpResponseRedirect(reverse("brands:campaign", args=[campaign.pk]))
 
 
 @login_required
 @require_POST
 def campaign_invite(request, campaign_id: int):
-    """Invite the shortlisted (ticked) creators, each with the same fee and message."""
+    """Invite the ticked creators (from the matches, or one from the shortlist), each with the same fee and
+    message; an invited creator leaves the shortlist."""
     campaign = _campaign(request, campaign_id)
     back = reverse("brands:campaign", args=[campaign.pk])
     handles = request.POST.getlist("handle")

@@ -413,6 +413,27 @@ class Invitation(models.Model):
         return f"invitation {self.pk}"
 
 
+class ShortlistEntry(models.Model):
+    """A creator a brand keeps in mind for a campaign, before (or instead of) inviting them. Inviting the
+    creator moves them from the shortlist to the invitations."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="shortlist")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="shortlist_entries")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "partner"], name="shortlist_one_per_campaign_partner",
+                                    violation_error_message="This creator is already on this campaign's shortlist."),
+        ]
+        verbose_name_plural = "shortlist entries"
+
+    def __str__(self) -> str:
+        return f"shortlist entry {self.pk}"
+
+
 class ApiToken(models.Model):
     """A revocable token for a brand's integration. Only a SHA-256 of the secret is stored; the secret is
     shown once, when the token is created."""

@@ -1,4 +1,5 @@
-"""Brands, their members and tokens, campaigns and invitations, as partnership managers oversee them."""
+"""Brands, their members and tokens, campaigns with their shortlists and invitations, as partnership managers
+oversee them."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from partnerships import brand_services
+from partnerships import brand_selectors, brand_services
 from partnerships.admin.common import LargeTableAdminMixin
 from partnerships.exceptions import PartnershipsError
-from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation
+from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.money import format_money
 
 
@@ -28,6 +29,36 @@ class BrandAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
+class ShortlistEntryForm(forms.ModelForm):
+    class Meta:
+        model = ShortlistEntry
+        fields = ["partner", "note"]
+
+    def clean_partner(self):
+        # Staff shortlisting on a brand's behalf follow the brands' own rule: marketplace creators only.
+        partner = self.cleaned_data["partner"]
+        if partner and not brand_selectors.marketplace_partners().filter(pk=partner.pk).exists():
+            raise forms.ValidationError(brand_services.CREATOR_NOT_SHORTLISTABLE.format(handle=partner.handle))
+        return partner
+
+
+class ShortlistInline(admin.TabularInline):
+    model = ShortlistEntry
+    form = ShortlistEntryForm
+    extra = 0
+    fields = ["partner", "note", "added_by", "added_at"]
+    readonly_fields = ["added_by", "added_at"]
+    raw_id_fields = ["partner"]
+    ordering = ["added_at", "pk"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("partner", "added_by")
+
+    def has_view_permission(self, request, obj=None):
+        # The shortlist is part of the campaign: whoever may view the campaign (managers) sees it.
+        return request.user.has_perm("partnerships.view_campaign") or super().has_view_permission(request, obj)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "brand", "status", "budget", "starts_on", "ends_on", "created_by"]
@@ -36,6 +67,18 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name", "brand__name"]
     filter_horizontal = ["categories"]
     date_hierarchy = "starts_on"
+    inlines = [ShortlistInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ShortlistEntry:
+            return super().save_formset(request, form, formset, change)
+        for entry in formset.save(commit=False):
+            if entry.added_by_id is None:
+                entry.added_by = request.user  # who shortlisted is recorded, here the staff member
+            entry.save()
+        for entry in formset.deleted_objects:
+            entry.delete()
+        return None
 
     @admin.display(description="budget", ordering="budget_minor")
     def budget(self, obj):

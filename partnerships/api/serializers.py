@@ -8,7 +8,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from partnerships.models import Brand, Campaign, Category, Invitation, Partner
+from partnerships.models import HANDLE_VALIDATOR, Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
 
 
 class CreatorSerializer(serializers.ModelSerializer):
@@ -113,6 +113,21 @@ class InvitationSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         if campaigns is not None:
             self.fields["campaign"].queryset = campaigns
+
+
+class ShortlistEntrySerializer(serializers.ModelSerializer):
+    creator = CreatorSerializer(source="partner", read_only=True)
+    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ShortlistEntry
+        fields = ["id", "creator", "note", "added_by", "added_at"]
+        read_only_fields = fields
+
+
+class ShortlistAddSerializer(serializers.Serializer):
+    handle = serializers.RegexField(HANDLE_VALIDATOR.regex.pattern, max_length=40, help_text="The creator's handle.")
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class ErrorSerializer(serializers.Serializer):

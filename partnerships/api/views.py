@@ -1,5 +1,5 @@
-"""The brand API: creator search, matches, lookalikes, campaigns and invitations, scoped to the caller's
-brands. Another brand's objects are "not found" whichever way they are asked for."""
+"""The brand API: creator search, matches, lookalikes, campaigns with their shortlists and invitations, scoped
+to the caller's brands. Another brand's objects are "not found" whichever way they are asked for."""
 
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ from partnerships.api.serializers import (
     ErrorSerializer,
     InvitationSerializer,
     MatchSerializer,
+    ShortlistAddSerializer,
+    ShortlistEntrySerializer,
     SimilarCreatorSerializer,
 )
 from partnerships.brand_services import MarketplaceError
-from partnerships.models import ApiToken, Campaign, Invitation, Partner
+from partnerships.models import HANDLE_VALIDATOR, ApiToken, Campaign, Invitation, Partner
+
+HANDLE_PATTERN = HANDLE_VALIDATOR.regex.pattern
 
 
 class BrandRateThrottle(SimpleRateThrottle):
@@ -190,6 +194,49 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
         data = [{"creator": partner, "score": round(partner.score, 2),
                  "breakdown": brand_selectors.match_breakdown(partner, campaign)} for partner in matches]
         return Response(MatchSerializer(data, many=True).data)
+
+
+    @extend_schema(methods=["GET"], responses={200: ShortlistEntrySerializer(many=True), 404: ErrorSerializer},
+                   description="The creators kept in mind for this campaign, oldest first. Inviting one moves them "
+                               "from the shortlist to the invitations.")
+    @extend_schema(methods=["POST"], request=ShortlistAddSerializer,
+                   responses={201: ShortlistEntrySerializer, 200: ShortlistEntrySerializer, 400: OpenApiTypes.OBJECT,
+                              404: ErrorSerializer},
+                   description="Add a creator to the shortlist (the same marketplace rules as invitations; draft or "
+                               "open campaigns). Idempotent: 201 when added, 200 with the existing entry when the "
+                               "creator is already shortlisted.")
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
+    def shortlist(self, request, pk=None):
+        campaign = self.get_object()
+        if request.method == "GET":
+            entries = brand_selectors.campaign_shortlist(campaign)
+            return Response(ShortlistEntrySerializer(entries, many=True).data)
+        serializer = ShortlistAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            entry, created = brand_services.shortlist_add(
+                user=request.user, campaign_id=campaign.pk, partner_handle=serializer.validated_data["handle"],
+                note=serializer.validated_data["note"], token=self.token())
+        except MarketplaceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        entry = brand_selectors.campaign_shortlist(campaign).get(pk=entry.pk)
+        return Response(ShortlistEntrySerializer(entry).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(parameters=[OpenApiParameter("handle", str, OpenApiParameter.PATH, pattern=HANDLE_PATTERN,
+                                                description="The shortlisted creator's handle.")],
+                   request=None, responses={204: None, 404: ErrorSerializer},
+                   description="Take a creator off the shortlist.")
+    @action(detail=True, methods=["delete"], url_path=r"shortlist/(?P<handle>[^/]+)", url_name="shortlist-remove",
+            pagination_class=None, filter_backends=[])
+    def shortlist_remove(self, request, pk=None, handle=None):
+        campaign = self.get_object()
+        try:
+            brand_services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
+                                            token=self.token())
+        except brand_services.NotFound as exc:
+            raise NotFound(str(exc)) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,

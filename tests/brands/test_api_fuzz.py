@@ -37,7 +37,7 @@ def test_the_api_never_fails_and_keeps_its_schema(wsgi_keeps_the_test_connection
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
     headers = {"Authorization": f"Token {token_a}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 10  # search, similar, campaigns (6), matches, invitations (4)
+    assert len(operations) >= 13  # search, similar, campaigns (6), matches, shortlist (3), invitations (4)
 
     for operation, mode in ((op, mode) for op in operations for mode in GenerationMode):
         @given(case=operation.as_strategy(generation_mode=mode))

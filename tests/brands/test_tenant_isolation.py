@@ -1,4 +1,4 @@
-"""A user of brand A can read, list, filter, match, invite or change nothing of brand B's, by any route,
+"""A user of brand A can read, list, filter, match, shortlist, invite or change nothing of brand B's, by any route,
 and no response or schema carries a partner's private fields."""
 
 import json
@@ -24,10 +24,13 @@ def test_brand_b_campaigns_are_not_found_for_a(api_a, campaign_a, campaign_b):
     assert listed == [campaign_a.pk]
     for method, path in [("get", f"/api/v1/campaigns/{campaign_b.pk}/"),
                          ("get", f"/api/v1/campaigns/{campaign_b.pk}/matches/"),
+                         ("get", f"/api/v1/campaigns/{campaign_b.pk}/shortlist/"),
+                         ("post", f"/api/v1/campaigns/{campaign_b.pk}/shortlist/"),
+                         ("delete", f"/api/v1/campaigns/{campaign_b.pk}/shortlist/ben/"),
                          ("patch", f"/api/v1/campaigns/{campaign_b.pk}/"),
                          ("put", f"/api/v1/campaigns/{campaign_b.pk}/"),
                          ("delete", f"/api/v1/campaigns/{campaign_b.pk}/")]:
-        data = {"name": "hijacked"} if method in ("patch", "put") else None
+        data = {"name": "hijacked"} if method in ("patch", "put") else {"handle": "ben"} if method == "post" else None
         response = getattr(api_a, method)(path, data, format="json")
         assert response.status_code == 404, (method, path)
     campaign_b.refresh_from_db()
@@ -77,8 +80,10 @@ def test_a_token_of_brand_a_cannot_reach_the_users_other_brand(user_a, brand_a, 
 
 
 def test_no_private_field_in_responses_or_schema(api_a, campaign_a, creators):
+    api_a.post(f"/api/v1/campaigns/{campaign_a.pk}/shortlist/", {"handle": "ana"}, format="json")
     bodies = [api_a.get(path).content.decode() for path in (
-        "/api/v1/creators/", f"/api/v1/campaigns/{campaign_a.pk}/matches/", "/api/v1/creators/ana/similar/")]
+        "/api/v1/creators/", f"/api/v1/campaigns/{campaign_a.pk}/matches/", "/api/v1/creators/ana/similar/",
+        f"/api/v1/campaigns/{campaign_a.pk}/shortlist/")]
     schema = api_a.get("/api/v1/schema/").content.decode()
     for text in [*bodies, schema]:
         for field in PRIVATE:
