@@ -132,8 +132,9 @@ def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> 
 @transaction.atomic
 def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, offered_fee_minor: int,
                       currency: str, message: str = "", token=None) -> Invitation:
-    """Invite an available creator to an open campaign of the user's brand, with a fee in its currency."""
-    campaign = _campaign_for(user, campaign_id, token=token)
+    """Invite an available creator to an open campaign of the user's brand, with a fee in its currency.
+    The campaign's row is locked, as shortlist_add locks it: a creator is never both invited and shortlisted."""
+    campaign = _campaign_for(user, campaign_id, token=token, lock=True)
     if campaign.status != Campaign.Status.OPEN:
         raise MarketplaceError(CAMPAIGN_NOT_OPEN.format(campaign=campaign.name, status=campaign.status))
     if currency != campaign.currency:
@@ -165,7 +166,7 @@ def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: s
     limit = ShortlistEntry._meta.get_field("note").max_length
     if len(note) > limit:
         raise MarketplaceError(NOTE_TOO_LONG.format(limit=limit, length=len(note)))
-    campaign = _campaign_for(user, campaign_id, token=token)
+    campaign = _campaign_for(user, campaign_id, token=token, lock=True)  # in turn with invitation_create
     if campaign.status == Campaign.Status.CLOSED:
         raise MarketplaceError(CAMPAIGN_CLOSED_FOR_SHORTLIST.format(campaign=campaign.name))
     # The same rule as invitations: only creators brands may find can be shortlisted.

@@ -171,7 +171,7 @@ def test_the_database_refuses_a_line_for_a_partner_that_does_not_exist(paid_run)
     assert EarningLine.objects.filter(partner_id=987654321).count() == 0
 
 
-@pytest.mark.parametrize("statement, reason", [
+@pytest.mark.parametrize(("statement", "reason"), [
     ("DELETE FROM partnerships_partner WHERE id = %(partner)s", "has earning lines"),
     ("DELETE FROM payouts_payoutrun WHERE id = %(run)s", "still has earning lines"),
     ("UPDATE payouts_earningline SET partner_id = partner_id + 1 WHERE id = %(line)s", "never change"),
