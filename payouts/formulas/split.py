@@ -18,6 +18,10 @@ from __future__ import annotations
 
 FLOOR = "cp_muldiv_floor({a}, {b}, {c})"
 REM = "cp_muldiv_rem({a}, {b}, {c})"
+# A partner's floored share is at most the budget and its remainder below the total weight: both fit a bigint, and
+# sorting a million rows by a bigint remainder is several times faster than by a numeric one.
+SHARE_FLOOR = "CAST(" + FLOOR + " AS bigint)"
+SHARE_REM = "CAST(" + REM + " AS bigint)"
 
 
 def _over_cap(budget: str, weight: str, total: str) -> str:
@@ -37,8 +41,8 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
                                   CASE WHEN w_all > 0 THEN %(split_budget)s ELSE 0 END AS target FROM split_tot),
             split_shares AS (
                 SELECT s.partner_id, s.w, FALSE AS capped,
-                       {FLOOR.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS floored,
-                       {REM.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS remainder
+                       {SHARE_FLOOR.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS floored,
+                       {SHARE_REM.format(a="%(split_budget)s", b="s.w", c="NULLIF(f.w_free, 0)")} AS remainder
                 FROM src s CROSS JOIN split_free f)"""
     elif retain_excess:
         capped = _over_cap("%(split_budget)s", "s.w", "t.w_all")
@@ -50,9 +54,9 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
             split_shares AS (
                 SELECT g.partner_id, g.w, g.capped,
                        CASE WHEN g.capped THEN %(split_cap)s
-                            ELSE {FLOOR.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS floored,
+                            ELSE {SHARE_FLOOR.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS floored,
                        CASE WHEN g.capped THEN 0
-                            ELSE {REM.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS remainder
+                            ELSE {SHARE_REM.format(a="%(split_budget)s", b="g.w", c="t.w_all")} END AS remainder
                 FROM split_flag g CROSS JOIN split_tot t)"""
         # The uncapped partners keep their exact shares: their total, floored, is what is handed out.
         params["retain"] = True
@@ -84,10 +88,10 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
                        COALESCE(SUM(CASE WHEN capped THEN 0 ELSE w END), 0) AS w_free FROM split_flag),
             split_shares AS (
                 SELECT g.partner_id, g.w, g.capped,
-                       CASE WHEN g.capped THEN %(split_cap)s ELSE {FLOOR.format(
+                       CASE WHEN g.capped THEN %(split_cap)s ELSE {SHARE_FLOOR.format(
                            a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
                            AS floored,
-                       CASE WHEN g.capped THEN 0 ELSE {REM.format(
+                       CASE WHEN g.capped THEN 0 ELSE {SHARE_REM.format(
                            a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
                            AS remainder
                 FROM split_flag g CROSS JOIN split_free f)"""
