@@ -560,6 +560,9 @@ def raw_query(params: dict, after: tuple | None = None) -> tuple[str, dict]:
     ordering = params.get("ordering") or "-followers"
     name = ordering.lstrip("-")
     direction = "DESC" if ordering.startswith("-") else "ASC"
+    # As the API (partnerships.api.views._ordered): with a text search the key is written so no index provides
+    # the order, and PostgreSQL finds the matches through the trigram indexes first.
+    key = f"({RAW_ORDER[name]} + 0)" if len(params.get("q") or "") >= 3 else RAW_ORDER[name]
     sql = f"""
         SELECT page.id, page.handle, page.display_name, page.kind, page.country, page.followers, page.avg_views,
                page.engagement_rate, page.posts_30d, COALESCE(cats.slugs, '{{}}') AS categories
@@ -568,7 +571,7 @@ def raw_query(params: dict, after: tuple | None = None) -> tuple[str, dict]:
                    s.avg_views_per_post AS avg_views, s.engagement_rate, s.posts_30d
             FROM partnerships_partner p JOIN partnerships_partnerstatistics s ON s.partner_id = p.id
             WHERE {where}
-            ORDER BY {RAW_ORDER[name]} {direction}, p.id DESC
+            ORDER BY {key} {direction}, p.id DESC
             LIMIT %(limit)s
         ) AS page
         LEFT JOIN LATERAL (

@@ -57,7 +57,8 @@ def creator_search(request):
         ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
         paginator = CreatorCursorPagination()
         view = SimpleNamespace(search_ordering=ordering.replace("engagement_rate", "engagement"))
-        queryset = _ordered(brand_selectors.creator_search(filterset.creator_query()))
+        query = filterset.creator_query()
+        queryset = _ordered(brand_selectors.creator_search(query), query)
         page = paginator.paginate_queryset(queryset, Request(request), view=view)
         next_url = paginator.get_next_link()
     query = request.GET.copy()

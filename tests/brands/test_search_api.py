@@ -114,3 +114,27 @@ def test_a_token_stops_working_when_its_user_leaves_the_brand(token_client_a, us
     assert token_client_a.get(URL).status_code == 200
     BrandMembership.objects.filter(user=user_a, brand=brand_a).delete()
     assert token_client_a.get(URL).status_code == 401
+
+
+@pytest.mark.parametrize("ordering", ["-followers", "followers", "-avg_views", "avg_views", "-engagement_rate",
+                                      "engagement_rate"])
+def test_a_text_search_pages_in_order_through_ties_in_every_ordering(api_a, categories, ordering):
+    """With q of 3+ characters the sort keys are expressions (partnerships.api.views._ordered): the cursor must
+    still walk every match once, in order, ties broken by the newest first."""
+    from tests.brands.conftest import creator
+
+    made = [creator(f"tie.{index}", followers=20_000 + 1_000 * (index % 3), avg_views=1_000 * (index % 2),
+                    engagement=f"{index % 4}.50") for index in range(9)]
+    creator("other.one")  # does not match
+    key = {"followers": "followers", "avg_views": "avg_views", "engagement_rate": "engagement_rate"}[
+        ordering.lstrip("-")]
+    seen, url, params = [], URL, {"q": "tie.", "ordering": ordering, "page_size": 2}
+    while url:
+        body = api_a.get(url, params).json()
+        seen += body["results"]
+        url, params = body["next"], None
+    expected = sorted(made, key=lambda p: p.pk, reverse=True)
+    expected.sort(key=lambda p: {"followers": p.statistics.followers, "avg_views": p.statistics.avg_views_per_post,
+                                 "engagement_rate": p.statistics.engagement_rate}[key],
+                  reverse=ordering.startswith("-"))
+    assert [row["handle"] for row in seen] == [p.handle for p in expected]
