@@ -72,12 +72,14 @@ def marketplace_partners(today: dt.date | None = None) -> QuerySet[Partner]:
     )
 
 
-def creator_values(partners: QuerySet[Partner]) -> QuerySet:
+def creator_values(partners: QuerySet[Partner], *, categories_inline: bool = True) -> QuerySet:
     """A creator search as rows of exactly the public columns a result shows (dicts, no model instances), with
     the sort keys a cursor reads (pk and the annotations ``followers``, ``avg_views``, ``engagement`` that the
-    search's ordering adds). On PostgreSQL each row carries its category slugs, from the same statement."""
+    search's ordering adds). On PostgreSQL each row carries its category slugs, from the same statement, unless
+    ``categories_inline`` is false: when the database sorts every match before the page is cut (a text search),
+    a subquery in the row would run for each match, not each row of the page; creator_rows reads them then."""
     columns = {"posts_30d": F("statistics__posts_30d")}
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and categories_inline:
         through = Partner.categories.through
         columns["category_slugs"] = ArraySubquery(through.objects.filter(partner_id=OuterRef("pk"))
                                               .order_by("category__slug").values("category__slug"))

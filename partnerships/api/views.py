@@ -90,6 +90,11 @@ SEARCH_PARAMETERS = {"q", "country", "category", "kind", "followers_min", "follo
 TRIGRAM_MIN_LENGTH = 3
 
 
+def sorts_all_matches(query: brand_selectors.CreatorQuery) -> bool:
+    """True when the search's sort keys are written so that no index provides the order (see _ordered)."""
+    return len(query.q) >= TRIGRAM_MIN_LENGTH
+
+
 def _ordered(queryset, query: brand_selectors.CreatorQuery):
     """Flat names for the ordering fields, so the cursor can read them off each row.
 
@@ -99,7 +104,7 @@ def _ordered(queryset, query: brand_selectors.CreatorQuery):
     keys = {"followers": ("statistics__followers", IntegerField()),
             "avg_views": ("statistics__avg_views_per_post", IntegerField()),
             "engagement": ("statistics__engagement_rate", DecimalField(max_digits=7, decimal_places=2))}
-    if len(query.q) >= TRIGRAM_MIN_LENGTH:
+    if sorts_all_matches(query):
         return queryset.annotate(**{name: ExpressionWrapper(F(path) + Value(0), output_field=field)
                                     for name, (path, field) in keys.items()})
     return queryset.annotate(**{name: F(path) for name, (path, _) in keys.items()})
@@ -124,13 +129,15 @@ class CreatorSearchView(BrandAPIView, generics.ListAPIView):
             raise ValidationError(filterset.errors)
         ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
         self.search_ordering = ordering.replace("engagement_rate", "engagement")
-        query = filterset.creator_query()
+        self.search_query = query = filterset.creator_query()
         return _ordered(brand_selectors.creator_search(query), query)
 
     def list(self, request, *args, **kwargs):
         # The page is read as rows of exactly the columns the response needs (CreatorSerializer documents
-        # them), categories included, in one statement on PostgreSQL.
-        page = self.paginate_queryset(brand_selectors.creator_values(self.get_queryset()))
+        # them), categories included in the same statement on PostgreSQL unless every match is sorted.
+        queryset = self.get_queryset()
+        page = self.paginate_queryset(brand_selectors.creator_values(
+            queryset, categories_inline=not sorts_all_matches(self.search_query)))
         return self.get_paginated_response(brand_selectors.creator_rows(page))
 
 
