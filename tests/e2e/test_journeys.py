@@ -150,17 +150,31 @@ def test_brand_user_searches_with_filters_opens_matches_and_invites(page):
     page.click("a:text-is('Acme summer')")
     expect_text(page, "form table tbody", "@ana", "@eve", " of ")  # each match ranked with its reasons
 
+    # Keep ana in mind on the campaign's shortlist, without inviting her yet.
+    page.check("#pick-ana")
+    page.fill("#note", "Smaller, but on brief")
+    page.click("button:text-is('Add to shortlist')")
+    expect_text(page, ".messages", "@ana added to the shortlist")
+    expect_text(page, "table[aria-labelledby=shortlist-heading] tbody", "@ana", "Smaller, but on brief", "alice")
+
     page.check("#pick-eve")
     page.fill("#fee", "750.00")
     page.fill("#message", "Three videos in July?")
-    page.click("button:text-is('Invite shortlisted creators')")
+    page.click("button:text-is('Invite picked creators')")
     expect_text(page, ".messages", "@eve invited.")
     invitations = page.inner_text("h2:text-is('Invitations') + table")
     assert all(text in invitations for text in ("@eve", "750.00 USD", "Invited"))
     assert "@ana" not in invitations
     assert "@eve" not in page.inner_text("form table tbody")  # invited creators leave the matches
-    invitation = Invitation.objects.get()
-    assert (invitation.partner.handle, invitation.offered_fee_minor, invitation.status) == ("eve", 750_00, "invited")
+
+    # Then invite ana from the shortlist: she moves to the invitations.
+    page.fill("#fee-ana", "300.00")
+    page.click("table[aria-labelledby=shortlist-heading] button:text-is('Invite')")
+    expect_text(page, ".messages", "@ana invited.")
+    assert "@ana" not in page.inner_text("table[aria-labelledby=shortlist-heading] tbody")
+    assert "300.00 USD" in page.inner_text("h2:text-is('Invitations') + table")
+    assert sorted(Invitation.objects.values_list("partner__handle", "offered_fee_minor", "status")) == [
+        ("ana", 300_00, "invited"), ("eve", 750_00, "invited")]
 
 
 # --- the admin opens on the dashboard ------------------------------------------------------------------
