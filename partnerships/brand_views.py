@@ -20,7 +20,7 @@ from rest_framework.request import Request
 
 from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet
-from partnerships.api.views import CreatorCursorPagination, _ordered
+from partnerships.api.views import CreatorCursorPagination
 from partnerships.brand_services import MarketplaceError
 from partnerships.models import Campaign, Category, Invitation, Partner
 from partnerships.money import format_money, parse_money
@@ -57,8 +57,7 @@ def creator_search(request):
         ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
         paginator = CreatorCursorPagination()
         view = SimpleNamespace(search_ordering=ordering.replace("engagement_rate", "engagement"))
-        query = filterset.creator_query()
-        queryset = _ordered(brand_selectors.creator_search(query), query)
+        queryset = brand_selectors.creator_search(filterset.creator_query())
         page = paginator.paginate_queryset(queryset, Request(request), view=view)
         next_url = paginator.get_next_link()
     query = request.GET.copy()

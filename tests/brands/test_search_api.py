@@ -119,7 +119,7 @@ def test_a_token_stops_working_when_its_user_leaves_the_brand(token_client_a, us
 @pytest.mark.parametrize("ordering", ["-followers", "followers", "-avg_views", "avg_views", "-engagement_rate",
                                       "engagement_rate"])
 def test_a_text_search_pages_in_order_through_ties_in_every_ordering(api_a, categories, ordering):
-    """With q of 3+ characters the sort keys are expressions (partnerships.api.views._ordered): the cursor must
+    """With q of 3+ characters the sort keys are expressions (brand_selectors.with_sort_keys): the cursor must
     still walk every match once, in order, ties broken by the newest first."""
     from tests.brands.conftest import creator
 
