@@ -156,6 +156,15 @@ def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handl
     return invitation
 
 
+def shortlistable_partner(handle: str) -> Partner:
+    """The creator with this handle if brands may find them (the same rule as invitations), else a refusal.
+    The brands' shortlist and the admin's shortlist inline both check it."""
+    partner = marketplace_partners().filter(handle=handle).first()
+    if partner is None:
+        raise MarketplaceError(CREATOR_NOT_SHORTLISTABLE.format(handle=handle))
+    return partner
+
+
 @transaction.atomic
 def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, note: str = "",
                   token=None) -> tuple[ShortlistEntry, bool]:
@@ -169,10 +178,7 @@ def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: s
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)  # in turn with invitation_create
     if campaign.status == Campaign.Status.CLOSED:
         raise MarketplaceError(CAMPAIGN_CLOSED_FOR_SHORTLIST.format(campaign=campaign.name))
-    # The same rule as invitations: only creators brands may find can be shortlisted.
-    partner = marketplace_partners().filter(handle=partner_handle).first()
-    if partner is None:
-        raise MarketplaceError(CREATOR_NOT_SHORTLISTABLE.format(handle=partner_handle))
+    partner = shortlistable_partner(partner_handle)
     if Invitation.objects.filter(campaign=campaign, partner=partner).exists():
         raise MarketplaceError(SHORTLIST_ALREADY_INVITED.format(handle=partner_handle, campaign=campaign.name))
     # get_or_create re-reads the entry if a concurrent request inserted it first (the unique constraint).

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from partnerships import brand_selectors, brand_services
+from partnerships import brand_services
 from partnerships.admin.common import LargeTableAdminMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
@@ -37,8 +37,11 @@ class ShortlistEntryForm(forms.ModelForm):
     def clean_partner(self):
         # Staff shortlisting on a brand's behalf follow the brands' own rule: marketplace creators only.
         partner = self.cleaned_data["partner"]
-        if partner and not brand_selectors.marketplace_partners().filter(pk=partner.pk).exists():
-            raise forms.ValidationError(brand_services.CREATOR_NOT_SHORTLISTABLE.format(handle=partner.handle))
+        if partner:
+            try:
+                brand_services.shortlistable_partner(partner.handle)
+            except brand_services.MarketplaceError as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return partner
 
 
