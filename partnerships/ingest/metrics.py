@@ -101,6 +101,17 @@ def metric_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
     return parse
 
 
+def _day_ok(day: str, latest_iso: str) -> bool:
+    """A YYYY-MM-DD text (the shape already checked) that is a real date, not after the latest day accepted."""
+    if day > latest_iso:
+        return False
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
 def metric_fast_path() -> Callable[[str], bool]:
     """True for a clean line of a file in the pipeline's column order, checked by one regular expression and
     three comparisons; every other line takes the parser (which names the problems)."""
@@ -109,7 +120,6 @@ def metric_fast_path() -> Callable[[str], bool]:
     match = re.compile(
         r"[a-z0-9._]{2,40},([0-9]{4}-[0-9]{2}-[0-9]{2})," + ",".join([count] * len(COUNTS))
     ).fullmatch
-    from_iso = dt.date.fromisoformat
 
     def clean(line: str) -> bool:
         found = match(line)
@@ -117,13 +127,7 @@ def metric_fast_path() -> Callable[[str], bool]:
             return False
         day, views, qualified = found.group(1, 2, 3)
         views, qualified = views.lstrip("0"), qualified.lstrip("0")
-        if day > latest_iso or (len(qualified), qualified) > (len(views), views):
-            return False
-        try:
-            from_iso(day)
-        except ValueError:
-            return False
-        return True
+        return (len(qualified), qualified) <= (len(views), views) and _day_ok(day, latest_iso)
 
     return clean
 
@@ -137,19 +141,11 @@ def metric_block_check() -> Callable[[str], bool]:
         r"(?:[a-z0-9._]{2,40}+,[0-9]{4}-[0-9]{2}-[0-9]{2}" + ",[0-9]{1,18}+" * len(COUNTS) + r"\n)*+"
     ).fullmatch
     dates = re.compile(r",([0-9]{4}-[0-9]{2}-[0-9]{2}),").findall
-    from_iso = dt.date.fromisoformat
 
     def clean(text: str) -> bool:
         if block(text) is None:
             return False
-        for day in set(dates(text)):
-            if day > latest_iso:
-                return False
-            try:
-                from_iso(day)
-            except ValueError:
-                return False
-        return True
+        return all(_day_ok(day, latest_iso) for day in set(dates(text)))
 
     return clean
 
