@@ -52,10 +52,9 @@ class IsBrandUser(permissions.BasePermission):
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):
             return False
-        request.brands = brand_selectors.user_brands(request.user, request.auth)
         if isinstance(request.auth, ApiToken):
-            return True  # authentication already checked the token's brand is active (no second query)
-        return request.brands.exists()
+            return True  # authentication already checked the token's brand is active and the user a member
+        return view.brands().exists()
 
 
 class BrandAPIView:
@@ -64,6 +63,12 @@ class BrandAPIView:
 
     def token(self):
         return self.request.auth if isinstance(self.request.auth, ApiToken) else None
+
+    def brands(self):
+        """The brands this request may act for (the token's, or the signed-in user's); built when first asked."""
+        if not hasattr(self, "_brands"):
+            self._brands = brand_selectors.user_brands(self.request.user, self.request.auth)
+        return self._brands
 
 
 class CreatorCursorPagination(CursorPagination):
@@ -146,11 +151,11 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
         refuse_unknown_parameters(self.request, {"cursor"} if self.action == "list" else set())
-        return brand_selectors.brand_campaigns(self.request.brands)
+        return brand_selectors.brand_campaigns(self.brands())
 
     def get_serializer(self, *args, **kwargs):
-        if not getattr(self, "swagger_fake_view", False) and hasattr(self.request, "brands"):
-            kwargs["brands"] = self.request.brands
+        if not getattr(self, "swagger_fake_view", False) and self.request.user.is_authenticated:
+            kwargs["brands"] = self.brands()
         return super().get_serializer(*args, **kwargs)
 
     def _values(self, serializer):
@@ -247,12 +252,12 @@ class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveMode
             return Invitation.objects.none()
         allowed = {"campaign", "status", "cursor"} if self.action == "list" else set()
         refuse_unknown_parameters(self.request, allowed)
-        self.request.brand_campaigns = brand_selectors.brand_campaigns(self.request.brands)
-        return brand_selectors.brand_invitations(self.request.brands)
+        self.request.brand_campaigns = brand_selectors.brand_campaigns(self.brands())
+        return brand_selectors.brand_invitations(self.brands())
 
     def get_serializer(self, *args, **kwargs):
-        if not getattr(self, "swagger_fake_view", False) and hasattr(self.request, "brands"):
-            kwargs["campaigns"] = brand_selectors.brand_campaigns(self.request.brands)
+        if not getattr(self, "swagger_fake_view", False) and self.request.user.is_authenticated:
+            kwargs["campaigns"] = brand_selectors.brand_campaigns(self.brands())
         return super().get_serializer(*args, **kwargs)
 
     @extend_schema(responses={201: InvitationSerializer, 400: OpenApiTypes.OBJECT})

@@ -116,6 +116,48 @@ def test_a_token_stops_working_when_its_user_leaves_the_brand(token_client_a, us
     assert token_client_a.get(URL).status_code == 401
 
 
+
+@pytest.mark.parametrize("inactive", ["user", "brand"])
+def test_a_token_of_an_inactive_user_or_brand_is_refused(token_client_a, user_a, brand_a, creators, inactive):
+    assert token_client_a.get(URL).status_code == 200
+    owner = user_a if inactive == "user" else brand_a
+    type(owner).objects.filter(pk=owner.pk).update(is_active=False)
+    response = token_client_a.get(URL)
+    assert response.status_code == 401
+    assert "inactive" in response.json()["detail"]
+
+
+def test_token_use_is_recorded_at_most_once_a_minute_and_acts_as_its_user(token_client_a, user_a, creators):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from partnerships.models import ApiToken
+    token = ApiToken.objects.get(user=user_a)
+    assert token.last_used_at is None
+    assert token_client_a.get(URL).status_code == 200
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    assert timezone.now() - first < dt.timedelta(seconds=30)
+    assert token_client_a.get(URL).status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first  # within the minute: not written again
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - dt.timedelta(minutes=2))
+    assert token_client_a.get(URL).status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+
+
+def test_the_token_acts_for_its_user_with_every_field_readable(rf, token_a, user_a):
+    """The user is loaded with a few fields; the others are read when first used, never wrong or missing."""
+    from partnerships.api.authentication import BrandTokenAuthentication
+    user, token = BrandTokenAuthentication().authenticate_credentials(token_a)
+    assert (user.pk, user.username, user.is_active, user.is_staff) == (user_a.pk, "alice", True, False)
+    assert user.email == user_a.email
+    assert user.date_joined == user_a.date_joined
+    assert token.user_id == user_a.pk
+    assert token.user == user
+    assert token.brand.slug == "acme"
+
+
 @pytest.mark.parametrize("ordering", ["-followers", "followers", "-avg_views", "avg_views", "-engagement_rate",
                                       "engagement_rate"])
 def test_a_text_search_pages_in_order_through_ties_in_every_ordering(api_a, categories, ordering):
