@@ -506,7 +506,7 @@ OUTER_ORDER = {"followers": "followers", "avg_views": "avg_views", "engagement_r
 
 
 def raw_where(params: dict, after: tuple | None = None) -> tuple[str, dict]:
-    """The marketplace rules and the query's filters, as creator_search applies them."""
+    """The marketplace rules and the query's filters, as brand_selectors.creator_page applies them."""
     from django.conf import settings
     from django.utils import timezone
 
@@ -560,7 +560,7 @@ def raw_query(params: dict, after: tuple | None = None) -> tuple[str, dict]:
     ordering = params.get("ordering") or "-followers"
     name = ordering.lstrip("-")
     direction = "DESC" if ordering.startswith("-") else "ASC"
-    # As the API (partnerships.api.views._ordered): with a text search the key is written so no index provides
+    # As the API (brand_selectors.creator_page): with a text search the key is written so no index provides
     # the order, and PostgreSQL finds the matches through the trigram indexes first.
     key = f"({RAW_ORDER[name]} + 0)" if len(params.get("q") or "") >= 3 else RAW_ORDER[name]
     sql = f"""
@@ -1016,14 +1016,21 @@ class PhaseProfiler:
         from rest_framework import views as drf_views
         from rest_framework.renderers import JSONRenderer
 
+        from partnerships import brand_selectors
+        from partnerships.api.filters import CreatorFilterSet
+        from partnerships.api.pagination import CreatorKeysetPagination
+
         self.targets = [
             (BaseHandler, "get_response", "Django handler: middleware + URL + view"),
             (drf_views.APIView, "dispatch", "  DRF dispatch"),
             (drf_views.APIView, "perform_authentication", "    authentication (token query)"),
             (drf_views.APIView, "check_permissions", "    permissions"),
             (drf_views.APIView, "check_throttles", "    throttle"),
-            (view_class, "get_queryset", "    get_queryset (FilterSet, selector)"),
-            (generics.GenericAPIView, "paginate_queryset", "    paginate_queryset (main query, rows)"),
+            (view_class, "list", "    the view's list: parameters, page, response"),
+            (CreatorFilterSet, "validated", "      parameters (FilterSet's form)"),
+            (CreatorKeysetPagination, "paginate_creators", "      paginate_creators (cursor, page, links)"),
+            (brand_selectors, "creator_page", "        creator_page (SQL built and run, rows)"),
+            (brand_selectors, "creator_rows", "      creator_rows (response rows)"),
             (generics.GenericAPIView, "get_paginated_response", "    get_paginated_response"),
             (JSONRenderer, "render", "  JSON rendering"),
             (SQLCompiler, "as_sql", "  (across the above) SQL compilation"),

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    DecimalField,
-    Exists,
-    ExpressionWrapper,
     F,
     FloatField,
     IntegerField,
@@ -32,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
-from partnerships.models import Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
+from partnerships.models import Brand, Campaign, Category, Invitation, Partner, PartnerStatistics, ShortlistEntry
 
 ORDERINGS = {
     "followers": "statistics__followers",
@@ -49,15 +46,20 @@ def user_brands(user: AbstractBaseUser, token=None) -> QuerySet[Brand]:
     return brands
 
 
+def adult_born_by(today: dt.date) -> dt.date:
+    """The latest birth date of someone of the marketplace's minimum age today."""
+    try:
+        return today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE, day=28)
+
+
 def marketplace_partners(today: dt.date | None = None) -> QuerySet[Partner]:
     """Partners brands may find: opted in, active, adult (or an organisation), and past the marketplace's
-    follower, view and post thresholds (settings)."""
+    follower, view and post thresholds (settings). The creator search writes the same rules in SQL
+    (_marketplace_where)."""
     today = today or timezone.localdate()
-    try:
-        adult_born_by = today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE)
-    except ValueError:  # 29 February
-        adult_born_by = today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE, day=28)
-    adult = Q(kind__in=list(Partner.ORGANISATION_KINDS)) | Q(date_of_birth__lte=adult_born_by)
+    adult = Q(kind__in=list(Partner.ORGANISATION_KINDS)) | Q(date_of_birth__lte=adult_born_by(today))
     if settings.MARKETPLACE_MIN_AGE <= 18:
         adult |= Q(date_of_birth__isnull=True, age_verified=True)  # verified adult, birth date not on file
     return (
@@ -74,41 +76,6 @@ def marketplace_partners(today: dt.date | None = None) -> QuerySet[Partner]:
     )
 
 
-def creator_values(partners: QuerySet[Partner], *, categories_inline: bool = True) -> QuerySet:
-    """A creator search as rows of exactly the public columns a result shows (dicts, no model instances), with
-    the sort keys a cursor reads (pk and the annotations ``followers``, ``avg_views``, ``engagement`` that the
-    search's ordering adds). On PostgreSQL each row carries its category slugs, from the same statement, unless
-    ``categories_inline`` is false: when the database sorts every match before the page is cut (a text search),
-    a subquery in the row would run for each match, not each row of the page; creator_rows reads them then."""
-    columns = {"posts_30d": F("statistics__posts_30d")}
-    if connection.vendor == "postgresql" and categories_inline:
-        through = Partner.categories.through
-        columns["category_slugs"] = ArraySubquery(through.objects.filter(partner_id=OuterRef("pk"))
-                                              .order_by("category__slug").values("category__slug"))
-    return partners.prefetch_related(None).values("pk", "handle", "display_name", "kind", "country", "followers",
-                                                  "avg_views", "engagement", **columns)
-
-
-def creator_rows(rows) -> list[dict]:
-    """A page of creator_values rows as the API returns them; categories in one query where the rows lack them."""
-    rows = list(rows)
-    missing = [row["pk"] for row in rows if "category_slugs" not in row]
-    if missing:
-        slugs: dict[int, list[str]] = {pk: [] for pk in missing}
-        through = Partner.categories.through
-        for partner_id, slug in (through.objects.filter(partner_id__in=missing)
-                                 .order_by("category__slug").values_list("partner_id", "category__slug")):
-            slugs[partner_id].append(slug)
-        for row in rows:
-            row["category_slugs"] = slugs[row["pk"]]
-    return [
-        {"handle": row["handle"], "display_name": row["display_name"], "kind": row["kind"], "country": row["country"],
-         "categories": list(row["category_slugs"] or []), "followers": row["followers"], "avg_views": row["avg_views"],
-         "engagement_rate": float(row["engagement"]), "posts_30d": row["posts_30d"]}
-        for row in rows
-    ]
-
-
 @dataclass(frozen=True)
 class CreatorQuery:
     """A validated creator search (the API's FilterSet and the page's form both produce one)."""
@@ -120,56 +87,147 @@ class CreatorQuery:
     followers_min: int | None = None
     followers_max: int | None = None
     avg_views_min: int | None = None
-    engagement_rate_min: float | None = None
+    engagement_rate_min: Decimal | None = None
 
 
-def creator_search(query: CreatorQuery) -> QuerySet[Partner]:
-    """The creators a search finds, with their sort keys (with_sort_keys): the API and the brand page both read
-    this."""
-    partners = marketplace_partners()
-    if query.q:
-        partners = partners.filter(Q(handle__icontains=query.q) | Q(display_name__icontains=query.q))
-    if query.countries:
-        partners = partners.filter(country__in=query.countries)
-    if query.categories:
-        through = Partner.categories.through
-        partners = partners.filter(
-            Exists(through.objects.filter(partner_id=OuterRef("pk"), category_id__in=query.categories)))
-    if query.kind:
-        partners = partners.filter(kind=query.kind)
-    if query.followers_min is not None:
-        partners = partners.filter(statistics__followers__gte=query.followers_min)
-    if query.followers_max is not None:
-        partners = partners.filter(statistics__followers__lte=query.followers_max)
-    if query.avg_views_min is not None:
-        partners = partners.filter(statistics__avg_views_per_post__gte=query.avg_views_min)
-    if query.engagement_rate_min is not None:
-        partners = partners.filter(statistics__engagement_rate__gte=query.engagement_rate_min)
-    return with_sort_keys(partners, query)
-
+# The orderings a search offers, by the statistics column each sorts on. Ties are broken by newest partner first.
+SORT_COLUMNS = {"followers": "s.followers", "avg_views": "s.avg_views_per_post", "engagement_rate": "s.engagement_rate"}
+DEFAULT_ORDERING = "-followers"
 
 # A text search of at least this many characters is served by the trigram indexes (migration 0002).
 TRIGRAM_MIN_LENGTH = 3
 
 
-def sorts_all_matches(query: CreatorQuery) -> bool:
-    """True when the search's sort keys are written so that no index provides the order (see with_sort_keys)."""
-    return len(query.q) >= TRIGRAM_MIN_LENGTH
+@dataclass(frozen=True)
+class SearchPosition:
+    """Where a page of a search starts: just after the row with this sort key and id, or (``before``) just before
+    it, reading backwards. The API's cursor carries one."""
+
+    key: int | Decimal
+    pk: int
+    before: bool = False
 
 
-def with_sort_keys(queryset: QuerySet[Partner], query: CreatorQuery) -> QuerySet[Partner]:
-    """Flat names for the ordering fields, so the cursor can read them off each row.
+def _marketplace_where(today: dt.date) -> tuple[list[str], list]:
+    """marketplace_partners() as SQL conditions on ``p`` (partner) and ``s`` (statistics), with their parameters.
+    tests/brands/test_search_sql.py checks both find the same partners at every boundary."""
+    organisations = sorted(Partner.ORGANISATION_KINDS)
+    adult = [f"p.kind IN ({', '.join(['%s'] * len(organisations))})", "p.date_of_birth <= %s"]
+    params: list = [*organisations, connection.ops.adapt_datefield_value(adult_born_by(today))]
+    if settings.MARKETPLACE_MIN_AGE <= 18:
+        adult.append("(p.date_of_birth IS NULL AND p.age_verified)")
+    where = [f"({' OR '.join(adult)})", "p.opted_into_brand_deals", "p.status = %s", "s.followers >= %s",
+             "s.views_30d >= %s", "s.posts_30d >= %s"]
+    params += [Partner.Status.ACTIVE.value, settings.MARKETPLACE_MIN_FOLLOWERS, settings.MARKETPLACE_MIN_VIEWS_30D,
+               settings.MARKETPLACE_MIN_POSTS_30D]
+    return where, params
 
-    With a text search the sort keys are written as ``key + 0``, which no index provides: PostgreSQL then finds
-    the few matching creators through the trigram indexes and sorts them, instead of walking the whole follower
-    index in order and testing each creator's name (at 1,000,000 partners, 50 ms instead of 370 ms)."""
-    keys = {"followers": ("statistics__followers", IntegerField()),
-            "avg_views": ("statistics__avg_views_per_post", IntegerField()),
-            "engagement": ("statistics__engagement_rate", DecimalField(max_digits=7, decimal_places=2))}
-    if sorts_all_matches(query):
-        return queryset.annotate(**{name: ExpressionWrapper(F(path) + Value(0), output_field=field)
-                                    for name, (path, field) in keys.items()})
-    return queryset.annotate(**{name: F(path) for name, (path, _) in keys.items()})
+
+def _search_where(query: CreatorQuery) -> tuple[list[str], list]:
+    where, params = _marketplace_where(timezone.localdate())
+    if query.q:
+        # Django's own icontains SQL for this database: on PostgreSQL the expression the trigram indexes are on.
+        pattern = connection.operators["icontains"] % "%s"
+        column = connection.ops.lookup_cast("icontains")
+        where.append(f"({column % 'p.handle'} {pattern} OR {column % 'p.display_name'} {pattern})")
+        like = f"%{connection.ops.prep_for_like_query(query.q)}%"
+        params += [like, like]
+    if query.countries:
+        where.append(f"p.country IN ({', '.join(['%s'] * len(query.countries))})")
+        params += query.countries
+    if query.categories:
+        where.append(f"EXISTS (SELECT 1 FROM {CATEGORY_LINKS} pc WHERE pc.partner_id = p.id "
+                     f"AND pc.category_id IN ({', '.join(['%s'] * len(query.categories))}))")
+        params += query.categories
+    for value, condition in ((query.kind or None, "p.kind = %s"), (query.followers_min, "s.followers >= %s"),
+                             (query.followers_max, "s.followers <= %s"),
+                             (query.avg_views_min, "s.avg_views_per_post >= %s"),
+                             (query.engagement_rate_min, "s.engagement_rate >= CAST(%s AS NUMERIC)")):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
+
+
+CATEGORY_LINKS = Partner.categories.through._meta.db_table
+PAGE_COLUMNS = ("pk", "handle", "display_name", "kind", "country", "followers", "avg_views", "engagement",
+                "posts_30d")
+# The row key holding each ordering's sort key, for a cursor.
+SORT_KEYS = {"followers": "followers", "avg_views": "avg_views", "engagement_rate": "engagement"}
+
+
+def creator_page(query: CreatorQuery, ordering: str = DEFAULT_ORDERING, *, position: SearchPosition | None = None,
+                 size: int = 50) -> tuple[list[dict], bool]:
+    """One page of a creator search in hand-written SQL, as rows (dicts of PAGE_COLUMNS and ``category_slugs``) in
+    the page's order, and whether more rows lie beyond it in the direction read.
+
+    It runs on every search of the API and the brand page, so it is one statement (categories included on
+    PostgreSQL) with no ORM building or compiling. The order is ``ordering`` then newest partner first; a
+    position reads the rows after it (or before it) in that order, by key, never by offset. With a text search
+    the sort key is written as ``key + 0``, which no index provides: PostgreSQL then finds the few matches
+    through the trigram indexes and sorts them, instead of walking a whole statistics index in order and testing
+    every creator's name (at 1,000,000 partners, 50 ms instead of 370 ms)."""
+    column = SORT_COLUMNS[ordering.lstrip("-")]
+    key = f"({column} + 0)" if len(query.q) >= TRIGRAM_MIN_LENGTH else column
+    descending = ordering.startswith("-")
+    backwards = position is not None and position.before
+    # Read in the page's order, or in the reverse order when reading backwards.
+    key_desc, pk_desc = descending != backwards, not backwards
+    where, params = _search_where(query)
+    if position is not None:
+        key_cmp, pk_cmp = ("<" if key_desc else ">"), ("<" if pk_desc else ">")
+        # The first condition alone lets an index on the key start at the position.
+        # A decimal key is cast: SQLite compares an expression (key + 0) with the text it binds a Decimal as.
+        value = "CAST(%s AS NUMERIC)" if isinstance(position.key, Decimal) else "%s"
+        where.append(f"{key} {key_cmp}= {value} AND ({key} {key_cmp} {value} OR p.id {pk_cmp} %s)")
+        params += [position.key, position.key, position.pk]
+    order = f"{'DESC' if key_desc else 'ASC'}, p.id {'DESC' if pk_desc else 'ASC'}"
+    page = f"""SELECT p.id, p.handle, p.display_name, p.kind, p.country, s.followers, s.avg_views_per_post,
+                      s.engagement_rate, s.posts_30d
+               FROM {Partner._meta.db_table} p JOIN {PartnerStatistics._meta.db_table} s ON s.partner_id = p.id
+               WHERE {' AND '.join(where)}
+               ORDER BY {key} {order}
+               LIMIT %s"""
+    params.append(size + 1)
+    inline = connection.vendor == "postgresql"
+    if inline:
+        # Categories are read for the page's rows only, after it is cut.
+        page = f"""SELECT page.*, COALESCE(cats.slugs, '{{}}') FROM ({page}) AS page
+                   LEFT JOIN LATERAL (
+                       SELECT array_agg(c.slug ORDER BY c.slug) AS slugs
+                       FROM {CATEGORY_LINKS} pc JOIN {Category._meta.db_table} c ON c.id = pc.category_id
+                       WHERE pc.partner_id = page.id) AS cats ON true
+                   ORDER BY page.{column.split('.')[1]} {order.replace('p.id', 'page.id')}"""
+    with connection.cursor() as cursor:
+        cursor.execute(page, params)
+        fetched = cursor.fetchall()
+    more = len(fetched) > size
+    names = (*PAGE_COLUMNS, "category_slugs") if inline else PAGE_COLUMNS
+    rows = [dict(zip(names, row, strict=True)) for row in fetched[:size]]
+    if backwards:
+        rows.reverse()
+    if not inline:
+        _add_category_slugs(rows)
+    return rows, more
+
+
+def _add_category_slugs(rows: list[dict]) -> None:
+    slugs: dict[int, list[str]] = {row["pk"]: [] for row in rows}
+    for partner_id, slug in (Partner.categories.through.objects.filter(partner_id__in=slugs)
+                             .order_by("category__slug").values_list("partner_id", "category__slug")):
+        slugs[partner_id].append(slug)
+    for row in rows:
+        row["category_slugs"] = slugs[row["pk"]]
+
+
+def creator_rows(rows: list[dict]) -> list[dict]:
+    """A creator_page's rows as the API returns them (CreatorSerializer documents the fields)."""
+    return [
+        {"handle": row["handle"], "display_name": row["display_name"], "kind": row["kind"], "country": row["country"],
+         "categories": list(row["category_slugs"]), "followers": row["followers"], "avg_views": row["avg_views"],
+         "engagement_rate": float(row["engagement"]), "posts_30d": row["posts_30d"]}
+        for row in rows
+    ]
 
 
 # --- campaigns and invitations ------------------------------------------------------------------

@@ -5,8 +5,6 @@ write; every object is looked up within the signed-in user's brands, so other br
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -16,11 +14,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet
-from partnerships.api.views import CreatorCursorPagination
+from partnerships.api.pagination import CreatorKeysetPagination
 from partnerships.brand_services import MarketplaceError
 from partnerships.models import Campaign, Category, Invitation, Partner
 from partnerships.money import format_money, parse_money
@@ -43,6 +42,14 @@ def _brands(request):
     return brands
 
 
+def creator_cards(rows: list[dict]) -> list[dict]:
+    """creator_page rows as the search page shows them: kind and category names instead of codes and slugs."""
+    kinds = dict(Partner.Kind.choices)
+    names = dict(Category.objects.values_list("slug", "name")) if rows else {}
+    return [{**row, "kind_label": kinds.get(row["kind"], row["kind"]),
+             "category_names": [names.get(slug, slug) for slug in row["category_slugs"]]} for row in rows]
+
+
 @login_required
 def creator_search(request):
     brands = _brands(request)
@@ -54,12 +61,14 @@ def creator_search(request):
         if not filterset.is_bound:
             filterset = CreatorFilterSet({}, queryset=Partner.objects.none(), request=request)
             filterset.is_valid()
-        ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
-        paginator = CreatorCursorPagination()
-        view = SimpleNamespace(search_ordering=ordering.replace("engagement_rate", "engagement"))
-        queryset = brand_selectors.creator_search(filterset.creator_query())
-        page = paginator.paginate_queryset(queryset, Request(request), view=view)
-        next_url = paginator.get_next_link()
+        ordering = filterset.form.cleaned_data.get("ordering") or brand_selectors.DEFAULT_ORDERING
+        paginator = CreatorKeysetPagination()
+        try:
+            page = creator_cards(paginator.paginate_creators(Request(request), filterset.creator_query(), ordering))
+            next_url = paginator.get_next_link()
+        except ValidationError as exc:
+            messages.error(request, " ".join(str(message) for messages_ in exc.detail.values()
+                                             for message in messages_))
     query = request.GET.copy()
     query.pop("cursor", None)
     sort_links = []

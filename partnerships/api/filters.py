@@ -6,10 +6,11 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.validators import RegexValidator
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
-from partnerships.brand_selectors import CreatorQuery
+from partnerships.brand_selectors import DEFAULT_ORDERING, CreatorQuery
 from partnerships.models import Category, Invitation, Partner
 
 COUNTRY = RegexValidator(r"^[A-Z]{2}$", "Use two-letter upper-case country codes, e.g. US.")
@@ -68,13 +69,33 @@ class CreatorFilterSet(django_filters.FilterSet):
         return queryset  # the selector filters; this FilterSet only validates and documents
 
     def creator_query(self) -> CreatorQuery:
-        data = self.form.cleaned_data
-        return CreatorQuery(
-            q=data.get("q") or "", countries=tuple(data.get("country") or ()),
-            categories=tuple(category.pk for category in data.get("category") or ()), kind=data.get("kind") or "",
-            followers_min=data.get("followers_min"), followers_max=data.get("followers_max"),
-            avg_views_min=data.get("avg_views_min"), engagement_rate_min=data.get("engagement_rate_min"),
-        )
+        return creator_query(self.form.cleaned_data)
+
+    @classmethod
+    def validated(cls, data) -> tuple[CreatorQuery, str]:
+        """The search and its ordering from query parameters, or a ValidationError naming each bad one. Unlike
+        an instance, this builds no FilterSet and no form class per request (it runs on every API search)."""
+        if cls._form_class is None:
+            cls._form_class = cls(queryset=Partner.objects.none()).get_form_class()
+        form = cls._form_class(data)
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        return creator_query(form.cleaned_data), form.cleaned_data.get("ordering") or DEFAULT_ORDERING
+
+    _form_class = None
+
+
+def creator_query(data: dict) -> CreatorQuery:
+    """A CreatorFilterSet's cleaned data as the selector's query."""
+    categories = data.get("category")
+    if categories is None or isinstance(categories, QuerySet) and categories.query.is_empty():  # none given
+        categories = ()
+    return CreatorQuery(
+        q=data.get("q") or "", countries=tuple(data.get("country") or ()),
+        categories=tuple(category.pk for category in categories), kind=data.get("kind") or "",
+        followers_min=data.get("followers_min"), followers_max=data.get("followers_max"),
+        avg_views_min=data.get("avg_views_min"), engagement_rate_min=data.get("engagement_rate_min"),
+    )
 
 
 class InvitationFilterSet(django_filters.FilterSet):

@@ -16,6 +16,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet, InvitationFilterSet, refuse_unknown_parameters
+from partnerships.api.pagination import CreatorKeysetPagination
 from partnerships.api.serializers import (
     MARKETPLACE_RULES,
     CampaignSerializer,
@@ -71,16 +72,6 @@ class BrandAPIView:
         return self._brands
 
 
-class CreatorCursorPagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-    ordering = "-followers"
-
-    def get_ordering(self, request, queryset, view):
-        return (getattr(view, "search_ordering", self.ordering), "-pk")
-
-
 class NewestFirstPagination(CursorPagination):
     page_size = 50
     ordering = ("-pk",)
@@ -95,29 +86,17 @@ SEARCH_PARAMETERS = {"q", "country", "category", "kind", "followers_min", "follo
                responses={200: CreatorSerializer(many=True), 400: OpenApiTypes.OBJECT})
 class CreatorSearchView(BrandAPIView, generics.ListAPIView):
     serializer_class = CreatorSerializer
-    pagination_class = CreatorCursorPagination
+    pagination_class = CreatorKeysetPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = CreatorFilterSet
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Partner.objects.none()
-        refuse_unknown_parameters(self.request, SEARCH_PARAMETERS)
-        filterset = CreatorFilterSet(self.request.query_params, queryset=brand_selectors.marketplace_partners(),
-                                     request=self.request)
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        ordering = filterset.form.cleaned_data.get("ordering") or "-followers"
-        self.search_ordering = ordering.replace("engagement_rate", "engagement")
-        self.search_query = query = filterset.creator_query()
-        return brand_selectors.creator_search(query)
+        return Partner.objects.none()  # for the schema only: list reads pages of rows (creator_page)
 
     def list(self, request, *args, **kwargs):
-        # The page is read as rows of exactly the columns the response needs (CreatorSerializer documents
-        # them), categories included in the same statement on PostgreSQL unless every match is sorted.
-        queryset = self.get_queryset()
-        page = self.paginate_queryset(brand_selectors.creator_values(
-            queryset, categories_inline=not brand_selectors.sorts_all_matches(self.search_query)))
+        refuse_unknown_parameters(request, SEARCH_PARAMETERS)
+        query, ordering = CreatorFilterSet.validated(request.query_params)
+        page = self.paginator.paginate_creators(request, query, ordering)
         return self.get_paginated_response(brand_selectors.creator_rows(page))
 
 

@@ -1,5 +1,7 @@
 """The brand pages: sign in, search, campaigns, matches, invite and withdraw — and tenant isolation."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -42,6 +44,27 @@ def test_search_reports_bad_filters(page_a, creators):
     html = page_a.get(reverse("brands:creators"), {"followers_min": "lots"}).content.decode()
     assert "Some filters are not valid" in html
     assert "Enter a whole number." in html
+
+
+def test_search_shows_each_creator_row_and_pages_by_its_next_link(page_a, creators):
+    html = page_a.get(reverse("brands:creators"), {"page_size": 2}).content.decode()
+    assert "@cleo" in html
+    assert "@dan.media" in html
+    assert "@ben" not in html
+    row = html[html.index("@dan.media"):]
+    row = row[:row.index("</tr>")]
+    for shown in ("Publisher", "GB", "Sports", "300000", "60000", "1.00%", "10"):
+        assert shown in row
+    next_url = re.search(r'<a href="([^"]+)" rel="next">', html).group(1).replace("&amp;", "&")
+    html = page_a.get(next_url).content.decode()
+    assert html.index("@ben") < html.index("@ana")
+    assert "@cleo" not in html
+
+
+def test_search_reports_a_bad_cursor_instead_of_failing(page_a, creators):
+    response = page_a.get(reverse("brands:creators"), {"cursor": "nonsense"})
+    assert response.status_code == 200
+    assert "Invalid cursor" in response.content.decode()
 
 
 def test_create_a_campaign_then_invite_shortlisted_creators(page_a, brand_a, creators, categories):

@@ -69,6 +69,11 @@ def test_filters(api_a, creators, hidden, params, expected):
     ({"ordering": "handle"}, "ordering"),
     ({"followers": "10"}, "followers"),
     ({"brand": "nova"}, "brand"),
+    ({"page_size": "0"}, "page_size"),
+    ({"page_size": "201"}, "page_size"),
+    ({"page_size": "ten"}, "page_size"),
+    ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"cursor": "LWZvbGxvd2Vyc3xhfHh8MQ"}, "cursor"),  # -followers|a|x|1: not a number
 ])
 def test_bad_parameters_are_a_400_naming_them(api_a, creators, params, field):
     response = api_a.get(URL, params)
@@ -83,6 +88,26 @@ def test_cursor_pagination_walks_every_creator_once(api_a, creators):
         seen += [row["handle"] for row in body["results"]]
         url = body["next"]
     assert seen == ["cleo", "dan.media", "ben", "ana"]
+
+
+def test_previous_links_walk_back_to_the_first_page(api_a, creators):
+    body = api_a.get(URL, {"page_size": 1, "ordering": "followers"}).json()
+    assert body["previous"] is None
+    while body["next"]:
+        body = api_a.get(body["next"]).json()
+    seen = [row["handle"] for row in body["results"]]
+    while body["previous"]:
+        body = api_a.get(body["previous"]).json()
+        seen[:0] = [row["handle"] for row in body["results"]]
+        assert body["next"] is not None
+    assert seen == ["ana", "ben", "dan.media", "cleo"]
+
+
+def test_a_cursor_of_another_ordering_is_a_400_naming_it(api_a, creators):
+    next_url = api_a.get(URL, {"page_size": 1, "ordering": "followers"}).json()["next"]
+    response = api_a.get(next_url.replace("ordering=followers", "ordering=-avg_views"))
+    assert response.status_code == 400
+    assert "ordering=followers" in response.json()["cursor"][0]
 
 
 def test_token_authentication(token_client_a, creators):
