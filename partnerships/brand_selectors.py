@@ -31,12 +31,6 @@ from django.utils import timezone
 
 from partnerships.models import Brand, Campaign, Category, Invitation, Partner, PartnerStatistics, ShortlistEntry
 
-ORDERINGS = {
-    "followers": "statistics__followers",
-    "avg_views": "statistics__avg_views_per_post",
-    "engagement_rate": "statistics__engagement_rate",
-}
-
 
 def user_brands(user: AbstractBaseUser, token=None) -> QuerySet[Brand]:
     """The brands a request may act for: the token's brand, or every brand the user belongs to."""
