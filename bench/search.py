@@ -770,7 +770,9 @@ def is_full_table_count(sql: str) -> bool:
 
 
 def main_statement(queries: list[dict]) -> str:
-    pages = [q["sql"] for q in queries if 'FROM "partnerships_partner"' in q["sql"] and "LIMIT" in q["sql"]]
+    # The page statement: brand_selectors.creator_page writes its table names unquoted.
+    pages = [q["sql"] for q in queries
+             if re.search(r'FROM "?partnerships_partner"? ', q["sql"]) and "LIMIT" in q["sql"]]
     return pages[0] if pages else ""
 
 
