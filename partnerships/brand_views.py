@@ -54,7 +54,8 @@ def creator_cards(rows: list[dict]) -> list[dict]:
 def creator_search(request):
     brands = _brands(request)
     filterset = CreatorFilterSet(request.GET or None, queryset=Partner.objects.none(), request=request)
-    page, next_url, ordering = [], None, request.GET.get("ordering") or "-followers"
+    page, next_url, previous_url = [], None, None
+    ordering = request.GET.get("ordering") or brand_selectors.DEFAULT_ORDERING
     if filterset.is_bound and not filterset.is_valid():
         messages.error(request, "Some filters are not valid; fix the fields marked below.")
     else:
@@ -65,7 +66,7 @@ def creator_search(request):
         paginator = CreatorKeysetPagination()
         try:
             page = creator_cards(paginator.paginate_creators(Request(request), filterset.creator_query(), ordering))
-            next_url = paginator.get_next_link()
+            next_url, previous_url = paginator.get_next_link(), paginator.get_previous_link()
         except ValidationError as exc:
             messages.error(request, " ".join(str(message) for messages_ in exc.detail.values()
                                              for message in messages_))
@@ -78,7 +79,8 @@ def creator_search(request):
         sort_links.append({"label": label, "url": "?" + query.urlencode(),
                            "aria": ("descending" if descending else "ascending" if ordering == key else "none")})
     return render(request, "brands/creators.html", {
-        "filterset": filterset, "creators": page, "next_url": next_url, "sort_links": sort_links,
+        "filterset": filterset, "creators": page, "next_url": next_url, "previous_url": previous_url,
+        "sort_links": sort_links,
         "brands": brands, "categories": Category.objects.all(), "kinds": Partner.Kind.choices,
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
         # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).

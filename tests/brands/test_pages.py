@@ -59,6 +59,11 @@ def test_search_shows_each_creator_row_and_pages_by_its_next_link(page_a, creato
     html = page_a.get(next_url).content.decode()
     assert html.index("@ben") < html.index("@ana")
     assert "@cleo" not in html
+    assert 'rel="next"' not in html
+    previous_url = re.search(r'<a href="([^"]+)" rel="prev">', html).group(1).replace("&amp;", "&")
+    html = page_a.get(previous_url).content.decode()
+    assert html.index("@cleo") < html.index("@dan.media")
+    assert "@ben" not in html
 
 
 def test_search_reports_a_bad_cursor_instead_of_failing(page_a, creators):
