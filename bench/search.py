@@ -38,8 +38,9 @@ What it does:
      ranges, OrderingFilter) and PageNumberPagination (page size 50, so a COUNT on every request), over the
      same marketplace rules;
    one untimed request of each with CaptureQueriesContext (queries, COUNTs, the API's SQL), pages compared
-   (API against raw SQL, every field, row for row), --warmup untimed requests each, then --runs timed rounds,
-   each round one request of every path, in rotating order; wall time and this process's CPU time.
+   (API against raw SQL, every field, row for row), --warmup untimed requests each, then --runs timed rounds
+   of one API and one raw SQL request, in rotating order, then --runs plain requests (timed_rounds: garbage
+   collected, untimed, before each timed request); wall time and this process's CPU time.
    Before each block it waits until no other backend (any database) has had an active query for 2 s and the
    CPUs are at most half busy; while it runs, it measures the CPU used by other processes (not this one, its
    children, or this database's backends) and redoes the block, up to --retries times, if they used more
@@ -63,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import json
 import math
@@ -777,18 +779,25 @@ def main_statement(queries: list[dict]) -> str:
 
 
 def timed_rounds(paths: dict, requests: dict, runs: int, warmup: int) -> tuple[dict, dict]:
-    """Warm-up, then `runs` rounds of one request per path, in an order rotating by round. Returns the wall
-    times and this process's CPU times (the Python side: the part other processes' load cannot inflate much),
-    in milliseconds."""
+    """Warm-up, then `runs` timed requests per path. The API and raw SQL alternate request by request, in an
+    order rotating by round, so both see the same moments of the machine; the plain baseline (600+ ms a request,
+    thousands of objects) is timed after them, so its garbage and cache misses do not land in their timings.
+    Before each timed request the garbage left by the previous one is collected, untimed: every request starts
+    from the same state and pays only for its own collections. Returns the wall times and this process's CPU
+    times (the Python side: the part other processes' load cannot inflate much), in milliseconds."""
     names = list(paths)
     for name in names:
         for _ in range(warmup):
             paths[name](requests[name])
     times: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(runs):
-        for offset in range(len(names)):
-            name = names[(index + offset) % len(names)]
+    paired = [name for name in names if name != "plain"]
+    order = [[paired[(index + offset) % len(paired)] for offset in range(len(paired))] for index in range(runs)]
+    if "plain" in names:
+        order += [["plain"]] * runs
+    for round_names in order:
+        for name in round_names:
+            gc.collect()
             started, started_cpu = time.perf_counter(), time.process_time()
             paths[name](requests[name])
             times[name].append((time.perf_counter() - started) * 1000)
