@@ -42,10 +42,10 @@ def _brands(request):
     return brands
 
 
-def creator_cards(rows: list[dict]) -> list[dict]:
+def creator_cards(rows: list[dict], categories: list[Category]) -> list[dict]:
     """creator_page rows as the search page shows them: kind and category names instead of codes and slugs."""
     kinds = dict(Partner.Kind.choices)
-    names = dict(Category.objects.values_list("slug", "name")) if rows else {}
+    names = {category.slug: category.name for category in categories}
     return [{**row, "kind_label": kinds.get(row["kind"], row["kind"]),
              "category_names": [names.get(slug, slug) for slug in row["category_slugs"]]} for row in rows]
 
@@ -55,6 +55,7 @@ def creator_search(request):
     brands = _brands(request)
     filterset = CreatorFilterSet(request.GET or None, queryset=Partner.objects.none(), request=request)
     page, next_url, previous_url = [], None, None
+    categories = list(Category.objects.all())  # the filter's choices and the names of each row's categories
     ordering = request.GET.get("ordering") or brand_selectors.DEFAULT_ORDERING
     if filterset.is_bound and not filterset.is_valid():
         messages.error(request, "Some filters are not valid; fix the fields marked below.")
@@ -65,7 +66,8 @@ def creator_search(request):
         ordering = filterset.form.cleaned_data.get("ordering") or brand_selectors.DEFAULT_ORDERING
         paginator = CreatorKeysetPagination()
         try:
-            page = creator_cards(paginator.paginate_creators(Request(request), filterset.creator_query(), ordering))
+            page = creator_cards(paginator.paginate_creators(Request(request), filterset.creator_query(), ordering),
+                                 categories)
             next_url, previous_url = paginator.get_next_link(), paginator.get_previous_link()
         except ValidationError as exc:
             messages.error(request, " ".join(str(message) for messages_ in exc.detail.values()
@@ -81,7 +83,7 @@ def creator_search(request):
     return render(request, "brands/creators.html", {
         "filterset": filterset, "creators": page, "next_url": next_url, "previous_url": previous_url,
         "sort_links": sort_links,
-        "brands": brands, "categories": Category.objects.all(), "kinds": Partner.Kind.choices,
+        "brands": brands, "categories": categories, "kinds": Partner.Kind.choices,
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
         # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).
         "campaigns": brand_selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
