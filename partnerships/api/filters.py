@@ -61,6 +61,8 @@ class CreatorFilterSet(django_filters.FilterSet):
                  for value in (name, f"-{name}")],
         help_text="followers, avg_views or engagement_rate; prefix - for descending. Default -followers.")
 
+    _form_class = None  # built on first use by validated()
+
     class Meta:
         model = Partner
         fields: list[str] = []
@@ -81,8 +83,6 @@ class CreatorFilterSet(django_filters.FilterSet):
         if not form.is_valid():
             raise ValidationError(form.errors)
         return creator_query(form.cleaned_data), form.cleaned_data.get("ordering") or DEFAULT_ORDERING
-
-    _form_class = None
 
 
 def creator_query(data: dict) -> CreatorQuery:

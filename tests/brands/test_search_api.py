@@ -186,7 +186,7 @@ def test_the_token_acts_for_its_user_with_every_field_readable(rf, token_a, user
 @pytest.mark.parametrize("ordering", ["-followers", "followers", "-avg_views", "avg_views", "-engagement_rate",
                                       "engagement_rate"])
 def test_a_text_search_pages_in_order_through_ties_in_every_ordering(api_a, categories, ordering):
-    """With q of 3+ characters the sort keys are expressions (brand_selectors.with_sort_keys): the cursor must
+    """With q of 3+ characters the sort keys are expressions (brand_selectors.creator_page): the cursor must
     still walk every match once, in order, ties broken by the newest first."""
     from tests.brands.conftest import creator
 
