@@ -301,6 +301,26 @@ class Enrolment(models.Model):
         return [rule for rule in self.eligibility or [] if not rule.get("passed")]
 
 
+class EnrolmentSuspension(models.Model):
+    """A stretch of days, in the program's time zone, on which a membership was suspended: metrics and revenue of
+    those days earn nothing. Open (``ends_on`` empty) until the enrolment is reinstated or ended."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="suspensions")
+    starts_on = models.DateField(help_text="First day that does not count.")
+    ends_on = models.DateField(null=True, blank=True, help_text="First day that counts again (empty: still suspended).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrolment"], condition=Q(ends_on__isnull=True),
+                                    name="enrolment_one_open_suspension"),
+        ]
+        indexes = [models.Index(fields=["enrolment", "starts_on"], name="enrolment_suspension_idx")]
+
+    def __str__(self) -> str:
+        return f"suspended from {self.starts_on} to {self.ends_on or '…'}"
+
+
 # --- brand matching -------------------------------------------------------------------------------
 
 class Brand(models.Model):

@@ -15,6 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from simple_history.models import HistoricalRecords
+
 from partnerships.models import CURRENCY_CODE_VALIDATOR, Partner, Program
 
 RATE_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
@@ -30,12 +32,20 @@ class Fund(models.Model):
     rollover_unspent = models.BooleanField(
         default=True, help_text="Unspent monthly budget rolls over to the next month; otherwise it lapses."
     )
+    spent_minor = models.BigIntegerField(
+        default=0, editable=False,
+        help_text="What the fund's computed, approved and paid monthly runs spend (payouts.funds keeps it).")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(total_minor__gte=0), name="fund_total_not_negative",
                                    violation_error_message="A fund's total cannot be negative."),
+            models.CheckConstraint(condition=Q(total_minor__gte=F("spent_minor")), name="fund_total_covers_spend",
+                                   violation_error_message="A fund's total cannot be below what its runs spent."),
+            models.CheckConstraint(condition=Q(spent_minor__gte=0), name="fund_spent_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -53,6 +63,8 @@ class BudgetTranche(models.Model):
     starts_on = models.DateField(help_text="First month (its first day).")
     ends_on = models.DateField(help_text="Last month (its first day).")
     amount_minor = models.BigIntegerField()
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["starts_on"]
@@ -121,6 +133,8 @@ class ProgramTerms(models.Model):
     hold_without_tax_form = models.BooleanField(default=True)
     hold_without_identity = models.BooleanField(default=True)
     hold_when_suspended = models.BooleanField(default=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         verbose_name = verbose_name_plural = "program money terms"
@@ -262,6 +276,12 @@ class PayoutRun(models.Model):
     payment_reference = models.CharField(max_length=120, blank=True)
     cancelled_reason = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    spend_minor = models.BigIntegerField(
+        default=0, help_text="What the run takes from its fund: the sum over lines of gross + adjustments where "
+                             "positive (a line that takes money back is a receivable, never budget).")
+    stale_reason = models.CharField(
+        max_length=300, blank=True,
+        help_text="Set when the month's inputs changed after computing: the run must be computed again.")
 
     class Meta:
         constraints = [
@@ -286,6 +306,28 @@ class PayoutRun(models.Model):
     def month_end(self) -> dt.date:
         next_month = (self.month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
         return next_month - dt.timedelta(days=1)
+
+
+class PayoutRunMaker(models.Model):
+    """Someone whose act put money into a run: who started it, asked for its recompute, or created an adjustment or
+    a term change it applies. None of them may approve it (four eyes)."""
+
+    class Role(models.TextChoices):
+        STARTED = "started", "started the run"
+        RECOMPUTED = "recomputed", "asked for the run to be computed again"
+        ADJUSTMENT = "adjustment", "created an adjustment the run applies"
+        TERMS = "terms", "changed the terms, fund or tranches the run applies"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="makers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=12, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "user", "role"], name="payout_run_maker_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_role_display()}"
 
 
 class EarningLine(models.Model):
@@ -343,7 +385,14 @@ class EarningLine(models.Model):
 
 
 class Adjustment(models.Model):
-    """A manual correction (late invalid traffic, a missed payment), applied by the partner's next run."""
+    """A manual correction (late invalid traffic, a missed payment). It takes effect only once a second finance
+    approver approves it; the partner's next monthly run then applies it, or holds it with a reason when the fund
+    cannot cover it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting a second approver"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
 
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="adjustments")
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="adjustments")
@@ -353,9 +402,21 @@ class Adjustment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     applied_run = models.ForeignKey(PayoutRun, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="adjustments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    held_reason = models.CharField(max_length=300, blank=True,
+                                   help_text="Why the last run did not apply it (the fund could not cover it).")
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=~Q(amount_minor=0), name="adjustment_not_zero")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount_minor=0), name="adjustment_not_zero"),
+            models.CheckConstraint(condition=Q(applied_run__isnull=True) | Q(status="approved"),
+                                   name="adjustment_applied_only_when_approved"),
+        ]
+        permissions = [("approve_adjustment", "Can approve or reject adjustments created by someone else")]
 
     def __str__(self) -> str:
         return f"adjustment {self.pk}: {self.amount_minor}"
@@ -365,7 +426,9 @@ class LedgerAccount(models.Model):
     class Kind(models.TextChoices):
         FUND_SOURCE = "fund_source", "Fund commitment (source of a fund's money)"
         FUND_BUDGET = "fund_budget", "Fund budget (unspent)"
-        PARTNER_PAYABLE = "partner_payable", "Owed to a partner"
+        PARTNER_PAYABLE = "partner_payable", "Owed to a partner (not yet in a payment)"
+        PARTNER_IN_PAYMENT = "partner_in_payment", "In payment to a partner (approved run, not yet paid)"
+        FUND_RECEIVABLE = "fund_receivable", "Owed back by partners (receivable, never budget)"
         PAID_OUT = "paid_out", "Paid out"
         WITHHOLDING = "withholding", "Tax withheld"
 
