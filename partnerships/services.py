@@ -8,6 +8,7 @@ refuses. The admin, management commands and Celery tasks all call these function
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,7 +36,7 @@ from partnerships.exceptions import (
     ReasonRequired,
     TransitionError,
 )
-from partnerships.models import DailyMetric, Enrolment, Partner, PartnerStatistics, Program
+from partnerships.models import DailyMetric, Enrolment, EnrolmentSuspension, Partner, PartnerStatistics, Program
 
 DECIDE_PERMISSION = "partnerships.decide_enrolment"
 WITHDRAW_PERMISSION = "partnerships.change_enrolment"
@@ -275,7 +276,18 @@ def _transition(
     enrolment._history_user = actor  # type: ignore[attr-defined]
     enrolment._change_reason = change  # type: ignore[attr-defined]
     enrolment.save(update_fields=fields)
+    _record_suspension_days(enrolment, action, now)
     return enrolment
+
+
+def _record_suspension_days(enrolment: Enrolment, action: str, now) -> None:
+    """Suspending opens a stretch of days that earn nothing, from the day of the suspension in the program's time
+    zone; reinstating, ending or withdrawing closes it (the day of reinstatement counts again)."""
+    today = now.astimezone(zoneinfo.ZoneInfo(enrolment.program.time_zone)).date()
+    if action == "suspend":
+        EnrolmentSuspension.objects.create(enrolment=enrolment, starts_on=today)
+    elif action in ("reinstate", "end", "withdraw"):
+        EnrolmentSuspension.objects.filter(enrolment=enrolment, ends_on__isnull=True).update(ends_on=today)
 
 
 @transaction.atomic

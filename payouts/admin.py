@@ -7,8 +7,6 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -24,6 +22,7 @@ from payouts import selectors, services
 from payouts.exceptions import ADJUSTMENT_ZERO, PayoutsError
 from payouts.explain import explain_line
 from payouts.exports import csv_response
+from payouts.funds import FundPosition
 from payouts.models import (
     Adjustment,
     AdRevenue,
@@ -64,13 +63,6 @@ class TrancheInline(admin.TabularInline):
 class FundAdmin(admin.ModelAdmin):
     list_display = ["name", "program", "currency", "total", "spent", "remaining", "rollover_unspent"]
     list_select_related = ["program"]
-
-    def get_queryset(self, request):
-        spending = Q(program__payout_runs__kind=PayoutRun.Kind.FINAL,
-                     program__payout_runs__status__in=services.SPENDING)
-        return super().get_queryset(request).annotate(
-            spent_minor=Coalesce(Sum("program__payout_runs__total_gross_minor", filter=spending), 0)
-            + Coalesce(Sum("program__payout_runs__total_adjustments_minor", filter=spending), 0))
     inlines = [TrancheInline]
     readonly_fields = ["budget_by_month"]
     fields = ["program", "name", "currency", "total_minor", "rollover_unspent", "budget_by_month"]
@@ -87,21 +79,24 @@ class FundAdmin(admin.ModelAdmin):
     def remaining(self, obj):
         return format_money(obj.total_minor - obj.spent_minor, obj.currency)
 
-    @admin.display(description="budget, spent and remaining per month")
+    @admin.display(description="released and spent per month")
     def budget_by_month(self, obj):
         if obj.pk is None:
             return "Save the fund and add tranches to see its months."
-        rows = services.fund_budget_table(obj)
+        rows = FundPosition(obj).months()
         if not rows:
             return "No budget tranche yet: add one below."
+        money = lambda amount: format_money(amount, obj.currency)  # noqa: E731
         body = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{r['month']:%Y-%m}", format_money(r["budget"], obj.currency), format_money(r["spent"], obj.currency),
-              format_money(r["unspent"], obj.currency), format_money(r["fund_remaining"], obj.currency))
-             for r in rows),
+            "", '<tr><td>{}</td><td class="money">{}</td><td class="money">{}</td><td class="money">{}</td>'
+                '<td class="money">{}</td><td class="money">{}</td></tr>',
+            ((f"{r.month:%B %Y}", money(r.release), money(r.spent), money(r.released_to_date), money(r.spent_to_date),
+              money(obj.total_minor - r.spent_to_date)) for r in rows),
         )
-        return format_html("<table><thead><tr><th>Month</th><th>Released</th><th>Spent</th><th>Unspent</th>"
-                           "<th>Fund remaining</th></tr></thead><tbody>{}</tbody></table>", body)
+        return format_html("<table><thead><tr><th>Month</th><th>Released</th><th>Spent</th><th>Released to date</th>"
+                           "<th>Spent to date</th><th>Fund remaining</th></tr></thead><tbody>{}</tbody></table>"
+                           "<p>Spent to date never passes released to date, which never passes the total. What a "
+                           "partner owes back is a receivable, not budget.</p>", body)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, Prefetch, Sum
@@ -19,9 +18,9 @@ from django.utils import timezone
 
 from partnerships.models import Enrolment, ImportJob
 from payouts.charts import bar_chart, horizontal_bars
+from payouts.funds import SPENDING, FundPosition, next_month
 from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun
 from payouts.money import format_money, to_major
-from payouts.services import SPENDING, fund_month_budget, next_month
 
 PACE_MONTHS = 3  # the projection's pace: average spend of the fund's last three monthly runs
 CHART_MONTHS = 36  # the longest stretch of a fund's schedule drawn (a three-year fund fits)
@@ -86,33 +85,18 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
     today = today or timezone.localdate()
     funds = list(Fund.objects.select_related("program").order_by("name")
                  .prefetch_related(Prefetch("tranches", queryset=BudgetTranche.objects.order_by("starts_on"))))
-    spent: dict[tuple[int, dt.date], int] = defaultdict(int)
-    for row in (PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
-                .values("program_id", "month").annotate(gross=Sum("total_gross_minor"),
-                                                        adjustments=Sum("total_adjustments_minor"))):
-        spent[(row["program_id"], row["month"])] += (row["gross"] or 0) + (row["adjustments"] or 0)
-
     summaries = []
-    for fund in funds:
-        tranches = list(fund.tranches.all())
-        spent_months = sorted(month for program_id, month in spent if program_id == fund.program_id)
-        total_spent = sum(spent[(fund.program_id, month)] for month in spent_months)
-        remaining = fund.total_minor - total_spent
-        recent = [spent[(fund.program_id, month)] for month in spent_months[-PACE_MONTHS:]]
+    for position in FundPosition.of_funds(funds):
+        fund = position.fund
+        spent_months = sorted(position.spend_by_month)
+        remaining = position.remaining
+        recent = [position.spend_by_month[month] for month in spent_months[-PACE_MONTHS:]]
         pace, runs_out, projection = _projection(remaining, recent, spent_months[-1] if spent_months else None,
                                                  fund.currency)
-        months = []
-        if tranches or spent_months:
-            first = min([t.starts_on for t in tranches] + spent_months)
-            last = max([t.ends_on for t in tranches] + spent_months)
-            if (last.year - first.year) * 12 + last.month - first.month >= CHART_MONTHS:
-                # A longer schedule: the window around today.
-                first = max(first, (today.replace(day=1) - dt.timedelta(days=31 * (CHART_MONTHS // 2))).replace(day=1))
-            cursor = first
-            while cursor <= last and len(months) < CHART_MONTHS:
-                months.append({"month": cursor, "budget": fund_month_budget(fund, cursor, tranches) or 0,
-                               "spent": spent.get((fund.program_id, cursor), 0)})
-                cursor = next_month(cursor)
+        months = [{"month": row.month, "budget": row.release, "spent": row.spent} for row in position.months()]
+        if len(months) > CHART_MONTHS:  # a longer schedule: the window around today
+            first = (today.replace(day=1) - dt.timedelta(days=31 * (CHART_MONTHS // 2))).replace(day=1)
+            months = [m for m in months if m["month"] >= first][:CHART_MONTHS]
         chart = bar_chart(
             labels=[f"{m['month']:%b %y}" for m in months],
             series=[("Budget released", "#9ec5e8", [float(to_major(m["budget"], fund.currency)) for m in months]),
@@ -122,7 +106,7 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
         ) if months else ""
         summaries.append(FundSummary(
             fund=fund, total=format_money(fund.total_minor, fund.currency),
-            spent=format_money(total_spent, fund.currency), remaining=format_money(remaining, fund.currency),
+            spent=format_money(position.spent, fund.currency), remaining=format_money(remaining, fund.currency),
             remaining_minor=remaining, pace=pace, runs_out=runs_out, projection=projection, chart=chart,
             months=months,
         ))

@@ -38,7 +38,19 @@ QUEUE_UNAVAILABLE = (
     "hands it to a worker within {minutes} minutes of the queue coming back, or use “Compute again” then."
 )
 NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."
-FOUR_EYES = "{user} started this run and so cannot approve it: another finance approver must."
+FOUR_EYES = "{user} {role} and so cannot approve it: another finance approver must."
+RUN_STALE = "Run {run} is stale ({reason}): compute it again before approving it."
+NOT_RECONCILED = "Cannot {action} run {run}: it does not reconcile: {checks}. Compute it again or ask finance to look."
+AMOUNT_TOO_LARGE = (
+    "Run {run} has an amount past the largest this system stores (±{limit} minor units); nothing was rounded and "
+    "no line was written: check the month's inputs and the terms' rates."
+)
+ADJUSTMENT_NOT_COVERED = (
+    "held: the fund had {available} left for {run}; it waits for a month with budget (other lines were paid)"
+)
+ADJUSTMENT_DECIDED = "Adjustment {adjustment} is already {status}."
+ADJUSTMENT_FOUR_EYES = "{user} created this adjustment and so cannot approve it: another finance approver must."
+ADJUSTMENT_MADE_STALE = "adjustment {adjustment.pk} of {amount} for partner {adjustment.partner_id} approved by {user}"
 WRONG_STATUS = "Cannot {action} run {run}: it is {status}; only {allowed} runs can be {done}."
 REASON_REQUIRED = "A reason is required to {action}."
 REFERENCE_REQUIRED = "A payment reference (the bank batch or transfer id) is required to mark a run paid."

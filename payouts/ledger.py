@@ -1,5 +1,13 @@
 """Posting to the append-only double-entry ledger.
 
+What is owed comes from the ledger. Per partner and program there are two accounts: *payable* holds what the
+partner earned and no payment covers yet (held lines, balances under the minimum payout, money owed back as a
+negative balance); *in payment* holds what an approved run put into its payment file, until that file is paid.
+Approving a run moves each payable line's balance from payable to in payment under the fund's row lock; a run
+carries in only the payable balance that no other computed run already carries; paying moves in payment to paid
+out. So each cent a partner earns is in at most one payment file and is paid at most once, whatever the order in
+which runs of any programs are computed, approved, cancelled and paid.
+
 A transaction's entries are written by ONE INSERT statement, so PostgreSQL's statement trigger (migration
 0002) can check that they sum to zero; the same check also runs here on every database. A transaction's
 ``key`` names the event it records (``run:12:approve``), so posting the same event twice posts it once.
@@ -25,8 +33,15 @@ def fund_account(fund: Fund, kind: str) -> LedgerAccount:
     return account
 
 
-def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str) -> None:
-    """One payable account per partner of the run, created in one statement."""
+# A line's partner account of one kind in the run's program and currency; ``kind`` names the parameter holding the
+# account kind (e.g. ``PARTNER_ACCOUNT_JOIN.format(kind="payable")`` reads ``%(payable)s``).
+PARTNER_ACCOUNT_JOIN = """JOIN payouts_ledgeraccount a ON a.kind = %({kind})s AND a.currency = %(currency)s
+                 AND a.program_id = %(program)s AND a.partner_id = l.partner_id"""
+
+
+def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str,
+                            kind: str = LedgerAccount.Kind.PARTNER_PAYABLE) -> None:
+    """One account of ``kind`` (payable, in payment) per partner of the run, created in one statement."""
     execute("""
         INSERT INTO payouts_ledgeraccount (kind, currency, partner_id, program_id)
         SELECT DISTINCT %(kind)s, %(currency)s, l.partner_id, %(program)s
@@ -34,7 +49,7 @@ def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str) -> N
         WHERE l.run_id = %(run)s AND NOT EXISTS (
             SELECT 1 FROM payouts_ledgeraccount a WHERE a.kind = %(kind)s AND a.currency = %(currency)s
               AND a.partner_id = l.partner_id AND a.program_id = %(program)s)
-    """, {"kind": LedgerAccount.Kind.PARTNER_PAYABLE, "currency": currency, "program": program_id, "run": run_id})
+    """, {"kind": kind, "currency": currency, "program": program_id, "run": run_id})
 
 
 def post(

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-
 from simple_history.models import HistoricalRecords
 
 from partnerships.models import CURRENCY_CODE_VALIDATOR, Partner, Program

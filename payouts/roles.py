@@ -10,6 +10,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_videodailyviews",
         # data in and out (migration 0004)
         "import_adrevenue", "export_adrevenue", "export_earningline",
+        # four eyes on money inputs, and the money configuration (migration 0009)
+        "approve_adjustment", "change_fund", "add_budgettranche", "change_budgettranche", "delete_budgettranche",
+        "change_programterms",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",

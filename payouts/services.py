@@ -13,15 +13,22 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from partnerships.models import Program
 from payouts import ledger
+from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import (
+    ADJUSTMENT_DECIDED,
+    ADJUSTMENT_FOUR_EYES,
+    ADJUSTMENT_MADE_STALE,
+    ADJUSTMENT_NOT_COVERED,
     ADJUSTMENT_ZERO,
+    AMOUNT_INVALID,
+    AMOUNT_TOO_LARGE,
     CURRENCY_MISMATCH,
     FOUR_EYES,
     FUND_OVERDRAWN,
@@ -32,9 +39,11 @@ from payouts.exceptions import (
     NO_TERMS,
     NO_TRANCHE,
     NOT_PAYING_PROGRAM,
+    NOT_RECONCILED,
     QUEUE_UNAVAILABLE,
     REASON_REQUIRED,
     REFERENCE_REQUIRED,
+    RUN_STALE,
     WRONG_STATUS,
     FundOverdrawn,
     NotPermitted,
@@ -45,14 +54,26 @@ from payouts.exceptions import (
 from payouts.formulas import grant, pooled, rate_per_mille, revenue_share
 from payouts.formulas.context import LINE_TABLE, RunContext
 from payouts.formulas.settle import write_lines
-from payouts.models import Adjustment, EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
-from payouts.money import format_money
+from payouts.funds import SPENDING, FundPosition, fund_month_budget, fund_refresh_spent, next_month
+from payouts.models import (
+    Adjustment,
+    BudgetTranche,
+    EarningLine,
+    Fund,
+    LedgerAccount,
+    PayoutRun,
+    PayoutRunMaker,
+    ProgramTerms,
+)
+from payouts.money import MAX_MINOR, format_money
+from payouts.reconciliation import run_reconciliation
 from payouts.sql import drop_temporary, execute, fetchone
 
 APPROVE_PERMISSION = "payouts.approve_payoutrun"
 PAY_PERMISSION = "payouts.pay_payoutrun"
 COMPUTE_PERMISSION = "payouts.compute_payoutrun"
 ADJUST_PERMISSION = "payouts.add_adjustment"
+APPROVE_ADJUSTMENT_PERMISSION = "payouts.approve_adjustment"
 
 FORMULAS = {
     Program.Archetype.POOLED_FUND: pooled.earned,
@@ -60,7 +81,8 @@ FORMULAS = {
     Program.Archetype.RATE_PER_MILLE: rate_per_mille.earned,
     Program.Archetype.GRANT: grant.earned,
 }
-SPENDING = (PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
+__all__ = ["SPENDING", "fund_month_budget", "next_month"]  # re-exported for the dashboard and the bench
+BIGINT_MAX = 2**63 - 1
 R = PayoutRun.Status
 # Runs left computing longer than this with nobody working on them are handed to a worker again.
 STALLED_AFTER = dt.timedelta(minutes=10)
@@ -79,18 +101,10 @@ def _refuse_status(run: PayoutRun, action: str, allowed: tuple[str, ...], done: 
                                              allowed=" or ".join(allowed), done=done))
 
 
-# --- months and budgets ---------------------------------------------------------------------------
-
-def next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
+# --- months ---------------------------------------------------------------------------------------
 
 def month_end(month: dt.date) -> dt.date:
     return next_month(month) - dt.timedelta(days=1)
-
-
-def months_between(first: dt.date, last: dt.date) -> int:
-    return (last.year - first.year) * 12 + last.month - first.month
 
 
 def program_today(program: Program) -> dt.date:
@@ -100,73 +114,6 @@ def program_today(program: Program) -> dt.date:
 def previous_month(program: Program) -> dt.date:
     first = program_today(program).replace(day=1)
     return (first - dt.timedelta(days=1)).replace(day=1)
-
-
-def fund_month_budget(fund: Fund, month: dt.date, tranches: list | None = None) -> int | None:
-    """The month's release from every tranche covering it: a tranche of N months gives each month
-    ⌊amount / N⌋ and its first (amount mod N) months one more cent, so the tranche is released exactly.
-    None when no tranche covers the month."""
-    total, covered = 0, False
-    for tranche in tranches if tranches is not None else fund.tranches.all():
-        if tranche.starts_on <= month <= tranche.ends_on:
-            covered = True
-            months = tranche.months
-            base, extra = divmod(tranche.amount_minor, months)
-            total += base + (1 if months_between(tranche.starts_on, month) < extra else 0)
-    return total if covered else None
-
-
-def fund_spent(fund: Fund, *, before: dt.date | None = None, excluding: int | None = None) -> int:
-    """What the fund's monthly runs take: computed, approved and paid runs (gross + adjustments)."""
-    runs = PayoutRun.objects.filter(program_id=fund.program_id, kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
-    if before is not None:
-        runs = runs.filter(month__lt=before)
-    if excluding is not None:
-        runs = runs.exclude(pk=excluding)
-    totals = runs.aggregate(gross=Sum("total_gross_minor"), adjustments=Sum("total_adjustments_minor"))
-    return (totals["gross"] or 0) + (totals["adjustments"] or 0)
-
-
-def fund_month_available(fund: Fund, month: dt.date, *, run_id: int | None = None) -> int:
-    """What a month may spend: its release, plus (if the fund rolls over) what earlier months left unspent,
-    never more than the fund has left in total."""
-    remaining_total = fund.total_minor - fund_spent(fund, excluding=run_id)
-    release = fund_month_budget(fund, month)
-    if release is None:
-        raise RunRefused(NO_TRANCHE.format(fund=fund, month=month))
-    if fund.rollover_unspent:
-        tranches = list(fund.tranches.all())
-        released, cursor = 0, min(t.starts_on for t in tranches)
-        while cursor <= month:
-            released += fund_month_budget(fund, cursor, tranches) or 0
-            cursor = next_month(cursor)
-        available = released - fund_spent(fund, before=month)
-    else:
-        available = release
-    return max(0, min(available, remaining_total))
-
-
-def fund_budget_table(fund: Fund) -> list[dict]:
-    """Per month: released budget, spent by runs, remaining; for the fund's admin page."""
-    tranches = list(fund.tranches.all())
-    if not tranches:
-        return []
-    spent_by_month = dict(
-        PayoutRun.objects.filter(program_id=fund.program_id, kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
-        .values_list("month").annotate(spent=Sum("total_gross_minor") + Sum("total_adjustments_minor"))
-    )
-    rows, cursor, last = [], min(t.starts_on for t in tranches), max(t.ends_on for t in tranches)
-    cumulative_budget = cumulative_spent = 0
-    while cursor <= last:
-        budget = fund_month_budget(fund, cursor, tranches) or 0
-        spent = spent_by_month.get(cursor, 0) or 0
-        cumulative_budget += budget
-        cumulative_spent += spent
-        rows.append({"month": cursor, "budget": budget, "spent": spent, "unspent": budget - spent,
-                     "cumulative_budget": cumulative_budget, "cumulative_spent": cumulative_spent,
-                     "fund_remaining": fund.total_minor - cumulative_spent})
-        cursor = next_month(cursor)
-    return rows
 
 
 # --- computing ------------------------------------------------------------------------------------
@@ -203,53 +150,89 @@ def _run_open(program: Program, month: dt.date, kind: str, actor) -> PayoutRun:
     as_of = month_end(month) if kind == PayoutRun.Kind.FINAL else min(program_today(program), month_end(month))
     try:
         with transaction.atomic():
-            return PayoutRun.objects.create(program=program, month=month, kind=kind, currency=program.currency,
-                                            as_of=as_of, started_by=actor, started_at=timezone.now())
+            run = PayoutRun.objects.create(program=program, month=month, kind=kind, currency=program.currency,
+                                           as_of=as_of, started_by=actor, started_at=timezone.now())
+            if actor is not None:
+                PayoutRunMaker.objects.create(run=run, user=actor, role=PayoutRunMaker.Role.STARTED)
+            return run
     except IntegrityError:  # another process opened it first: use theirs
         return PayoutRun.objects.get(live)
+
+
+def _needs_computing(run: PayoutRun) -> bool:
+    """A run is (re)computed while computing or failed, when it is a computed estimate, or a computed monthly run
+    whose inputs changed (stale). Approved, paid and cancelled runs never change."""
+    if run.status in (R.COMPUTING, R.FAILED):
+        return True
+    return run.status == R.COMPUTED and (run.kind == PayoutRun.Kind.ESTIMATE or bool(run.stale_reason))
 
 
 def payout_run_compute(
     *, program_id: int, month: dt.date, actor: AbstractBaseUser | None = None, kind: str = PayoutRun.Kind.FINAL
 ) -> PayoutRun:
     """Compute a program's month (``actor`` None = the scheduler). Calling it again after it finished is a
-    no-op; two callers at once produce one run; a run left 'computing' by a dead worker is completed.
-    Refusals (month not ended, no fund…) raise before anything is written; a formula refusal (the fund
-    would be overdrawn) marks the run failed with the reason and leaves no line."""
+    no-op; two callers at once produce one run; a run left 'computing' by a dead worker is completed, and a stale
+    computed run is computed again. Refusals (month not ended, no fund…) raise before anything is written; a
+    formula refusal (the fund would be overdrawn, an amount too large to store) marks the run failed with the
+    reason and leaves no line."""
     if actor is not None:
         _require_permission(actor, COMPUTE_PERMISSION, "start payout runs")
     program = Program.objects.get(pk=program_id)
     terms, fund = _check_computable(program, month, kind)
     run = _run_open(program, month, kind, actor)
-    finished = (R.COMPUTED, R.APPROVED, R.PAID) if kind == PayoutRun.Kind.FINAL else (R.APPROVED, R.PAID)
-    if run.status in finished or run.status == R.CANCELLED:
+    if kind == PayoutRun.Kind.ESTIMATE and run.status == R.COMPUTED:
+        pass  # an estimate is refreshed every time it is asked for
+    elif not _needs_computing(run):
         return run
     with transaction.atomic():
         run = PayoutRun.objects.select_for_update().get(pk=run.pk)  # a concurrent computation finishes first
-        if run.status in finished or run.status == R.CANCELLED:
+        if not _needs_computing(run):
             return run
-        if kind == PayoutRun.Kind.ESTIMATE:  # an estimate reads up to today, whichever day it is recomputed
+        if kind == PayoutRun.Kind.FINAL:  # budgets and carried-in balances are shared by the program's runs
+            fund = Fund.objects.select_for_update().get(pk=fund.pk)
+        else:  # an estimate reads up to today, whichever day it is recomputed
             run.as_of = min(program_today(program), month_end(month))
         try:
             with transaction.atomic():
                 _fill(run, program, terms, fund)
         except PayoutsError as exc:
-            run.status, run.error = R.FAILED, str(exc)
-            run.save(update_fields=["status", "error"])
+            _fail(run, str(exc))
+        except (DataError, OverflowError, OperationalError) as exc:
+            if not _is_overflow(exc):
+                raise
+            _fail(run, AMOUNT_TOO_LARGE.format(run=run, limit=f"{BIGINT_MAX:,}"))
+        if kind == PayoutRun.Kind.FINAL:
+            fund_refresh_spent(fund)
     return run
+
+
+def _is_overflow(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, OverflowError) or "out of range" in text or "overflow" in text or (
+        "user-defined function raised exception" in text)
+
+
+def _fail(run: PayoutRun, error: str) -> None:
+    Adjustment.objects.filter(applied_run=run).update(applied_run=None)
+    run.status, run.error, run.spend_minor = R.FAILED, error, 0
+    run.save(update_fields=["status", "error", "spend_minor", "as_of"])
 
 
 def payout_run_request(
     *, program_id: int, month: dt.date, actor: AbstractBaseUser, kind: str = PayoutRun.Kind.FINAL
 ) -> PayoutRun:
-    """What a person's "compute" does: check, open the run (so it shows as computing, started by them), and
-    hand the work to a worker once that is committed. Without a broker the task runs at once, in process."""
+    """What a person's "compute" (or "compute again") does: check, open the run (so it shows as computing, started
+    by them), and hand the work to a worker once that is committed. Without a broker the task runs at once, in
+    process. Whoever asks for an existing run to be computed again becomes one of its makers: they cannot approve
+    it."""
     _require_permission(actor, COMPUTE_PERMISSION, "start payout runs")
     program = Program.objects.get(pk=program_id)
     _check_computable(program, month, kind)
     run = _run_open(program, month, kind, actor)
     unavailable: list[Exception] = []
-    if run.status in (R.COMPUTING, R.FAILED) or (kind == PayoutRun.Kind.ESTIMATE and run.status == R.COMPUTED):
+    if _needs_computing(run):
+        if run.started_by_id != actor.pk or run.status != R.COMPUTING:
+            PayoutRunMaker.objects.get_or_create(run=run, user=actor, role=PayoutRunMaker.Role.RECOMPUTED)
         transaction.on_commit(lambda: _enqueue_compute(program.pk, month, kind, unavailable))
     run.refresh_from_db()
     if unavailable:  # the broker is down: the run stays computing and payout_runs_requeue_stalled sends it later
@@ -288,31 +271,74 @@ def payout_runs_requeue_stalled(*, older_than: dt.timedelta = STALLED_AFTER) -> 
     return requeued
 
 
+def _apply_adjustments(run: PayoutRun, program: Program, available: int) -> int:
+    """Apply the program's approved, not yet applied adjustments to a monthly run, oldest first. A positive one
+    takes money from the month's available budget before the formula shares what is left; one the budget cannot
+    cover stays waiting, held with the reason, and blocks nobody. Taking money back needs no budget. Returns what
+    the applied adjustments take from the budget."""
+    taken = 0
+    waiting = Adjustment.objects.filter(program=program, status=Adjustment.Status.APPROVED, applied_run__isnull=True)
+    applied, held = [], []
+    for adjustment in waiting.order_by("pk"):
+        if adjustment.amount_minor > 0 and taken + adjustment.amount_minor > available:
+            held.append(adjustment.pk)
+            continue
+        taken += max(0, adjustment.amount_minor)
+        applied.append(adjustment.pk)
+    Adjustment.objects.filter(pk__in=applied).update(applied_run=run, held_reason="")
+    if held:
+        Adjustment.objects.filter(pk__in=held).update(held_reason=ADJUSTMENT_NOT_COVERED.format(
+            run=run, available=format_money(available - taken, run.currency)))
+    return taken
+
+
+def _record_makers(run: PayoutRun, program: Program) -> None:
+    """The creators of the adjustments the run applies, and whoever changed the program's terms, fund or tranches
+    since its last approved run, become makers of the run: they cannot approve it."""
+    makers = {(user_id, PayoutRunMaker.Role.ADJUSTMENT)
+              for user_id in Adjustment.objects.filter(applied_run=run).values_list("created_by_id", flat=True)}
+    since = (PayoutRun.objects.filter(program=program, kind=PayoutRun.Kind.FINAL, approved_at__isnull=False)
+             .aggregate(latest=Max("approved_at"))["latest"])
+    for history in (ProgramTerms.history.filter(program_id=program.pk), Fund.history.filter(program_id=program.pk),
+                    BudgetTranche.history.filter(fund__program_id=program.pk)):
+        changes = history.filter(history_user__isnull=False)
+        if since is not None:
+            changes = changes.filter(history_date__gt=since)
+        makers |= {(user_id, PayoutRunMaker.Role.TERMS)
+                   for user_id in changes.values_list("history_user_id", flat=True).distinct()}
+    existing = set(PayoutRunMaker.objects.filter(run=run).values_list("user_id", "role"))
+    PayoutRunMaker.objects.bulk_create([PayoutRunMaker(run=run, user_id=user_id, role=role)
+                                        for user_id, role in makers - existing])
+
+
 def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> None:
     EarningLine.objects.filter(run=run).delete()
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
-    if program.archetype == Program.Archetype.REVENUE_SHARE:
-        budget = fund.total_minor - fund_spent(fund, excluding=run.pk)  # contractual: only the fund total binds
-    else:
-        budget = fund_month_available(fund, run.month, run_id=run.pk)
-    end = run.as_of
-    ctx = RunContext(run=run, program=program, terms=terms, fund=fund, start=run.month, end=end, budget_minor=budget)
+    final = run.kind == PayoutRun.Kind.FINAL
+    available = FundPosition(fund, excluding_run=run.pk).available(run.month)
+    taken = _apply_adjustments(run, program, available) if final else 0
+    budget = available - taken
+    ctx = RunContext(run=run, program=program, terms=terms, fund=fund, start=run.month, end=run.as_of,
+                     budget_minor=budget)
     if connection.vendor == "postgresql":  # a month's aggregates and sorts of a million partners, in memory
         execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
     earned_sql, earned_params = FORMULAS[program.archetype](ctx)
-    write_lines(ctx, earned_sql, earned_params, apply_adjustments=run.kind == PayoutRun.Kind.FINAL)
+    write_lines(ctx, earned_sql, earned_params, final=final)
     drop_temporary(*ctx.temporary)
-    count, gross, adjustments, net, payable = (int(v or 0) for v in fetchone(f"""
+    count, gross, adjustments, net, payable, spend = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
-               SUM(CASE WHEN status = 'payable' THEN net_minor ELSE 0 END)
+               SUM(CASE WHEN status = 'payable' THEN net_minor ELSE 0 END),
+               SUM(CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_minor + adjustments_minor ELSE 0 END)
         FROM {LINE_TABLE} WHERE run_id = %(run)s""", {"run": run.pk}))
-    if run.kind == PayoutRun.Kind.FINAL and gross + adjustments > fund.total_minor - fund_spent(fund, excluding=run.pk):
-        remaining = fund.total_minor - fund_spent(fund, excluding=run.pk)
-        raise FundOverdrawn(FUND_OVERDRAWN.format(run=run, spend=format_money(gross + adjustments, fund.currency),
-                                                  fund=fund, remaining=format_money(remaining, fund.currency)))
-    run.status, run.error, run.computed_at = R.COMPUTED, "", timezone.now()
+    if final and spend > available:  # a revenue share owed past the fund's total
+        raise FundOverdrawn(FUND_OVERDRAWN.format(run=run, spend=format_money(spend, fund.currency), fund=fund,
+                                                  remaining=format_money(available, fund.currency)))
+    if final:
+        _record_makers(run, program)
+    run.status, run.error, run.computed_at, run.stale_reason = R.COMPUTED, "", timezone.now(), ""
     run.budget_minor, run.line_count, run.total_gross_minor = budget, count, gross
     run.total_adjustments_minor, run.total_net_minor, run.total_payable_minor = adjustments, net, payable
+    run.spend_minor = spend if final else 0
     run.save()
 
 
@@ -324,49 +350,79 @@ def _fund_post_total(fund: Fund, actor) -> None:
     budget = ledger.fund_account(fund, LedgerAccount.Kind.FUND_BUDGET)
     difference = fund.total_minor + ledger.balance(source)  # the source account holds −(funded so far)
     if difference:
-        ledger.post_pairs(key=f"fund:{fund.pk}:funded-to:{fund.total_minor}",
+        ledger.post_pairs(key=f"fund:{fund.pk}:funded-to:{fund.total_minor}:{ledger.balance(source)}",
                           description=f"Fund {fund} total set to {format_money(fund.total_minor, fund.currency)}",
                           pairs=[(budget.pk, difference), (source.pk, -difference)], actor=actor)
 
 
+def _refuse_unreconciled(run: PayoutRun, action: str) -> None:
+    failures = [check for check in run_reconciliation(run) if not check.ok]
+    if failures:
+        raise RunRefused(NOT_RECONCILED.format(action=action, run=run, checks="; ".join(
+            f"{check.label} (expected {check.expected_text}, found {check.actual_text})" for check in failures)))
+
+
 @transaction.atomic
 def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
-    """Approve a computed run (not by whoever started it) and post what each partner is now owed: one
-    balanced ledger transaction moving the run's spend from the fund's budget to partner balances and
-    withholding."""
+    """Approve a computed monthly run and post it, in one database transaction under the run's and the fund's row
+    locks: what each line earned moves from the fund's budget (or, for a line that takes money back, onto the
+    receivable) to the partner's payable balance and to withholding; then every payable line's balance moves from
+    *payable* to *in payment*, so no later run can carry it in again. Refused when the run is stale, does not
+    reconcile with the ledger and the fund, or when the approver is one of its makers (who started it, asked for
+    it to be computed again, or created an adjustment or term change it applies)."""
     _require_permission(actor, APPROVE_PERMISSION, "approve payout runs")
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     _refuse_status(run, "approve", (R.COMPUTED,), "approved")
     if run.kind != PayoutRun.Kind.FINAL:
         raise RunRefused(f"Run {run} is an estimate; only monthly runs are approved.")
-    if run.started_by_id is not None and run.started_by_id == actor.pk:
-        raise RunRefused(FOUR_EYES.format(user=actor))
+    maker = PayoutRunMaker.objects.filter(run=run, user=actor).first()
+    if maker is not None or (run.started_by_id is not None and run.started_by_id == actor.pk):
+        raise RunRefused(FOUR_EYES.format(user=actor, role=maker.get_role_display() if maker else "started this run"))
+    if run.stale_reason:
+        raise RunRefused(RUN_STALE.format(run=run, reason=run.stale_reason))
     fund = Fund.objects.select_for_update().get(program=run.program)
+    _refuse_unreconciled(run, "approve")
     _fund_post_total(fund, actor)
-    budget_account = ledger.fund_account(fund, LedgerAccount.Kind.FUND_BUDGET)
-    withholding_account = ledger.fund_account(fund, LedgerAccount.Kind.WITHHOLDING)
-    spend = run.total_gross_minor + run.total_adjustments_minor
-    remaining = ledger.balance(budget_account)
-    if spend > remaining:
-        raise FundOverdrawn(FUND_OVERDRAWN.format(run=run, spend=format_money(spend, fund.currency), fund=fund,
-                                                  remaining=format_money(remaining, fund.currency)))
-    ledger.ensure_partner_accounts(run_id=run.pk, program_id=run.program_id, currency=run.currency)
+    accounts = {kind: ledger.fund_account(fund, kind).pk for kind in (
+        LedgerAccount.Kind.FUND_BUDGET, LedgerAccount.Kind.WITHHOLDING, LedgerAccount.Kind.FUND_RECEIVABLE)}
+    for kind in (LedgerAccount.Kind.PARTNER_PAYABLE, LedgerAccount.Kind.PARTNER_IN_PAYMENT):
+        ledger.ensure_partner_accounts(run_id=run.pk, program_id=run.program_id, currency=run.currency, kind=kind)
+    params = {"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT,
+              "currency": run.currency, "program": run.program_id, "run": run.pk,
+              "budget_account": accounts[LedgerAccount.Kind.FUND_BUDGET],
+              "withholding_account": accounts[LedgerAccount.Kind.WITHHOLDING],
+              "receivable_account": accounts[LedgerAccount.Kind.FUND_RECEIVABLE]}
+    partner_account = ledger.PARTNER_ACCOUNT_JOIN
     ledger.post(
         key=f"run:{run.pk}:approve", run=run, actor=actor,
-        description=f"Approved {run}: {format_money(spend, run.currency)} owed to partners",
+        description=f"Approved {run}: {format_money(run.spend_minor, run.currency)} from the fund to partners",
         entries_sql=f"""
             SELECT a.id AS account_id, l.gross_minor + l.adjustments_minor - l.withholding_minor AS amount_minor
-            FROM {LINE_TABLE} l JOIN payouts_ledgeraccount a ON a.kind = %(payable)s AND a.currency = %(currency)s
-                 AND a.program_id = %(program)s AND a.partner_id = l.partner_id
+            FROM {LINE_TABLE} l {partner_account.format(kind="payable")}
             WHERE l.run_id = %(run)s
             UNION ALL
-            SELECT %(budget_account)s, -SUM(gross_minor + adjustments_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s
+            SELECT %(budget_account)s, -COALESCE(SUM(CASE WHEN gross_minor + adjustments_minor > 0
+                                                THEN gross_minor + adjustments_minor ELSE 0 END), 0)
+            FROM {LINE_TABLE} WHERE run_id = %(run)s
             UNION ALL
-            SELECT %(withholding_account)s, SUM(withholding_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s
-        """,
-        params={"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "currency": run.currency, "program": run.program_id,
-                "run": run.pk, "budget_account": budget_account.pk, "withholding_account": withholding_account.pk},
-    )
+            SELECT %(receivable_account)s, COALESCE(SUM(CASE WHEN gross_minor + adjustments_minor < 0
+                                                   THEN -(gross_minor + adjustments_minor) ELSE 0 END), 0)
+            FROM {LINE_TABLE} WHERE run_id = %(run)s
+            UNION ALL
+            SELECT %(withholding_account)s, COALESCE(SUM(withholding_minor), 0) FROM {LINE_TABLE} WHERE run_id = %(run)s
+        """, params=params)
+    ledger.post(
+        key=f"run:{run.pk}:in-payment", run=run, actor=actor,
+        description=f"{run}: {format_money(run.total_payable_minor, run.currency)} of payable balances into payment",
+        entries_sql=f"""
+            SELECT a.id AS account_id, -l.net_minor AS amount_minor
+            FROM {LINE_TABLE} l {partner_account.format(kind="payable")}
+            WHERE l.run_id = %(run)s AND l.status = 'payable'
+            UNION ALL
+            SELECT a.id, l.net_minor
+            FROM {LINE_TABLE} l {partner_account.format(kind="in_payment")}
+            WHERE l.run_id = %(run)s AND l.status = 'payable'
+        """, params=params)
     run.status, run.approved_by, run.approved_at = R.APPROVED, actor, timezone.now()
     run.save(update_fields=["status", "approved_by", "approved_at"])
     return run
@@ -374,28 +430,29 @@ def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
 
 @transaction.atomic
 def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str) -> PayoutRun:
-    """Record that the payable lines were paid: one balanced transaction from partner balances to paid out."""
+    """Record that the run's payment file was paid: its lines' amounts move from *in payment* to paid out, in one
+    balanced transaction. Refused unless the run reconciles with the ledger (what it put in payment is there)."""
     _require_permission(actor, PAY_PERMISSION, "mark payout runs paid")
     reference = (reference or "").strip()
     if not reference:
         raise RunRefused(REFERENCE_REQUIRED)
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     _refuse_status(run, "mark paid", (R.APPROVED,), "marked paid")
-    fund = Fund.objects.get(program=run.program)
+    fund = Fund.objects.select_for_update().get(program=run.program)
+    _refuse_unreconciled(run, "mark paid")
     paid_out = ledger.fund_account(fund, LedgerAccount.Kind.PAID_OUT)
     ledger.post(
         key=f"run:{run.pk}:pay", run=run, actor=actor,
         description=f"Paid {run}: {format_money(run.total_payable_minor, run.currency)}, reference {reference}",
         entries_sql=f"""
             SELECT a.id AS account_id, -l.net_minor AS amount_minor
-            FROM {LINE_TABLE} l JOIN payouts_ledgeraccount a ON a.kind = %(payable)s AND a.currency = %(currency)s
-                 AND a.program_id = %(program)s AND a.partner_id = l.partner_id
+            FROM {LINE_TABLE} l {ledger.PARTNER_ACCOUNT_JOIN.format(kind="in_payment")}
             WHERE l.run_id = %(run)s AND l.status = 'payable'
             UNION ALL
             SELECT %(paid_out)s, SUM(net_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s AND status = 'payable'
         """,
-        params={"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "currency": run.currency, "program": run.program_id,
-                "run": run.pk, "paid_out": paid_out.pk},
+        params={"in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT, "currency": run.currency,
+                "program": run.program_id, "run": run.pk, "paid_out": paid_out.pk},
     )
     execute(f"UPDATE {LINE_TABLE} SET status = 'paid' WHERE run_id = %(run)s AND status = 'payable'", {"run": run.pk})
     run.status, run.paid_by, run.paid_at, run.payment_reference = R.PAID, actor, timezone.now(), reference
@@ -405,8 +462,8 @@ def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str
 
 @transaction.atomic
 def payout_run_cancel(*, run_id: int, actor: AbstractBaseUser, reason: str) -> PayoutRun:
-    """Cancel a run that was not approved; its adjustments go back to waiting for the next run, and a new
-    run may be computed for the month."""
+    """Cancel a run that was not approved: its spend goes back to the fund, its adjustments back to waiting for
+    the next run, and a new run may be computed for the month."""
     _require_permission(actor, COMPUTE_PERMISSION, "cancel payout runs")
     reason = (reason or "").strip()
     if not reason:
@@ -416,18 +473,59 @@ def payout_run_cancel(*, run_id: int, actor: AbstractBaseUser, reason: str) -> P
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
     run.status, run.cancelled_reason = R.CANCELLED, f"{reason} (by {actor} at {timezone.now():%Y-%m-%d %H:%M} UTC)"
     run.save(update_fields=["status", "cancelled_reason"])
+    if run.kind == PayoutRun.Kind.FINAL:
+        fund = Fund.objects.select_for_update().filter(program_id=run.program_id).first()
+        if fund is not None:
+            fund_refresh_spent(fund)
     return run
 
+
+# --- adjustments ----------------------------------------------------------------------------------
 
 @transaction.atomic
 def adjustment_create(*, partner_id: int, program_id: int, amount_minor: int, reason: str,
                       actor: AbstractBaseUser) -> Adjustment:
-    """Record a correction; the partner's next monthly run applies it (a finalised run is never edited)."""
+    """Record a correction. It waits for a second finance approver (``adjustment_approve``); once approved, the
+    partner's next monthly run applies it (a finalised run is never edited)."""
     _require_permission(actor, ADJUST_PERMISSION, "record adjustments")
     reason = (reason or "").strip()
     if not reason:
         raise RunRefused(REASON_REQUIRED.format(action="record an adjustment"))
+    amount_minor = int(amount_minor)
     if not amount_minor:
         raise RunRefused(ADJUSTMENT_ZERO)
-    return Adjustment.objects.create(partner_id=partner_id, program_id=program_id, amount_minor=int(amount_minor),
+    if abs(amount_minor) > MAX_MINOR:
+        raise RunRefused(AMOUNT_INVALID.format(text=str(amount_minor), limit=MAX_MINOR))
+    return Adjustment.objects.create(partner_id=partner_id, program_id=program_id, amount_minor=amount_minor,
                                      reason=reason, created_by=actor)
+
+
+def _adjustment_decide(*, adjustment_id: int, actor: AbstractBaseUser, approve: bool, reason: str) -> Adjustment:
+    _require_permission(actor, APPROVE_ADJUSTMENT_PERMISSION, "approve or reject adjustments")
+    adjustment = Adjustment.objects.select_for_update().select_related("program").get(pk=adjustment_id)
+    if adjustment.status != Adjustment.Status.PENDING:
+        raise RunRefused(ADJUSTMENT_DECIDED.format(adjustment=adjustment, status=adjustment.get_status_display()))
+    if adjustment.created_by_id == actor.pk:
+        raise RunRefused(ADJUSTMENT_FOUR_EYES.format(user=actor))
+    adjustment.status = Adjustment.Status.APPROVED if approve else Adjustment.Status.REJECTED
+    adjustment.decided_by, adjustment.decided_at, adjustment.decision_reason = actor, timezone.now(), reason
+    adjustment.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    if approve:  # the program's computed runs no longer include every approved input
+        payout_runs_mark_stale(program_id=adjustment.program_id, reason=ADJUSTMENT_MADE_STALE.format(
+            adjustment=adjustment, amount=format_money(adjustment.amount_minor, adjustment.program.currency),
+            user=actor))
+    return adjustment
+
+
+@transaction.atomic
+def adjustment_approve(*, adjustment_id: int, actor: AbstractBaseUser, reason: str = "") -> Adjustment:
+    """A second finance approver (never its creator) lets an adjustment take effect."""
+    return _adjustment_decide(adjustment_id=adjustment_id, actor=actor, approve=True, reason=(reason or "").strip())
+
+
+@transaction.atomic
+def adjustment_reject(*, adjustment_id: int, actor: AbstractBaseUser, reason: str) -> Adjustment:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RunRefused(REASON_REQUIRED.format(action="reject an adjustment"))
+    return _adjustment_decide(adjustment_id=adjustment_id, actor=actor, approve=False, reason=reason)

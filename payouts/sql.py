@@ -29,6 +29,30 @@ def div_half_even(n: int, d: int) -> int:
     return quotient if n >= 0 else -quotient
 
 
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def _stored(value: int) -> int:
+    """SQLite holds 64-bit integers: past them its own arithmetic silently turns to floating point. Every product
+    goes through these functions instead, which refuse (the statement fails) rather than round."""
+    if not BIGINT_MIN <= value <= BIGINT_MAX:
+        raise OverflowError(f"{value} is past the largest integer the database stores")
+    return value
+
+
+def mul(a: int, b: int) -> int:
+    return _stored(int(a) * int(b))
+
+
+def add(a: int, b: int) -> int:
+    return _stored(int(a) + int(b))
+
+
+def muldiv_half_even(a: int, b: int, d: int) -> int:
+    """a·b / d rounded half to even, the product kept exact."""
+    return div_half_even(int(a) * int(b), d)
+
+
 def _register(sender, connection, **kwargs) -> None:
     if connection.vendor != "sqlite":
         return
@@ -36,6 +60,9 @@ def _register(sender, connection, **kwargs) -> None:
     raw.create_function("cp_muldiv_floor", 3, muldiv_floor, deterministic=True)
     raw.create_function("cp_muldiv_rem", 3, muldiv_rem, deterministic=True)
     raw.create_function("cp_div_half_even", 2, div_half_even, deterministic=True)
+    raw.create_function("cp_muldiv_half_even", 3, muldiv_half_even, deterministic=True)
+    raw.create_function("cp_mul", 2, mul, deterministic=True)
+    raw.create_function("cp_add", 2, add, deterministic=True)
 
 
 def install() -> None:
@@ -51,6 +78,16 @@ CREATE OR REPLACE FUNCTION cp_div_half_even(n numeric, d numeric) RETURNS numeri
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE WHEN 2 * abs(mod(n, d)) > d OR (2 * abs(mod(n, d)) = d AND mod(div(n, d), 2) <> 0)
                 THEN div(n, d) + sign(n) ELSE div(n, d) END $$;
+"""
+
+# Migration 0008: exact products on PostgreSQL (numeric never overflows; storing past bigint fails loudly).
+POSTGRES_EXACT_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION cp_mul(a numeric, b numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT a * b $$;
+CREATE OR REPLACE FUNCTION cp_add(a numeric, b numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT a + b $$;
+CREATE OR REPLACE FUNCTION cp_muldiv_half_even(a numeric, b numeric, d numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT cp_div_half_even(a * b, d) $$;
 """
 
 

@@ -37,10 +37,17 @@ class RunContext:
         }
 
 
-# Only members whose enrolment is approved, and was approved before the month ended, earn.
+# Members earn: a live membership (approved, or suspended now: at most one per partner and program) approved
+# before the month ended. An ended or withdrawn membership earns nothing in a run computed after it ended.
 MEMBERS_JOIN = """
     JOIN partnerships_enrolment e ON e.partner_id = {alias}.partner_id AND e.program_id = %(program)s
-         AND e.status = 'approved' AND e.approved_at < %(cutoff)s
+         AND e.status IN ('approved', 'suspended') AND e.approved_at < %(cutoff)s
+"""
+# ... and only the days on which the membership was not suspended count (suspension mid-month: the days before
+# the suspension and after the reinstatement earn, the suspended days do not).
+LIVE_DAY = """
+    NOT EXISTS (SELECT 1 FROM partnerships_enrolmentsuspension s WHERE s.enrolment_id = e.id
+                AND s.starts_on <= {day} AND (s.ends_on IS NULL OR s.ends_on > {day}))
 """
 
 LINE_COLUMNS = (

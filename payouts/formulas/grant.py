@@ -1,26 +1,28 @@
-"""Grants: each approved member receives the fixed monthly amount, in order of approval, while the
-month's budget lasts; the member who exhausts it receives what is left. A grant never overdraws."""
+"""Grants: each member receives the fixed monthly amount, in order of approval, while the month's budget lasts;
+the member who exhausts it receives what is left. A grant never overdraws. A member whose membership is suspended
+on the month's last day receives no grant for that month (one reinstated before then does)."""
 
 from __future__ import annotations
 
-from payouts.formulas.context import RunContext
+from payouts.formulas.context import LIVE_DAY, RunContext
 
 
 def earned(ctx: RunContext) -> tuple[str, dict]:
-    sql = """
+    sql = f"""
         grantees AS (
             SELECT e.partner_id, ROW_NUMBER() OVER (ORDER BY e.approved_at, e.id) AS position
             FROM partnerships_enrolment e
-            WHERE e.program_id = %(program)s AND e.status = 'approved' AND e.approved_at < %(cutoff)s),
+            WHERE e.program_id = %(program)s AND e.status IN ('approved', 'suspended') AND e.approved_at < %(cutoff)s
+              AND {LIVE_DAY.format(day="%(end)s")}),
         earned AS (
             SELECT g.partner_id, 'grant' AS basis, %(amount)s AS basis_value, 0 AS basis_total, 0 AS weight,
-                   CASE WHEN g.position * %(amount)s <= %(budget)s THEN %(amount)s
-                        WHEN (g.position - 1) * %(amount)s < %(budget)s
-                            THEN %(budget)s - (g.position - 1) * %(amount)s
+                   CASE WHEN cp_mul(g.position, %(amount)s) <= %(budget)s THEN %(amount)s
+                        WHEN cp_mul(g.position - 1, %(amount)s) < %(budget)s
+                            THEN %(budget)s - cp_mul(g.position - 1, %(amount)s)
                         ELSE 0 END AS gross,
                    FALSE AS capped, 0 AS rounding, 0 AS remainder,
-                   CASE WHEN g.position * %(amount)s <= %(budget)s THEN ''
-                        WHEN (g.position - 1) * %(amount)s < %(budget)s THEN 'fund exhausted: partial grant'
+                   CASE WHEN cp_mul(g.position, %(amount)s) <= %(budget)s THEN ''
+                        WHEN cp_mul(g.position - 1, %(amount)s) < %(budget)s THEN 'fund exhausted: partial grant'
                         ELSE 'fund exhausted: no grant this month' END AS note
             FROM grantees g)"""
     return sql, {"amount": ctx.terms.grant_monthly_minor, "budget": max(ctx.budget_minor, 0)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from payouts.formulas.context import MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.models import ProgramTerms
 from payouts.sql import materialise
@@ -32,7 +32,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
     ctx.temporary.append(materialise(MEMBERS_TABLE, f"""
         SELECT m.partner_id, SUM(m.qualified_views) AS w
         FROM partnerships_dailymetric m {MEMBERS_JOIN.format(alias="m")}
-        WHERE m.day >= %(start)s AND m.day <= %(end)s
+        WHERE m.day >= %(start)s AND m.day <= %(end)s AND {LIVE_DAY.format(day="m.day")}
         GROUP BY m.partner_id
         HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0""", params))
     sql = f"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from payouts.formulas.context import MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.money import exponent
 from payouts.sql import fetchone
@@ -31,10 +31,10 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
     video_cap = terms.video_cap_minor * MICRO if terms.video_cap_minor else None
     partner_cap = terms.partner_cap_minor * MICRO if terms.partner_cap_minor else None
     rate = rate_case(ctx)
-    per_video = f"v.month_views * {rate}"
+    per_video = f"cp_mul(v.month_views, {rate})"
     if video_cap is not None:
         per_video = f"(CASE WHEN {per_video} > {video_cap} THEN {video_cap} ELSE {per_video} END)"
-    video_capped = f"CASE WHEN v.month_views * {rate} > {video_cap} THEN 1 ELSE 0 END" if video_cap else "0"
+    video_capped = f"CASE WHEN cp_mul(v.month_views, {rate}) > {video_cap} THEN 1 ELSE 0 END" if video_cap else "0"
     total = "x.earned" if partner_cap is None else (
         f"(CASE WHEN x.earned > {partner_cap} THEN {partner_cap} ELSE x.earned END)")
     partner_note = "''" if partner_cap is None else (
@@ -56,6 +56,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
                     JOIN payouts_videodailyviews d ON d.video_id = video.id AND d.day <= %(end)s
                     {MEMBERS_JOIN.format(alias="video")}
                     WHERE video.duration_seconds > %(min_duration)s AND video.posted_at >= e.approved_at
+                      AND {LIVE_DAY.format(day="d.day")}
                     GROUP BY video.partner_id, video.id
                     HAVING SUM(d.qualified_views) >= %(floor)s
                 ) v

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from payouts.formulas.context import MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.sql import date_param
 
 PPM = 1_000_000  # rates have six decimals: rate × 10**6 is a whole number
@@ -24,9 +24,12 @@ def tiered_numerator(tiers: list[tuple[int | None, Decimal]]) -> str:
     for high, rate in tiers:
         rate_ppm = int(rate * PPM)
         portion = f"({_clamp('(r.ytd + r.month_total)', low, high)} - {_clamp('r.ytd', low, high)})"
-        parts.append(f"{portion} * {rate_ppm}")
+        parts.append(f"cp_mul({portion}, {rate_ppm})")
         low = high if high is not None else low
-    return " + ".join(parts)
+    numerator = parts[0]
+    for part in parts[1:]:
+        numerator = f"cp_add({numerator}, {part})"
+    return numerator
 
 
 def earned(ctx: RunContext) -> tuple[str, dict]:
@@ -38,6 +41,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
                    SUM(CASE WHEN a.day < %(start)s THEN a.amount_minor ELSE 0 END) AS ytd
             FROM payouts_adrevenue a {MEMBERS_JOIN.format(alias="a")}
             WHERE a.currency = %(currency)s AND a.day >= %(year_start)s AND a.day <= %(end)s
+              AND {LIVE_DAY.format(day="a.day")}
             GROUP BY a.partner_id),
         earned AS (
             SELECT r.partner_id, 'revenue' AS basis, r.month_total AS basis_value, 0 AS basis_total, 0 AS weight,

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from payouts.formulas.context import LINE_COLUMNS, LINE_TABLE, RunContext
 from payouts.formulas.revenue_share import PPM
-from payouts.models import LedgerAccount
+from payouts.models import LedgerAccount, ProgramTerms
 from payouts.sql import execute
 
 
-def hold_reason_sql(ctx: RunContext) -> str:
-    terms, holds = ctx.terms, []
+def hold_reason_sql(terms: ProgramTerms) -> str:
+    """SQL over the partner ``p``: why a line is held ('' when it is not), from the program's hold rules."""
+    holds = []
     if terms.hold_without_tax_form:
         holds.append("CASE WHEN NOT p.tax_form_on_file THEN 'no tax form on file; ' ELSE '' END")
     if terms.hold_without_identity:
@@ -27,26 +28,41 @@ def withholding_sql(ctx: RunContext) -> str:
     if not ctx.terms.withholding_rate:
         return "0"
     return ("CASE WHEN l.gross + l.adjustments > 0 "
-            f"THEN cp_div_half_even((l.gross + l.adjustments) * %(withholding_ppm)s, {PPM}) ELSE 0 END")
+            f"THEN cp_muldiv_half_even(l.gross + l.adjustments, %(withholding_ppm)s, {PPM}) ELSE 0 END")
 
 
-def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, apply_adjustments: bool) -> None:
-    """Insert every line of the run: the archetype's earners, plus partners with pending corrections or an
-    unpaid balance (so a correction is applied, and a released hold or a balance that reached the minimum
-    gets paid, even without new earnings)."""
+def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final: bool) -> None:
+    """Insert every line of the run: the archetype's earners, plus partners with adjustments or an unpaid
+    balance (so a correction is applied, and a released hold or a balance that reached the minimum gets paid,
+    even without new earnings).
+
+    A monthly run applies the adjustments ``_apply_adjustments`` gave it; an estimate shows the approved ones
+    still waiting. The balance carried in is the partner's *payable* balance in the ledger less what other
+    computed (not yet approved) monthly runs of the program already carry in: the same cent is never carried
+    by two runs, so it can reach only one payment file."""
     params = ctx.params(payable_kind=LedgerAccount.Kind.PARTNER_PAYABLE,
                         withholding_ppm=int(ctx.terms.withholding_rate * PPM), minimum=ctx.terms.min_payout_minor,
                         **earned_params)
+    adjustments = ("applied_run_id = %(run)s" if final
+                   else "applied_run_id IS NULL AND status = 'approved' AND program_id = %(program)s")
     execute(f"""
         WITH {earned_sql},
         pending AS (
             SELECT partner_id, SUM(amount_minor) AS amount FROM payouts_adjustment
-            WHERE program_id = %(program)s AND applied_run_id IS NULL GROUP BY partner_id),
+            WHERE {adjustments} GROUP BY partner_id),
+        claims AS (
+            SELECT ol.partner_id, -ol.carried_in_minor AS amount
+            FROM {LINE_TABLE} ol JOIN payouts_payoutrun orun ON orun.id = ol.run_id
+            WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed'
+              AND orun.id <> %(run)s AND ol.carried_in_minor <> 0),
         balance AS (
-            SELECT la.partner_id, SUM(le.amount_minor) AS amount
-            FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
-            WHERE la.kind = %(payable_kind)s AND la.currency = %(currency)s AND la.program_id = %(program)s
-            GROUP BY la.partner_id HAVING SUM(le.amount_minor) <> 0),
+            SELECT partner_id, SUM(amount) AS amount FROM (
+                SELECT la.partner_id, le.amount_minor AS amount
+                FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
+                WHERE la.kind = %(payable_kind)s AND la.currency = %(currency)s AND la.program_id = %(program)s
+                UNION ALL
+                SELECT partner_id, amount FROM claims) owed
+            GROUP BY partner_id HAVING SUM(amount) <> 0),
         line AS (
             SELECT COALESCE(e.partner_id, o.partner_id) AS partner_id, COALESCE(e.basis, 'none') AS basis,
                    COALESCE(e.basis_value, 0) AS basis_value, COALESCE(e.basis_total, 0) AS basis_total,
@@ -61,7 +77,7 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, apply_
             LEFT JOIN balance b ON b.partner_id = COALESCE(e.partner_id, o.partner_id)),
         withheld AS (
             SELECT l.*, {withholding_sql(ctx)} AS withholding,
-                   {hold_reason_sql(ctx)} AS hold_reason
+                   {hold_reason_sql(ctx.terms)} AS hold_reason
             FROM line l JOIN partnerships_partner p ON p.id = l.partner_id),
         settled AS (
             SELECT w.*, w.carried_in + w.gross + w.adjustments - w.withholding AS net FROM withheld w)
@@ -76,6 +92,3 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, apply_
         -- key order: the indexes on (run, partner) and (partner, run) are then filled page by page, not at random
         ORDER BY partner_id
     """, params)
-    if apply_adjustments:
-        execute("UPDATE payouts_adjustment SET applied_run_id = %(run)s "
-                "WHERE program_id = %(program)s AND applied_run_id IS NULL", params)

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 FLOOR = "cp_muldiv_floor({a}, {b}, {c})"
 REM = "cp_muldiv_rem({a}, {b}, {c})"
+# A level's exact share of what the partners at or below it share, were every heavier partner capped.
+LEVEL_SHARE = {"a": "%(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier)", "b": "l.w", "c": "t.w_all - l.w_heavier"}
+FREE_BUDGET = "%(split_budget)s - cp_mul(%(split_cap)s, f.n_capped)"  # what the uncapped partners share
 # A partner's floored share is at most the budget and its remainder below the total weight: both fit a bigint, and
 # sorting a million rows by a bigint remainder is several times faster than by a numeric one.
 SHARE_FLOOR = "CAST(" + FLOOR + " AS bigint)"
@@ -62,11 +65,11 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
         params["retain"] = True
     else:
         not_capped = (
-            "(" + FLOOR.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            "(" + FLOOR.format(**LEVEL_SHARE)
             + " < %(split_cap)s OR ("
-            + FLOOR.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            + FLOOR.format(**LEVEL_SHARE)
             + " = %(split_cap)s AND "
-            + REM.format(a="%(split_budget)s - %(split_cap)s * l.n_heavier", b="l.w", c="t.w_all - l.w_heavier")
+            + REM.format(**LEVEL_SHARE)
             + " = 0))"
         )
         shares = f"""
@@ -79,7 +82,7 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
                 FROM (SELECT w, COUNT(*) AS n, SUM(w) AS sw FROM src GROUP BY w) g),
             split_cut AS (
                 SELECT MAX(l.w) AS w_cut FROM split_levels l CROSS JOIN split_tot t
-                WHERE %(split_budget)s - %(split_cap)s * l.n_heavier > 0 AND {not_capped}),
+                WHERE %(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier) > 0 AND {not_capped}),
             split_flag AS (
                 SELECT s.partner_id, s.w, (c.w_cut IS NULL OR s.w > c.w_cut) AS capped
                 FROM src s CROSS JOIN split_cut c),
@@ -89,17 +92,15 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
             split_shares AS (
                 SELECT g.partner_id, g.w, g.capped,
                        CASE WHEN g.capped THEN %(split_cap)s ELSE {SHARE_FLOOR.format(
-                           a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
-                           AS floored,
+                           a=FREE_BUDGET, b="g.w", c="NULLIF(f.w_free, 0)")} END AS floored,
                        CASE WHEN g.capped THEN 0 ELSE {SHARE_REM.format(
-                           a="%(split_budget)s - %(split_cap)s * f.n_capped", b="g.w", c="NULLIF(f.w_free, 0)")} END
-                           AS remainder
+                           a=FREE_BUDGET, b="g.w", c="NULLIF(f.w_free, 0)")} END AS remainder
                 FROM split_flag g CROSS JOIN split_free f)"""
     if cap is not None and retain_excess:
         target = f"(SELECT {FLOOR.format(a='%(split_budget)s', b='f.w_free', c='NULLIF(t.w_all, 0)')} "
         target += "FROM split_free f CROSS JOIN split_tot t)"
     elif cap is not None:
-        target = ("(SELECT CASE WHEN w_free > 0 THEN %(split_budget)s - %(split_cap)s * n_capped ELSE 0 END "
+        target = ("(SELECT CASE WHEN w_free > 0 THEN %(split_budget)s - cp_mul(%(split_cap)s, n_capped) ELSE 0 END "
                   "FROM split_free)")
     else:
         target = "(SELECT target FROM split_free)"

@@ -133,8 +133,8 @@ def ledger_is_balanced() -> bool:
         LedgerEntry.objects.aggregate(total=Sum("amount_minor"))["total"] or 0) == 0
 
 
-def payable_balances(run: PayoutRun) -> dict[str, int]:
-    rows = (LedgerEntry.objects.filter(account__kind=LedgerAccount.Kind.PARTNER_PAYABLE, account__program=run.program)
+def payable_balances(run: PayoutRun, kind: str = LedgerAccount.Kind.PARTNER_PAYABLE) -> dict[str, int]:
+    rows = (LedgerEntry.objects.filter(account__kind=kind, account__program=run.program)
             .values_list("account__partner__handle").annotate(total=Sum("amount_minor")))
     return dict(rows)
 
@@ -267,7 +267,9 @@ def test_a_finance_user_approves_a_run_the_scheduler_computed(client, approver, 
     assert messages_of(response) == [("success", f"{computed_run}: approve done.")]
     computed_run.refresh_from_db()
     assert (computed_run.status, computed_run.approved_by) == (R.APPROVED, approver)
-    assert payable_balances(computed_run) == {"ana": 7_500_00, "ben": 2_500_00}
+    # What the partners earned is posted and moved into payment (the payment file), none left payable.
+    assert payable_balances(computed_run) == {"ana": 0, "ben": 0}
+    assert payable_balances(computed_run, LedgerAccount.Kind.PARTNER_IN_PAYMENT) == {"ana": 7_500_00, "ben": 2_500_00}
     assert ledger_is_balanced()
 
 
@@ -298,7 +300,7 @@ def test_whoever_started_a_run_cannot_approve_it_and_nothing_changes(client, app
     response = submit(client, act_url(run, "approve"))
 
     assert response.status_code == 200
-    assert response.context["form"].non_field_errors() == [FOUR_EYES.format(user=approver)]
+    assert response.context["form"].non_field_errors() == [FOUR_EYES.format(user=approver, role="started the run")]
     assert (run_state(run), lines_state(run)) == before
     assert ledger_state() == ([], 0)
 

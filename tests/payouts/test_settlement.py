@@ -7,7 +7,7 @@ from django.db.models import Sum
 
 from partnerships.models import Partner
 from payouts import services
-from payouts.exceptions import FundOverdrawn, NotPermitted, RunRefused
+from payouts.exceptions import NotPermitted, RunRefused
 from payouts.models import Adjustment, EarningLine, LedgerAccount, LedgerEntry, LedgerTransaction, PayoutRun
 from payouts.roles import ensure_group_permissions
 from tests.partnerships.factories import UserFactory
@@ -42,6 +42,18 @@ def payable_balance(partner, program) -> int:
                                       account__program=program).aggregate(t=Sum("amount_minor"))["t"] or 0
 
 
+def in_payment_balance(partner, program) -> int:
+    return LedgerEntry.objects.filter(account__kind=LedgerAccount.Kind.PARTNER_IN_PAYMENT, account__partner=partner,
+                                      account__program=program).aggregate(t=Sum("amount_minor"))["t"] or 0
+
+
+def approved_adjustment(*, partner, program, amount_minor, reason, maker, checker) -> Adjustment:
+    """An adjustment recorded by one finance approver and approved by another (four eyes)."""
+    adjustment = services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
+                                            reason=reason, actor=maker)
+    return services.adjustment_approve(adjustment_id=adjustment.pk, actor=checker)
+
+
 def run_month(program, month, approver, actor=None):
     run = services.payout_run_compute(program_id=program.pk, month=month, actor=actor)
     assert run.status == PayoutRun.Status.COMPUTED, run.error
@@ -60,14 +72,16 @@ def test_approve_then_pay_moves_money_through_the_ledger(approver):
     run = services.payout_run_compute(program_id=program.pk, month=MONTH)
 
     services.payout_run_approve(run_id=run.pk, actor=approver)
-    assert payable_balance(a, program) == 7_500_00
-    assert payable_balance(b, program) == 2_500_00
+    # Approval posts what each partner earned, then moves it from payable into payment: no later run carries it.
+    assert (payable_balance(a, program), in_payment_balance(a, program)) == (0, 7_500_00)
+    assert (payable_balance(b, program), in_payment_balance(b, program)) == (0, 2_500_00)
     assert ledger_is_balanced()
 
     services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="BATCH-2026-08")
     run.refresh_from_db()
     assert (run.status, run.payment_reference, run.paid_by) == (PayoutRun.Status.PAID, "BATCH-2026-08", approver)
     assert payable_balance(a, program) == payable_balance(b, program) == 0
+    assert in_payment_balance(a, program) == in_payment_balance(b, program) == 0
     assert set(EarningLine.objects.filter(run=run).values_list("status", flat=True)) == {"paid"}
     paid_out = LedgerEntry.objects.filter(account__kind=LedgerAccount.Kind.PAID_OUT).aggregate(t=Sum("amount_minor"))
     assert paid_out["t"] == 10_000_00
@@ -113,14 +127,14 @@ def test_held_partner_is_owed_but_not_paid_until_the_hold_clears(approver):
     assert payable_balance(partner, program) == 0
 
 
-def test_negative_adjustment_is_carried_into_the_next_run(approver):
+def test_negative_adjustment_is_carried_into_the_next_run(approver, second_approver):
     program = paying_program(months=2)
     partner = member(program, handle="a", views=1)
     august = run_month(program, MONTH, approver)
     services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
 
-    adjustment = services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=-300_00,
-                                            reason="Invalid traffic found in August", actor=approver)
+    adjustment = approved_adjustment(partner=partner, program=program, amount_minor=-300_00,
+                                     reason="Invalid traffic found in August", maker=second_approver, checker=approver)
     from tests.partnerships.factories import DailyMetricFactory
     DailyMetricFactory(partner=partner, day=dt.date(2026, 9, 3), views=1, qualified_views=1)
     september = run_month(program, SEPTEMBER, approver)
@@ -133,13 +147,13 @@ def test_negative_adjustment_is_carried_into_the_next_run(approver):
     assert ledger_is_balanced()
 
 
-def test_negative_balance_blocks_payment_and_is_carried_forward(approver):
+def test_negative_balance_blocks_payment_and_is_carried_forward(approver, second_approver):
     program = paying_program(months=2)
     partner = member(program, handle="a", views=1)
     august = run_month(program, MONTH, approver)
     services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
-    services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=-500_00,
-                               reason="Chargeback", actor=approver)
+    approved_adjustment(partner=partner, program=program, amount_minor=-500_00, reason="Chargeback",
+                        maker=second_approver, checker=approver)
     september = run_month(program, SEPTEMBER, approver)
     sept_line = line(september, partner)
     assert (sept_line.net_minor, sept_line.status) == (-500_00, "carried_over")
@@ -163,7 +177,7 @@ def test_the_starter_cannot_approve(approver, second_approver):
     program = paying_program()
     member(program, views=1)
     run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=approver)
-    with pytest.raises(RunRefused, match="approver started this run and so cannot approve it"):
+    with pytest.raises(RunRefused, match="approver started the run and so cannot approve it"):
         services.payout_run_approve(run_id=run.pk, actor=approver)
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPUTED
@@ -239,16 +253,19 @@ def test_approval_without_permission_is_refused(outsider):
     assert LedgerTransaction.objects.count() == 0
 
 
-def test_approval_refuses_to_overdraw_the_fund(approver):
+def test_a_fund_total_below_what_runs_spend_is_refused_by_the_database(approver):
     program = paying_program(fund_total=5_000_00, month_budget=10_000_00)
     member(program, views=1)
     run = services.payout_run_compute(program_id=program.pk, month=MONTH)
-    assert run.total_gross_minor == 5_000_00  # the budget never exceeds what the fund has left
+    assert run.total_gross_minor == run.spend_minor == 5_000_00  # the budget never exceeds what the fund has left
+    from django.db import IntegrityError, transaction
+
     from payouts.models import Fund
-    Fund.objects.filter(program=program).update(total_minor=4_000_00)  # someone lowered the total meanwhile
-    with pytest.raises(FundOverdrawn):
-        services.payout_run_approve(run_id=run.pk, actor=approver)
-    assert LedgerEntry.objects.filter(transaction__run=run).count() == 0
+    with pytest.raises(IntegrityError), transaction.atomic():  # someone lowers the total meanwhile
+        Fund.objects.filter(program=program).update(total_minor=4_000_00)
+    assert Fund.objects.get(program=program).total_minor == 5_000_00
+    services.payout_run_approve(run_id=run.pk, actor=approver)
+    assert ledger_is_balanced()
 
 
 def test_compute_twice_is_a_no_op(approver):
@@ -261,11 +278,11 @@ def test_compute_twice_is_a_no_op(approver):
     assert list(EarningLine.objects.values_list("id", "gross_minor")) == lines
 
 
-def test_cancelled_run_frees_the_month_and_its_adjustments(approver):
+def test_cancelled_run_frees_the_month_and_its_adjustments(approver, second_approver):
     program = paying_program()
     partner = member(program, views=1)
-    services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=5_00, reason="Bonus",
-                               actor=approver)
+    approved_adjustment(partner=partner, program=program, amount_minor=5_00, reason="Bonus", maker=approver,
+                        checker=second_approver)
     first = services.payout_run_compute(program_id=program.pk, month=MONTH)
     services.payout_run_cancel(run_id=first.pk, actor=approver, reason="Metrics were re-delivered")
     assert Adjustment.objects.get().applied_run is None
