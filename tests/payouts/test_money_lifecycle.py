@@ -1,0 +1,318 @@
+"""Money across the whole lifecycle, as a stateful property: random sequences of loading metrics and revenue
+(late ones included), computing any month in any order, cancelling, recomputing, approving, paying, positive and
+negative adjustments, changing a fund's total, and suspending and reinstating partners and memberships, driven
+through the real services. After every step:
+
+- the ledger balances, transaction by transaction;
+- per partner and program, what was paid plus what is in payment plus what is still payable equals what approved
+  runs posted (earned minus recoveries): nobody is paid more than earned, and no amount sits in two payment files;
+- for every fund and month, spent to date ≤ released to date ≤ total, and the fund's cached spend is its runs';
+- every approved or paid run reconciles with the ledger; no run was approved by one of its makers;
+- a closed month stays closed: an approved or paid run's lines never change.
+
+CI runs a fixed seed (derandomised) on SQLite and PostgreSQL; ``HYPOTHESIS_PROFILE=thorough`` runs many more
+sequences by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections import Counter
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from partnerships import services as partner_services
+from partnerships.exceptions import PartnershipsError
+from partnerships.models import DailyMetric, Enrolment, Program
+from payouts import services
+from payouts.closing import payout_runs_mark_stale
+from payouts.exceptions import PayoutsError
+from payouts.funds import FundPosition, fund_refresh_spent
+from payouts.models import (
+    Adjustment,
+    AdRevenue,
+    EarningLine,
+    Fund,
+    LedgerAccount,
+    LedgerEntry,
+    PayoutRun,
+    PayoutRunMaker,
+)
+from payouts.reconciliation import run_reconciliation
+from payouts.roles import ensure_group_permissions
+from tests.partnerships.factories import UserFactory
+from tests.payouts.factories import MONTH, member, paying_program
+
+MONTHS = [MONTH, dt.date(2026, 9, 1), dt.date(2026, 10, 1)]
+R = PayoutRun.Status
+REACHED: Counter = Counter()  # what the sequences reached, checked by the test so the machine cannot go idle
+
+settings.register_profile("ci", max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", "40")), stateful_step_count=30,
+                          derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("thorough", max_examples=500, stateful_step_count=50, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci")
+                               if os.environ.get("HYPOTHESIS_PROFILE") in ("ci", "thorough") else "ci")
+
+
+def owed_by_ledger(kind: str) -> dict[tuple[int, int], int]:
+    rows = (LedgerEntry.objects.filter(account__kind=kind).values_list("account__partner_id", "account__program_id")
+            .annotate(total=Sum("amount_minor")))
+    return {(partner, program): int(total) for partner, program, total in rows}
+
+
+class MoneyLifecycle(RuleBasedStateMachine):
+    """Two programs (a pooled fund with rollover and a cap, a revenue share with a small fund) and three partners
+    who belong to both; three finance approvers and a partnership manager."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()  # every sequence starts from the same database and is rolled back after
+
+    def teardown(self) -> None:
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    @initialize()
+    def world(self) -> None:
+        ensure_group_permissions()
+        self.finance = [UserFactory(username=f"finance{i}", groups=["Finance approvers"]) for i in range(3)]
+        self.manager = UserFactory(username="lifecycle-manager", groups=["Partnership managers"], is_superuser=True)
+        self.pooled = paying_program(month_budget=1_000_00, months=3, fund_total=2_500_00, min_payout_minor=50_00,
+                                     partner_cap_minor=700_00)
+        self.revenue = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=2_000_00,
+                                      revenue_share_rate="0.5")
+        self.partners = [member(self.pooled, handle=f"p{i}") for i in range(3)]
+        for partner in self.partners:
+            Enrolment.objects.create(partner=partner, program=self.revenue, status=Enrolment.Status.APPROVED,
+                                     submitted_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+                                     approved_at=dt.datetime(2026, 7, 1, tzinfo=dt.UTC), eligibility=[],
+                                     eligibility_passed=True)
+        self.programs = [self.pooled, self.revenue]
+        for index, partner in enumerate(self.partners):  # every month has inputs from the start
+            for month in MONTHS:
+                views = (10_000, 1_000_000, 3_000_000)[index]  # the first partner's share is under the minimum
+                DailyMetric.objects.create(partner=partner, day=month.replace(day=10), views=views,
+                                           qualified_views=views)
+                AdRevenue.objects.create(partner=partner, day=month.replace(day=10), currency="USD",
+                                         amount_minor=(60_00, 100_00, 200_00)[index])
+        self.frozen: dict[int, list] = {}  # approved or paid runs' lines as they were at approval
+
+    # --- inputs ---------------------------------------------------------------------------------------
+    def _closed(self, program: Program, month: dt.date) -> bool:
+        return PayoutRun.objects.filter(program=program, month=month, kind="final",
+                                        status__in=[R.APPROVED, R.PAID]).exists()
+
+    @rule(partner=st.integers(0, 2), month=st.sampled_from(MONTHS), day=st.integers(1, 28), revenue=st.booleans(),
+          amount=st.integers(-50_00, 5_000_000))
+    def load_input(self, partner, month, day, revenue, amount):
+        """Late metrics (pooled fund) or ad revenue (revenue share) for a month, as ingestion loads them."""
+        program = self.revenue if revenue else self.pooled
+        if self._closed(program, month):
+            return  # a closed month's inputs are refused by ingestion (tested in test_closed_months.py)
+        if revenue:
+            AdRevenue.objects.update_or_create(partner=self.partners[partner], day=month.replace(day=day),
+                                               currency="USD", defaults={"amount_minor": amount // 50})
+        else:
+            DailyMetric.objects.update_or_create(partner=self.partners[partner], day=month.replace(day=day),
+                                                 defaults={"views": abs(amount), "qualified_views": abs(amount)})
+        payout_runs_mark_stale(program_id=program.pk, month=month, reason="inputs loaded")
+
+    # --- runs -----------------------------------------------------------------------------------------
+    @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(-1, 2))
+    def compute(self, program, month, actor):
+        self._compute(program, month, self.finance[actor] if actor >= 0 else None)  # -1: the scheduler
+
+    @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS))
+    def compute_as_scheduler(self, program, month):
+        self._compute(program, month, None)
+
+    def _compute(self, program, month, user):
+        try:
+            run = services.payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
+            REACHED.update([f"compute → {run.status} {run.error[:80]}"])
+        except PayoutsError as exc:
+            REACHED.update(["compute refused " + str(exc)[:150]])
+
+    @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(0, 2))
+    def request_recompute(self, program, month, actor):
+        """A person's "compute again" (the worker then runs it as the scheduler would)."""
+        program_id = self.programs[program].pk
+        try:
+            services.payout_run_request(program_id=program_id, month=month, actor=self.finance[actor])
+            services.payout_run_compute(program_id=program_id, month=month)
+        except PayoutsError:
+            pass
+
+    def _run(self, pick: int, *statuses: str) -> PayoutRun | None:
+        """One of the live monthly runs (in the given statuses), chosen by ``pick``."""
+        runs = list(PayoutRun.objects.filter(kind="final", status__in=statuses or [R.COMPUTING, R.COMPUTED, R.FAILED,
+                                                                                   R.APPROVED, R.PAID]).order_by("pk"))
+        return runs[pick % len(runs)] if runs else None
+
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def cancel(self, pick, actor):
+        run = self._run(pick)
+        if run is not None:
+            try:
+                services.payout_run_cancel(run_id=run.pk, actor=self.finance[actor], reason="recheck")
+            except PayoutsError:
+                assert run.status in (R.APPROVED, R.PAID)
+
+    @rule(pick=st.integers(0, 9))
+    def approve_by_someone_else(self, pick):
+        """Finance picks an approver who is none of the run's makers (the usual day)."""
+        run = self._run(pick, R.COMPUTED)
+        if run is not None:
+            makers = set(PayoutRunMaker.objects.filter(run=run).values_list("user_id", flat=True))
+            others = [index for index, user in enumerate(self.finance) if user.pk not in makers]
+            if others:
+                self.approve(pick, others[0], status=R.COMPUTED)
+
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def approve(self, pick, actor, status=None):
+        run = self._run(pick, *([status] if status else [R.COMPUTED, R.APPROVED]))
+        if run is None:
+            return
+        user = self.finance[actor]
+        entries_before = LedgerEntry.objects.count()
+        reconciles = all(check.ok for check in run_reconciliation(run))
+        is_maker = PayoutRunMaker.objects.filter(run=run, user=user).exists()
+        try:
+            services.payout_run_approve(run_id=run.pk, actor=user)
+        except PayoutsError as exc:
+            assert LedgerEntry.objects.count() == entries_before  # a refusal posts nothing
+            REACHED.update(["refused: " + str(exc)[:150]])
+            return
+        assert run.status == R.COMPUTED and not run.stale_reason and reconciles and not is_maker, (
+            f"approved {run} ({run.status}, stale={run.stale_reason!r}, reconciles={reconciles}, maker={is_maker})")
+        self.frozen[run.pk] = self._lines(run)
+        REACHED.update(["approved a run" + (" carrying in a balance" if EarningLine.objects.filter(
+            run=run).exclude(carried_in_minor=0).exists() else "")])
+
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def pay(self, pick, actor):
+        run = self._run(pick, R.APPROVED)
+        if run is None:
+            return
+        try:
+            services.payout_run_mark_paid(run_id=run.pk, actor=self.finance[actor], reference=f"BANK-{run.pk}")
+            REACHED.update(["paid a run"])
+        except PayoutsError:
+            assert run.status != R.APPROVED or not all(check.ok for check in run_reconciliation(run))
+
+    # --- corrections and configuration ----------------------------------------------------------------
+    @rule(partner=st.integers(0, 2), program=st.integers(0, 1), amount=st.integers(-1_500_00, 1_500_00).filter(bool),
+          maker=st.integers(0, 2), checker=st.integers(0, 2))
+    def adjust(self, partner, program, amount, maker, checker):
+        adjustment = services.adjustment_create(partner_id=self.partners[partner].pk,
+                                                program_id=self.programs[program].pk, amount_minor=amount,
+                                                reason="correction", actor=self.finance[maker])
+        try:
+            services.adjustment_approve(adjustment_id=adjustment.pk, actor=self.finance[checker])
+        except PayoutsError:
+            assert maker == checker
+            adjustment.refresh_from_db()
+            assert adjustment.status == Adjustment.Status.PENDING
+
+    @rule(program=st.integers(0, 1), total=st.integers(0, 4_000_00))
+    def change_fund_total(self, program, total):
+        fund = Fund.objects.get(program=self.programs[program])
+        try:
+            with transaction.atomic():
+                Fund.objects.filter(pk=fund.pk).update(total_minor=total)
+        except IntegrityError:
+            assert total < fund.spent_minor, "a total covering the spend was refused"
+            return
+        assert total >= fund.spent_minor, "a total below the spend was accepted"
+        payout_runs_mark_stale(program_id=fund.program_id, reason="fund total changed")
+
+    @rule(partner=st.integers(0, 2), program=st.integers(-1, 1), suspend=st.booleans())
+    def suspend_or_reinstate(self, partner, program, suspend):
+        """A partner (program -1) or one of their memberships is suspended or reinstated by a manager."""
+        if program < 0:
+            service, target = (partner_services.partner_suspend if suspend else partner_services.partner_reinstate,
+                               {"partner_id": self.partners[partner].pk})
+        else:
+            enrolment = Enrolment.objects.get(partner=self.partners[partner], program=self.programs[program])
+            service, target = (partner_services.enrolment_suspend if suspend else partner_services.enrolment_reinstate,
+                               {"enrolment_id": enrolment.pk})
+        with contextlib.suppress(PartnershipsError):
+            service(actor=self.manager, reason="review", **target)
+
+    # --- invariants -----------------------------------------------------------------------------------
+    def _lines(self, run: PayoutRun) -> list:
+        return list(EarningLine.objects.filter(run=run).order_by("partner_id").values_list(
+            "partner_id", "gross_minor", "adjustments_minor", "carried_in_minor", "withholding_minor", "net_minor"))
+
+    @invariant()
+    def ledger_balances(self):
+        if not hasattr(self, "programs"):
+            return
+        unbalanced = (LedgerEntry.objects.values("transaction").annotate(total=Sum("amount_minor"))
+                      .exclude(total=0))
+        assert not unbalanced.exists()
+
+    @invariant()
+    def each_cent_is_paid_at_most_once(self):
+        if not hasattr(self, "programs"):
+            return
+        payable = owed_by_ledger(LedgerAccount.Kind.PARTNER_PAYABLE)
+        in_payment = owed_by_ledger(LedgerAccount.Kind.PARTNER_IN_PAYMENT)
+        closed = Q(run__kind="final", run__status__in=[R.APPROVED, R.PAID])
+        earned = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(closed).values_list(
+            "partner_id", "run__program_id").annotate(
+            t=Sum("gross_minor") + Sum("adjustments_minor") - Sum("withholding_minor"))}
+        in_files = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(
+            closed, status__in=[EarningLine.Status.PAYABLE, EarningLine.Status.PAID]).values_list(
+            "partner_id", "run__program_id").annotate(t=Sum("net_minor"))}
+        paid = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(
+            run__status=R.PAID, status=EarningLine.Status.PAID).values_list(
+            "partner_id", "run__program_id").annotate(t=Sum("net_minor"))}
+        for key in set(earned) | set(payable) | set(in_payment) | set(in_files):
+            owed_now = payable.get(key, 0) + in_payment.get(key, 0)
+            # what approvals posted = still payable + in payment + paid; the payment files hold exactly the rest
+            assert owed_now + paid.get(key, 0) == earned.get(key, 0), key
+            assert in_files.get(key, 0) == earned.get(key, 0) - payable.get(key, 0), f"paid twice: {key}"
+            assert in_payment.get(key, 0) >= 0, f"more put into payment than owed: {key}"
+            # paid more than earned only while the partner owes the difference back (a receivable, recovered later)
+            assert paid.get(key, 0) <= earned.get(key, 0) + max(0, -payable.get(key, 0)), key
+
+    @invariant()
+    def funds_never_spend_past_release_or_total(self):
+        if not hasattr(self, "programs"):
+            return
+        for fund in Fund.objects.select_related("program").filter(program__in=self.programs):
+            position = FundPosition(fund)
+            assert position.invariant_breaches() == [], fund
+            assert fund.spent_minor == position.spent <= fund.total_minor
+            with transaction.atomic():
+                assert fund_refresh_spent(Fund.objects.select_for_update().get(pk=fund.pk)) == fund.spent_minor
+
+    @invariant()
+    def closed_runs_reconcile_and_never_change(self):
+        if not hasattr(self, "programs"):
+            return
+        for run in PayoutRun.objects.filter(kind="final", status__in=[R.APPROVED, R.PAID]):
+            failed = [check.label for check in run_reconciliation(run) if not check.ok]
+            assert failed == [], (run, failed)
+            assert self._lines(run) == self.frozen[run.pk], f"{run} changed after approval"
+            assert not PayoutRunMaker.objects.filter(run=run, user=run.approved_by).exists()
+        assert not Adjustment.objects.filter(decided_by=F("created_by")).exists()
+
+
+@pytest.mark.django_db
+def test_money_keeps_its_invariants_over_any_sequence_of_operations():
+    REACHED.clear()
+    run_state_machine_as_test(MoneyLifecycle, settings=PROFILE)
+    print(dict(REACHED))
+
