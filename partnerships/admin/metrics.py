@@ -18,6 +18,7 @@ import partnerships.ingest.metrics  # noqa: F401 (registers the metrics kind of 
 from partnerships.admin.common import LargeTableAdminMixin
 from partnerships.admin.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
+from partnerships.ingest import guards
 from partnerships.ingest.jobs import KINDS, import_job_upload, may_load
 from partnerships.models import DailyMetric, ImportJob
 from partnerships.resources import DailyMetricResource
@@ -26,8 +27,19 @@ RUNNING = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 REFRESH_SECONDS = 2
 
 
+class DailyMetricForm(guards.ClosedPeriodFormMixin, forms.ModelForm):
+    """A month closed for payouts is not edited here either (partnerships.ingest.guards)."""
+
+    period_input = guards.DAILY_METRICS
+
+    class Meta:
+        model = DailyMetric
+        fields = ["partner", "day", "views", "qualified_views", "likes", "comments", "shares", "followers", "posts"]
+
+
 @admin.register(DailyMetric)
 class DailyMetricAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    form = DailyMetricForm
     list_display = ["partner", "day", "views", "qualified_views", "likes", "comments", "shares", "followers",
                     "posts"]
     list_select_related = ["partner"]
@@ -39,6 +51,11 @@ class DailyMetricAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin
     resource_classes = [DailyMetricResource]
     skip_admin_log = True  # a file of 50,000 rows is one import, not 50,000 log entries
     import_export_change_list_template = "admin/partnerships/bulk_upload_change_list.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # a class made for this request: who edited, in a stale run's reason
+        return form
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
