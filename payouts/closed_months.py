@@ -50,7 +50,7 @@ ARCHETYPES_READING = {
 }
 EVER_APPROVED = (Enrolment.Status.APPROVED, Enrolment.Status.SUSPENDED, Enrolment.Status.ENDED)
 CLOSING_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
-STALE_REASON = "{input} for {partners} loaded on {day:%Y-%m-%d} by {source}"
+STALE_REASON = "{input} for {partners} {verb} on {day:%Y-%m-%d} by {source}"
 VALUES_CHUNK = 2_000  # (partner, month) pairs per statement on SQLite
 
 RUN, PROGRAM, ENROLMENT = PayoutRun._meta.db_table, Program._meta.db_table, Enrolment._meta.db_table
@@ -131,7 +131,8 @@ def payout_runs_mark_stale_after_load(loaded: guards.LoadedInputs) -> int:
     for program_id, month, partners in payout_runs_concerned(loaded):
         who = f"{partners} partner{'s' if partners != 1 else ''}" if partners is not None else (
             f"{loaded.rows:,} rows (too many partners to list)")
-        reason = STALE_REASON.format(input=loaded.label, partners=who, day=loaded.loaded_on, source=loaded.source)
+        reason = STALE_REASON.format(input=loaded.label, partners=who, verb=loaded.verb, day=loaded.loaded_on,
+                                     source=loaded.source)
         marked += payout_runs_mark_stale(reason=reason, program_id=program_id, month=month)
     return marked
 
@@ -153,8 +154,9 @@ class AdRevenueAdminForm(guards.ClosedPeriodFormMixin, forms.ModelForm):
     """The admin's add and change form of ad revenue: a row of a month closed for the partner's revenue-share program
     in that currency is not edited, nor moved into or out of one (by its day or its currency).
 
-    NOT WIRED YET: payouts/admin.py is being rewritten elsewhere; AdRevenueAdmin needs ``form = AdRevenueAdminForm``
-    (and, to name the user in a stale run's reason, a get_form setting ``form.actor = request.user``)."""
+    NOT WIRED YET: payouts/admin.py is being rewritten elsewhere. AdRevenueAdmin needs
+    ``form = AdRevenueAdminForm``, and ``partnerships.admin.common.ClosedPeriodAdminMixin`` first among its bases
+    with ``period_input = guards.AD_REVENUE`` (who edits, in a stale run's reason; no deleting a closed row)."""
 
     period_input = guards.AD_REVENUE
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 import partnerships.ingest.metrics  # noqa: F401 (registers the metrics kind of ingestion)
-from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
 from partnerships.admin.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.ingest import guards
@@ -38,8 +38,9 @@ class DailyMetricForm(guards.ClosedPeriodFormMixin, forms.ModelForm):
 
 
 @admin.register(DailyMetric)
-class DailyMetricAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+class DailyMetricAdmin(ClosedPeriodAdminMixin, SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
     form = DailyMetricForm
+    period_input = guards.DAILY_METRICS
     list_display = ["partner", "day", "views", "qualified_views", "likes", "comments", "shares", "followers",
                     "posts"]
     list_select_related = ["partner"]
@@ -51,11 +52,6 @@ class DailyMetricAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin
     resource_classes = [DailyMetricResource]
     skip_admin_log = True  # a file of 50,000 rows is one import, not 50,000 log entries
     import_export_change_list_template = "admin/partnerships/bulk_upload_change_list.html"
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = request.user  # a class made for this request: who edited, in a stale run's reason
-        return form
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

@@ -49,8 +49,9 @@ class LoadedInputs:
     first_day: dt.date
     last_day: dt.date
     rows: int
-    source: str  # who or what loaded them: "import job 12 (alice)", "admin import by alice", …
+    source: str  # who or what loaded them: "import job 12 (alice)", "alice (admin spreadsheet import)", …
     loaded_on: dt.date
+    verb: str = "loaded"  # or "edited", "deleted" (the admin's form and delete)
 
     @property
     def months(self) -> set[dt.date]:
@@ -212,7 +213,8 @@ def partner_months(pairs: Iterable[tuple[int, object]]) -> frozenset[tuple[int, 
 
 
 def source_label(*, what: str, user=None) -> str:
-    return f"{what} by {user}" if user is not None else what
+    """"alice (admin spreadsheet import)", or what it was when nobody is known."""
+    return f"{user} ({what})" if user is not None else what
 
 
 class ClosedPeriodFormMixin:
@@ -254,8 +256,8 @@ class ClosedPeriodFormMixin:
             months = partner_months(pairs)
             loaded = LoadedInputs(
                 input=self.period_input, partner_months=months, first_day=min(m for _, m in months),
-                last_day=max(m for _, m in months), rows=1, loaded_on=timezone.localdate(),
-                source=source_label(what="an admin edit", user=self.actor))
+                last_day=max(m for _, m in months), rows=1, loaded_on=timezone.localdate(), verb="edited",
+                source=source_label(what="admin form", user=self.actor))
             # After the admin's transaction commits, when the row is saved (the admin saves with commit=False).
             period_inputs_loaded(loaded)
         return instance

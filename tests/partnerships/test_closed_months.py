@@ -285,3 +285,19 @@ def test_the_metrics_engine_asks_whichever_guard_is_registered(fund, tmp_path, m
 
     assert [(row, reason) for row, _, _, reason in report(job)] == [(2, "2026-08 frozen by the test")]
     assert metrics() == {("ana", CLOSED_DAY): 1000}
+
+
+def test_admin_refuses_deleting_a_closed_row_alone_or_in_bulk(client, superuser, fund, august):
+    ana = fund.enrolments.get().partner
+    paid_on = DailyMetricFactory(partner=ana, day=CLOSED_DAY, views=7, qualified_views=7)
+    later = DailyMetricFactory(partner=ana, day=OPEN_DAY, views=9, qualified_views=9)
+    client.force_login(superuser)
+
+    alone = client.post(reverse("admin:partnerships_dailymetric_delete", args=[paid_on.pk]), {"post": "yes"})
+    in_bulk = client.post(reverse("admin:partnerships_dailymetric_changelist"), {
+        "action": "delete_selected", "_selected_action": [paid_on.pk, later.pk], "post": "yes"})
+
+    assert (alone.status_code, in_bulk.status_code) == (403, 403)
+    assert DailyMetric.objects.count() == 2
+    client.post(reverse("admin:partnerships_dailymetric_delete", args=[later.pk]), {"post": "yes"})
+    assert list(DailyMetric.objects.values_list("pk", flat=True)) == [paid_on.pk]  # an open month's row may go

@@ -273,8 +273,8 @@ def test_the_spreadsheet_import_and_the_admin_form_mark_runs_stale(client, super
 
     assert response.status_code == 302
     assert stale() == {
-        september.pk: f"daily metrics for 1 partner loaded on {today()} by admin spreadsheet import by root",
-        october.pk: f"daily metrics for 1 partner loaded on {today()} by an admin edit by root",
+        september.pk: f"daily metrics for 1 partner loaded on {today()} by root (admin spreadsheet import)",
+        october.pk: f"daily metrics for 1 partner edited on {today()} by root (admin form)",
     }
 
 
@@ -290,3 +290,16 @@ def test_the_hook_counts_only_members_of_each_run(fund, pulse):
 
     assert payout_runs_mark_stale_after_load(loaded) == 1
     assert stale() == {september.pk: "daily metrics for 1 partner loaded on 2026-10-01 by a test"}
+
+
+def test_deleting_a_metric_in_the_admin_marks_the_run_stale(client, superuser, fund,
+                                                           django_capture_on_commit_callbacks):
+    september = run(fund, SEPTEMBER, PayoutRun.Status.COMPUTED)
+    row = DailyMetricFactory(partner=fund.enrolments.get().partner, day=OPEN_DAY, views=9, qualified_views=9)
+    client.force_login(superuser)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:partnerships_dailymetric_delete", args=[row.pk]), {"post": "yes"})
+
+    assert DailyMetric.objects.count() == 0
+    assert stale() == {september.pk: f"daily metrics for 1 partner deleted on {today()} by root (admin)"}
