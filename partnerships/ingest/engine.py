@@ -99,14 +99,19 @@ class SetCheck:
     """Rows the database refuses, found by one statement over the staging table (alias ``s``).
 
     ``where`` selects the refused rows; ``detail`` is an SQL expression evaluated for each of them and handed
-    to ``reason(value, detail)`` with the value of ``column``."""
+    to ``reason(value, detail)`` with the value of ``column``. A check whose SQL depends on what was staged gives
+    ``plan`` instead: (staging table, vendor) -> (where, detail) for this load, after a cheap look at the staged
+    rows (e.g. which months they span), or None when no staged row can be refused (the check is skipped)."""
 
     column: str
     where: str | Callable[[str], str]  # or a function of the database vendor, for SQL that differs
     reason: Callable[[object, object], str]
     detail: str | Callable[[str], str] = "NULL"
+    plan: Callable[[str, str], tuple[str, str] | None] | None = None
 
-    def sql(self, vendor: str) -> tuple[str, str]:
+    def sql(self, vendor: str, stage: str = "") -> tuple[str, str] | None:
+        if self.plan is not None:
+            return self.plan(stage, vendor)
         where = self.where(vendor) if callable(self.where) else self.where
         detail = self.detail(vendor) if callable(self.detail) else self.detail
         return where, detail
@@ -487,7 +492,10 @@ class Ingestion:
     def _set_check(self, check: SetCheck) -> None:
         stage = self.stage.name
         column = next(c for c in self.spec.columns if c.name == check.column)
-        where, detail_sql = check.sql(connection.vendor)
+        planned = check.sql(connection.vendor, stage)
+        if planned is None:
+            return
+        where, detail_sql = planned
         self.report.new_pass()
         found = 0
         for row, line, value, detail in self._refused(

@@ -119,30 +119,44 @@ def as_date(value) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
+def _date_literal(day: dt.date, vendor: str) -> str:
+    return f"DATE '{day.isoformat()}'" if vendor == "postgresql" else f"'{day.isoformat()}'"
+
+
 def closed_rows_check(*, input: str, column: str = "date", handle: str = "s.handle", day: str = "s.day",  # noqa: A002
                       currency: str | None = None) -> SetCheck:
     """The ingestion engine's check of a staged input (alias ``s``): rows whose partner (by handle) has the row's
-    month closed, in the row's currency when ``currency`` is given. Read when the load runs, after every app's
-    ready(), so a guard registered later applies."""
+    month closed, in the row's currency when ``currency`` is given. Planned when the load runs (after every app's
+    ready(), so a guard registered later applies), in two steps that keep it cheap at a million rows:
+
+    1. the closed months within the staged days' range (one pass over the staging table for MIN/MAX, then the
+       guard's relation for those months only) — none, the everyday case of a file of recent days, skips the check;
+    2. the rows of those months whose partner has them closed: one statement, the guard's relation restricted to
+       those months, so the database joins members of a few closing runs, not of every run ever approved."""
     from partnerships.ingest.engine import SetCheck  # the engine imports this module
 
-    def matching(vendor: str) -> str | None:
+    def plan(stage: str, vendor: str) -> tuple[str, str] | None:
         relation = _closed_relation(input)
         if relation is None:
             return None
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MIN({day}), MAX({day}) FROM {stage} s")
+            first, last = cursor.fetchone()
+            if first is None:
+                return None
+            cursor.execute(f"SELECT DISTINCT c.month FROM ({relation}) c WHERE c.month BETWEEN %s AND %s",
+                           [as_date(first).replace(day=1), as_date(last)])
+            months = sorted(as_date(month) for (month,) in cursor.fetchall())
+        if not months:
+            return None
+        listed = ", ".join(_date_literal(month, vendor) for month in months)
+        row_month = month_of(day, vendor)
         in_currency = f" AND c.currency = {currency}" if currency else ""
-        return (f"FROM ({relation}) c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id "
-                f"WHERE p.handle = {handle} AND c.month = {month_of(day, vendor)}{in_currency}")
+        body = (f"FROM ({relation}) c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id "
+                f"WHERE c.month IN ({listed}) AND p.handle = {handle} AND c.month = {row_month}{in_currency}")
+        return f"{row_month} IN ({listed}) AND EXISTS (SELECT 1 {body})", f"(SELECT MIN(c.detail) {body})"
 
-    def where(vendor: str) -> str:
-        body = matching(vendor)
-        return f"EXISTS (SELECT 1 {body})" if body else "1 = 0"
-
-    def detail(vendor: str) -> str:
-        body = matching(vendor)
-        return f"(SELECT MIN(c.detail) {body})" if body else "NULL"
-
-    return SetCheck(column=column, where=where, detail=detail,
+    return SetCheck(column=column, where="1 = 0", plan=plan,
                     reason=lambda value, found: _refusal(as_date(value).replace(day=1), found))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -272,14 +273,13 @@ def test_admin_form_edits_an_open_month(client, superuser, fund, august):
 def test_the_metrics_engine_asks_whichever_guard_is_registered(fund, tmp_path, monkeypatch):
     """partnerships knows no payouts: any app's guard applies, by its own SQL and its own words."""
     monkeypatch.setattr(guards, "_GUARDS", {})  # payouts' guard aside
+    august = "DATE '2026-08-01'" if connection.vendor == "postgresql" else "'2026-08-01'"
     guards.register_period_guard(guards.PeriodGuard(
         name="test", refusal=lambda month, detail: f"{month:%Y-%m} frozen by {detail}",
         closed_periods_sql=lambda input: (
-            "SELECT id AS partner_id, '2026-08-01' AS month, 'USD' AS currency, 'the test' AS detail "
-            "FROM partnerships_partner WHERE handle = 'bob'") if input == guards.DAILY_METRICS else None,
+            f"SELECT id AS partner_id, {august} AS month, 'USD' AS currency, 'the test' AS detail "
+            f"FROM partnerships_partner WHERE handle = 'bob'") if input == guards.DAILY_METRICS else None,
     ))
-    monkeypatch.setattr(guards, "month_of", lambda day, vendor: (
-        f"to_char({day}, 'YYYY-MM-01')" if vendor == "postgresql" else f"strftime('%Y-%m-01', {day})"))
 
     job = ingest(write(tmp_path, [metric("ana", CLOSED_DAY), metric("bob", CLOSED_DAY)]))
 
