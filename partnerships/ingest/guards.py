@@ -5,10 +5,13 @@ Daily metrics are loaded here (bulk ingestion, the admin's spreadsheet import, t
 month is a payout run, which lives in payouts; partnerships never imports payouts. So payouts registers a
 ``PeriodGuard`` in its AppConfig.ready, and every path that writes an input asks the registry:
 
-- ``closed_rows_check(input=...)``: a set check for the ingestion engine, one statement over the staging table
-  (no query per row); ``closed_periods(input=..., partner_ids=..., months=...)``: the same answer for a set of
-  partners and months, read at once (spreadsheet import, admin form). Both read the guard's one SQL relation of
-  closed periods, so "closed" has a single definition, the guard's.
+- ``closed_rows_check(input=...)``: a set check for the ingestion engine, planned per load — skipped when no
+  closed month falls within the staged days, otherwise one statement over the staging table (no query per row);
+  ``closed_periods(input=..., partner_ids=..., months=...)``: the same answer for a set of partners and months,
+  read at once (spreadsheet import, admin form); ``closed_reason(...)`` for one row. All read the guard's one SQL
+  relation of closed periods, so "closed" has a single definition, the guard's.
+- ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and partnerships.admin.common.ClosedPeriodAdminMixin
+  (its ModelAdmin: who edits, no deleting a closed row) apply the same rule in the admin.
 - ``period_inputs_loaded(LoadedInputs(...))`` after a successful write: the guards' hooks run once the transaction
   commits, with the loaded (partner, month) pairs, or the loaded day range when too many to list.
 
