@@ -5,7 +5,9 @@ database ids. Every export cell is typed and safe (partnerships.spreadsheets). I
 - partners: created or updated by handle, one by one (each keeps its history, with the file's name as the
   reason), validated like the admin's form (full_clean), categories by slug;
 - daily metrics (and payouts' ad revenue): in bulk (``PartnerRowsResource``), with every lookup done once
-  for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the default resource.
+  for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the default resource. A row
+  of a month closed for payouts is refused like in bulk ingestion, and a confirmed import tells the period
+  guards what it changed (partnerships.ingest.guards).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.base import ModelState
+from django.utils import timezone
 from import_export.fields import Field
 from import_export.instance_loaders import CachedInstanceLoader
 from import_export.results import RowResult
@@ -21,6 +24,7 @@ from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, W
 from partnerships.currencies import to_major
 from partnerships.exceptions import DUPLICATE_ROW, FILE_MISSING_COLUMNS, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
 from partnerships.ingest import fields as parsers
+from partnerships.ingest import guards
 from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected, lock_merges, upsert_rows
 from partnerships.ingest.fields import display
 from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
@@ -148,6 +152,7 @@ class PartnerRowsResource(SpreadsheetResource):
     value_columns: tuple[str, ...] = ()  # their columns in the file, when named otherwise
     db_types: dict[str, str] = {}  # PostgreSQL type of each key and value column, for the bulk write
     lock_name = ""
+    period_input = ""  # the input period guards watch (partnerships.ingest.guards), if any
 
     class Meta:
         use_bulk = True
@@ -162,6 +167,8 @@ class PartnerRowsResource(SpreadsheetResource):
         self.first_row: dict[tuple, int] = {}
         self.pending: list[tuple] = []
         self.written_partner_ids: set[int] = set()
+        self.written_partner_months: set[tuple[int, object]] = set()
+        self.closed = guards.ClosedPeriods()
         self.current: tuple | None = None
         self.current_values: tuple | None = None
         self.latest = parsers.latest_day()
@@ -193,6 +200,14 @@ class PartnerRowsResource(SpreadsheetResource):
 
     def display_values(self, key: tuple, values: tuple) -> list[str]:
         return [str(value) for value in values]
+
+    def closed_month_errors(self, key: tuple) -> dict[str, list[str]]:
+        """A row of a month a payout run has closed for the partner (in the row's currency, if it has one)."""
+        if not self.closed:
+            return {}
+        named = dict(zip(self.key_fields, key, strict=True))
+        reason = self.closed.reason(named["partner_id"], named["day"], named.get("currency"))
+        return {"date": [reason]} if reason else {}
 
     def after_write(self, partner_ids: set[int]) -> None:
         pass
@@ -227,6 +242,9 @@ class PartnerRowsResource(SpreadsheetResource):
             for chunk in _chunks(sorted(handles)):
                 self.partners.update(Partner.objects.filter(handle__in=chunk).values_list("handle", "id"))
         self.existing = self.load_existing(sorted(set(self.partners.values())), days)
+        if self.period_input:  # one query for the file's partners and months
+            self.closed = guards.closed_periods(input=self.period_input, partner_ids=self.partners.values(),
+                                                months=days)
 
     def init_instance(self, row=None):
         instance = object.__new__(self._meta.model)
@@ -282,7 +300,7 @@ class PartnerRowsResource(SpreadsheetResource):
         if partner_id is None:
             raise ValidationError({"handle": [UNKNOWN_PARTNER.format(value=display(handle))]})
         key, values = (partner_id, *parsed[1:size]), parsed[size:]
-        errors = self.row_errors(key, values)
+        errors = self.row_errors(key, values) or self.closed_month_errors(key)
         if errors:
             raise ValidationError(errors)
         number = kwargs.get("row_number")
@@ -310,6 +328,8 @@ class PartnerRowsResource(SpreadsheetResource):
                 upsert_rows(table=self._meta.model._meta.db_table, columns=columns, conflict=self.key_fields,
                             rows=self.pending)
                 self.written_partner_ids.update(row[0] for row in self.pending)
+                day = self.key_fields.index("day")
+                self.written_partner_months.update((row[0], row[day].replace(day=1)) for row in self.pending)
             except Exception as exc:
                 self.handle_import_error(result, exc, raise_errors)
         self.pending.clear()
@@ -319,6 +339,15 @@ class PartnerRowsResource(SpreadsheetResource):
         clean = not result.has_errors() and not result.has_validation_errors()
         if not kwargs.get("dry_run") and clean and self.written_partner_ids:
             self.after_write(self.written_partner_ids)
+            if self.period_input:
+                months = guards.partner_months(self.written_partner_months)
+                first = min(month for _, month in months)
+                last = max(month for _, month in months)
+                guards.period_inputs_loaded(guards.LoadedInputs(
+                    input=self.period_input, partner_months=months, first_day=first, last_day=last,
+                    rows=len(months), loaded_on=timezone.localdate(),
+                    source=guards.source_label(what="admin spreadsheet import", user=kwargs.get("user")),
+                ))
 
 
 class DailyMetricResource(PartnerRowsResource):
@@ -335,6 +364,7 @@ class DailyMetricResource(PartnerRowsResource):
     value_fields = COUNTS
     db_types = {"partner_id": "bigint", "day": "date", **dict.fromkeys(COUNTS, "bigint")}
     lock_name = METRICS_LOCK_NAME
+    period_input = guards.DAILY_METRICS
     required_columns = ("handle", "date", *COUNTS)
     bulk_hint = "Import jobs → “Upload metrics file…”, or manage.py ingest_metrics FILE"
 

@@ -6,6 +6,7 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self) -> None:
-        from payouts import sql
+        from payouts import closed_months, sql
 
         sql.install()
+        closed_months.register()

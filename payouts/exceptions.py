@@ -62,6 +62,8 @@ AMOUNT_INVALID = "{text!r} is not an amount within ±{limit:,} (minor units)."
 # Ad revenue ingestion: one row of a file, listed in the error report with its row and column.
 NOT_REVENUE_SHARE_MEMBER = "the partner is not an approved member of a revenue-share program"
 CURRENCY_NOT_PROGRAM = "{currency} does not match the currency of the partner's revenue-share program ({expected})"
-MONTH_FINALISED = (
-    "{month:%B %Y} is already approved for payout in “{program}”: record a late correction as an adjustment"
+# A row of a closed month (payouts.closed_months), whatever path it comes by: bulk file, spreadsheet, admin form.
+MONTH_CLOSED = (
+    "{month:%B %Y} is closed for “{program}” (run {run}, {status}): record a late correction as an adjustment "
+    "for a later run"
 )

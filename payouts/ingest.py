@@ -5,8 +5,9 @@ One row per partner, day and currency; loading a day again replaces its amounts.
 - amounts are parsed exactly into minor units of their currency (payouts.money.parse_money), and may be
   negative (refunds, invalid traffic);
 - the currency must be the one a revenue-share program the partner is an approved member of pays in;
-- a month whose revenue-share run is already approved or paid is never edited: its rows are refused, and a
-  late correction is recorded as an adjustment (see DESIGN, "a finalised period is never edited")."""
+- a month closed for the partner's revenue-share program (its monthly run approved or paid) is never edited: its
+  rows are refused, and a late correction is recorded as an adjustment (payouts.closed_months says what "closed"
+  is; a load that changes a month marks its computed runs stale)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from partnerships.exceptions import UNKNOWN_PARTNER
-from partnerships.ingest import fields
+from partnerships.ingest import fields, guards
 from partnerships.ingest.engine import Column, IngestSpec, Problem, RowRejected, SetCheck, ingest_run
 from partnerships.ingest.jobs import IngestionKind, register_kind
 from partnerships.models import Enrolment, ImportJob, Partner, Program
-from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_FINALISED, NOT_REVENUE_SHARE_MEMBER
-from payouts.models import AdRevenue, PayoutRun
+from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
+from payouts.models import AdRevenue
 from payouts.money import parse_money
 
 COLUMNS = (
@@ -65,17 +66,6 @@ def revenue_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
     return lambda values: parse_revenue(values, latest)
 
 
-def _month_of_day(vendor: str) -> str:
-    return "date_trunc('month', s.day)::date" if vendor == "postgresql" else "strftime('%Y-%m-01', s.day)"
-
-
-def _finalised(vendor: str) -> str:
-    run = PayoutRun._meta.db_table
-    statuses = ", ".join(f"'{status}'" for status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID))
-    return (f"JOIN {run} r ON r.program_id = g.id AND r.kind = '{PayoutRun.Kind.FINAL}' "
-            f"AND r.status IN ({statuses}) AND r.month = {_month_of_day(vendor)}")
-
-
 def _merge_sql(stage: str, returning: bool) -> str:
     return f"""
         INSERT INTO {AdRevenue._meta.db_table} AS t (partner_id, day, currency, amount_minor)
@@ -84,12 +74,8 @@ def _merge_sql(stage: str, returning: bool) -> str:
         WHERE true
         ON CONFLICT (partner_id, day, currency) DO UPDATE SET amount_minor = excluded.amount_minor
         WHERE t.amount_minor <> excluded.amount_minor
-        {"RETURNING partner_id" if returning else ""}
+        {"RETURNING partner_id, day" if returning else ""}
     """
-
-
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 SPEC = IngestSpec(
@@ -111,20 +97,12 @@ SPEC = IngestSpec(
                 CURRENCY_NOT_PROGRAM.format(currency=value, expected=detail) if detail else NOT_REVENUE_SHARE_MEMBER
             ),
         ),
-        SetCheck(
-            column="date",
-            where=lambda vendor: (f"EXISTS (SELECT 1 FROM {PARTNER} p JOIN {ENROLMENT} e ON e.partner_id = p.id "
-                                  f"AND e.status = '{Enrolment.Status.APPROVED}' JOIN {PROGRAM} g ON g.id = "
-                                  f"e.program_id AND g.archetype = '{Program.Archetype.REVENUE_SHARE}' "
-                                  f"AND g.currency = s.currency {_finalised(vendor)} WHERE p.handle = s.handle)"),
-            detail=lambda vendor: (f"(SELECT MIN(g.name) FROM {PARTNER} p JOIN {ENROLMENT} e ON e.partner_id = p.id "
-                                   f"JOIN {PROGRAM} g ON g.id = e.program_id AND g.currency = s.currency "
-                                   f"{_finalised(vendor)} WHERE p.handle = s.handle)"),
-            reason=lambda value, detail: MONTH_FINALISED.format(month=_as_date(value), program=detail),
-        ),
+        # A month closed for the partner's program in that currency (payouts.closed_months).
+        guards.closed_rows_check(input=guards.AD_REVENUE, currency="s.currency"),
     ),
     merge_sql=_merge_sql,
     lock_name=LOCK_NAME,
+    period_input=guards.AD_REVENUE,
 )
 
 

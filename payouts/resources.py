@@ -11,14 +11,15 @@ from collections import defaultdict
 from import_export.fields import Field
 from import_export.widgets import DateWidget
 
+from partnerships.ingest import guards
 from partnerships.models import Enrolment, Program
 from partnerships.resources import LOOKUP_CHUNK, PartnerRowsResource
 from partnerships.spreadsheets import SpreadsheetResource, cell_value
-from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_FINALISED, NOT_REVENUE_SHARE_MEMBER
+from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
 from payouts.explain import explain_line
 from payouts.ingest import LOCK_NAME as AD_REVENUE_LOCK_NAME
 from payouts.ingest import parse_revenue
-from payouts.models import AdRevenue, EarningLine, PayoutRun
+from payouts.models import AdRevenue, EarningLine
 from payouts.money import to_major
 from payouts.selectors import STATEMENT_HEADER, statement_row
 
@@ -31,7 +32,8 @@ def _chunks(values):
 
 class AdRevenueResource(PartnerRowsResource):
     """The same rules as bulk ingestion (payouts.ingest): the currency must be one the partner's revenue-share
-    program pays in, and a month already approved for payout is never edited."""
+    program pays in, and a month closed for that program is never edited (PartnerRowsResource asks the period
+    guard of payouts.closed_months, as bulk ingestion does)."""
 
     date = Field(attribute="day", column_name="date", widget=DateWidget("%Y-%m-%d"))
     amount = Field(column_name="amount")
@@ -43,6 +45,7 @@ class AdRevenueResource(PartnerRowsResource):
     value_columns = ("amount",)
     db_types = {"partner_id": "bigint", "day": "date", "currency": "text", "amount_minor": "bigint"}
     lock_name = AD_REVENUE_LOCK_NAME
+    period_input = guards.AD_REVENUE
     required_columns = ("handle", "date", "amount", "currency")
     bulk_hint = "Import jobs → “Upload ad revenue file…”, or manage.py ingest_ad_revenue FILE"
 
@@ -54,7 +57,6 @@ class AdRevenueResource(PartnerRowsResource):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.currencies: dict[int, set[str]] = defaultdict(set)
-        self.finalised: dict[tuple[int, str, object], str] = {}
 
     def dehydrate_amount(self, revenue: AdRevenue):
         return to_major(revenue.amount_minor, revenue.currency)
@@ -68,20 +70,14 @@ class AdRevenueResource(PartnerRowsResource):
         return [str(to_major(values[0], key[2]))]
 
     def load_existing(self, partner_ids, days):
-        existing, programs = super().load_existing(partner_ids, days), defaultdict(list)
+        existing = super().load_existing(partner_ids, days)
         for chunk in _chunks(partner_ids):
             memberships = Enrolment.objects.filter(
                 partner_id__in=chunk, status=Enrolment.Status.APPROVED,
                 program__archetype=Program.Archetype.REVENUE_SHARE,
-            ).values_list("partner_id", "program_id", "program__currency")
-            for partner, program, currency in memberships:
+            ).values_list("partner_id", "program__currency")
+            for partner, currency in memberships:
                 self.currencies[partner].add(currency)
-                programs[program].append((partner, currency))
-        runs = PayoutRun.objects.filter(program_id__in=list(programs), kind=PayoutRun.Kind.FINAL,
-                                        status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID])
-        for program_id, month, name in runs.values_list("program_id", "month", "program__name"):
-            for partner, currency in programs[program_id]:
-                self.finalised[(partner, currency, month)] = name
         return existing
 
     def row_errors(self, key, values):
@@ -91,9 +87,6 @@ class AdRevenueResource(PartnerRowsResource):
             return {"currency": [NOT_REVENUE_SHARE_MEMBER]}
         if currency not in paid_in:
             return {"currency": [CURRENCY_NOT_PROGRAM.format(currency=currency, expected=", ".join(sorted(paid_in)))]}
-        program = self.finalised.get((partner_id, currency, day.replace(day=1)))
-        if program:
-            return {"date": [MONTH_FINALISED.format(month=day, program=program)]}
         return {}
 
 

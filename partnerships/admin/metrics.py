@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 import partnerships.ingest.metrics  # noqa: F401 (registers the metrics kind of ingestion)
-from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
 from partnerships.admin.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
+from partnerships.ingest import guards
 from partnerships.ingest.jobs import KINDS, import_job_upload, may_load
 from partnerships.models import DailyMetric, ImportJob
 from partnerships.resources import DailyMetricResource
@@ -26,8 +27,20 @@ RUNNING = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 REFRESH_SECONDS = 2
 
 
+class DailyMetricForm(guards.ClosedPeriodFormMixin, forms.ModelForm):
+    """A month closed for payouts is not edited here either (partnerships.ingest.guards)."""
+
+    period_input = guards.DAILY_METRICS
+
+    class Meta:
+        model = DailyMetric
+        fields = ["partner", "day", "views", "qualified_views", "likes", "comments", "shares", "followers", "posts"]
+
+
 @admin.register(DailyMetric)
-class DailyMetricAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+class DailyMetricAdmin(ClosedPeriodAdminMixin, SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    form = DailyMetricForm
+    period_input = guards.DAILY_METRICS
     list_display = ["partner", "day", "views", "qualified_views", "likes", "comments", "shares", "followers",
                     "posts"]
     list_select_related = ["partner"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import csv
+import datetime as dt
 import heapq
 import itertools
 import logging
@@ -47,6 +48,7 @@ from partnerships.exceptions import (
     ROW_WIDTH,
     IngestFailed,
 )
+from partnerships.ingest import guards
 from partnerships.ingest.fields import display
 from partnerships.ingest.reader import open_source, reading
 from partnerships.models import ImportJob
@@ -97,14 +99,19 @@ class SetCheck:
     """Rows the database refuses, found by one statement over the staging table (alias ``s``).
 
     ``where`` selects the refused rows; ``detail`` is an SQL expression evaluated for each of them and handed
-    to ``reason(value, detail)`` with the value of ``column``."""
+    to ``reason(value, detail)`` with the value of ``column``. A check whose SQL depends on what was staged gives
+    ``plan`` instead: (staging table, vendor) -> (where, detail) for this load, after a cheap look at the staged
+    rows (e.g. which months they span), or None when no staged row can be refused (the check is skipped)."""
 
     column: str
     where: str | Callable[[str], str]  # or a function of the database vendor, for SQL that differs
     reason: Callable[[object, object], str]
     detail: str | Callable[[str], str] = "NULL"
+    plan: Callable[[str, str], tuple[str, str] | None] | None = None
 
-    def sql(self, vendor: str) -> tuple[str, str]:
+    def sql(self, vendor: str, stage: str = "") -> tuple[str, str] | None:
+        if self.plan is not None:
+            return self.plan(stage, vendor)
         where = self.where(vendor) if callable(self.where) else self.where
         detail = self.detail(vendor) if callable(self.detail) else self.detail
         return where, detail
@@ -119,7 +126,8 @@ class IngestSpec:
     # safe to copy as they are: no comma, quote or line break (handles, ISO dates, digits, currency codes).
     parser: Callable[[], Callable[[Sequence[str]], tuple[str, ...]]]
     set_checks: tuple[SetCheck, ...]
-    merge_sql: Callable[[str, bool], str]  # (staging table, return partner ids?) -> INSERT ... ON CONFLICT
+    # (staging table, return the changed rows' partner_id, day?) -> INSERT ... ON CONFLICT
+    merge_sql: Callable[[str, bool], str]
     lock_name: str  # loads with the same lock name merge one after the other
     after_load: Callable[[Outcome], str] | None = None  # after commit; returns a sentence for the summary
     # Optional, for files whose header is exactly ``columns`` (the pipeline's everyday file): a check of one line
@@ -127,6 +135,9 @@ class IngestSpec:
     # and can be copied as it is. What they leave to the database (e.g. comparing two columns) is a set check.
     fast_path: Callable[[], Callable[[str], bool]] | None = None
     block_check: Callable[[], Callable[[str], bool]] | None = None
+    # An input that period guards watch (partnerships.ingest.guards): after a load that changed rows, they hear
+    # which partners and months changed. The staging table then has a ``day`` column.
+    period_input: str = ""
 
 
 @dataclass
@@ -136,6 +147,8 @@ class Outcome:
     rows_staged: int = 0
     rows_loaded: int = 0
     partner_ids: set[int] | None = None  # partners whose rows changed, when few enough to list
+    partner_months: frozenset[tuple[int, dt.date]] | None = None  # their (partner, month) pairs, likewise
+    day_range: tuple[dt.date, dt.date] | None = None  # first and last day staged, when the pairs are not listed
     ignored_columns: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: read, check, merge (logged, benchmarked)
 
@@ -479,7 +492,10 @@ class Ingestion:
     def _set_check(self, check: SetCheck) -> None:
         stage = self.stage.name
         column = next(c for c in self.spec.columns if c.name == check.column)
-        where, detail_sql = check.sql(connection.vendor)
+        planned = check.sql(connection.vendor, stage)
+        if planned is None:
+            return
+        where, detail_sql = planned
         self.report.new_pass()
         found = 0
         for row, line, value, detail in self._refused(
@@ -528,6 +544,11 @@ class Ingestion:
         with transaction.atomic():
             lock_merges(self.spec.lock_name)
             self._upsert()
+            if self.spec.period_input and self.outcome.partner_months is None and self.outcome.rows_loaded:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
+                    first, last = cursor.fetchone()
+                self.outcome.day_range = (guards.as_date(first), guards.as_date(last))
 
     def _upsert(self) -> None:
         outcome = self.outcome
@@ -538,7 +559,8 @@ class Ingestion:
             if returning:
                 changed = cursor.fetchall()
                 outcome.rows_loaded = len(changed)
-                outcome.partner_ids = {partner_id for (partner_id,) in changed}
+                outcome.partner_ids = {partner_id for partner_id, _ in changed}
+                outcome.partner_months = guards.partner_months(changed)
             else:
                 outcome.rows_loaded = max(cursor.rowcount, 0)
 
@@ -641,7 +663,24 @@ def ingest_run(*, job_id: int, spec: IngestSpec, after_load: bool = True) -> Imp
         if after_load and spec.after_load is not None and outcome.rows_loaded:
             extra = spec.after_load(outcome)
         _finish(job, outcome, ImportJob.Status.SUCCEEDED, summary(outcome, extra), loaded=True)
+        if spec.period_input and outcome.rows_loaded:
+            _inputs_loaded(job, spec, outcome)
     return job
+
+
+def _inputs_loaded(job: ImportJob, spec: IngestSpec, outcome: Outcome) -> None:
+    """Tell the period guards what the load changed (they may mark computed payout runs stale)."""
+    if outcome.partner_months is not None:
+        months = sorted(month for _, month in outcome.partner_months)
+        first, last = months[0], months[-1]
+    else:
+        first, last = outcome.day_range
+    user = job.created_by
+    guards.period_inputs_loaded(guards.LoadedInputs(
+        input=spec.period_input, partner_months=outcome.partner_months, first_day=first, last_day=last,
+        rows=outcome.rows_loaded, source=f"import job {job.pk}" + (f" ({user})" if user is not None else ""),
+        loaded_on=timezone.localdate(),
+    ))
 
 
 def _finish(job: ImportJob, outcome: Outcome, status: str, message: str, *, loaded: bool) -> None:

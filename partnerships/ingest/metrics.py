@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from django.db import transaction
 
 from partnerships.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
-from partnerships.ingest import fields
+from partnerships.ingest import fields, guards
 from partnerships.ingest.engine import Column, IngestSpec, Outcome, Problem, RowRejected, SetCheck, ingest_run
 from partnerships.ingest.jobs import IngestionKind, register_kind
 from partnerships.models import DailyMetric, ImportJob, Partner
@@ -160,7 +160,7 @@ def _merge_sql(stage: str, returning: bool) -> str:
         WHERE true
         ON CONFLICT (partner_id, day) DO UPDATE SET {", ".join(f"{name} = excluded.{name}" for name in COUNTS)}
         WHERE ({", ".join(f"t.{name}" for name in COUNTS)}) <> ({", ".join(f"excluded.{name}" for name in COUNTS)})
-        {"RETURNING partner_id" if returning else ""}
+        {"RETURNING partner_id, day" if returning else ""}
     """
 
 
@@ -192,12 +192,15 @@ SPEC = IngestSpec(
             where=f"NOT EXISTS (SELECT 1 FROM {Partner._meta.db_table} p WHERE p.handle = s.handle)",
             reason=lambda value, detail: UNKNOWN_PARTNER.format(value=value),
         ),
+        # A month a payout run has closed (payouts registers the guard): see partnerships.ingest.guards.
+        guards.closed_rows_check(input=guards.DAILY_METRICS),
     ),
     merge_sql=_merge_sql,
     lock_name=LOCK_NAME,
     after_load=refresh_statistics,
     fast_path=metric_fast_path,
     block_check=metric_block_check,
+    period_input=guards.DAILY_METRICS,
 )
 
 

@@ -25,7 +25,7 @@ from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
 from partnerships.ingest.jobs import import_job_create
 from partnerships.models import ImportJob, Program
 from payouts import money, services
-from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_FINALISED, NOT_REVENUE_SHARE_MEMBER
+from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_CLOSED, NOT_REVENUE_SHARE_MEMBER
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, EarningLine, PayoutRun
 from payouts.roles import ensure_group_permissions
@@ -98,7 +98,7 @@ def test_amounts_load_exactly_in_minor_units_and_refunds_may_be_negative(pulse, 
 
 
 def test_every_refused_row_says_why_and_only_good_rows_load(pulse, tmp_path):
-    approve_month(pulse, MONTH.replace(month=7))
+    july = approve_month(pulse, MONTH.replace(month=7))
     rows = [
         ["ana", DAY, "10.00", "USD"],                        # 1 good
         ["eve", DAY, "10.00", "USD"],                        # 2 eve's program pays in EUR
@@ -122,7 +122,8 @@ def test_every_refused_row_says_why_and_only_good_rows_load(pulse, tmp_path):
     assert reasons[5] == (7, "handle", UNKNOWN_PARTNER.format(value="ghost"))
     assert reasons[6] == (8, "handle, date, currency",
                           DUPLICATE_ROW.format(first=1, key="handle and date and currency"))
-    assert reasons[7] == (9, "date", MONTH_FINALISED.format(month=MONTH.replace(month=7), program=pulse.name))
+    assert reasons[7] == (9, "date", MONTH_CLOSED.format(month=MONTH.replace(month=7), program=pulse.name,
+                                                         run=july.pk, status="approved"))
 
 
 def test_loading_the_same_file_again_changes_nothing(pulse, tmp_path):
@@ -186,7 +187,7 @@ def preview(client, content: bytes):
 
 
 def test_spreadsheet_import_applies_the_same_money_rules(client, pulse, finance):
-    approve_month(pulse)
+    august = approve_month(pulse)
     client.force_login(finance)
     buffer = io.StringIO()
     csv.writer(buffer).writerows([HEADER, ["ana", DAY, "1.00", "USD"], ["eve", DAY, "1.00", "USD"],
@@ -196,7 +197,7 @@ def test_spreadsheet_import_applies_the_same_money_rules(client, pulse, finance)
 
     errors = {row.number: row.error_dict for row in response.context["result"].invalid_rows}
     assert errors == {
-        1: {"date": [MONTH_FINALISED.format(month=DAY, program=pulse.name)]},
+        1: {"date": [MONTH_CLOSED.format(month=DAY, program=pulse.name, run=august.pk, status="approved")]},
         2: {"currency": [CURRENCY_NOT_PROGRAM.format(currency="USD", expected="EUR")]},
         3: {"amount": ["'1.001' has more decimals than USD allows (2)."]},
     }
