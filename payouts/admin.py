@@ -14,11 +14,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
-from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
 from partnerships.admin.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
+from partnerships.ingest import guards
 from partnerships.ingest.jobs import may_load
 from partnerships.models import ImportJob, Partner, Program
 from payouts import selectors, services
+from payouts.closed_months import AdRevenueAdminForm
 from payouts.exceptions import ADJUSTMENT_ZERO, PayoutsError
 from payouts.explain import explain_line
 from payouts.exports import csv_response
@@ -517,7 +519,9 @@ class LedgerAccountAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(AdRevenue)
-class AdRevenueAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+class AdRevenueAdmin(ClosedPeriodAdminMixin, SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    form = AdRevenueAdminForm
+    period_input = guards.AD_REVENUE
     list_display = ["partner", "day", "amount", "currency"]
     list_select_related = ["partner"]
     raw_id_fields = ["partner"]

@@ -152,11 +152,7 @@ def register() -> None:
 
 class AdRevenueAdminForm(guards.ClosedPeriodFormMixin, forms.ModelForm):
     """The admin's add and change form of ad revenue: a row of a month closed for the partner's revenue-share program
-    in that currency is not edited, nor moved into or out of one (by its day or its currency).
-
-    NOT WIRED YET: payouts/admin.py is being rewritten elsewhere. AdRevenueAdmin needs
-    ``form = AdRevenueAdminForm``, and ``partnerships.admin.common.ClosedPeriodAdminMixin`` first among its bases
-    with ``period_input = guards.AD_REVENUE`` (who edits, in a stale run's reason; no deleting a closed row)."""
+    in that currency is not edited, nor moved into or out of one (by its day or its currency)."""
 
     period_input = guards.AD_REVENUE
 

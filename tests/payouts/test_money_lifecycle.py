@@ -137,11 +137,8 @@ class MoneyLifecycle(RuleBasedStateMachine):
         self._compute(program, month, None)
 
     def _compute(self, program, month, user):
-        try:
-            run = services.payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
-            REACHED.update([f"compute → {run.status} {run.error[:80]}"])
-        except PayoutsError as exc:
-            REACHED.update(["compute refused " + str(exc)[:150]])
+        with contextlib.suppress(PayoutsError):
+            services.payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
 
     @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(0, 2))
     def request_recompute(self, program, month, actor):
@@ -189,12 +186,13 @@ class MoneyLifecycle(RuleBasedStateMachine):
         is_maker = PayoutRunMaker.objects.filter(run=run, user=user).exists()
         try:
             services.payout_run_approve(run_id=run.pk, actor=user)
-        except PayoutsError as exc:
+        except PayoutsError:
             assert LedgerEntry.objects.count() == entries_before  # a refusal posts nothing
-            REACHED.update(["refused: " + str(exc)[:150]])
             return
-        assert run.status == R.COMPUTED and not run.stale_reason and reconciles and not is_maker, (
-            f"approved {run} ({run.status}, stale={run.stale_reason!r}, reconciles={reconciles}, maker={is_maker})")
+        assert run.status == R.COMPUTED, f"approved a run that was {run.status}"
+        assert not run.stale_reason, f"approved a stale run: {run.stale_reason}"
+        assert reconciles, "approved a run that does not reconcile"
+        assert not is_maker, "one of the run's makers approved it"
         self.frozen[run.pk] = self._lines(run)
         REACHED.update(["approved a run" + (" carrying in a balance" if EarningLine.objects.filter(
             run=run).exclude(carried_in_minor=0).exists() else "")])
@@ -314,5 +312,7 @@ class MoneyLifecycle(RuleBasedStateMachine):
 def test_money_keeps_its_invariants_over_any_sequence_of_operations():
     REACHED.clear()
     run_state_machine_as_test(MoneyLifecycle, settings=PROFILE)
-    print(dict(REACHED))
+    # the sequences went where the money moves: approvals (some carrying a balance in) and payments
+    assert REACHED["approved a run"] + REACHED["approved a run carrying in a balance"] >= 5, REACHED
+    assert REACHED["paid a run"] >= 1, REACHED
 
