@@ -171,11 +171,10 @@ class TrancheForm(MoneyFormMixin, forms.ModelForm):
         fields = ["starts_on", "ends_on", "amount_minor"]
 
     def money_currency(self, data):
-        try:
-            fund = self.instance.fund
-        except Fund.DoesNotExist:
-            return None
-        return fund.currency or None
+        # The formset adds the fund as an inline field holding the parent; on a new fund's page that parent gets its
+        # currency from the fund form, which is cleaned before the tranches are.
+        fund = data.get("fund") or getattr(self.fields.get("fund"), "parent_instance", None)
+        return (fund.currency or None) if fund is not None else None
 
 
 class TrancheFormSet(forms.BaseInlineFormSet):
