@@ -115,7 +115,8 @@ class CampaignForm(MoneyFormMixin, forms.ModelForm):
         return sorted({code.strip().upper() for code in raw.split(",") if code.strip()})
 
     def money_currency(self, data):
-        return data.get("currency") or self.initial.get("currency") or self.fields["currency"].initial
+        # Until the form is cleaned the budget is "in the currency chosen above": the brand may change it.
+        return data.get("currency") or None
 
     def clean(self):
         data = super().clean()

@@ -140,21 +140,18 @@ class MoneyFormMixin:
         data = super().clean()
         currency = self.money_currency(data)
         for name, field in self.money_fields().items():
-            if name in self._errors:
-                if field.currency == currency:
-                    continue
-                del self._errors[name]  # parsed in another currency than the one now chosen: read it again
             if field.currency == currency and not isinstance(data.get(name), str):
-                continue
+                continue  # already cleaned (or refused, with its error) in this currency
+            # Not yet read (the currency comes from this form), or read in a currency the form no longer has.
             field.set_currency(currency)
+            self._errors.pop(name, None)
             text = self[name].data
-            if text in field.empty_values:
-                continue
-            if currency is None:
+            if currency is None and text not in field.empty_values:
+                data.pop(name, None)
                 self.add_error(name, MONEY_NO_CURRENCY)
                 continue
             try:
-                data[name] = field.parse(str(text).strip())
+                data[name] = field.clean(text)
             except forms.ValidationError as exc:
                 data.pop(name, None)
                 self.add_error(name, exc)

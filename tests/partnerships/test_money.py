@@ -259,3 +259,15 @@ def test_currency_choices_come_from_babel_and_keep_a_stored_historic_code():
         field.clean("ITL")
     field.keep("ITL")
     assert field.clean("ITL") == "ITL"
+
+
+def test_a_missing_amount_stays_required_whichever_currency_is_chosen():
+    form = BudgetForm(data={"currency": "JPY", "budget": ""}, initial={"currency": "USD"})
+    assert not form.is_valid()
+    assert form.errors["budget"] == ["This field is required."]
+
+
+def test_an_amount_without_a_currency_says_to_choose_it_first():
+    form = BudgetForm(data={"currency": "", "budget": "12.50"})
+    assert not form.is_valid()
+    assert form.errors["budget"] == ["Choose the currency first: the amount is read in its decimals."]
