@@ -23,6 +23,8 @@ from payouts import configuration, selectors, services
 from payouts.configuration import (
     FUND_FIELDS,
     FUND_TOTAL_BELOW_SPENT,
+    RELEASED_ABOVE_TOTAL,
+    RELEASED_BELOW_SPENT,
     TERMS_FIELDS,
     TRANCHE_FIELDS,
     ConfigurationRefused,
@@ -178,7 +180,25 @@ class TrancheForm(MoneyFormMixin, forms.ModelForm):
 
 
 class TrancheFormSet(forms.BaseInlineFormSet):
-    """Gives each tranche form its fund (and so its currency) as soon as it is built, to show amounts in major units."""
+    """Gives each tranche form its fund (and so its currency) as soon as it is built, to show amounts in major units;
+    checks, before anything is saved, that the tranches release no more than the fund's total nor less than it
+    spent (the service checks again under the lock)."""
+
+    def clean(self):
+        super().clean()
+        fund = self.instance
+        if any(self.errors) or not fund.currency or not isinstance(fund.total_minor, int):
+            return
+        released = sum(form.cleaned_data.get("amount_minor") or 0 for form in self.forms
+                       if form.cleaned_data and not self._should_delete_form(form))
+        spent = Fund.objects.values_list("spent_minor", flat=True).get(pk=fund.pk) if fund.pk else 0
+        money = lambda amount: format_money(amount, fund.currency)  # noqa: E731
+        if released > fund.total_minor:
+            raise forms.ValidationError(RELEASED_ABOVE_TOTAL.format(fund=fund.name, released=money(released),
+                                                                    total=money(fund.total_minor)))
+        if released < spent:
+            raise forms.ValidationError(RELEASED_BELOW_SPENT.format(fund=fund.name, released=money(released),
+                                                                    spent=money(spent)))
 
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)

@@ -298,3 +298,41 @@ def test_configuration_changers_name_who_changed_a_program_since_a_time(cfo, pro
                                                               "ends_on": MONTH.replace(month=9),
                                                               "amount_minor": 1_00})])
     assert configuration.configuration_changers(program_id=program.pk, since=since) == {cfo.pk}
+
+
+def test_tranches_over_the_total_are_refused_on_the_page_before_anything_is_saved(client, program):
+    fund = program.fund
+    url = reverse("admin:payouts_fund_change", args=[fund.pk])
+    data = page_data(client.get(url))
+    data.update({"total_minor": "5,000.00", "change_reason": "Shrink"})
+
+    response = client.post(url, data)
+
+    assert response.status_code == 200
+    assert response.context["inline_admin_formsets"][0].formset.non_form_errors() == [RELEASED_ABOVE_TOTAL.format(
+        fund=fund.name, released="10,000.00 USD", total="5,000.00 USD")]
+    fund.refresh_from_db()
+    assert (fund.total_minor, Fund.history.filter(id=fund.pk).count()) == (100_000_000_00, 1)
+
+
+def test_a_refusal_found_only_under_the_lock_is_reported_and_nothing_is_saved(client, program, monkeypatch):
+    fund = program.fund
+    name = fund.name
+    url = reverse("admin:payouts_fund_change", args=[fund.pk])
+    data = page_data(client.get(url))
+    data.update({"name": "Renamed", "change_reason": "Rename"})
+    real_check = configuration._check_fund_money
+
+    def spent_meanwhile(locked):
+        Fund.objects.filter(pk=locked.pk).update(spent_minor=locked.total_minor)  # a run spent it all meanwhile
+        locked.spent_minor = locked.total_minor
+        locked.total_minor -= 1
+        real_check(locked)
+
+    monkeypatch.setattr(configuration, "_check_fund_money", spent_meanwhile)
+
+    response = client.post(url, data, follow=True)
+
+    assert "Nothing was saved: Fund “Renamed” cannot total" in response.content.decode()
+    fund.refresh_from_db()
+    assert (fund.name, fund.spent_minor, Fund.history.filter(id=fund.pk).count()) == (name, 0, 1)
