@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
 from partnerships.admin.common import LargeTableAdminMixin
@@ -108,9 +109,9 @@ def versions_table(versions: list[tuple[str, list]], *, fields: dict[str, tuple]
         return "No version yet."
     rows.sort(key=lambda row: row[0], reverse=True)
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
-    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td><ul>{}</ul></td></tr>", (
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>", (
         (f"{when:%Y-%m-%d %H:%M}", user.get_username() if user else "—", reason or "—", label, kinds[kind],
-         format_html_join("", "<li>{}: {} → {}</li>", changes) if kind != "-" else "")
+         format_html_join(mark_safe("<br>"), "{}: {} → {}", changes) if kind != "-" else "")
         for when, user, reason, label, kind, changes in rows))
     return format_html('<table class="versions"><thead><tr><th>When</th><th>Who</th><th>Reason</th><th>What</th>'
                        "<th>Old → new</th></tr></thead><tbody>{}</tbody></table>", body)
@@ -135,6 +136,15 @@ class ConfigurationAdminMixin:
 
     def save_formset(self, request, form, formset, change):
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The reason is not a field of the fund or terms: it is kept with the version, not listed as changed.
+        message = super().construct_change_message(request, form, formsets, add)
+        reason_label = str(form.fields["change_reason"].label)
+        for entry in message:
+            if "changed" in entry:
+                entry["changed"]["fields"] = [name for name in entry["changed"]["fields"] if name != reason_label]
+        return [entry for entry in message if "changed" not in entry or entry["changed"]["fields"]]
 
 
 class FundForm(MoneyFormMixin, forms.ModelForm):
@@ -272,8 +282,9 @@ class FundAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
         for record in (BudgetTranche.history.filter(fund_id=obj.pk).select_related("history_user")
                        .order_by("history_date", "history_id")):
             tranche_records.setdefault(record.id, []).append(record)
-        versions = [("Fund", fund_records)] + [(f"Tranche {records[0].id}", records)
-                                               for records in tranche_records.values()]
+        versions = [("Fund", fund_records)] + [
+            (f"Tranche {records[-1].starts_on:%Y-%m} to {records[-1].ends_on:%Y-%m} (#{records[-1].id})", records)
+            for records in tranche_records.values()]
         fields = {"Fund": FUND_FIELDS, **{label: TRANCHE_FIELDS for label, _ in versions[1:]}}
         return versions_table(versions, fields=fields, money=("total_minor", "amount_minor"),
                               currency=obj.currency)
