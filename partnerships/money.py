@@ -181,7 +181,7 @@ def parse_money(text, currency: str) -> int:
             value = Decimal(text.replace(",", "").replace("−", "-"))
         except InvalidOperation:
             value = None
-        if value is not None and value.is_finite() and abs(value) < 10**18:
+        if value is not None and "," not in text and value.is_finite() and abs(value) < 10**18:
             suggestion = _full_digits(value)
         else:
             suggestion = "the amount without “e”"

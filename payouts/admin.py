@@ -117,6 +117,17 @@ def versions_table(versions: list[tuple[str, list]], *, fields: dict[str, tuple]
                        "<th>Old → new</th></tr></thead><tbody>{}</tbody></table>", body)
 
 
+class ShowsInitialMixin:
+    """Each field posts back the value the person saw (Django's hidden initial), so the form's changed data is what
+    they changed, not what differs from the row now: a save leaves alone a field someone else changed meanwhile."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if name != "change_reason":
+                field.show_hidden_initial = True
+
+
 class ConfigurationAdminMixin:
     """Saves go through payouts.configuration; a refusal found only under the row lock (say a run spent more between
     showing the form and saving it) is reported on the page and nothing is written."""
@@ -147,7 +158,7 @@ class ConfigurationAdminMixin:
         return [entry for entry in message if "changed" not in entry or entry["changed"]["fields"]]
 
 
-class FundForm(MoneyFormMixin, forms.ModelForm):
+class FundForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
     currency = CurrencyChoiceField()
     total_minor = MoneyField(label="Total", minimum=0, help_text="The whole fund.")
     change_reason = reason_field()
@@ -175,7 +186,7 @@ class FundForm(MoneyFormMixin, forms.ModelForm):
         return data
 
 
-class TrancheForm(MoneyFormMixin, forms.ModelForm):
+class TrancheForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
     amount_minor = MoneyField(label="Amount", minimum=0)
 
     class Meta:
@@ -299,10 +310,13 @@ class FundAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
                     if pk:
                         tranches.append(TrancheChange(id=pk, delete=True))
                 elif tranche_form.has_changed():
+                    # Only what this person changed: a field they left alone keeps whatever it holds by now.
+                    names = TRANCHE_FIELDS if pk is None else tranche_form.changed_data
                     tranches.append(TrancheChange(id=pk, values={name: tranche_form.cleaned_data[name]
-                                                                 for name in TRANCHE_FIELDS}))
+                                                                 for name in names if name in TRANCHE_FIELDS}))
         reason = form.cleaned_data["change_reason"]
-        values = {name: form.cleaned_data[name] for name in FUND_FIELDS}
+        names = form.changed_data if change else FUND_FIELDS
+        values = {name: form.cleaned_data[name] for name in names if name in FUND_FIELDS}
         if change:
             fund = configuration.fund_update(fund_id=form.instance.pk, actor=request.user, reason=reason,
                                              tranches=tranches, **values)
@@ -319,7 +333,7 @@ MONEY_TERMS = ("partner_cap_minor", "video_cap_minor", "grant_monthly_minor", "m
 PERCENT_TERMS = ("pool_share", "revenue_share_rate", "withholding_rate")
 
 
-class ProgramTermsForm(MoneyFormMixin, forms.ModelForm):
+class ProgramTermsForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
     pool_share = PercentField(label="Pool share", help_text="Share of the monthly budget paid to partners "
                                                             "(100 = all of it).")
     partner_cap_minor = MoneyField(label="Partner cap", required=False, minimum=1,
@@ -392,7 +406,8 @@ class ProgramTermsAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         reason = form.cleaned_data["change_reason"]
-        values = {name: form.cleaned_data[name] for name in TERMS_FIELDS if name in form.cleaned_data}
+        names = form.changed_data if change else TERMS_FIELDS  # only what this person changed, as for funds
+        values = {name: form.cleaned_data[name] for name in names if name in TERMS_FIELDS and name in form.cleaned_data}
         if change:
             terms = configuration.terms_update(terms_id=form.instance.pk, actor=request.user, reason=reason, **values)
         else:

@@ -51,6 +51,9 @@ def form_data(form) -> dict:
     data = {}
     for bound in form:
         value = bound.value()
+        if bound.field.show_hidden_initial:  # the value the page was shown with, posted back beside the field
+            data[bound.html_initial_name] = str(value.pk if isinstance(value, Model) else
+                                                "" if value is None else value)
         if isinstance(bound.field, forms.BooleanField):
             if value:
                 data[bound.html_name] = "on"
@@ -336,3 +339,20 @@ def test_a_refusal_found_only_under_the_lock_is_reported_and_nothing_is_saved(cl
     assert "Nothing was saved: Fund “Renamed” cannot total" in response.content.decode()
     fund.refresh_from_db()
     assert (fund.name, fund.spent_minor, Fund.history.filter(id=fund.pk).count()) == (name, 0, 1)
+
+
+def test_a_save_changes_only_what_this_person_changed(client, cfo, program):
+    terms = program.terms
+    url = reverse("admin:payouts_programterms_change", args=[terms.pk])
+    data = page_data(client.get(url))
+    # Meanwhile someone else changes the withholding rate.
+    configuration.terms_update(terms_id=terms.pk, actor=UserFactory(username="other"), reason="Treaty",
+                               withholding_rate=Decimal("0.3"))
+    data.update({"min_payout_minor": "75.00", "change_reason": "Lower minimum"})
+
+    assert client.post(url, data).status_code == 302
+
+    terms.refresh_from_db()
+    assert (terms.min_payout_minor, terms.withholding_rate) == (75_00, Decimal("0.3"))
+    latest = ProgramTerms.history.filter(id=terms.pk).latest("history_date")
+    assert (latest.history_change_reason, latest.history_user) == ("Lower minimum", cfo)
