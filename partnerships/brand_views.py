@@ -22,7 +22,8 @@ from partnerships.api.filters import CreatorFilterSet
 from partnerships.api.pagination import CreatorKeysetPagination
 from partnerships.brand_services import MarketplaceError
 from partnerships.models import Campaign, Category, Invitation, Partner
-from partnerships.money import format_money, parse_money
+from partnerships.money import format_money
+from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 
 SORTABLE = [("followers", "Followers"), ("avg_views", "Average views"), ("engagement_rate", "Engagement rate")]
 
@@ -90,9 +91,10 @@ def creator_search(request):
     })
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(MoneyFormMixin, forms.ModelForm):
     brand = forms.ModelChoiceField(queryset=None)
-    budget = forms.CharField(help_text="In the campaign's currency, e.g. 5000.00")
+    currency = CurrencyChoiceField(initial="USD")
+    budget = MoneyField(minimum=0, help_text="The campaign's whole budget.")
     target_countries = forms.CharField(required=False, help_text="Two-letter codes, comma-separated, e.g. US, GB")
 
     class Meta:
@@ -112,14 +114,28 @@ class CampaignForm(forms.ModelForm):
         raw = self.cleaned_data.get("target_countries") or ""
         return sorted({code.strip().upper() for code in raw.split(",") if code.strip()})
 
+    def money_currency(self, data):
+        # Until the form is cleaned the budget is "in the currency chosen above": the brand may change it.
+        return data.get("currency") or None
+
     def clean(self):
         data = super().clean()
-        if data.get("currency") and data.get("budget"):
-            try:
-                data["budget_minor"] = parse_money(data["budget"], data["currency"])
-            except ValueError as exc:
-                self.add_error("budget", str(exc))
+        if isinstance(data.get("budget"), int):
+            data["budget_minor"] = data["budget"]
         return data
+
+
+class InvitationFeeForm(MoneyFormMixin, forms.Form):
+    """The fee offered with an invitation, in the campaign's currency."""
+
+    fee = MoneyField(minimum=0, help_text="The fee offered to each creator invited.")
+
+    def __init__(self, *args, currency: str, **kwargs):
+        self.currency = currency
+        super().__init__(*args, **kwargs)
+
+    def money_currency(self, data):
+        return self.currency
 
 
 @login_required
@@ -152,20 +168,27 @@ def _campaign(request, campaign_id: int) -> Campaign:
 
 @login_required
 def campaign_detail(request, campaign_id: int):
-    campaign = _campaign(request, campaign_id)
+    return _campaign_page(request, _campaign(request, campaign_id))
+
+
+def _campaign_page(request, campaign: Campaign, *, invite: dict | None = None, status: int = 200):
+    """The campaign with its matches, shortlist and invitations. `invite` re-shows a refused invitation: the fee as
+    typed, the error beside the field it was typed in, and the creators that were ticked."""
     matches = [{"partner": p, "score": round(p.score, 1), "breakdown": brand_selectors.match_breakdown(p, campaign)}
                for p in brand_selectors.campaign_matches(campaign, limit=30)]
     invitations = (brand_selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
                    .order_by("-invited_at"))
     shortlist = list(brand_selectors.campaign_shortlist(campaign))
     shortlisted = {entry.partner.handle for entry in shortlist}
+    invite = invite or {}
     for match in matches:
         match["shortlisted"] = match["partner"].handle in shortlisted
+        match["picked"] = match["partner"].handle in invite.get("handles", ())
     return render(request, "brands/campaign.html", {
         "campaign": campaign, "budget": format_money(campaign.budget_minor, campaign.currency), "matches": matches,
-        "shortlist": shortlist,
+        "shortlist": shortlist, "invite": invite,
         "invitations": [{"invitation": i, "fee": format_money(i.offered_fee_minor, i.currency)} for i in invitations],
-    })
+    }, status=status)
 
 
 def _shortlist(request, campaign: Campaign, handles: list[str]) -> None:
@@ -238,14 +261,13 @@ def campaign_invite(request, campaign_id: int):
     if not handles:
         messages.error(request, "Tick at least one creator to invite.")
         return HttpResponseRedirect(back)
-    try:
-        fee = parse_money(request.POST.get("fee", ""), campaign.currency)
-    except ValueError as exc:
-        messages.error(request, f"Fee: {exc}")
-        return HttpResponseRedirect(back)
-    if fee < 0:
-        messages.error(request, "Fee: a fee cannot be negative.")
-        return HttpResponseRedirect(back)
+    form = InvitationFeeForm(request.POST, currency=campaign.currency)
+    if not form.is_valid():
+        # Shown again with the error on the fee field, as typed, rather than redirected away from it.
+        return _campaign_page(request, campaign, status=400, invite={
+            "handles": handles, "fee": request.POST.get("fee", ""), "error": " ".join(form.errors["fee"]),
+            "from": request.POST.get("from", "matches"), "message": request.POST.get("message", "")})
+    fee = form.cleaned_data["fee"]
     for handle in handles:
         try:
             brand_services.invitation_create(user=request.user, campaign_id=campaign.pk, partner_handle=handle,

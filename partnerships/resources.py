@@ -21,7 +21,6 @@ from import_export.instance_loaders import CachedInstanceLoader
 from import_export.results import RowResult
 from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, Widget
 
-from partnerships.currencies import to_major
 from partnerships.exceptions import DUPLICATE_ROW, FILE_MISSING_COLUMNS, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
 from partnerships.ingest import fields as parsers
 from partnerships.ingest import guards
@@ -30,6 +29,7 @@ from partnerships.ingest.fields import display
 from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
 from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import Brand, Campaign, Category, DailyMetric, Enrolment, Partner
+from partnerships.money import to_major
 from partnerships.spreadsheets import SpreadsheetResource
 
 LOOKUP_CHUNK = 2_000  # keys per IN (...) of the prefetch queries

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
 from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
@@ -19,8 +20,19 @@ from partnerships.admin.importexport import SpreadsheetExportMixin, SpreadsheetI
 from partnerships.ingest import guards
 from partnerships.ingest.jobs import may_load
 from partnerships.models import ImportJob, Partner, Program
-from payouts import selectors, services
+from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin, PercentField
+from payouts import configuration, selectors, services
 from payouts.closed_months import AdRevenueAdminForm
+from payouts.configuration import (
+    FUND_FIELDS,
+    FUND_TOTAL_BELOW_SPENT,
+    RELEASED_ABOVE_TOTAL,
+    RELEASED_BELOW_SPENT,
+    TERMS_FIELDS,
+    TRANCHE_FIELDS,
+    ConfigurationRefused,
+    TrancheChange,
+)
 from payouts.exceptions import ADJUSTMENT_ZERO, PayoutsError
 from payouts.explain import explain_line
 from payouts.exports import csv_response
@@ -38,7 +50,7 @@ from payouts.models import (
     ProgramTerms,
     Video,
 )
-from payouts.money import format_money, parse_money
+from payouts.money import MAX_MINOR, format_money, format_percent
 from payouts.resources import AdRevenueResource, EarningLineResource, StatementResource
 
 
@@ -53,21 +65,198 @@ class ReadOnlyAdminMixin:
         return False
 
 
-# --- funds ----------------------------------------------------------------------------------------
+# --- funds and terms: money configuration, changed through payouts.configuration with a reason ------------------
+
+REASON_HELP = "Kept with this version in the history below, with your name and the time."
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(label="Reason for this change", required=True, help_text=REASON_HELP,
+                           widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+
+
+def _shown(value, name: str, *, money: tuple, percents: tuple, currency: str | None) -> str:
+    if value is None or value == "":
+        return "—"
+    if name in money and currency:
+        return format_money(value, currency)
+    if name in percents:
+        return format_percent(value)
+    if isinstance(value, dt.date):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def versions_table(versions: list[tuple[str, list]], *, fields: dict[str, tuple], money: tuple = (),
+                   percents: tuple = (), currency: str | None = None):
+    """Every version, newest first: when, who, the reason, and old → new of each field that changed.
+    `versions` is [(label, historical records of one object, oldest first)]; `fields` maps a label to field names."""
+    rows = []
+    for label, records in versions:
+        names = fields[label]
+        previous = None
+        for record in records:
+            if record.history_type == "-":
+                changes = [("", "deleted", "")]
+            else:
+                changes = [(name.removesuffix("_minor").replace("_", " "),
+                            _shown(getattr(previous, name) if previous is not None else None, name, money=money,
+                                   percents=percents, currency=currency),
+                            _shown(getattr(record, name), name, money=money, percents=percents, currency=currency))
+                           for name in names
+                           if previous is None or getattr(previous, name) != getattr(record, name)]
+            previous = record
+            rows.append((record.history_date, record.history_user, record.history_change_reason, label,
+                         record.history_type, changes))
+    if not rows:
+        return "No version yet."
+    rows.sort(key=lambda row: row[0], reverse=True)
+    kinds = {"+": "created", "~": "changed", "-": "deleted"}
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>", (
+        (f"{when:%Y-%m-%d %H:%M}", user.get_username() if user else "—", reason or "—", label, kinds[kind],
+         format_html_join(mark_safe("<br>"), "{}: {} → {}", changes) if kind != "-" else "")
+        for when, user, reason, label, kind, changes in rows))
+    return format_html('<table class="versions"><thead><tr><th>When</th><th>Who</th><th>Reason</th><th>What</th>'
+                       "<th>Old → new</th></tr></thead><tbody>{}</tbody></table>", body)
+
+
+class ShowsInitialMixin:
+    """Each field posts back the value the person saw (Django's hidden initial), so the form's changed data is what
+    they changed, not what differs from the row now: a save leaves alone a field someone else changed meanwhile."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if name != "change_reason":
+                field.show_hidden_initial = True
+
+
+class ConfigurationAdminMixin:
+    """Saves go through payouts.configuration; a refusal found only under the row lock (say a run spent more between
+    showing the form and saving it) is reported on the page and nothing is written."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ConfigurationRefused as exc:
+            self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *(["program"] if obj is not None else [])]
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved in save_related, with the inlines, by one service call
+
+    def save_formset(self, request, form, formset, change):
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The reason is not a field of the fund or terms: it is kept with the version, not listed as changed.
+        message = super().construct_change_message(request, form, formsets, add)
+        reason_label = str(form.fields["change_reason"].label)
+        for entry in message:
+            if "changed" in entry:
+                entry["changed"]["fields"] = [name for name in entry["changed"]["fields"] if name != reason_label]
+        return [entry for entry in message if "changed" not in entry or entry["changed"]["fields"]]
+
+
+class FundForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
+    currency = CurrencyChoiceField()
+    total_minor = MoneyField(label="Total", minimum=0, help_text="The whole fund.")
+    change_reason = reason_field()
+
+    class Meta:
+        model = Fund
+        fields = ["program", "name", "currency", "total_minor", "rollover_unspent"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].keep(self.instance.currency)
+
+    def money_currency(self, data):
+        return data.get("currency") or self.instance.currency or None
+
+    def clean(self):
+        data = super().clean()
+        total = data.get("total_minor")
+        if self.instance.pk and isinstance(total, int):
+            spent = Fund.objects.values_list("spent_minor", flat=True).get(pk=self.instance.pk)
+            if total < spent:
+                currency = self.instance.currency
+                self.add_error("total_minor", FUND_TOTAL_BELOW_SPENT.format(
+                    fund=self.instance.name, total=format_money(total, currency), spent=format_money(spent, currency)))
+        return data
+
+
+class TrancheForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
+    amount_minor = MoneyField(label="Amount", minimum=0)
+
+    class Meta:
+        model = BudgetTranche
+        fields = ["starts_on", "ends_on", "amount_minor"]
+
+    def money_currency(self, data):
+        # The formset adds the fund as an inline field holding the parent; on a new fund's page that parent gets its
+        # currency from the fund form, which is cleaned before the tranches are.
+        fund = data.get("fund") or getattr(self.fields.get("fund"), "parent_instance", None)
+        return (fund.currency or None) if fund is not None else None
+
+
+class TrancheFormSet(forms.BaseInlineFormSet):
+    """Gives each tranche form its fund (and so its currency) as soon as it is built, to show amounts in major units;
+    checks, before anything is saved, that the tranches release no more than the fund's total nor less than it
+    spent (the service checks again under the lock)."""
+
+    def clean(self):
+        super().clean()
+        fund = self.instance
+        if any(self.errors) or not fund.currency or not isinstance(fund.total_minor, int):
+            return
+        released = sum(form.cleaned_data.get("amount_minor") or 0 for form in self.forms
+                       if form.cleaned_data and not self._should_delete_form(form))
+        spent = Fund.objects.values_list("spent_minor", flat=True).get(pk=fund.pk) if fund.pk else 0
+        money = lambda amount: format_money(amount, fund.currency)  # noqa: E731
+        if released > fund.total_minor:
+            raise forms.ValidationError(RELEASED_ABOVE_TOTAL.format(fund=fund.name, released=money(released),
+                                                                    total=money(fund.total_minor)))
+        if released < spent:
+            raise forms.ValidationError(RELEASED_BELOW_SPENT.format(fund=fund.name, released=money(released),
+                                                                    spent=money(spent)))
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.refresh_money_currency()
+        return form
+
+    @property
+    def empty_form(self):
+        form = super().empty_form
+        form.refresh_money_currency()
+        return form
+
 
 class TrancheInline(admin.TabularInline):
     model = BudgetTranche
+    form = TrancheForm
+    formset = TrancheFormSet
     extra = 1
     fields = ["starts_on", "ends_on", "amount_minor"]
 
 
 @admin.register(Fund)
-class FundAdmin(admin.ModelAdmin):
+class FundAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
+    form = FundForm
     list_display = ["name", "program", "currency", "total", "spent", "remaining", "rollover_unspent"]
     list_select_related = ["program"]
     inlines = [TrancheInline]
-    readonly_fields = ["budget_by_month"]
-    fields = ["program", "name", "currency", "total_minor", "rollover_unspent", "budget_by_month"]
+    readonly_fields = ["spent", "budget_by_month", "versions"]
+    fieldsets = [
+        (None, {"fields": ["program", "name", "currency", "total_minor", "spent", "rollover_unspent"]}),
+        ("Budget", {"fields": ["budget_by_month"]}),
+        ("This change", {"fields": ["change_reason"]}),
+        ("History", {"fields": ["versions"]}),
+    ]
 
     @admin.display(description="total")
     def total(self, obj):
@@ -75,7 +264,7 @@ class FundAdmin(admin.ModelAdmin):
 
     @admin.display(description="spent by runs")
     def spent(self, obj):
-        return format_money(obj.spent_minor, obj.currency)
+        return format_money(obj.spent_minor, obj.currency) if obj.pk else "—"
 
     @admin.display(description="remaining")
     def remaining(self, obj):
@@ -100,14 +289,85 @@ class FundAdmin(admin.ModelAdmin):
                            "<p>Spent to date never passes released to date, which never passes the total. What a "
                            "partner owes back is a receivable, not budget.</p>", body)
 
+    @admin.display(description="versions of the fund and its tranches")
+    def versions(self, obj):
+        if obj.pk is None:
+            return "—"
+        fund_records = list(Fund.history.filter(id=obj.pk).select_related("history_user")
+                            .order_by("history_date", "history_id"))
+        tranche_records: dict[int, list] = {}
+        for record in (BudgetTranche.history.filter(fund_id=obj.pk).select_related("history_user")
+                       .order_by("history_date", "history_id")):
+            tranche_records.setdefault(record.id, []).append(record)
+        versions = [("Fund", fund_records)] + [
+            (f"Tranche {records[-1].starts_on:%Y-%m} to {records[-1].ends_on:%Y-%m} (#{records[-1].id})", records)
+            for records in tranche_records.values()]
+        fields = {"Fund": FUND_FIELDS, **{label: TRANCHE_FIELDS for label, _ in versions[1:]}}
+        return versions_table(versions, fields=fields, money=("total_minor", "amount_minor"),
+                              currency=obj.currency)
+
+    def save_related(self, request, form, formsets, change):
+        tranches = []
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)
+            for tranche_form in formset.forms:
+                pk = tranche_form.instance.pk
+                if tranche_form in formset.deleted_forms:
+                    if pk:
+                        tranches.append(TrancheChange(id=pk, delete=True))
+                elif tranche_form.has_changed():
+                    # Only what this person changed: a field they left alone keeps whatever it holds by now.
+                    names = TRANCHE_FIELDS if pk is None else tranche_form.changed_data
+                    tranches.append(TrancheChange(id=pk, values={name: tranche_form.cleaned_data[name]
+                                                                 for name in names if name in TRANCHE_FIELDS}))
+        reason = form.cleaned_data["change_reason"]
+        names = form.changed_data if change else FUND_FIELDS
+        values = {name: form.cleaned_data[name] for name in names if name in FUND_FIELDS}
+        if change:
+            fund = configuration.fund_update(fund_id=form.instance.pk, actor=request.user, reason=reason,
+                                             tranches=tranches, **values)
+        else:
+            fund = configuration.fund_create(program_id=form.cleaned_data["program"].pk, actor=request.user,
+                                             reason=reason, tranches=tranches, **values)
+        form.instance.pk = fund.pk
+
     def has_delete_permission(self, request, obj=None):
         return False
 
 
+MONEY_TERMS = ("partner_cap_minor", "video_cap_minor", "grant_monthly_minor", "min_payout_minor")
+PERCENT_TERMS = ("pool_share", "revenue_share_rate", "withholding_rate")
+
+
+class ProgramTermsForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
+    pool_share = PercentField(label="Pool share", help_text="Share of the monthly budget paid to partners "
+                                                            "(100 = all of it).")
+    partner_cap_minor = MoneyField(label="Partner cap", required=False, minimum=1,
+                                   help_text="Most one partner earns in a month; empty for no cap.")
+    revenue_share_rate = PercentField(label="Revenue share", help_text="Partners' share of net ad revenue.")
+    video_cap_minor = MoneyField(label="Video cap", required=False, minimum=1,
+                                 help_text="Most one video earns; empty for no cap.")
+    grant_monthly_minor = MoneyField(label="Monthly grant", required=False, minimum=1)
+    min_payout_minor = MoneyField(label="Minimum payout", minimum=0,
+                                  help_text="Balances below this roll over to the next month.")
+    withholding_rate = PercentField(label="Withholding", help_text="Tax withheld from each payment.")
+    change_reason = reason_field()
+
+    class Meta:
+        model = ProgramTerms
+        fields = ["program", *TERMS_FIELDS]
+
+    def money_currency(self, data):
+        program = data.get("program") or (self.instance.program if self.instance.program_id else None)
+        return program.currency if program else None
+
+
 @admin.register(ProgramTerms)
-class ProgramTermsAdmin(admin.ModelAdmin):
-    list_display = ["program", "archetype", "min_payout", "pool_share", "revenue_share_rate", "grant"]
+class ProgramTermsAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
+    form = ProgramTermsForm
+    list_display = ["program", "archetype", "min_payout", "pool_share_shown", "revenue_share_shown", "grant"]
     list_select_related = ["program"]
+    readonly_fields = ["versions"]
     fieldsets = [
         (None, {"fields": ["program"]}),
         ("Pooled fund", {"fields": ["pool_share", "min_views", "partner_cap_minor", "excess_policy"]}),
@@ -117,6 +377,8 @@ class ProgramTermsAdmin(admin.ModelAdmin):
         ("Grant", {"fields": ["grant_monthly_minor"]}),
         ("Every program", {"fields": ["min_payout_minor", "withholding_rate", "hold_without_tax_form",
                                       "hold_without_identity", "hold_when_suspended"]}),
+        ("This change", {"fields": ["change_reason"]}),
+        ("History", {"fields": ["versions"]}),
     ]
 
     @admin.display(description="archetype")
@@ -127,9 +389,37 @@ class ProgramTermsAdmin(admin.ModelAdmin):
     def min_payout(self, obj):
         return format_money(obj.min_payout_minor, obj.program.currency)
 
+    @admin.display(description="pool share", ordering="pool_share")
+    def pool_share_shown(self, obj):
+        return format_percent(obj.pool_share)
+
+    @admin.display(description="revenue share", ordering="revenue_share_rate")
+    def revenue_share_shown(self, obj):
+        return format_percent(obj.revenue_share_rate)
+
     @admin.display(description="monthly grant")
     def grant(self, obj):
         return format_money(obj.grant_monthly_minor, obj.program.currency) if obj.grant_monthly_minor else "—"
+
+    @admin.display(description="versions of these terms")
+    def versions(self, obj):
+        if obj.pk is None:
+            return "—"
+        records = list(ProgramTerms.history.filter(id=obj.pk).select_related("history_user")
+                       .order_by("history_date", "history_id"))
+        return versions_table([("Terms", records)], fields={"Terms": TERMS_FIELDS}, money=MONEY_TERMS,
+                              percents=PERCENT_TERMS, currency=obj.program.currency)
+
+    def save_related(self, request, form, formsets, change):
+        reason = form.cleaned_data["change_reason"]
+        names = form.changed_data if change else TERMS_FIELDS  # only what this person changed, as for funds
+        values = {name: form.cleaned_data[name] for name in names if name in TERMS_FIELDS and name in form.cleaned_data}
+        if change:
+            terms = configuration.terms_update(terms_id=form.instance.pk, actor=request.user, reason=reason, **values)
+        else:
+            terms = configuration.terms_create(program_id=form.cleaned_data["program"].pk, actor=request.user,
+                                               reason=reason, **values)
+        form.instance.pk = terms.pk
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -432,24 +722,24 @@ class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdm
 
 # --- corrections and inputs -----------------------------------------------------------------------
 
-class AdjustmentForm(forms.ModelForm):
-    amount = forms.CharField(help_text="In the program's currency, e.g. -25.00 to take back 25.00.")
+class AdjustmentForm(MoneyFormMixin, forms.ModelForm):
+    amount = MoneyField(minimum=-MAX_MINOR, help_text="In the program's currency; negative takes money back, e.g. "
+                                                     "-25.00 to take back 25.00.")
 
     class Meta:
         model = Adjustment
         fields = ["partner", "program", "reason"]
 
+    def money_currency(self, data):
+        program = data.get("program")
+        return program.currency if program is not None else None
+
     def clean(self):
         data = super().clean()
-        program = data.get("program")
-        if program is not None and data.get("amount"):
-            try:
-                data["amount_minor"] = parse_money(data["amount"], program.currency)
-            except ValueError as exc:
-                self.add_error("amount", str(exc))
-            else:
-                if data["amount_minor"] == 0:
-                    self.add_error("amount", ADJUSTMENT_ZERO)
+        if isinstance(data.get("amount"), int):
+            data["amount_minor"] = data["amount"]
+            if data["amount_minor"] == 0:
+                self.add_error("amount", ADJUSTMENT_ZERO)
         return data
 
 

@@ -12,6 +12,7 @@ from partnerships.admin.common import LargeTableAdminMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.money import format_money
+from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 
 
 class MembershipInline(admin.TabularInline):
@@ -62,8 +63,27 @@ class ShortlistInline(admin.TabularInline):
         return request.user.has_perm("partnerships.view_campaign") or super().has_view_permission(request, obj)
 
 
+class CampaignAdminForm(MoneyFormMixin, forms.ModelForm):
+    currency = CurrencyChoiceField()
+    budget_minor = MoneyField(label="Budget", minimum=0, help_text="The campaign's whole budget.")
+
+    class Meta:
+        model = Campaign
+        fields = ["brand", "name", "brief", "budget_minor", "currency", "target_countries", "categories",
+                  "followers_min", "followers_max", "min_engagement_rate", "min_avg_views", "deliverables",
+                  "starts_on", "ends_on", "status", "created_by"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].keep(self.instance.currency)
+
+    def money_currency(self, data):
+        return data.get("currency") or self.instance.currency or None
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
     list_display = ["name", "brand", "status", "budget", "starts_on", "ends_on", "created_by"]
     list_filter = ["status", "brand", "currency"]
     list_select_related = ["brand", "created_by"]

@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from simple_history.admin import SimpleHistoryAdmin
 
 from partnerships.models import Enrolment, Partner, Program
+from partnerships.money_fields import CurrencyChoiceField
 
 
 class ProgramForm(forms.ModelForm):
@@ -18,6 +19,7 @@ class ProgramForm(forms.ModelForm):
     allowed_countries = forms.CharField(
         required=False, help_text="Two-letter codes separated by commas, e.g. DE, FR, GB. Empty means everywhere.",
     )
+    currency = CurrencyChoiceField(help_text="What the program pays in (ISO 4217); its fund must be in it too.")
 
     class Meta:
         model = Program
@@ -29,6 +31,7 @@ class ProgramForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["currency"].keep(self.instance.currency)
         if self.instance.pk:
             self.initial["allowed_countries"] = ", ".join(self.instance.allowed_countries or [])
 

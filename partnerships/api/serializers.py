@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from partnerships.models import HANDLE_VALIDATOR, Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
+from partnerships.money import CURRENCIES, MAX_MINOR
 
 
 class CreatorSerializer(serializers.ModelSerializer):
@@ -68,7 +69,7 @@ class CampaignSerializer(serializers.ModelSerializer):
                                              allow_empty=True)
     min_engagement_rate = serializers.DecimalField(max_digits=7, decimal_places=2, required=False,
                                                    min_value=Decimal("0"), coerce_to_string=False)
-    currency = serializers.RegexField(r"^[A-Z]{3}$")
+    currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code of a currency in circulation.")
 
     class Meta:
         model = Campaign
@@ -76,7 +77,8 @@ class CampaignSerializer(serializers.ModelSerializer):
                   "followers_min", "followers_max", "min_engagement_rate", "min_avg_views", "deliverables",
                   "starts_on", "ends_on", "status", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"budget_minor": {"min_value": 0, "max_value": 10**15}}
+        # Minor units of the campaign's currency (integers, never parsed from text), bounded like every amount.
+        extra_kwargs = {"budget_minor": {"min_value": 0, "max_value": MAX_MINOR}}
 
     def __init__(self, *args, brands=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,14 +102,14 @@ class InvitationSerializer(serializers.ModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.none())
     creator = serializers.SlugRelatedField(source="partner", slug_field="handle", read_only=True)
     partner_handle = serializers.CharField(write_only=True, max_length=40)
-    currency = serializers.RegexField(r"^[A-Z]{3}$")
+    currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code: the campaign's currency.")
 
     class Meta:
         model = Invitation
         fields = ["id", "campaign", "creator", "partner_handle", "offered_fee_minor", "currency", "message",
                   "status", "invited_at", "expires_at", "responded_at"]
         read_only_fields = ["id", "creator", "status", "invited_at", "expires_at", "responded_at"]
-        extra_kwargs = {"offered_fee_minor": {"min_value": 0, "max_value": 10**15}}
+        extra_kwargs = {"offered_fee_minor": {"min_value": 0, "max_value": MAX_MINOR}}
 
     def __init__(self, *args, campaigns=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -81,3 +81,24 @@ def test_the_migration_schedules_the_hourly_expiry(db):
     task = PeriodicTask.objects.get(name="Expire unanswered invitations (hourly)")
     assert (task.task, task.crontab.minute, task.crontab.hour, task.enabled) == (
         "partnerships.expire_invitations", "5", "*", True)
+
+
+def test_campaign_admin_shows_the_budget_in_major_units_and_refuses_a_decimal_comma(client, superuser, campaign_a):
+    from tests.payouts.test_money_input import page_data
+
+    client.force_login(superuser)
+    url = reverse("admin:partnerships_campaign_change", args=[campaign_a.pk])
+    page = client.get(url)
+    assert 'name="budget_minor" value="10,000.00"' in page.content.decode()
+    data = page_data(page)
+    data["budget_minor"] = "12,50"
+
+    response = client.post(url, data)
+
+    assert response.context["adminform"].form.errors["budget_minor"] == [
+        "“12,50” looks like a decimal comma; this field takes a point for decimals: type 12.50"]
+    data.update({"budget_minor": "12,500.50", "created_by": str(superuser.pk)})
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign_a.refresh_from_db()
+    assert campaign_a.budget_minor == 12_500_50

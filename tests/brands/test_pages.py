@@ -125,3 +125,37 @@ def test_pages_never_show_private_fields(page_a, campaign_a, creators):
         html = page_a.get(url).content.decode()
         for private in ("date_of_birth", "tax", "identity", "1994", "1995", "1996"):
             assert private not in html
+
+
+def test_a_budget_in_a_decimal_comma_is_refused_on_its_field_and_nothing_is_created(page_a, brand_a):
+    response = page_a.post(reverse("brands:campaigns"), {
+        "brand": brand_a.pk, "name": "Comma", "currency": "EUR", "budget": "2.500,00", "followers_min": 0,
+        "min_engagement_rate": "0", "min_avg_views": 0, "starts_on": "2030-01-01", "ends_on": "2030-02-01",
+        "status": "draft"})
+    assert response.context["form"].errors["budget"] == [
+        "“2.500,00” looks like a decimal comma; this field takes a point for decimals: type 2500.00"]
+    assert Campaign.objects.count() == 0
+
+
+def test_a_budget_is_read_in_the_chosen_currency(page_a, brand_a):
+    response = page_a.post(reverse("brands:campaigns"), {
+        "brand": brand_a.pk, "name": "Yen", "currency": "JPY", "budget": "250,000", "followers_min": 0,
+        "min_engagement_rate": "0", "min_avg_views": 0, "starts_on": "2030-01-01", "ends_on": "2030-02-01",
+        "status": "draft"})
+    assert response.status_code == 302
+    assert Campaign.objects.values_list("budget_minor", "currency").get() == (250_000, "JPY")
+
+
+def test_an_ambiguous_fee_is_shown_again_with_its_error_and_nobody_is_invited(page_a, campaign_a, creators):
+    response = page_a.post(reverse("brands:invite", args=[campaign_a.pk]),
+                           {"handle": ["ana"], "fee": "12,50", "message": "Hi"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "“12,50” looks like a decimal comma; this field takes a point for decimals: type 12.50" in html
+    assert 'value="12,50" aria-invalid="true" aria-describedby="fee-error"' in html
+    assert Invitation.objects.count() == 0
+
+    response = page_a.post(reverse("brands:invite", args=[campaign_a.pk]), {"handle": ["ana"], "fee": "-1.00"})
+    assert response.status_code == 400
+    assert "−1.00 USD is below the least allowed here, 0.00 USD." in response.content.decode()
+    assert Invitation.objects.count() == 0

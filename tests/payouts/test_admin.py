@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from config.celery import app as celery_app
+from partnerships.money import MONEY_TOO_MANY_DECIMALS
 from payouts import services
 from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED, NO_PERMISSION
 from payouts.models import (
@@ -614,7 +615,8 @@ def test_adjustment_with_more_decimals_than_the_currency_is_a_form_error(client,
     response = submit(client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "1.234"))
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors == {"amount": ["'1.234' has more decimals than USD allows (2)."]}
+    assert response.context["adminform"].form.errors == {"amount": [MONEY_TOO_MANY_DECIMALS.format(
+        text="1.234", places=3, currency="USD", allowed=2, suggestion="1.23")]}
     assert Adjustment.objects.count() == 0
 
 
