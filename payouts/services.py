@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from partnerships.models import Program
 from payouts import ledger
 from payouts.closing import payout_runs_mark_stale
+from payouts.configuration import configuration_changers
 from payouts.exceptions import (
     ADJUSTMENT_DECIDED,
     ADJUSTMENT_FOUR_EYES,
@@ -57,7 +58,6 @@ from payouts.formulas.settle import write_lines
 from payouts.funds import SPENDING, FundPosition, fund_month_budget, fund_refresh_spent, next_month
 from payouts.models import (
     Adjustment,
-    BudgetTranche,
     EarningLine,
     Fund,
     LedgerAccount,
@@ -299,13 +299,8 @@ def _record_makers(run: PayoutRun, program: Program) -> None:
               for user_id in Adjustment.objects.filter(applied_run=run).values_list("created_by_id", flat=True)}
     since = (PayoutRun.objects.filter(program=program, kind=PayoutRun.Kind.FINAL, approved_at__isnull=False)
              .aggregate(latest=Max("approved_at"))["latest"])
-    for history in (ProgramTerms.history.filter(program_id=program.pk), Fund.history.filter(program_id=program.pk),
-                    BudgetTranche.history.filter(fund__program_id=program.pk)):
-        changes = history.filter(history_user__isnull=False)
-        if since is not None:
-            changes = changes.filter(history_date__gt=since)
-        makers |= {(user_id, PayoutRunMaker.Role.TERMS)
-                   for user_id in changes.values_list("history_user_id", flat=True).distinct()}
+    makers |= {(user_id, PayoutRunMaker.Role.TERMS)
+               for user_id in configuration_changers(program_id=program.pk, since=since)}
     existing = set(PayoutRunMaker.objects.filter(run=run).values_list("user_id", "role"))
     PayoutRunMaker.objects.bulk_create([PayoutRunMaker(run=run, user_id=user_id, role=role)
                                         for user_id, role in makers - existing])
