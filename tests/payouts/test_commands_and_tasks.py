@@ -15,7 +15,8 @@ from django_celery_beat.models import PeriodicTask
 from config.celery import app as celery_app
 from partnerships.models import Program
 from payouts import services
-from payouts.exceptions import MONTH_NOT_ENDED, NO_PAYMENT_FILE
+from payouts.exceptions import MONTH_NOT_ENDED, NO_PAYMENT_FILE, RunRefused
+from payouts.management.commands.compute_payouts import ACTOR_REQUIRED
 from payouts.models import EarningLine, PayoutRun
 from payouts.roles import ensure_group_permissions
 from payouts.tasks import compute_month_task, compute_previous_month_task, estimate_month_to_date_task
@@ -79,25 +80,55 @@ def freeze(monkeypatch, moment: dt.datetime) -> None:
 
 # --- compute_payouts --------------------------------------------------------------------------------
 
-def test_compute_payouts_computes_the_month_and_prints_a_summary(august):
+@pytest.fixture(autouse=True)
+def operator(db):
+    """The finance approver who runs the commands by hand."""
+    user = UserFactory(username="operator", groups=["Finance approvers"])
+    ensure_group_permissions()
+    return user
+
+
+def test_compute_payouts_computes_the_month_and_prints_a_summary(august, operator):
     out = io.StringIO()
 
-    call_command("compute_payouts", august.slug, "--month", "2026-08", stdout=out)
+    call_command("compute_payouts", august.slug, "--month", "2026-08", "--actor", "operator", stdout=out)
 
     run = PayoutRun.objects.get()
     assert (run.program, run.month, run.kind, run.status, run.started_by) == (
-        august, MONTH, PayoutRun.Kind.FINAL, R.COMPUTED, None)
+        august, MONTH, PayoutRun.Kind.FINAL, R.COMPUTED, operator)
     assert lines_of(run) == {"ana": (3, 7_500_00), "ben": (1, 2_500_00)}
     assert out.getvalue() == (f"{august.name} 2026-08: Computed, awaiting approval; 2 lines, gross 10,000.00 USD, "
                               "payable 10,000.00 USD\n")
 
 
+def test_compute_payouts_needs_the_operating_user_and_writes_nothing_without_one(august):
+    with pytest.raises(CommandError) as refused:
+        call_command("compute_payouts", august.slug, "--month", "2026-08", stdout=io.StringIO())
+    assert str(refused.value) == ACTOR_REQUIRED
+    with pytest.raises(CommandError, match="^--actor 'nobody' is not an active user.$"):
+        call_command("compute_payouts", august.slug, "--month", "2026-08", "--actor", "nobody")
+    assert PayoutRun.objects.count() == 0
+
+
+def test_whoever_runs_the_command_cannot_approve_the_run(august, operator):
+    call_command("compute_payouts", august.slug, "--month", "2026-08", "--actor", "operator", stdout=io.StringIO())
+    run = PayoutRun.objects.get()
+
+    with pytest.raises(RunRefused, match="^operator started the run and so cannot approve it"):
+        services.payout_run_approve(run_id=run.pk, actor=operator)
+
+    run.refresh_from_db()
+    assert (run.status, run.approved_by) == (R.COMPUTED, None)
+    colleague = UserFactory(username="colleague", groups=["Finance approvers"])
+    assert services.payout_run_approve(run_id=run.pk, actor=colleague).status == R.APPROVED
+
+
 def test_compute_payouts_twice_leaves_one_run(august):
-    call_command("compute_payouts", august.slug, "--month", "2026-08", stdout=io.StringIO())
+    call_command("compute_payouts", august.slug, "--month", "2026-08", "--actor", "operator", stdout=io.StringIO())
     first = PayoutRun.objects.get()
     lines = list(EarningLine.objects.order_by("id").values_list("id", "gross_minor"))
 
-    call_command("compute_payouts", august.slug, "--month", "2026-08", stdout=io.StringIO())
+    call_command("compute_payouts", august.slug, "--month", "2026-08", "--actor", "operator", stdout=io.StringIO())
 
     assert list(PayoutRun.objects.values_list("pk", flat=True)) == [first.pk]
     assert list(EarningLine.objects.order_by("id").values_list("id", "gross_minor")) == lines
@@ -109,7 +140,7 @@ def test_compute_payouts_without_a_month_computes_the_month_that_ended_in_the_pr
     fund_month(program, month)
     member_in(program, month, handle="ana", views=5)
 
-    call_command("compute_payouts", program.slug, stdout=io.StringIO())
+    call_command("compute_payouts", program.slug, "--actor", "operator", stdout=io.StringIO())
 
     run = PayoutRun.objects.get()
     assert (run.month, run.status) == (month, R.COMPUTED)
@@ -125,7 +156,7 @@ def test_compute_payouts_refuses_an_unknown_slug():
 @pytest.mark.parametrize("month", ["2026-13", "August", "2026-08-15", "2026/08"])
 def test_compute_payouts_refuses_a_malformed_month(august, month):
     with pytest.raises(CommandError) as refused:
-        call_command("compute_payouts", august.slug, "--month", month)
+        call_command("compute_payouts", august.slug, "--month", month, "--actor", "operator")
     assert str(refused.value) == f"--month {month!r} is not a month; use YYYY-MM."
     assert PayoutRun.objects.count() == 0
 
@@ -135,7 +166,7 @@ def test_compute_payouts_refuses_a_month_not_ended_and_creates_nothing(august):
     this_month = today.replace(day=1)
 
     with pytest.raises(CommandError) as refused:
-        call_command("compute_payouts", august.slug, "--month", f"{this_month:%Y-%m}")
+        call_command("compute_payouts", august.slug, "--month", f"{this_month:%Y-%m}", "--actor", "operator")
 
     assert str(refused.value) == MONTH_NOT_ENDED.format(month=this_month, tz="UTC", today=today,
                                                         next=services.next_month(this_month))
@@ -145,7 +176,7 @@ def test_compute_payouts_refuses_a_month_not_ended_and_creates_nothing(august):
 
 def test_compute_payouts_refuses_a_month_without_budget(august):
     with pytest.raises(CommandError) as refused:
-        call_command("compute_payouts", august.slug, "--month", "2026-05")
+        call_command("compute_payouts", august.slug, "--month", "2026-05", "--actor", "operator")
 
     assert str(refused.value) == (f"Fund “{august.name} fund” has no budget for May 2026: add a budget tranche "
                                   "covering that month.")

@@ -1,11 +1,15 @@
 import datetime as dt
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from partnerships.models import Program
 from payouts.exceptions import PayoutsError
 from payouts.money import format_money
 from payouts.services import payout_run_compute, previous_month
+
+ACTOR_REQUIRED = ("A monthly run started from the command line needs --actor USERNAME (who is running it): the "
+                  "scheduler's runs come from the beat, and four eyes need to know who started this one.")
 
 
 class Command(BaseCommand):
@@ -15,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("program", help="Program slug, e.g. us-creator-fund.")
         parser.add_argument("--month", help="YYYY-MM; default: the month that just ended in the program's time zone.")
         parser.add_argument("--estimate", action="store_true", help="Month-to-date estimate instead of the final run.")
+        parser.add_argument(
+            "--actor", help="Username of the person running this (required for a monthly run): the run is recorded as "
+                            "started by them, so they cannot approve it. Estimates may run without one.")
 
-    def handle(self, *args, program: str, month: str | None, estimate: bool, **options):
+    def handle(self, *args, program: str, month: str | None, estimate: bool, actor: str | None, **options):
         try:
             program_obj = Program.objects.get(slug=program)
         except Program.DoesNotExist as exc:
@@ -25,8 +32,16 @@ class Command(BaseCommand):
             first = dt.date.fromisoformat(f"{month}-01") if month else previous_month(program_obj)
         except ValueError as exc:
             raise CommandError(f"--month {month!r} is not a month; use YYYY-MM.") from exc
+        user = None
+        if actor:
+            user = get_user_model().objects.filter(username=actor, is_active=True).first()
+            if user is None:
+                raise CommandError(f"--actor {actor!r} is not an active user.")
+        elif not estimate:
+            raise CommandError(ACTOR_REQUIRED)
         try:
-            run = payout_run_compute(program_id=program_obj.pk, month=first, kind="estimate" if estimate else "final")
+            run = payout_run_compute(program_id=program_obj.pk, month=first, actor=user,
+                                     kind="estimate" if estimate else "final")
         except PayoutsError as exc:
             raise CommandError(str(exc)) from exc
         if run.status == "failed":
