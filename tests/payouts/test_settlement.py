@@ -289,3 +289,42 @@ def test_cancelled_run_frees_the_month_and_its_adjustments(approver, second_appr
     second = services.payout_run_compute(program_id=program.pk, month=MONTH)
     assert second.pk != first.pk
     assert line(second, partner).adjustments_minor == 5_00
+
+
+def test_a_run_approved_before_in_payment_accounts_is_moved_into_payment_by_the_migration(approver):
+    """Given a run approved the old way (earnings posted to payable, nothing in payment), the migration moves its
+    payable lines into payment once; paying it then works and leaves nothing payable."""
+    import importlib
+    import types
+
+    from django.apps import apps
+    from django.db import connection
+
+    from payouts import ledger
+    from payouts.models import Fund
+    from payouts.reconciliation import run_reconciliation
+
+    program = paying_program()
+    partner = member(program, handle="legacy", views=1)
+    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    fund = Fund.objects.get(program=program)
+    services._fund_post_total(fund, approver)
+    for kind in (LedgerAccount.Kind.PARTNER_PAYABLE, LedgerAccount.Kind.PARTNER_IN_PAYMENT):
+        ledger.ensure_partner_accounts(run_id=run.pk, program_id=program.pk, currency="USD", kind=kind)
+    budget = ledger.fund_account(fund, LedgerAccount.Kind.FUND_BUDGET)
+    payable = LedgerAccount.objects.get(kind=LedgerAccount.Kind.PARTNER_PAYABLE, partner=partner)
+    ledger.post_pairs(key=f"run:{run.pk}:approve", description="legacy approval", run=run,
+                      pairs=[(payable.pk, 10_000_00), (budget.pk, -10_000_00)])
+    PayoutRun.objects.filter(pk=run.pk).update(status=PayoutRun.Status.APPROVED, approved_by=approver)
+    migration = importlib.import_module("payouts.migrations.0010_in_payment_for_approved_runs")
+
+    editor = types.SimpleNamespace(connection=connection)  # what the migration uses of its schema editor
+    migration.forwards(apps, editor)
+    migration.forwards(apps, editor)  # idempotent
+
+    run.refresh_from_db()
+    assert (payable_balance(partner, program), in_payment_balance(partner, program)) == (0, 10_000_00)
+    assert [check.label for check in run_reconciliation(run) if not check.ok] == []
+    services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="AFTER-UPGRADE")
+    assert (payable_balance(partner, program), in_payment_balance(partner, program)) == (0, 0)
+    assert ledger_is_balanced()
