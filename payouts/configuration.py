@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 
+from partnerships.models import Program
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import PayoutsError
 from payouts.models import BudgetTranche, Fund, ProgramTerms
@@ -96,6 +97,8 @@ def _check_fund_money(fund: Fund) -> None:
     if fund.total_minor < fund.spent_minor:
         raise ConfigurationRefused(FUND_TOTAL_BELOW_SPENT.format(fund=fund.name, total=money(fund.total_minor),
                                                                  spent=money(fund.spent_minor)))
+    if fund.program.archetype == Program.Archetype.REVENUE_SHARE:
+        return  # contractual: the whole total is released at once (payouts.funds), tranches do not bind
     released = BudgetTranche.objects.filter(fund_id=fund.pk).aggregate(total=Sum("amount_minor"))["total"] or 0
     if released > fund.total_minor:
         raise ConfigurationRefused(RELEASED_ABOVE_TOTAL.format(fund=fund.name, released=money(released),

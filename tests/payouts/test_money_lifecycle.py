@@ -22,17 +22,18 @@ import os
 from collections import Counter
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q, Sum
+from django.test import TestCase
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from partnerships import services as partner_services
 from partnerships.exceptions import PartnershipsError
+from partnerships.ingest import guards
 from partnerships.models import DailyMetric, Enrolment, Program
-from payouts import services
-from payouts.closing import payout_runs_mark_stale
+from payouts import configuration, services
 from payouts.exceptions import PayoutsError
 from payouts.funds import FundPosition, fund_refresh_spent
 from payouts.models import (
@@ -87,7 +88,7 @@ class MoneyLifecycle(RuleBasedStateMachine):
         ensure_group_permissions()
         self.finance = [UserFactory(username=f"finance{i}", groups=["Finance approvers"]) for i in range(3)]
         self.manager = UserFactory(username="lifecycle-manager", groups=["Partnership managers"], is_superuser=True)
-        self.pooled = paying_program(month_budget=1_000_00, months=3, fund_total=2_500_00, min_payout_minor=50_00,
+        self.pooled = paying_program(month_budget=1_000_00, months=3, fund_total=3_000_00, min_payout_minor=50_00,
                                      partner_cap_minor=700_00)
         self.revenue = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=2_000_00,
                                       revenue_share_rate="0.5")
@@ -115,17 +116,26 @@ class MoneyLifecycle(RuleBasedStateMachine):
     @rule(partner=st.integers(0, 2), month=st.sampled_from(MONTHS), day=st.integers(1, 28), revenue=st.booleans(),
           amount=st.integers(-50_00, 5_000_000))
     def load_input(self, partner, month, day, revenue, amount):
-        """Late metrics (pooled fund) or ad revenue (revenue share) for a month, as ingestion loads them."""
+        """Late metrics (pooled fund) or ad revenue (revenue share) for a month, checked and reported as ingestion
+        does: refused for a closed month (the one definition of closed), and the load then told to the guards,
+        which mark the concerned computed runs stale."""
         program = self.revenue if revenue else self.pooled
-        if self._closed(program, month):
-            return  # a closed month's inputs are refused by ingestion (tested in test_closed_months.py)
+        partner_id, day = self.partners[partner].pk, month.replace(day=day)
+        kind = guards.AD_REVENUE if revenue else guards.DAILY_METRICS
+        refusal = guards.closed_reason(input=kind, partner_id=partner_id, day=day, currency="USD" if revenue else None)
+        assert bool(refusal) == self._closed(program, month), refusal
+        if refusal:
+            return
         if revenue:
-            AdRevenue.objects.update_or_create(partner=self.partners[partner], day=month.replace(day=day),
-                                               currency="USD", defaults={"amount_minor": amount // 50})
+            AdRevenue.objects.update_or_create(partner_id=partner_id, day=day, currency="USD",
+                                               defaults={"amount_minor": amount // 50})
         else:
-            DailyMetric.objects.update_or_create(partner=self.partners[partner], day=month.replace(day=day),
+            DailyMetric.objects.update_or_create(partner_id=partner_id, day=day,
                                                  defaults={"views": abs(amount), "qualified_views": abs(amount)})
-        payout_runs_mark_stale(program_id=program.pk, month=month, reason="inputs loaded")
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            guards.period_inputs_loaded(guards.LoadedInputs(
+                input=kind, partner_months=frozenset({(partner_id, month)}), first_day=day, last_day=day, rows=1,
+                source="the lifecycle test", loaded_on=dt.date(2026, 12, 1)))
 
     # --- runs -----------------------------------------------------------------------------------------
     @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(-1, 2))
@@ -139,6 +149,13 @@ class MoneyLifecycle(RuleBasedStateMachine):
     def _compute(self, program, month, user):
         with contextlib.suppress(PayoutsError):
             services.payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
+
+    @rule(pick=st.integers(0, 9))
+    def recompute_stale(self, pick):
+        """The scheduler (or a worker) computes a stale run again."""
+        run = self._run(pick, R.COMPUTED)
+        if run is not None and run.stale_reason:
+            services.payout_run_compute(program_id=run.program_id, month=run.month)
 
     @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(0, 2))
     def request_recompute(self, program, month, actor):
@@ -222,17 +239,25 @@ class MoneyLifecycle(RuleBasedStateMachine):
             adjustment.refresh_from_db()
             assert adjustment.status == Adjustment.Status.PENDING
 
-    @rule(program=st.integers(0, 1), total=st.integers(0, 4_000_00))
-    def change_fund_total(self, program, total):
+    @rule(program=st.integers(0, 1), total=st.integers(0, 4_000_00), actor=st.integers(0, 2))
+    def change_fund_total(self, program, total, actor):
+        """Finance changes a fund's total (with a reason); below what its runs spend it is refused."""
         fund = Fund.objects.get(program=self.programs[program])
         try:
-            with transaction.atomic():
-                Fund.objects.filter(pk=fund.pk).update(total_minor=total)
-        except IntegrityError:
-            assert total < fund.spent_minor, "a total covering the spend was refused"
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                configuration.fund_update(fund_id=fund.pk, actor=self.finance[actor], reason="budget review",
+                                          total_minor=total)
+        except PayoutsError:
+            # refused below the spend, and (a fund released by tranches) below what its tranches release
+            assert total < max(fund.spent_minor, self._tranches_total(fund)), "an acceptable total was refused"
+            assert Fund.objects.get(pk=fund.pk).total_minor == fund.total_minor
             return
-        assert total >= fund.spent_minor, "a total below the spend was accepted"
-        payout_runs_mark_stale(program_id=fund.program_id, reason="fund total changed")
+        assert total >= max(fund.spent_minor, self._tranches_total(fund)), "a total below the spend was accepted"
+
+    def _tranches_total(self, fund: Fund) -> int:
+        if fund.program.archetype == Program.Archetype.REVENUE_SHARE:
+            return 0
+        return fund.tranches.aggregate(total=Sum("amount_minor"))["total"] or 0
 
     @rule(partner=st.integers(0, 2), program=st.integers(-1, 1), suspend=st.booleans())
     def suspend_or_reinstate(self, partner, program, suspend):
