@@ -506,8 +506,9 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
 
     from partnerships.models import Program
     from payouts.formulas.context import LINE_TABLE
+    from payouts.funds import FundPosition
     from payouts.models import Fund, PayoutRun, ProgramTerms
-    from payouts.services import fund_month_available, month_end, payout_run_compute
+    from payouts.services import month_end, payout_run_compute
     from payouts.sql import datetime_param
 
     def sql(statement: str, params=None, fetch: bool = False):
@@ -520,7 +521,7 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
     program = Program.objects.get(slug=PROGRAM_SLUG)
     terms = ProgramTerms.objects.get(program=program)
     fund = Fund.objects.get(program=program)
-    budget = fund_month_available(fund, MONTH)
+    budget = FundPosition(fund).available(MONTH)
     cap = terms.partner_cap_minor
     after = month_end(MONTH) + dt.timedelta(days=1)
     params = {"program": program.pk, "start": MONTH, "end": month_end(MONTH), "min_views": terms.min_views,
