@@ -23,7 +23,8 @@ from collections import Counter
 
 import pytest
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, Sum, Value
+from django.db.models.functions import Greatest
 from django.test import TestCase
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -298,6 +299,9 @@ class MoneyLifecycle(RuleBasedStateMachine):
         in_files = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(
             closed, status__in=[EarningLine.Status.PAYABLE, EarningLine.Status.PAID]).values_list(
             "partner_id", "run__program_id").annotate(t=Sum("net_minor"))}
+        recoveries = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(closed).values_list(
+            "partner_id", "run__program_id").annotate(t=Sum(Greatest(
+                Value(0), F("withholding_minor") - F("gross_minor") - F("adjustments_minor"))))}
         paid = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(
             run__status=R.PAID, status=EarningLine.Status.PAID).values_list(
             "partner_id", "run__program_id").annotate(t=Sum("net_minor"))}
@@ -307,6 +311,8 @@ class MoneyLifecycle(RuleBasedStateMachine):
             assert owed_now + paid.get(key, 0) == earned.get(key, 0), key
             assert in_files.get(key, 0) == earned.get(key, 0) - payable.get(key, 0), f"paid twice: {key}"
             assert in_payment.get(key, 0) >= 0, f"more put into payment than owed: {key}"
+            # a partner's payable balance goes below zero only by money taken back, never by paying a cent twice
+            assert payable.get(key, 0) >= -recoveries.get(key, 0), f"paid more than owed: {key}"
             # paid more than earned only while the partner owes the difference back (a receivable, recovered later)
             assert paid.get(key, 0) <= earned.get(key, 0) + max(0, -payable.get(key, 0)), key
 
