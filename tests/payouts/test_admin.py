@@ -429,13 +429,16 @@ def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, appro
 
 # --- 4. what the run page and the exports show ------------------------------------------------------
 
-def test_run_page_confirms_that_pooled_lines_sum_to_the_budget(client, approver, computed_run):
+def test_run_page_says_that_pooled_lines_sum_to_the_budget_and_that_the_run_reconciles(client, approver,
+                                                                                      computed_run):
     client.force_login(approver)
 
     response = client.get(run_url(computed_run))
 
     assert response.status_code == 200
-    assert "✔ lines sum to the budget: 10,000.00 USD" in response.content.decode()
+    # The budget line describes; the ✔ belongs to the reconciliation's checks (tests/payouts/test_run_review_admin).
+    assert "lines sum to the budget: 10,000.00 USD" in response.content.decode()
+    assert "✔ All 5 checks hold." in response.content.decode()
     assert response.context["run_actions"] == ["approve", "cancel"]
     assert response.context["can_export"] is True
 
