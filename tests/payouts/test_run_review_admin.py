@@ -26,6 +26,7 @@ from payouts.admin import (
     WILL_SKIP_CREATOR,
     WILL_SKIP_DECIDED,
     YOU_CANNOT_APPROVE,
+    change_from_previous,
     signed_money,
     signed_percent,
 )
@@ -421,6 +422,18 @@ def test_a_later_month_is_never_the_previous_run(client, approver, september_run
     response = client.get(act_url(previous, "pay"))
 
     assert confirmation(response) == ("10,000.00 USD", "2", FIRST_RUN.format(program=previous.program))
+
+
+@pytest.mark.parametrize(("previous_payable", "text"), [
+    (12_000_00, "−2,000.00 USD (−16.7%) from August 2026 (12,000.00 USD)"),
+    (10_000_00, "0.00 USD (0.0%) from August 2026 (10,000.00 USD)"),
+    (0, "+10,000.00 USD from August 2026, which paid nothing"),
+])
+def test_the_change_from_the_previous_month_down_level_or_from_nothing(approved_run, previous_payable, text):
+    PayoutRun.objects.filter(pk=approved_run.pk).update(total_payable_minor=previous_payable)
+    september = PayoutRun(program=approved_run.program, month=SEPTEMBER, currency="USD")
+
+    assert change_from_previous(september, 10_000_00) == text
 
 
 @pytest.mark.parametrize(("part", "whole", "text"), [(2_000_00, 10_000_00, "+20.0%"), (-1, 3, "−33.3%"),
