@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,12 +18,13 @@ from django.utils.safestring import mark_safe
 
 import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
 from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
+from partnerships.admin.common import ReasonForm as DecisionReasonForm
 from partnerships.admin.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
 from partnerships.ingest import guards
 from partnerships.ingest.jobs import may_load
 from partnerships.models import ImportJob, Partner, Program
 from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin, PercentField
-from payouts import configuration, selectors, services
+from payouts import configuration, selectors, services, transitions
 from payouts.closed_months import AdRevenueAdminForm
 from payouts.configuration import (
     FUND_FIELDS,
@@ -51,6 +54,7 @@ from payouts.models import (
     Video,
 )
 from payouts.money import MAX_MINOR, format_money, format_percent
+from payouts.reconciliation import Check, payment_file_summary, run_reconciliation
 from payouts.resources import AdRevenueResource, EarningLineResource, StatementResource
 
 
@@ -438,6 +442,86 @@ class PayForm(forms.Form):
     reference = forms.CharField(max_length=120, help_text="The bank batch or transfer id of this payment.")
 
 
+# What the run page and its confirmations say (tests assert these texts).
+RUN_STALE_BANNER = "This run is stale: {reason}. Compute it again before it can be approved."
+CANNOT_APPROVE = "Cannot approve this run: {makers}."
+YOU_CANNOT_APPROVE = "You are one of them, so Approve is not offered to you: another finance approver must approve it."
+NO_MAKERS = "Started by the scheduler and nobody's input in it: any finance approver may approve it."
+NOT_RECONCILED_YET = "Only computed, approved and paid monthly runs are reconciled."
+CHECKS_HOLD = "✔ All {count} checks hold."
+CHECKS_FAIL = "✘ {failed} of {count} checks fail: approving and marking paid are refused until they hold."
+NOT_POSTED = "not posted"
+FIRST_RUN = "first run: no earlier month of {program} was approved or paid"
+CHANGE_FROM_PREVIOUS = "{change} ({percent}) from {month:%B %Y} ({previous})"
+CHANGE_FROM_NOTHING = "{change} from {month:%B %Y}, which paid nothing"
+RED = "color:#c62828"
+
+
+def run_reconciliation_applies(run: PayoutRun) -> bool:
+    return run.kind == PayoutRun.Kind.FINAL and run.status in (
+        PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
+
+
+def signed_money(amount_minor: int, currency: str) -> str:
+    """A change of money: "+1,000.00 USD", "−250.00 USD", "0.00 USD"."""
+    return ("+" if amount_minor > 0 else "") + format_money(amount_minor, currency)
+
+
+def signed_percent(part: int, whole: int) -> str:
+    """``part`` as a percentage of ``whole``, one decimal, half-even: "+11.1%", "−50.0%", "0.0%"."""
+    percent = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    return ("+" if percent > 0 else "−" if percent < 0 else "") + f"{abs(percent)}%"
+
+
+def change_from_previous(run: PayoutRun, payable_minor: int) -> str:
+    previous = selectors.previous_paying_run(run)
+    if previous is None:
+        return FIRST_RUN.format(program=run.program)
+    change = signed_money(payable_minor - previous.total_payable_minor, run.currency)
+    if not previous.total_payable_minor:
+        return CHANGE_FROM_NOTHING.format(change=change, month=previous.month)
+    return CHANGE_FROM_PREVIOUS.format(change=change, month=previous.month,
+                                       percent=signed_percent(payable_minor - previous.total_payable_minor,
+                                                              previous.total_payable_minor),
+                                       previous=format_money(previous.total_payable_minor, run.currency))
+
+
+def reconciliation_table(checks: list[Check]):
+    """Each check with what was expected and found, ✔ or, in red, ✘ with the difference."""
+    if not checks:
+        return NOT_RECONCILED_YET
+    failed = [check for check in checks if not check.ok]
+    rows = format_html_join("", '<tr class="{}"{}><td>{}</td><td class="money">{}</td><td class="money">{}</td>'
+                                "<td>{}</td></tr>", (
+        ("check-ok", "", check.label, check.expected_text, check.actual_text, "✔") if check.ok else
+        ("check-failed", format_html(' style="{}"', RED), check.label, check.expected_text, check.actual_text,
+         f"✘ difference {check.difference_text}")
+        for check in checks))
+    summary = (format_html('<p style="{}"><strong>{}</strong></p>', RED,
+                           CHECKS_FAIL.format(failed=len(failed), count=len(checks)))
+               if failed else format_html("<p>{}</p>", CHECKS_HOLD.format(count=len(checks))))
+    return format_html('{}<table class="reconciliation"><thead><tr><th>Check</th><th>Expected</th><th>Actual</th>'
+                       "<th></th></tr></thead><tbody>{}</tbody></table>", summary, rows)
+
+
+def ledger_summary_table(run: PayoutRun, summary: selectors.RunLedgerSummary):
+    """What the run's lines move beside what its ledger transactions moved; a figure that differs is red."""
+    money = lambda amount: format_money(amount, run.currency)  # noqa: E731
+    rows = [
+        ("Owed before (carried in)", summary.owed_before, None, "—"),
+        ("Posted by this run (gross + adjustments − withholding)", summary.posted, summary.posted_in_ledger,
+         f"run:{run.pk}:approve"),
+        ("In payment", summary.in_payment, summary.in_payment_in_ledger, f"run:{run.pk}:in-payment"),
+        ("Paid", summary.paid, summary.paid_in_ledger, f"run:{run.pk}:pay"),
+    ]
+    body = format_html_join("", '<tr{}><td>{}</td><td class="money">{}</td><td class="money">{}</td><td>{}</td></tr>', (
+        (format_html(' style="{}"', RED) if ledger is not None and ledger != lines else "", label, money(lines),
+         "—" if key == "—" else (money(ledger) if ledger is not None else NOT_POSTED), key)
+        for label, lines, ledger, key in rows))
+    return format_html('<table class="ledger-summary"><thead><tr><th></th><th>Run\'s lines</th><th>Ledger</th>'
+                       "<th>Transaction</th></tr></thead><tbody>{}</tbody></table>", body)
+
+
 @admin.register(PayoutRun)
 class PayoutRunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "total", "line_count", "payable", "started", "approved_by", "computed_at"]
@@ -446,18 +530,23 @@ class PayoutRunAdmin(admin.ModelAdmin):
     ordering = ["-month", "program__name"]
     readonly_fields = [
         "program", "month", "kind", "status", "currency", "as_of", "budget", "total", "adjustments", "net",
-        "payable", "line_count", "totals_check", "started", "started_at", "computed_at", "approved_by",
-        "approved_at", "paid_by", "paid_at", "payment_reference", "cancelled_reason", "error", "lines_link",
+        "payable", "line_count", "budget_use", "reconciliation", "ledger_summary", "payment_file", "started",
+        "started_at", "computed_at", "approved_by", "approved_at", "paid_by", "paid_at", "payment_reference",
+        "cancelled_reason", "error", "lines_link",
     ]
     fieldsets = [
         (None, {"fields": ["program", "month", "kind", "status", "error", "cancelled_reason"]}),
-        ("Totals", {"fields": ["budget", "total", "adjustments", "net", "payable", "line_count", "totals_check",
+        ("Totals", {"fields": ["budget", "total", "adjustments", "net", "payable", "line_count", "budget_use",
                                "lines_link"]}),
+        ("Reconciliation", {"fields": ["reconciliation", "ledger_summary", "payment_file"]}),
         ("Who and when", {"fields": ["started", "started_at", "computed_at", "approved_by", "approved_at",
                                      "paid_by", "paid_at", "payment_reference"]}),
     ]
     change_form_template = "admin/payouts/payoutrun/change_form.html"
     change_list_template = "admin/payouts/payoutrun/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("program", "started_by", "approved_by", "paid_by")
 
     def has_add_permission(self, request):
         return False
@@ -495,22 +584,38 @@ class PayoutRunAdmin(admin.ModelAdmin):
     def started(self, obj):
         return obj.started_by or "the scheduler"
 
-    @admin.display(description="totals check")
-    def totals_check(self, obj):
+    @admin.display(description="budget used")
+    def budget_use(self, obj):
+        # What the lines take of the month's budget: a description, not a check (the checks are below).
         if obj.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.FAILED):
             return "—"
         if obj.program.archetype == Program.Archetype.POOLED_FUND:
             if obj.total_gross_minor == obj.budget_minor:
-                return format_html('<span style="color:#2e7d32">✔ lines sum to the budget: {}</span>',
-                                   self._money(obj, obj.budget_minor))
-            return format_html('<span style="color:#b26a00">Lines sum to {} of a {} budget: {} stays in the fund '
-                               '(every partner capped, excess returned, or nobody qualified).</span>',
-                               self._money(obj, obj.total_gross_minor), self._money(obj, obj.budget_minor),
-                               self._money(obj, obj.budget_minor - obj.total_gross_minor))
-        within = obj.total_gross_minor <= obj.budget_minor
-        return format_html('<span style="color:{}">{} lines total {} against {} available</span>',
-                           "#2e7d32" if within else "#c62828", "✔" if within else "✘",
-                           self._money(obj, obj.total_gross_minor), self._money(obj, obj.budget_minor))
+                return f"lines sum to the budget: {self._money(obj, obj.budget_minor)}"
+            return (f"Lines sum to {self._money(obj, obj.total_gross_minor)} of a {self._money(obj, obj.budget_minor)} "
+                    f"budget: {self._money(obj, obj.budget_minor - obj.total_gross_minor)} stays in the fund (every "
+                    "partner capped, excess returned, or nobody qualified).")
+        return (f"lines total {self._money(obj, obj.total_gross_minor)} against "
+                f"{self._money(obj, obj.budget_minor)} available")
+
+    @admin.display(description="run ↔ fund ↔ ledger ↔ payment file")
+    def reconciliation(self, obj):
+        return reconciliation_table(run_reconciliation(obj))
+
+    @admin.display(description="ledger")
+    def ledger_summary(self, obj):
+        if not run_reconciliation_applies(obj):
+            return "—"
+        return ledger_summary_table(obj, selectors.run_ledger_summary(obj))
+
+    @admin.display(description="payment file")
+    def payment_file(self, obj):
+        if not run_reconciliation_applies(obj):
+            return "—"
+        summary = payment_file_summary(obj)
+        when = "" if obj.status != PayoutRun.Status.COMPUTED else " (what approving puts in it)"
+        return format_html("{} payees · control total {} · hash total {}{}", f"{summary.count:,}",
+                           self._money(obj, summary.control_total), summary.hash_total, when)
 
     @admin.display(description="lines")
     def lines_link(self, obj):
@@ -527,25 +632,31 @@ class PayoutRunAdmin(admin.ModelAdmin):
             path("<int:run_id>/statements.csv", view(self.statements_view), name="payouts_payoutrun_statements"),
         ] + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = self.get_object(request, object_id)
-        extra = extra_context or {}
-        if run is not None:
-            user = request.user
-            extra["run_actions"] = [
-                action for action, allowed, perm in (
-                    ("approve", run.status == PayoutRun.Status.COMPUTED and run.kind == "final",
-                     services.APPROVE_PERMISSION),
-                    ("pay", run.status == PayoutRun.Status.APPROVED, services.PAY_PERMISSION),
-                    ("cancel", run.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.COMPUTED,
-                                              PayoutRun.Status.FAILED), services.COMPUTE_PERMISSION),
-                    ("recompute", run.status in (PayoutRun.Status.COMPUTING, PayoutRun.Status.FAILED),
-                     services.COMPUTE_PERMISSION),
-                ) if allowed and user.has_perm(perm)
-            ]
-            extra["can_export"] = user.has_perm(services.PAY_PERMISSION)
-            extra["has_payment_file"] = run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
-        return super().change_view(request, object_id, form_url, extra)
+    def review_context(self, request, run: PayoutRun) -> dict:
+        """The run's actions this user is offered (the state's, from payouts.transitions, that their permissions
+        allow; never Approve to one of the run's makers), its stale reason and its makers."""
+        user = request.user
+        awaiting_approval = run.kind == PayoutRun.Kind.FINAL and run.status == PayoutRun.Status.COMPUTED
+        makers = selectors.run_makers(run) if awaiting_approval else []
+        is_maker = any(maker.user_id == user.pk for maker in makers)
+        offered = [action for action in transitions.run_actions_allowed(run)
+                   if user.has_perm(transitions.RUN_ACTIONS[action].permission)]
+        return {
+            "run_actions": [action for action in offered if not (action == "approve" and is_maker)],
+            "stale_banner": RUN_STALE_BANNER.format(reason=run.stale_reason)
+            if run.stale_reason and run.status == PayoutRun.Status.COMPUTED else "",
+            "makers_note": (CANNOT_APPROVE.format(makers=", ".join(
+                f"{maker.username} ({'; '.join(maker.roles)})" for maker in makers)) if makers else NO_MAKERS)
+            if awaiting_approval else "",
+            "you_cannot_approve": YOU_CANNOT_APPROVE if is_maker and "approve" in offered else "",
+            "can_export": user.has_perm(services.PAY_PERMISSION),
+            "has_payment_file": run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID),
+        }
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:  # the run as the page loaded it (with its program and users): no second read
+            context.update(self.review_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def compute_view(self, request):
         form = ComputeForm(request.POST or None)
@@ -567,17 +678,27 @@ class PayoutRunAdmin(admin.ModelAdmin):
         })
 
     ACTIONS = {
-        "approve": (None, "Approve", "Approving posts every line's amount to the partners' balances in the ledger. "
-                                     "You cannot approve a run you started."),
+        "approve": (None, "Approve", "Approving posts every line's amount to the partners' balances in the ledger "
+                                     "and puts the payable balances into payment. You cannot approve a run you "
+                                     "started, asked to compute again, or put an adjustment or term change into."),
         "pay": (PayForm, "Mark paid", "Export the payment file first and pay it; then record the bank's reference "
                                       "here. This posts the payments to the ledger."),
         "cancel": (ReasonForm, "Cancel run", "The run stays for the record; the month can be computed again."),
-        "recompute": (None, "Compute again", "Completes a run left computing by a stopped worker, or retries a "
-                                             "failed one."),
+        "recompute": (None, "Compute again", "Computes the run again: completes a run left computing by a stopped "
+                                             "worker, retries a failed one, or brings a stale run up to date with "
+                                             "its inputs. Asking makes you one of its makers: you cannot approve it."),
     }
+    PAYING_ACTIONS = ("approve", "pay")  # their confirmation shows what is to be paid
+
+    def payment_context(self, run: PayoutRun) -> dict:
+        """What approving or marking paid pays: the payment file's total and payees, and the change from the
+        program's previous approved or paid month."""
+        summary = payment_file_summary(run)
+        return {"to_pay": format_money(summary.control_total, run.currency), "payees": f"{summary.count:,}",
+                "change": change_from_previous(run, summary.control_total)}
 
     def act_view(self, request, run_id: int, action: str):
-        run = get_object_or_404(PayoutRun.objects.select_related("program"), pk=run_id)
+        run = get_object_or_404(PayoutRun.objects.select_related("program", "started_by"), pk=run_id)
         change_url = reverse("admin:payouts_payoutrun_change", args=[run.pk])
         if action not in self.ACTIONS:
             self.message_user(request, f"Unknown action “{action}”.", messages.ERROR)
@@ -604,6 +725,9 @@ class PayoutRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/payouts/payoutrun/action.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "run": run,
             "title": f"{label}: {run}", "submit": label, "intro": intro,
+            # Said before the click; the service refuses it again under the run's lock whatever the page said.
+            "refusal": transitions.run_action_refusal(run, action) if request.method == "GET" else "",
+            **(self.payment_context(run) if action in self.PAYING_ACTIONS else {}),
         })
 
     def _export_allowed(self, request) -> bool:
@@ -743,18 +867,49 @@ class AdjustmentForm(MoneyFormMixin, forms.ModelForm):
         return data
 
 
+ADJUSTMENTS_DONE = "{count} adjustment(s) {done}: {items}."
+ADJUSTMENTS_SKIPPED = "{count} adjustment(s) skipped:"
+ADJUSTMENT_SKIPPED = "{item}: {why}"
+# Said on the confirmation page before the click; the service decides (and refuses) under the row lock.
+WILL_SKIP_DECIDED = "skipped: already {status}"
+WILL_SKIP_CREATOR = "skipped: you created it"
+ADJUSTMENT_DECISIONS = {
+    "approve": (services.adjustment_approve, "approved"),
+    "reject": (services.adjustment_reject, "rejected"),
+}
+# Adjustments awaiting a second approver come first on the list, newest first, then the decided ones.
+AWAITING_FIRST = Case(When(status=Adjustment.Status.PENDING, then=Value(0)), default=Value(1))
+
+
 @admin.register(Adjustment)
 class AdjustmentAdmin(admin.ModelAdmin):
     form = AdjustmentForm
-    list_display = ["partner", "program", "amount", "reason", "created_by", "created_at", "applied_run"]
-    list_select_related = ["partner", "program", "created_by", "applied_run"]
-    list_filter = ["program"]
+    list_display = ["id", "partner", "program", "status_shown", "amount", "reason", "created_by", "decided_by",
+                    "held_reason", "applied_run", "created_at"]
+    list_select_related = ["partner", "program", "created_by", "decided_by", "applied_run", "applied_run__program"]
+    list_filter = ["status", "program"]
+    ordering = [AWAITING_FIRST.asc(), "-id"]
     search_fields = ["=partner__handle"]
     raw_id_fields = ["partner"]
+    actions = ["approve_selected", "reject_selected"]
+    DECIDED_FIELDS = ["partner", "program", "amount", "reason", "status", "created_by", "created_at", "decided_by",
+                      "decided_at", "decision_reason", "held_reason", "applied_run"]
 
-    @admin.display(description="amount")
+    @admin.display(description="amount", ordering="amount_minor")
     def amount(self, obj):
         return format_money(obj.amount_minor, obj.program.currency)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj):
+        if obj.status == Adjustment.Status.PENDING:
+            return format_html('<strong style="color:#b26a00">{}</strong>', obj.get_status_display())
+        return obj.get_status_display()
+
+    def get_fields(self, request, obj=None):
+        return self.DECIDED_FIELDS if obj is not None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.DECIDED_FIELDS if obj is not None else ()
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -762,11 +917,59 @@ class AdjustmentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_approve_permission(self, request):
+        return request.user.has_perm(services.APPROVE_ADJUSTMENT_PERMISSION)
+
     def save_model(self, request, obj, form, change):
         created = services.adjustment_create(partner_id=obj.partner_id, program_id=obj.program_id,
                                              amount_minor=form.cleaned_data["amount_minor"],
                                              reason=form.cleaned_data["reason"], actor=request.user)
         obj.pk = created.pk
+
+    # --- a second approver decides: each selected adjustment by its own service call ------------------
+    @admin.action(description="Approve selected adjustments…", permissions=["approve"])
+    def approve_selected(self, request, queryset):
+        return self._decide(request, queryset, "approve")
+
+    @admin.action(description="Reject selected adjustments…", permissions=["approve"])
+    def reject_selected(self, request, queryset):
+        return self._decide(request, queryset, "reject")
+
+    def _item(self, obj) -> str:
+        return f"#{obj.pk} @{obj.partner.handle} {format_money(obj.amount_minor, obj.program.currency)}"
+
+    def _decide(self, request, queryset, action: str):
+        objects = list(queryset.select_related("partner", "program", "created_by").order_by("id")[:500])
+        form = DecisionReasonForm(request.POST if "apply" in request.POST else None, reason_required=action == "reject",
+                          show_override=False)
+        if "apply" in request.POST and form.is_valid():
+            decide, done_word = ADJUSTMENT_DECISIONS[action]
+            done, skipped = [], []
+            for obj in objects:
+                try:
+                    decide(adjustment_id=obj.pk, actor=request.user, reason=form.cleaned_data["reason"])
+                except PayoutsError as exc:
+                    skipped.append((obj, str(exc)))
+                else:
+                    done.append(obj)
+            if done:
+                items = ", ".join(self._item(obj) for obj in done)
+                self.message_user(request, ADJUSTMENTS_DONE.format(count=len(done), done=done_word, items=items),
+                                  messages.SUCCESS)
+            if skipped:
+                self.message_user(request, ADJUSTMENTS_SKIPPED.format(count=len(skipped)), messages.WARNING)
+                for obj, why in skipped:
+                    self.message_user(request, ADJUSTMENT_SKIPPED.format(item=self._item(obj), why=why),
+                                      messages.WARNING)
+            return None
+        rows = [(obj, self._item(obj), WILL_SKIP_DECIDED.format(status=obj.get_status_display().lower())
+                 if obj.status != Adjustment.Status.PENDING else WILL_SKIP_CREATOR
+                 if obj.created_by_id == request.user.pk else "") for obj in objects]
+        return TemplateResponse(request, "admin/payouts/adjustment/decide.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
+            "title": f"{action.capitalize()} adjustments", "rows": rows, "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
 
 
 class EntryInline(admin.TabularInline):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 
 from partnerships.models import Partner
 from payouts.exceptions import NO_PAYMENT_FILE, RunRefused
 from payouts.explain import explain_line
-from payouts.models import EarningLine, PayoutRun
+from payouts.models import EarningLine, LedgerAccount, LedgerEntry, PayoutRun, PayoutRunMaker
 from payouts.money import to_major
 
 STATEMENT_HEADER = ["partner", "display_name", "program", "month", "status", "basis", "basis_value", "gross",
@@ -58,3 +59,81 @@ def _payment_rows(run: PayoutRun) -> Iterator[list]:
     for line in run_lines(run).filter(status=status).iterator(chunk_size=5000):
         yield [line.partner.handle, line.partner.display_name, to_major(line.net_minor, run.currency), run.currency,
                f"CP-{run.pk}-{line.pk}"]
+
+
+# --- reviewing a run ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunLedgerSummary:
+    """What a run's lines say it moves, beside what its ledger transactions moved (None: not posted)."""
+
+    owed_before: int  # carried in: balances owed from earlier months
+    posted: int  # gross + adjustments − withholding: what approving posts to the partners
+    in_payment: int  # balance of the lines in the payment file (payable, or paid once paid)
+    paid: int  # balance of the paid lines
+    posted_in_ledger: int | None  # run:<id>:approve, on the partners' payable accounts
+    in_payment_in_ledger: int | None  # run:<id>:in-payment, on the partners' in-payment accounts
+    paid_in_ledger: int | None  # run:<id>:pay, on the fund's paid-out account
+
+
+# Which account kind of which of the run's transactions each ledger figure reads.
+LEDGER_EVENTS = {
+    "approve": LedgerAccount.Kind.PARTNER_PAYABLE,
+    "in-payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT,
+    "pay": LedgerAccount.Kind.PAID_OUT,
+}
+
+
+def run_ledger_summary(run: PayoutRun) -> RunLedgerSummary:
+    """Two aggregates whatever the number of lines: one over the run's lines, one over its three ledger
+    transactions (skipped before approval, when there is none)."""
+    lines = EarningLine.objects.filter(run_id=run.pk).aggregate(
+        owed_before=Sum("carried_in_minor"),
+        posted=Sum(F("gross_minor") + F("adjustments_minor") - F("withholding_minor")),
+        in_payment=Sum("net_minor", filter=Q(status__in=[EarningLine.Status.PAYABLE, EarningLine.Status.PAID])),
+        paid=Sum("net_minor", filter=Q(status=EarningLine.Status.PAID)),
+    )
+    posted: dict[tuple[str, str], int] = {}
+    if run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID):
+        keys = {f"run:{run.pk}:{event}": event for event in LEDGER_EVENTS}
+        rows = (LedgerEntry.objects
+                .filter(transaction__key__in=list(keys), account__kind__in=list(LEDGER_EVENTS.values()))
+                .values_list("transaction__key", "account__kind").annotate(total=Sum("amount_minor")).order_by())
+        posted = {(keys[key], kind): int(total) for key, kind, total in rows}
+
+    def in_ledger(event: str) -> int | None:
+        return posted.get((event, LEDGER_EVENTS[event]))
+
+    return RunLedgerSummary(
+        owed_before=int(lines["owed_before"] or 0), posted=int(lines["posted"] or 0),
+        in_payment=int(lines["in_payment"] or 0), paid=int(lines["paid"] or 0),
+        posted_in_ledger=in_ledger("approve"), in_payment_in_ledger=in_ledger("in-payment"),
+        paid_in_ledger=in_ledger("pay"))
+
+
+@dataclass(frozen=True)
+class RunMaker:
+    user_id: int
+    username: str
+    roles: tuple[str, ...]  # "started the run", "created an adjustment the run applies"…
+
+
+def run_makers(run: PayoutRun) -> list[RunMaker]:
+    """Who may not approve the run and why, in the order they became makers (one query; load the run with its
+    started_by)."""
+    makers: dict[int, tuple[str, list[str]]] = {}
+    if run.started_by is not None:  # runs started before makers were recorded have no "started" row
+        makers[run.started_by.pk] = (run.started_by.get_username(), [PayoutRunMaker.Role.STARTED.label])
+    for maker in PayoutRunMaker.objects.filter(run_id=run.pk).select_related("user").order_by("created_at", "pk"):
+        _, roles = makers.setdefault(maker.user_id, (maker.user.get_username(), []))
+        if maker.get_role_display() not in roles:
+            roles.append(maker.get_role_display())
+    return [RunMaker(user_id=user_id, username=username, roles=tuple(roles))
+            for user_id, (username, roles) in makers.items()]
+
+
+def previous_paying_run(run: PayoutRun) -> PayoutRun | None:
+    """The program's latest monthly run before this one's month that was approved or paid."""
+    return (PayoutRun.objects.filter(program_id=run.program_id, kind=PayoutRun.Kind.FINAL, month__lt=run.month,
+                                     status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID])
+            .order_by("-month").first())

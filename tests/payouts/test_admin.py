@@ -15,7 +15,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from config.celery import app as celery_app
 from partnerships.money import MONEY_TOO_MANY_DECIMALS
 from payouts import services
 from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED, NO_PERMISSION
@@ -29,7 +28,6 @@ from payouts.models import (
     PayoutRun,
     ProgramTerms,
 )
-from payouts.roles import ensure_group_permissions
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program, revenue, video
 
@@ -43,20 +41,6 @@ MAX_PAGE_QUERIES = 15
 # --- fixtures and helpers -------------------------------------------------------------------------
 
 @pytest.fixture
-def approver(db):
-    user = UserFactory(username="approver", groups=["Finance approvers"])
-    ensure_group_permissions()
-    return user
-
-
-@pytest.fixture
-def second_approver(db):
-    user = UserFactory(username="approver2", groups=["Finance approvers"])
-    ensure_group_permissions()
-    return user
-
-
-@pytest.fixture
 def client():
     """A browser: it posts a form with the CSRF token of the page that carried it."""
     return Client(enforce_csrf_checks=True)
@@ -67,28 +51,6 @@ def submit(client, url: str, data: dict | None = None):
     page = client.get(url)
     assert page.status_code == 200
     return client.post(url, {"csrfmiddlewaretoken": str(page.context["csrf_token"]), **(data or {})})
-
-
-@pytest.fixture
-def eager(monkeypatch):
-    """Run Celery tasks in process even when CELERY_BROKER_URL is set (the PostgreSQL CI run)."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
-def computed_run(db) -> PayoutRun:
-    """August of a pooled fund of 10,000.00 USD computed by the scheduler: ana has 3 of 4 views, ben 1."""
-    program = paying_program()
-    member(program, handle="ana", views=3)
-    member(program, handle="ben", views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
-    assert run.status == R.COMPUTED, run.error
-    return run
-
-
-@pytest.fixture
-def approved_run(computed_run, second_approver) -> PayoutRun:
-    return services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
 
 
 def act_url(run: PayoutRun, action: str) -> str:
@@ -429,13 +391,16 @@ def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, appro
 
 # --- 4. what the run page and the exports show ------------------------------------------------------
 
-def test_run_page_confirms_that_pooled_lines_sum_to_the_budget(client, approver, computed_run):
+def test_run_page_says_that_pooled_lines_sum_to_the_budget_and_that_the_run_reconciles(client, approver,
+                                                                                      computed_run):
     client.force_login(approver)
 
     response = client.get(run_url(computed_run))
 
     assert response.status_code == 200
-    assert "✔ lines sum to the budget: 10,000.00 USD" in response.content.decode()
+    # The budget line describes; the ✔ belongs to the reconciliation's checks (tests/payouts/test_run_review_admin).
+    assert "lines sum to the budget: 10,000.00 USD" in response.content.decode()
+    assert "✔ All 5 checks hold." in response.content.decode()
     assert response.context["run_actions"] == ["approve", "cancel"]
     assert response.context["can_export"] is True
 

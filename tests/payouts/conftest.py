@@ -1,0 +1,50 @@
+"""Fixtures shared by the payouts admin tests (test_admin.py, test_run_review_admin.py): two finance approvers,
+eager Celery, and August's run computed by the scheduler, then approved. (Each admin test module keeps its own
+CSRF-checking ``client``: pytest-django's stays the default of the folder's other modules.)"""
+
+import pytest
+
+from config.celery import app as celery_app
+from payouts import services
+from payouts.models import PayoutRun
+from payouts.roles import ensure_group_permissions
+from tests.partnerships.factories import UserFactory
+from tests.payouts.factories import MONTH, member, paying_program
+
+R = PayoutRun.Status
+
+
+@pytest.fixture
+def approver(db):
+    user = UserFactory(username="approver", groups=["Finance approvers"])
+    ensure_group_permissions()
+    return user
+
+
+@pytest.fixture
+def second_approver(db):
+    user = UserFactory(username="approver2", groups=["Finance approvers"])
+    ensure_group_permissions()
+    return user
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Run Celery tasks in process even when CELERY_BROKER_URL is set (the PostgreSQL CI run)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def computed_run(db) -> PayoutRun:
+    """August of a pooled fund of 10,000.00 USD computed by the scheduler: ana has 3 of 4 views, ben 1."""
+    program = paying_program()
+    member(program, handle="ana", views=3)
+    member(program, handle="ben", views=1)
+    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    assert run.status == R.COMPUTED, run.error
+    return run
+
+
+@pytest.fixture
+def approved_run(computed_run, second_approver) -> PayoutRun:
+    return services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
