@@ -49,7 +49,7 @@ from payouts.models import (
 from payouts.roles import ensure_group_permissions
 from payouts.selectors import payment_rows
 from tests.partnerships.factories import DailyMetricFactory, UserFactory
-from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program, revenue
+from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program, revenue, video
 from tests.payouts.test_settlement import (
     approved_adjustment,
     in_payment_balance,
@@ -533,6 +533,52 @@ def test_withholding_on_a_very_large_gross_is_exact():
         grant, withheld, grant - withheld)
 
 
+
+@pytest.mark.xfail(strict=True, reason="a revenue tier's rate is accepted with any number of decimals, then cut to six "
+                                       "(int(rate * 10**6)) when the month is computed: 0.5000005 pays as 0.5")
+def test_a_tier_rate_finer_than_a_millionth_is_refused_or_applied_exactly(alice):
+    # given: the revenue share's single tier set to 50.00005% (seven decimals) through the configuration service
+    program = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None)
+    ana = member(program, handle="ana")
+    revenue(ana, 100_000_00)
+    try:
+        configuration.terms_update(terms_id=ProgramTerms.objects.get(program=program).pk, actor=alice,
+                                   reason="new rate", revenue_tiers=[{"up_to_minor": None, "rate": "0.5000005"}])
+    except configuration.ConfigurationRefused:
+        # then (either): the rate is refused and the terms keep their single open tier
+        assert ProgramTerms.objects.get(program=program).revenue_tiers == []
+        return
+
+    # when: August is computed
+    august = compute(program, AUGUST)
+
+    # then (or): 100,000.00 × 0.5000005 = 50,000.05 exactly, never the rate cut to six decimals (50,000.00)
+    assert line(august, ana).gross_minor == half_even(Decimal(100_000_00) * Decimal("0.5000005")) == 50_000_05
+
+
+@pytest.mark.xfail(strict=True, reason="a rate per 1,000 views is accepted with any number of decimals, then "
+                                       "rounded to a thousandth of a minor unit (rate_case): 0.123456 USD pays as "
+                                       "0.12346 USD")
+def test_a_rate_per_mille_finer_than_the_computation_is_refused_or_applied_exactly(alice):
+    # given: a rate of 0.123456 USD per 1,000 views set through the configuration service; one video, 10,000,000 views
+    program = paying_program(Program.Archetype.RATE_PER_MILLE, month_budget=100_000_00, rpm_by_country={"*": "1.00"})
+    ana = member(program, handle="ana")
+    video(ana, views=10_000_000)
+    try:
+        configuration.terms_update(terms_id=ProgramTerms.objects.get(program=program).pk, actor=alice,
+                                   reason="new rate", rpm_by_country={"*": "0.123456"})
+    except configuration.ConfigurationRefused:
+        # then (either): the rate is refused and the terms keep the old one
+        assert ProgramTerms.objects.get(program=program).rpm_by_country == {"*": "1.00"}
+        return
+
+    # when: August is computed
+    august = compute(program, AUGUST)
+
+    # then (or): 10,000,000 / 1,000 × 0.123456 = 1,234.56 exactly, not 1,234.60
+    assert line(august, ana).gross_minor == half_even(Decimal(10_000_000) / 1000 * Decimal("0.123456") * 100) == (
+        1_234_56)
+
 # --- 8. four eyes on every money input -------------------------------------------------------------------------
 
 def test_an_adjustments_creator_cannot_approve_it(alice):
@@ -781,6 +827,20 @@ def test_a_grant_member_suspended_on_the_months_last_day_gets_no_grant(manager):
     assert not EarningLine.objects.filter(run=august, partner=ana).exists()
 
 
+
+def test_a_grant_member_reinstated_before_the_months_last_day_gets_the_grant(manager):
+    # given: a 1,000.00 monthly grant; ana's membership was suspended from 10 to 30 August (reinstated on the 30th)
+    program = paying_program(Program.Archetype.GRANT, grant_monthly_minor=1_000_00)
+    ana = member(program, handle="ana")
+    suspend_membership(ana, program, manager, starts_on=AUGUST.replace(day=10), ends_on=AUGUST.replace(day=30))
+
+    # when: August is computed
+    august = compute(program, AUGUST)
+
+    # then: she receives the whole grant
+    assert list(EarningLine.objects.filter(run=august).values_list("partner_id", "gross_minor")) == [
+        (ana.pk, 1_000_00)]
+
 # --- 10. reconciliation gates approval and payment -------------------------------------------------------------
 
 def move_away(partner, program, kind, amount) -> None:
@@ -857,3 +917,23 @@ def test_paying_a_run_whose_in_payment_balance_left_the_ledger_is_refused(alice,
     assert (august.status, august.paid_by, august.payment_reference) == (R.APPROVED, None, "")
     assert (ledger_counts(), lines(august)) == (counts, before)
     assert not LedgerTransaction.objects.filter(key=f"run:{august.pk}:pay").exists()
+
+
+def test_a_partner_held_after_computing_cannot_be_approved_into_payment(alice, manager):
+    # given: August computed with ana payable; then ana is suspended as a partner
+    program = paying_program()
+    ana = member(program, handle="ana", views=1)
+    august = compute(program, AUGUST)
+    partner_services.partner_suspend(partner_id=ana.pk, actor=manager, reason="fraud review")
+    before, counts = lines(august), ledger_counts()
+
+    # when: August is approved
+    with pytest.raises(RunRefused) as refusal:
+        approve(august, alice)
+
+    # then: refused as unreconciled (her line would be paid while she is held); nothing posted
+    assert str(refusal.value) == NOT_RECONCILED.format(action="approve", run=august, checks=(
+        "Payable lines whose partner is now held (expected 0, found 1)"))
+    august.refresh_from_db()
+    assert august.status == R.COMPUTED
+    assert (ledger_counts(), lines(august)) == (counts, before)
