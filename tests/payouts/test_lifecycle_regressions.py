@@ -372,6 +372,27 @@ def test_the_database_refuses_a_fund_total_below_what_was_spent(alice):
     assert fund.total_minor == 50_000_00
 
 
+
+@pytest.mark.xfail(strict=True, reason="configuration checks only the tranches' sum against the spend, not spent to "
+                                       "date <= released to date per month: a spent month's release can be moved away")
+def test_moving_a_tranche_away_from_a_month_that_spent_it_is_refused(alice, bob):
+    # given: a tranche releasing 10,000.00 in August and in September; August approved, spending its 10,000.00
+    program = paying_program(months=2)
+    member(program, handle="ana", views=1)
+    run_month(program, AUGUST, alice)
+    fund = fund_of(program)
+    tranche = fund.tranches.get()
+
+    # when: the tranche is moved to September and October (same amount: the fund's releases still cover its spend)
+    with pytest.raises(configuration.ConfigurationRefused):
+        configuration.tranche_save(fund_id=fund.pk, actor=bob, reason="budget moved", tranche_id=tranche.pk,
+                                   starts_on=SEPTEMBER, ends_on=OCTOBER, amount_minor=20_000_00)
+
+    # then: refused (August would have spent 10,000.00 of nothing released); the tranche and the fund are as they were
+    tranche.refresh_from_db()
+    assert (tranche.starts_on, tranche.ends_on, tranche.amount_minor) == (AUGUST, SEPTEMBER, 20_000_00)
+    assert FundPosition(fund_of(program)).invariant_breaches() == []
+
 # --- 5. a positive adjustment the fund cannot cover waits; it fails nobody's run ------------------------------
 
 def uncovered_bonus_world(alice, bob):
@@ -533,6 +554,23 @@ def test_withholding_on_a_very_large_gross_is_exact():
         grant, withheld, grant - withheld)
 
 
+
+
+def test_a_line_past_the_largest_stored_amount_fails_the_run_and_writes_nothing():
+    # given: two days of 5,000,000,000,000,000,000 minor units of ad revenue at 100%: the month's line passes 2**63 − 1
+    program = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=2**63 - 1,
+                             revenue_share_rate=Decimal("1"))
+    ana = member(program, handle="ana")
+    for day in (10, 11):
+        revenue(ana, 5 * 10**18, day=AUGUST.replace(day=day))
+
+    # when: August is computed
+    run = compute(program, AUGUST)
+
+    # then: the run failed with the reason, no line was written and the fund spends nothing
+    assert (run.status, run.error, EarningLine.objects.filter(run=run).count()) == (
+        R.FAILED, AMOUNT_TOO_LARGE.format(run=run, limit=f"{2**63 - 1:,}"), 0)
+    assert (run.spend_minor, fund_of(program).spent_minor) == (0, 0)
 
 @pytest.mark.xfail(strict=True, reason="a revenue tier's rate is accepted with any number of decimals, then cut to six "
                                        "(int(rate * 10**6)) when the month is computed: 0.5000005 pays as 0.5")
