@@ -715,8 +715,7 @@ class PayoutRunAdmin(admin.ModelAdmin):
                 elif action == "cancel":
                     services.payout_run_cancel(run_id=run.pk, actor=request.user, reason=form.cleaned_data["reason"])
                 else:
-                    run = services.payout_run_request(program_id=run.program_id, month=run.month, actor=request.user,
-                                                      kind=run.kind)
+                    run = services.payout_run_recompute(run_id=run.pk, actor=request.user)
             except PayoutsError as exc:
                 form.add_error(None, str(exc))
             else:

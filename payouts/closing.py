@@ -14,9 +14,13 @@ from payouts.models import PayoutRun
 
 
 def payout_runs_mark_stale(*, reason: str, program_id: int | None = None, month: dt.date | None = None) -> int:
-    """Mark the computed, not yet approved monthly runs of a program (or of every program) stale, for one month or
-    for every month; returns how many were marked. The first reason is kept: it says what changed first."""
-    runs = PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, status=PayoutRun.Status.COMPUTED, stale_reason="")
+    """Mark the computed (or computing), not yet approved monthly runs of a program (or of every program) stale, for
+    one month or for every month; returns how many were marked. The first reason is kept: it says what changed first."""
+    # A run still computing is marked too: if its computation holds the run's row lock, this waits and marks the
+    # finished run (it may have read the inputs before they changed); otherwise the computation that clears the mark
+    # has not read its inputs yet.
+    runs = PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, stale_reason="",
+                                    status__in=[PayoutRun.Status.COMPUTED, PayoutRun.Status.COMPUTING])
     if program_id is not None:
         runs = runs.filter(program_id=program_id)
     if month is not None:

@@ -22,6 +22,7 @@ from django.db.models import Sum
 from partnerships.models import Program
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import PayoutsError
+from payouts.funds import FundPosition
 from payouts.models import BudgetTranche, Fund, ProgramTerms
 from payouts.money import format_money
 
@@ -34,6 +35,9 @@ RELEASED_ABOVE_TOTAL = (
 RELEASED_BELOW_SPENT = (
     "Fund “{fund}”'s tranches would release {released} but its runs have already spent {spent}: a tranche cannot "
     "take back money already spent.")
+SPENT_PAST_RELEASE = (
+    "Fund “{fund}”'s tranches would leave months having spent more than was released by then: {months}. A tranche "
+    "cannot take back money a month already spent.")
 NOT_CONFIGURABLE = "“{name}” is not a setting that can be changed here (allowed: {allowed})."
 FUND_EXISTS = "“{program}” already has a fund: change that one."
 TERMS_EXIST = "“{program}” already has money terms: change those."
@@ -106,6 +110,11 @@ def _check_fund_money(fund: Fund) -> None:
     if released < fund.spent_minor:
         raise ConfigurationRefused(RELEASED_BELOW_SPENT.format(fund=fund.name, released=money(released),
                                                                spent=money(fund.spent_minor)))
+    breaches = FundPosition(fund).months_spent_past_release()
+    if breaches:
+        raise ConfigurationRefused(SPENT_PAST_RELEASE.format(fund=fund.name, months=", ".join(
+            f"{row.month:%B %Y} (spent {money(row.spent_to_date)}, released {money(row.released_to_date)})"
+            for row in breaches)))
 
 
 # --- funds and tranches -----------------------------------------------------------------------------
@@ -215,8 +224,15 @@ def tranche_delete(*, tranche_id: int, actor: AbstractBaseUser, reason: str) -> 
 # --- terms --------------------------------------------------------------------------------------------
 
 @transaction.atomic
+def _lock_fund_of(program_id: int) -> None:
+    """Terms changes take the program's fund row lock, the lock a monthly computation holds: a change waits for a
+    computation to finish (and then marks its run stale), or the computation reads the changed terms."""
+    list(Fund.objects.select_for_update().filter(program_id=program_id).values_list("pk", flat=True))
+
+
 def terms_create(*, program_id: int, actor: AbstractBaseUser, reason: str, **values) -> ProgramTerms:
     reason = _reason(reason)
+    _lock_fund_of(program_id)
     _refuse_unknown(values, TERMS_FIELDS)
     if ProgramTerms.objects.filter(program_id=program_id).exists():
         raise ConfigurationRefused(TERMS_EXIST.format(program=ProgramTerms.objects.get(program_id=program_id).program))
@@ -232,6 +248,7 @@ def terms_update(*, terms_id: int, actor: AbstractBaseUser, reason: str, **chang
     """Change a program's money terms; computed runs of the program become stale."""
     reason = _reason(reason)
     _refuse_unknown(changes, TERMS_FIELDS)
+    _lock_fund_of(ProgramTerms.objects.values_list("program_id", flat=True).get(pk=terms_id))
     terms = ProgramTerms.objects.select_for_update().select_related("program").get(pk=terms_id)
     changed = [name for name, value in changes.items() if getattr(terms, name) != value]
     if not changed:

@@ -158,6 +158,9 @@ class FundPosition:
             cursor = next_month(cursor)
         return rows
 
+    def months_spent_past_release(self) -> list[FundMonth]:
+        return [row for row in self.months() if row.spent_to_date > row.released_to_date]
+
     def invariant_breaches(self) -> list[str]:
         """Months where spent to date > released to date, or released > total: empty when the fund is sound."""
         breaches = []

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from partnerships.models import CURRENCY_CODE_VALIDATOR, Partner, Program
+from partnerships.money import exponent
 
 RATE_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
 
@@ -154,6 +155,11 @@ class ProgramTerms(models.Model):
         archetype = self.program.archetype if self.program_id else None
         if archetype == Program.Archetype.GRANT and not self.grant_monthly_minor:
             errors["grant_monthly_minor"] = "A grant program needs its fixed monthly amount."
+        if "rpm_by_country" not in errors and self.program_id and self.rpm_by_country:
+            try:
+                self.rpm_exact(exponent(self.program.currency))
+            except ValueError as exc:
+                errors["rpm_by_country"] = str(exc)
         if archetype == Program.Archetype.RATE_PER_MILLE and not self.rpm_by_country:
             errors["rpm_by_country"] = "A rate-per-1,000-views program needs at least one rate (\"*\" for any country)."
         if errors:
@@ -166,8 +172,11 @@ class ProgramTerms(models.Model):
         tiers, previous = [], 0
         for index, tier in enumerate(self.revenue_tiers, start=1):
             bound, rate = tier.get("up_to_minor"), Decimal(str(tier.get("rate")))
-            if not Decimal("0") <= rate <= Decimal("1"):
+            if not rate.is_finite() or not Decimal("0") <= rate <= Decimal("1"):
                 raise ValueError(f"Tier {index}: rate {rate} is not between 0 and 1.")
+            if rate != rate.quantize(Decimal("0.000001")):
+                raise ValueError(f"Tier {index}: rate {rate} has more than six decimals, which payouts cannot apply "
+                                 "exactly.")
             if bound is not None and (not isinstance(bound, int) or bound <= previous):
                 raise ValueError(f"Tier {index}: up_to_minor must be a whole number above {previous}.")
             if bound is None and index != len(self.revenue_tiers):
@@ -178,14 +187,23 @@ class ProgramTerms(models.Model):
             raise ValueError("The last tier must be open-ended (up_to_minor null).")
         return tiers
 
+    def rpm_exact(self, currency_exponent: int) -> None:
+        """Payouts compute a video's earnings in thousandths of a minor unit per 1,000 views: a rate (times the
+        multiplier) finer than that would be rounded, so it is refused."""
+        for country, rate in self.rpm_table().items():
+            scaled = rate * Decimal(10) ** currency_exponent * 1000 * Decimal(self.rpm_multiplier)
+            if scaled != scaled.to_integral_value():
+                raise ValueError(f"The rate for {country} ({rate}) is finer than payouts compute exactly (a thousandth "
+                                 f"of a minor unit per 1,000 views): use at most {currency_exponent + 3} decimals.")
+
     def rpm_table(self) -> dict[str, Decimal]:
         table = {}
         for country, rate in (self.rpm_by_country or {}).items():
             if country != "*" and (len(country) != 2 or not country.isupper()):
                 raise ValueError(f"{country!r} is not a two-letter country code or \"*\".")
             value = Decimal(str(rate))
-            if value < 0:
-                raise ValueError(f"The rate for {country} is negative.")
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"The rate for {country} ({rate}) is not a positive number.")
             table[country] = value
         return table
 

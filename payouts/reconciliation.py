@@ -89,7 +89,8 @@ def payment_file_summary(run: PayoutRun) -> PaymentFile:
 
 
 def _claims_beyond_ledger(run: PayoutRun) -> int:
-    """Lines carrying in more than the partner's payable balance less what other computed runs carry in."""
+    """Lines carrying in more than the partner's payable balance less what other computed runs carry in, or
+    recovering a debt larger than the one the ledger still holds (written off, or recovered by another run)."""
     return int(fetchone(f"""
         SELECT COUNT(*) FROM {LINE_TABLE} l
         LEFT JOIN (SELECT la.partner_id, SUM(le.amount_minor) AS amount
@@ -101,8 +102,9 @@ def _claims_beyond_ledger(run: PayoutRun) -> int:
                    WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed'
                      AND orun.id <> %(run)s
                    GROUP BY ol.partner_id) c ON c.partner_id = l.partner_id
-        WHERE l.run_id = %(run)s AND l.carried_in_minor > 0
-          AND l.carried_in_minor > COALESCE(b.amount, 0) - COALESCE(c.amount, 0)""",
+        WHERE l.run_id = %(run)s AND (
+              (l.carried_in_minor > 0 AND l.carried_in_minor > COALESCE(b.amount, 0) - COALESCE(c.amount, 0))
+           OR (l.carried_in_minor < 0 AND l.carried_in_minor < COALESCE(b.amount, 0) - COALESCE(c.amount, 0)))""",
         {"run": run.pk, "program": run.program_id, "currency": run.currency,
          "payable": LedgerAccount.Kind.PARTNER_PAYABLE})[0])
 
@@ -146,7 +148,7 @@ def run_reconciliation(run: PayoutRun) -> list[Check]:
         checks += [
             Check("Spend within what the fund may spend this month", available, run.spend_minor, currency,
                   at_most=True),
-            Check("Lines carrying in more than the ledger owes them (and no other run carries)", 0,
+            Check("Lines carrying in a balance the ledger no longer holds (or another run carries)", 0,
                   _claims_beyond_ledger(run)),
             Check("Payable lines whose partner is now held", 0, _holds_now(run)),
         ]

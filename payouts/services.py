@@ -44,8 +44,6 @@ from payouts.exceptions import (
     QUEUE_UNAVAILABLE,
     REASON_REQUIRED,
     REFERENCE_REQUIRED,
-    RUN_STALE,
-    WRONG_STATUS,
     FundOverdrawn,
     NotPermitted,
     PayoutsError,
@@ -68,10 +66,8 @@ from payouts.models import (
 from payouts.money import MAX_MINOR, format_money
 from payouts.reconciliation import run_reconciliation
 from payouts.sql import drop_temporary, execute, fetchone
+from payouts.transitions import APPROVE_PERMISSION, COMPUTE_PERMISSION, PAY_PERMISSION, run_action_refusal
 
-APPROVE_PERMISSION = "payouts.approve_payoutrun"
-PAY_PERMISSION = "payouts.pay_payoutrun"
-COMPUTE_PERMISSION = "payouts.compute_payoutrun"
 ADJUST_PERMISSION = "payouts.add_adjustment"
 APPROVE_ADJUSTMENT_PERMISSION = "payouts.approve_adjustment"
 
@@ -95,10 +91,11 @@ def _require_permission(actor: AbstractBaseUser | None, permission: str, action:
         raise NotPermitted(NO_PERMISSION.format(user=who, action=action, permission=permission))
 
 
-def _refuse_status(run: PayoutRun, action: str, allowed: tuple[str, ...], done: str) -> None:
-    if run.status not in allowed:
-        raise RunRefused(WRONG_STATUS.format(action=action, run=run, status=run.get_status_display().lower(),
-                                             allowed=" or ".join(allowed), done=done))
+def _refuse_transition(run: PayoutRun, action: str) -> None:
+    """The run's state must allow the action (payouts.transitions, the table the admin's buttons read too)."""
+    refusal = run_action_refusal(run, action)
+    if refusal:
+        raise RunRefused(refusal)
 
 
 # --- months ---------------------------------------------------------------------------------------
@@ -190,6 +187,7 @@ def payout_run_compute(
             return run
         if kind == PayoutRun.Kind.FINAL:  # budgets and carried-in balances are shared by the program's runs
             fund = Fund.objects.select_for_update().get(pk=fund.pk)
+            terms = ProgramTerms.objects.get(pk=terms.pk)  # as they are now: a change waits for the fund's lock
         else:  # an estimate reads up to today, whichever day it is recomputed
             run.as_of = min(program_today(program), month_end(month))
         try:
@@ -207,9 +205,11 @@ def payout_run_compute(
 
 
 def _is_overflow(exc: Exception) -> bool:
+    """A number past what the database stores: PostgreSQL's "bigint out of range", SQLite's integer overflow, or
+    one of our exact functions refusing a result past 64 bits (which SQLite reports in several words)."""
     text = str(exc).lower()
-    return isinstance(exc, OverflowError) or "out of range" in text or "overflow" in text or (
-        "user-defined function raised exception" in text)
+    return isinstance(exc, OverflowError | DataError) or any(
+        words in text for words in ("out of range", "overflow", "user-defined function raised exception", "too big"))
 
 
 def _fail(run: PayoutRun, error: str) -> None:
@@ -239,6 +239,15 @@ def payout_run_request(
         raise QueueUnavailable(QUEUE_UNAVAILABLE.format(run=run, error=unavailable[0],
                                                         minutes=int(STALLED_AFTER.total_seconds() // 60) * 2))
     return run
+
+
+def payout_run_recompute(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
+    """A person's "Compute again" on a run: refused unless the run's state allows it (computing, failed, or computed
+    and stale); the person becomes one of the run's makers (``payout_run_request``)."""
+    _require_permission(actor, COMPUTE_PERMISSION, "compute payout runs again")
+    run = PayoutRun.objects.get(pk=run_id)
+    _refuse_transition(run, "recompute")
+    return payout_run_request(program_id=run.program_id, month=run.month, actor=actor, kind=run.kind)
 
 
 def _enqueue_compute(program_id: int, month: dt.date, kind: str, unavailable: list[Exception]) -> None:
@@ -330,7 +339,10 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
                                                   remaining=format_money(available, fund.currency)))
     if final:
         _record_makers(run, program)
-    run.status, run.error, run.computed_at, run.stale_reason = R.COMPUTED, "", timezone.now(), ""
+    # Computing answers the staleness the run had when it started; an input marked changed since then keeps it stale.
+    marked = PayoutRun.objects.filter(pk=run.pk).values_list("stale_reason", flat=True).get()
+    run.stale_reason = "" if marked == run.stale_reason else marked
+    run.status, run.error, run.computed_at = R.COMPUTED, "", timezone.now()
     run.budget_minor, run.line_count, run.total_gross_minor = budget, count, gross
     run.total_adjustments_minor, run.total_net_minor, run.total_payable_minor = adjustments, net, payable
     run.spend_minor = spend if final else 0
@@ -367,14 +379,10 @@ def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
     it to be computed again, or created an adjustment or term change it applies)."""
     _require_permission(actor, APPROVE_PERMISSION, "approve payout runs")
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
-    _refuse_status(run, "approve", (R.COMPUTED,), "approved")
-    if run.kind != PayoutRun.Kind.FINAL:
-        raise RunRefused(f"Run {run} is an estimate; only monthly runs are approved.")
+    _refuse_transition(run, "approve")  # computed, monthly, not stale
     maker = PayoutRunMaker.objects.filter(run=run, user=actor).first()
     if maker is not None or (run.started_by_id is not None and run.started_by_id == actor.pk):
         raise RunRefused(FOUR_EYES.format(user=actor, role=maker.get_role_display() if maker else "started this run"))
-    if run.stale_reason:
-        raise RunRefused(RUN_STALE.format(run=run, reason=run.stale_reason))
     fund = Fund.objects.select_for_update().get(program=run.program)
     _refuse_unreconciled(run, "approve")
     _fund_post_total(fund, actor)
@@ -432,7 +440,7 @@ def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str
     if not reference:
         raise RunRefused(REFERENCE_REQUIRED)
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
-    _refuse_status(run, "mark paid", (R.APPROVED,), "marked paid")
+    _refuse_transition(run, "pay")
     fund = Fund.objects.select_for_update().get(program=run.program)
     _refuse_unreconciled(run, "mark paid")
     paid_out = ledger.fund_account(fund, LedgerAccount.Kind.PAID_OUT)
@@ -464,7 +472,7 @@ def payout_run_cancel(*, run_id: int, actor: AbstractBaseUser, reason: str) -> P
     if not reason:
         raise RunRefused(REASON_REQUIRED.format(action="cancel a run"))
     run = PayoutRun.objects.select_for_update().get(pk=run_id)
-    _refuse_status(run, "cancel", (R.COMPUTING, R.COMPUTED, R.FAILED), "cancelled")
+    _refuse_transition(run, "cancel")
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
     run.status, run.cancelled_reason = R.CANCELLED, f"{reason} (by {actor} at {timezone.now():%Y-%m-%d %H:%M} UTC)"
     run.save(update_fields=["status", "cancelled_reason"])

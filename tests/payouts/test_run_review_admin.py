@@ -163,7 +163,7 @@ def test_a_computed_run_reconciles_and_its_ledger_is_not_posted_yet(client, appr
         ("✔", False, "Lines add up to the run's gross", "10,000.00 USD", "10,000.00 USD", "✔"),
         ("✔", False, "Lines add up to the run's balance", "10,000.00 USD", "10,000.00 USD", "✔"),
         ("✔", False, "Spend within what the fund may spend this month", "at most 10,000.00 USD", "10,000.00 USD", "✔"),
-        ("✔", False, "Lines carrying in more than the ledger owes them (and no other run carries)", "0", "0", "✔"),
+        ("✔", False, "Lines carrying in a balance the ledger no longer holds (or another run carries)", "0", "0", "✔"),
         ("✔", False, "Payable lines whose partner is now held", "0", "0", "✔"),
     ]
     assert ledger_rows(response) == [
