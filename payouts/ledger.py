@@ -39,6 +39,13 @@ PARTNER_ACCOUNT_JOIN = """JOIN payouts_ledgeraccount a ON a.kind = %({kind})s AN
                  AND a.program_id = %(program)s AND a.partner_id = l.partner_id"""
 
 
+# Each partner's balance on accounts of one kind in the program and currency (``kind`` names the parameter, as above).
+PARTNER_BALANCES = """SELECT la.partner_id, SUM(le.amount_minor) AS amount
+    FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
+    WHERE la.kind = %({kind})s AND la.currency = %(currency)s AND la.program_id = %(program)s
+    GROUP BY la.partner_id"""
+
+
 def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str,
                             kind: str = LedgerAccount.Kind.PARTNER_PAYABLE) -> None:
     """One account of ``kind`` (payable, in payment) per partner of the run, created in one statement."""

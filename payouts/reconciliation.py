@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from payouts.formulas.context import LINE_TABLE
-from payouts.formulas.settle import hold_reason_sql
+from payouts.formulas.settle import CARRIED_BY_OTHER_RUNS, hold_reason_sql
 from payouts.funds import FundPosition
+from payouts.ledger import PARTNER_BALANCES
 from payouts.models import EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
 from payouts.money import format_money
 from payouts.sql import fetchone
@@ -93,15 +94,8 @@ def _claims_beyond_ledger(run: PayoutRun) -> int:
     recovering a debt larger than the one the ledger still holds (written off, or recovered by another run)."""
     return int(fetchone(f"""
         SELECT COUNT(*) FROM {LINE_TABLE} l
-        LEFT JOIN (SELECT la.partner_id, SUM(le.amount_minor) AS amount
-                   FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
-                   WHERE la.kind = %(payable)s AND la.currency = %(currency)s AND la.program_id = %(program)s
-                   GROUP BY la.partner_id) b ON b.partner_id = l.partner_id
-        LEFT JOIN (SELECT ol.partner_id, SUM(ol.carried_in_minor) AS amount
-                   FROM {LINE_TABLE} ol JOIN payouts_payoutrun orun ON orun.id = ol.run_id
-                   WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed'
-                     AND orun.id <> %(run)s
-                   GROUP BY ol.partner_id) c ON c.partner_id = l.partner_id
+        LEFT JOIN ({PARTNER_BALANCES.format(kind="payable")}) b ON b.partner_id = l.partner_id
+        LEFT JOIN ({CARRIED_BY_OTHER_RUNS}) c ON c.partner_id = l.partner_id
         WHERE l.run_id = %(run)s AND (
               (l.carried_in_minor > 0 AND l.carried_in_minor > COALESCE(b.amount, 0) - COALESCE(c.amount, 0))
            OR (l.carried_in_minor < 0 AND l.carried_in_minor < COALESCE(b.amount, 0) - COALESCE(c.amount, 0)))""",
@@ -122,10 +116,7 @@ def _in_payment_short(run: PayoutRun) -> int:
     """Payable lines of an approved run whose partner's in-payment balance no longer covers them."""
     return int(fetchone(f"""
         SELECT COUNT(*) FROM {LINE_TABLE} l
-        LEFT JOIN (SELECT la.partner_id, SUM(le.amount_minor) AS amount
-                   FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
-                   WHERE la.kind = %(in_payment)s AND la.currency = %(currency)s AND la.program_id = %(program)s
-                   GROUP BY la.partner_id) b ON b.partner_id = l.partner_id
+        LEFT JOIN ({PARTNER_BALANCES.format(kind="in_payment")}) b ON b.partner_id = l.partner_id
         WHERE l.run_id = %(run)s AND l.status = 'payable' AND l.net_minor > COALESCE(b.amount, 0)""",
         {"run": run.pk, "program": run.program_id, "currency": run.currency,
          "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT})[0])

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from payouts.formulas.context import LINE_COLUMNS, LINE_TABLE, RunContext
 from payouts.formulas.revenue_share import PPM
+from payouts.ledger import PARTNER_BALANCES
 from payouts.models import LedgerAccount, ProgramTerms
 from payouts.sql import execute
+
+# What the program's other computed (not yet approved) monthly runs carry in, per partner: not carried again.
+CARRIED_BY_OTHER_RUNS = f"""SELECT ol.partner_id, SUM(ol.carried_in_minor) AS amount
+    FROM {LINE_TABLE} ol JOIN payouts_payoutrun orun ON orun.id = ol.run_id
+    WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed' AND orun.id <> %(run)s
+      AND ol.carried_in_minor <> 0
+    GROUP BY ol.partner_id"""
 
 
 def hold_reason_sql(terms: ProgramTerms) -> str:
@@ -50,18 +58,11 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
         pending AS (
             SELECT partner_id, SUM(amount_minor) AS amount FROM payouts_adjustment
             WHERE {adjustments} GROUP BY partner_id),
-        claims AS (
-            SELECT ol.partner_id, -ol.carried_in_minor AS amount
-            FROM {LINE_TABLE} ol JOIN payouts_payoutrun orun ON orun.id = ol.run_id
-            WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed'
-              AND orun.id <> %(run)s AND ol.carried_in_minor <> 0),
         balance AS (
             SELECT partner_id, SUM(amount) AS amount FROM (
-                SELECT la.partner_id, le.amount_minor AS amount
-                FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
-                WHERE la.kind = %(payable_kind)s AND la.currency = %(currency)s AND la.program_id = %(program)s
+                SELECT partner_id, amount FROM ({PARTNER_BALANCES.format(kind="payable_kind")}) owed
                 UNION ALL
-                SELECT partner_id, amount FROM claims) owed
+                SELECT partner_id, -amount FROM ({CARRIED_BY_OTHER_RUNS}) carried) b
             GROUP BY partner_id HAVING SUM(amount) <> 0),
         line AS (
             SELECT COALESCE(e.partner_id, o.partner_id) AS partner_id, COALESCE(e.basis, 'none') AS basis,

@@ -1,5 +1,5 @@
-"""Fixtures shared by the payouts admin tests (test_admin.py, test_run_review_admin.py): two finance approvers,
-eager Celery, and August's run computed by the scheduler, then approved. (Each admin test module keeps its own
+"""Fixtures shared by the payouts tests: two finance approvers, eager Celery, and August's run computed by the
+scheduler, then approved. (Each admin test module keeps its own
 CSRF-checking ``client``: pytest-django's stays the default of the folder's other modules.)"""
 
 import pytest

@@ -30,19 +30,6 @@ DAILY = "Estimate month-to-date earnings (daily)"
 
 
 @pytest.fixture
-def approver(db):
-    user = UserFactory(username="approver", groups=["Finance approvers"])
-    ensure_group_permissions()
-    return user
-
-
-@pytest.fixture
-def eager(monkeypatch):
-    """Run Celery tasks in process even when CELERY_BROKER_URL is set (the PostgreSQL CI run)."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-
-
-@pytest.fixture
 def august(db) -> Program:
     """A pooled fund of 10,000.00 USD for August 2026: ana has 3 of 4 qualified views, ben 1."""
     program = paying_program()

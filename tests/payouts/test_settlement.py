@@ -9,26 +9,10 @@ from partnerships.models import Partner
 from payouts import services
 from payouts.exceptions import NotPermitted, RunRefused
 from payouts.models import Adjustment, EarningLine, LedgerAccount, LedgerEntry, LedgerTransaction, PayoutRun
-from payouts.roles import ensure_group_permissions
-from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
 SEPTEMBER, OCTOBER = dt.date(2026, 9, 1), dt.date(2026, 10, 1)
-
-
-@pytest.fixture
-def approver(db):
-    user = UserFactory(username="approver", groups=["Finance approvers"])
-    ensure_group_permissions()
-    return user
-
-
-@pytest.fixture
-def second_approver(db):
-    user = UserFactory(username="approver2", groups=["Finance approvers"])
-    ensure_group_permissions()
-    return user
 
 
 def ledger_is_balanced() -> bool:
