@@ -231,6 +231,9 @@ CACHES = {
     )
 }
 
+# /health/ready keeps its checks' answer this long (seconds) for anonymous callers: probes and floods alike.
+HEALTH_READY_CACHE_SECONDS = float(env_int("HEALTH_READY_CACHE_SECONDS", 5))
+
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).
 ADMIN_ESTIMATED_COUNT_THRESHOLD = env_int("ADMIN_ESTIMATED_COUNT_THRESHOLD", 100_000)
