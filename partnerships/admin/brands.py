@@ -107,6 +107,13 @@ class CampaignAdmin(admin.ModelAdmin):
     def budget(self, obj):
         return format_money(obj.budget_minor, obj.currency)
 
+    def has_delete_permission(self, request, obj=None):
+        # A campaign creators answered is history: it is closed, never deleted. The bulk delete action asks this
+        # for every selected campaign and refuses the whole selection when one is such a campaign.
+        if obj is not None and brand_services.campaign_answered_invitations([obj.pk]):
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(LargeTableAdminMixin, admin.ModelAdmin):
