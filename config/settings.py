@@ -231,6 +231,8 @@ CACHES = {
     )
 }
 
+# API tokens stop working this many days after they were created.
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 # /health/ready keeps its checks' answer this long (seconds) for anonymous callers: probes and floods alike.
 HEALTH_READY_CACHE_SECONDS = float(env_int("HEALTH_READY_CACHE_SECONDS", 5))
 

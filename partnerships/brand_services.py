@@ -273,9 +273,10 @@ def invitations_expire(*, now: dt.datetime | None = None) -> int:
 def api_token_create(*, user: AbstractBaseUser, brand_id: int, name: str) -> tuple[ApiToken, str]:
     """Create a token for a brand's integration; returns it with its secret, which is not stored."""
     brand = brand_for(user, brand_id, admin=True)
+    membership = BrandMembership.objects.get(brand=brand, user=user)
     secret = new_secret()
-    token = ApiToken.objects.create(user=user, brand=brand, name=name or "integration", prefix=secret[:10],
-                                    digest=token_digest(secret))
+    token = ApiToken.objects.create(user=user, brand=brand, membership=membership, role=membership.role,
+                                    name=name or "integration", prefix=secret[:10], digest=token_digest(secret))
     return token, secret
 
 
