@@ -3,6 +3,10 @@
 Sync workers: long work (imports, payout runs) goes to Celery, so a request never needs more than the
 timeout. Workers are recycled after a jittered number of requests so slow leaks never accumulate, and
 access and error logs are JSON lines like the application's.
+
+Forwarded headers (X-Forwarded-Proto and the like) are trusted from nobody unless configured: FORWARDED_ALLOW_IPS
+names the proxies, and TRUST_X_FORWARDED_PROTO=true alone trusts a proxy on the same machine (127.0.0.1). Without
+either a client can never make a plain HTTP request look like HTTPS.
 """
 
 import os
@@ -15,7 +19,19 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "1000"))
 max_requests_jitter = max_requests // 10
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _forwarded_allow_ips(environ) -> str:
+    """Read here with os alone: gunicorn loads this file before the project is importable."""
+    configured = environ.get("FORWARDED_ALLOW_IPS")
+    if configured is not None:
+        return configured.strip()
+    if environ.get("TRUST_X_FORWARDED_PROTO", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return "127.0.0.1"
+    return ""  # gunicorn reads "" as an empty list: no peer's forwarded headers are believed
+
+
+forwarded_allow_ips = _forwarded_allow_ips(os.environ)
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

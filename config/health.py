@@ -5,12 +5,20 @@ liveness probe restarts the process, which never fixes a database outage. ``/hea
 request needs — PostgreSQL, Redis, a Celery worker — each with a timeout of about a second, and answers 503
 when one fails so the balancer stops sending traffic. Anonymous callers get only the status; staff also get
 each check's result and the reason it failed.
+
+Readiness costs nothing to abuse: the checks run at most once at a time per process and their result is kept for
+``HEALTH_READY_CACHE_SECONDS``. Within that window every anonymous caller gets the kept answer; after it, the first
+caller runs the checks again while concurrent callers get the previous answer (or, when there is none yet, wait for
+that one run). Signed-in staff get an answer from a run that started after they asked (still one run at a time).
+So a failure shows to the load balancer within the window plus one run's timeouts.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
@@ -97,6 +105,59 @@ def run_checks() -> dict[str, dict]:
     return results
 
 
+@dataclass(frozen=True)
+class Readiness:
+    started: float  # time.monotonic() when the checks began
+    results: dict[str, dict]
+
+    @property
+    def healthy(self) -> bool:
+        return all(result["ok"] for result in self.results.values())
+
+
+_run_lock = threading.Lock()
+_last: Readiness | None = None
+
+
+def forget() -> None:
+    """Drop the kept answer (tests; a process starts without one)."""
+    global _last
+    _last = None
+
+
+def _run() -> Readiness:
+    global _last
+    _last = Readiness(started=time.monotonic(), results=run_checks())
+    return _last
+
+
+def readiness(*, fresh: bool = False) -> Readiness:
+    """The checks' answer, run at most once at a time in this process: kept for HEALTH_READY_CACHE_SECONDS, or
+    with ``fresh`` from a run that started after this call."""
+    asked = time.monotonic()
+
+    def usable(entry: Readiness | None) -> bool:
+        if entry is None:
+            return False
+        if fresh:
+            return entry.started >= asked
+        return time.monotonic() - entry.started < settings.HEALTH_READY_CACHE_SECONDS
+
+    if usable(_last):
+        return _last  # type: ignore[return-value]
+    if _run_lock.acquire(blocking=False):
+        try:
+            return _last if usable(_last) else _run()  # type: ignore[return-value]
+        finally:
+            _run_lock.release()
+    # Another caller is running the checks: answer with the previous result if there is one, else wait for it.
+    previous = _last
+    if previous is not None and not fresh:
+        return previous
+    with _run_lock:
+        return _last if _last is not None and (not fresh or usable(_last)) else _run()
+
+
 def _is_staff(request) -> bool:
     try:
         return bool(request.user.is_active and request.user.is_staff)
@@ -111,9 +172,9 @@ def live(request):
 
 @never_cache
 def ready(request):
-    results = run_checks()
-    healthy = all(result["ok"] for result in results.values())
-    body: dict = {"status": "ok" if healthy else "unavailable"}
-    if _is_staff(request):
-        body["checks"] = results
-    return JsonResponse(body, status=200 if healthy else 503)
+    staff = _is_staff(request)
+    answer = readiness(fresh=staff)
+    body: dict = {"status": "ok" if answer.healthy else "unavailable"}
+    if staff:
+        body["checks"] = answer.results
+    return JsonResponse(body, status=200 if answer.healthy else 503)

@@ -4,6 +4,7 @@ Defaults give the embedded local mode: a SQLite file and Celery running tasks ea
 Production sets DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis) and SECRET_KEY.
 """
 
+import datetime as dt
 from pathlib import Path
 
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "axes",
     "partnerships",
     "payouts",
 ]
@@ -50,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a sign-in refused by axes (the account is locked) into the "locked, try again at" answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -73,6 +77,11 @@ TEMPLATES = [
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", default="sqlite:///db.sqlite3"), base_dir=BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# axes first: it refuses any sign-in (admin, brand pages) of a locked username + address, the right password too.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -143,6 +152,20 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Login throttling (django-axes): every sign-in goes through django.contrib.auth.authenticate ---------
+# After LOGIN_FAILURE_LIMIT failed sign-ins of one username from one address, that pair is locked for
+# LOGIN_COOLOFF_MINUTES; staff see and clear lockouts in the admin (Axes → Access attempts: delete the row).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries made while locked do not push the end of the lock further: "try again at" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+# The address is the connection's (REMOTE_ADDR): a client-supplied X-Forwarded-For must never pick whose
+# failures count, whatever packages are installed.
+AXES_CLIENT_IP_CALLABLE = "config.lockout.client_ip"
+
 # --- Celery -------------------------------------------------------------------------------------
 # No broker configured means the embedded mode: tasks run eagerly, in process, and errors surface.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="")
@@ -207,6 +230,11 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# API tokens stop working this many days after they were created.
+API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
+# /health/ready keeps its checks' answer this long (seconds) for anonymous callers: probes and floods alike.
+HEALTH_READY_CACHE_SECONDS = float(env_int("HEALTH_READY_CACHE_SECONDS", 5))
 
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Count,
     F,
     FloatField,
@@ -242,14 +243,26 @@ SHORTLIST_PARTNER_FIELDS = ("partner__handle", "partner__display_name", "partner
                             "partner__statistics__engagement_rate", "partner__statistics__posts_30d")
 
 
+PLATFORM_STAFF = "Platform staff"
+
+
+def brand_facing_name(user_field: str):
+    """Who did something, as a brand may see it: the brand member's username, or "Platform staff" for any staff
+    member or superuser (their identities never reach brands)."""
+    return Case(When(Q(**{f"{user_field}__is_staff": True}) | Q(**{f"{user_field}__is_superuser": True}),
+                     then=Value(PLATFORM_STAFF)),
+                default=F(f"{user_field}__username"), output_field=CharField())
+
+
 def campaign_shortlist(campaign: Campaign) -> QuerySet[ShortlistEntry]:
     """A campaign's shortlist, oldest first, with each creator's public fields and who added them. A creator
     who has since left the marketplace (opted out, suspended, below its thresholds) is not shown."""
     return (
         ShortlistEntry.objects.filter(campaign=campaign,
                                       partner__in=marketplace_partners().prefetch_related(None).values("pk"))
-        .select_related("partner__statistics", "added_by")
-        .only("id", "campaign", "note", "added_at", "added_by__username", *SHORTLIST_PARTNER_FIELDS)
+        .select_related("partner__statistics")
+        .only("id", "campaign", "note", "added_at", *SHORTLIST_PARTNER_FIELDS)
+        .annotate(added_by_name=brand_facing_name("added_by"))
         .prefetch_related(Prefetch("partner__categories", queryset=Category.objects.only("slug", "name")))
         .order_by("added_at", "pk")
     )

@@ -35,6 +35,10 @@ class NotFound(MarketplaceError):
     pass
 
 
+class CampaignHasHistory(MarketplaceError):
+    """A campaign that creators answered is part of the record: it is closed, never deleted."""
+
+
 BRAND_NOT_FOUND = "No such brand among yours."
 CAMPAIGN_NOT_FOUND = "No such campaign among your brands' campaigns."
 INVITATION_NOT_FOUND = "No such invitation among your brands' campaigns."
@@ -52,6 +56,9 @@ CREATOR_NOT_SHORTLISTABLE = "@{handle} cannot be shortlisted: they are not avail
 CAMPAIGN_CLOSED_FOR_SHORTLIST = "“{campaign}” is closed: creators are shortlisted for draft or open campaigns only."
 SHORTLIST_ALREADY_INVITED = "@{handle} was already invited to “{campaign}”: they are not shortlisted again."
 SHORTLIST_ENTRY_NOT_FOUND = "@{handle} is not on the shortlist of “{campaign}”."
+CAMPAIGN_HAS_HISTORY = ("“{campaign}” cannot be deleted: {count} of its invitations were accepted or answered, and "
+                        "that history is kept. Close (archive) the campaign instead.")
+ALREADY_CLOSED = "“{campaign}” is already closed."
 NOTE_TOO_LONG = "A shortlist note is at most {limit} characters ({length} given)."
 
 CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countries", "followers_min",
@@ -111,10 +118,38 @@ def campaign_update(*, user: AbstractBaseUser, campaign_id: int, categories: lis
     return campaign
 
 
+ANSWERED = (Invitation.Status.ACCEPTED, Invitation.Status.DECLINED)
+
+
+def campaign_answered_invitations(campaign_ids) -> set[int]:
+    """The campaigns among these that have an accepted or answered invitation: they are kept, never deleted."""
+    return set(Invitation.objects.filter(campaign_id__in=campaign_ids, status__in=ANSWERED)
+               .values_list("campaign_id", flat=True).distinct())
+
+
 @transaction.atomic
 def campaign_delete(*, user: AbstractBaseUser, campaign_id: int, token=None) -> None:
+    """Delete a campaign nobody answered. One with an accepted or answered invitation is refused (close it instead):
+    its invitations are locked first, so an answer recorded meanwhile is either seen here or waits and finds the
+    campaign gone."""
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)
+    statuses = Invitation.objects.select_for_update().filter(campaign=campaign).values_list("status", flat=True)
+    answered = sum(status in ANSWERED for status in statuses)
+    if answered:
+        raise CampaignHasHistory(CAMPAIGN_HAS_HISTORY.format(campaign=campaign.name, count=answered))
     campaign.delete()
+
+
+@transaction.atomic
+def campaign_archive(*, user: AbstractBaseUser, campaign_id: int, token=None) -> Campaign:
+    """Close a campaign for good: nobody is invited or shortlisted any more; it and its invitations stay on record."""
+    campaign = _campaign_for(user, campaign_id, token=token, lock=True)
+    if campaign.status == Campaign.Status.CLOSED:
+        raise MarketplaceError(ALREADY_CLOSED.format(campaign=campaign.name))
+    campaign.status = Campaign.Status.CLOSED
+    campaign._history_user = user  # type: ignore[attr-defined]
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
 
 
 def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> Campaign:
@@ -238,9 +273,10 @@ def invitations_expire(*, now: dt.datetime | None = None) -> int:
 def api_token_create(*, user: AbstractBaseUser, brand_id: int, name: str) -> tuple[ApiToken, str]:
     """Create a token for a brand's integration; returns it with its secret, which is not stored."""
     brand = brand_for(user, brand_id, admin=True)
+    membership = BrandMembership.objects.get(brand=brand, user=user)
     secret = new_secret()
-    token = ApiToken.objects.create(user=user, brand=brand, name=name or "integration", prefix=secret[:10],
-                                    digest=token_digest(secret))
+    token = ApiToken.objects.create(user=user, brand=brand, membership=membership, role=membership.role,
+                                    name=name or "integration", prefix=secret[:10], digest=token_digest(secret))
     return token, secret
 
 

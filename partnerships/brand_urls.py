@@ -13,6 +13,7 @@ urlpatterns = [
     path("creators/shortlist/", brand_views.creators_shortlist, name="creators_shortlist"),
     path("campaigns/", brand_views.campaign_list, name="campaigns"),
     path("campaigns/<int:campaign_id>/", brand_views.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/close/", brand_views.campaign_close, name="campaign_close"),
     path("campaigns/<int:campaign_id>/invite/", brand_views.campaign_invite, name="invite"),
     path("campaigns/<int:campaign_id>/shortlist/", brand_views.shortlist_add, name="shortlist_add"),
     path("campaigns/<int:campaign_id>/shortlist/<str:handle>/remove/", brand_views.shortlist_remove,

@@ -171,6 +171,20 @@ def campaign_detail(request, campaign_id: int):
     return _campaign_page(request, _campaign(request, campaign_id))
 
 
+@login_required
+@require_POST
+def campaign_close(request, campaign_id: int):
+    """Close (archive) a campaign: the pages never delete one, so its invitations stay on record."""
+    campaign = _campaign(request, campaign_id)
+    try:
+        brand_services.campaign_archive(user=request.user, campaign_id=campaign.pk)
+    except MarketplaceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"“{campaign.name}” is closed; it and its invitations stay on record.")
+    return HttpResponseRedirect(reverse("brands:campaign", args=[campaign.pk]))
+
+
 def _campaign_page(request, campaign: Campaign, *, invite: dict | None = None, status: int = 200):
     """The campaign with its matches, shortlist and invitations. `invite` re-shows a refused invitation: the fee as
     typed, the error beside the field it was typed in, and the creators that were ticked."""

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 COUNTRY_CODE_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
@@ -348,12 +349,31 @@ class BrandMembership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="brand_memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    role_since = models.DateTimeField(default=timezone.now, editable=False,
+                                      help_text="When the current role was given: older API tokens stop working.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["brand", "user"], name="brand_membership_unique")]
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.brand_id} ({self.role})"
+
+    def save(self, *args, **kwargs):
+        # Kept here rather than in a service because the admin's inline changes roles by saving the row: any save
+        # that changes the role moves role_since, and every API token issued before it stops working.
+        loaded = getattr(self, "_loaded_role", None)
+        if self.pk is not None and loaded is not None and loaded != self.role:
+            self.role_since = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "role_since"}
+        super().save(*args, **kwargs)
+        self._loaded_role = self.role
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_role = instance.__dict__.get("role")
+        return instance
 
 
 class Campaign(models.Model):
@@ -460,6 +480,11 @@ class ApiToken(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="api_tokens")
+    # The membership and role the token was issued for: removing the member (even if re-added later, which makes a
+    # new membership) or changing their role ends the token; the row stays as the record of who had access.
+    membership = models.ForeignKey(BrandMembership, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="api_tokens")
+    role = models.CharField(max_length=10, choices=BrandMembership.Role.choices, default=BrandMembership.Role.ADMIN)
     name = models.CharField(max_length=80)
     prefix = models.CharField(max_length=12, db_index=True, help_text="The first characters, to recognise it.")
     digest = models.CharField(max_length=64, unique=True)

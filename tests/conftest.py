@@ -1,6 +1,7 @@
 import pytest
 from django.db import connection
 
+from config import health
 from tests.partnerships.factories import UserFactory
 
 
@@ -38,3 +39,11 @@ def outsider(db):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_readiness():
+    """Each test sees readiness as a new process does: no answer kept from another test's settings."""
+    health.forget()
+    yield
+    health.forget()

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from partnerships import brand_services
 from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.api.authentication import token_max_age
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.money import format_money
@@ -107,6 +108,13 @@ class CampaignAdmin(admin.ModelAdmin):
     def budget(self, obj):
         return format_money(obj.budget_minor, obj.currency)
 
+    def has_delete_permission(self, request, obj=None):
+        # A campaign creators answered is history: it is closed, never deleted. The bulk delete action asks this
+        # for every selected campaign and refuses the whole selection when one is such a campaign.
+        if obj is not None and brand_services.campaign_answered_invitations([obj.pk]):
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Invitation)
 class InvitationAdmin(LargeTableAdminMixin, admin.ModelAdmin):
@@ -176,18 +184,23 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ["name", "prefix_shown", "brand", "user", "created_at", "last_used_at", "revoked"]
-    list_filter = ["brand", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = ["name", "prefix_shown", "brand", "user", "role", "created_at", "expires", "last_used_at",
+                    "revoked"]
+    list_filter = ["brand", "role", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["brand", "user"]
     search_fields = ["name", "prefix", "brand__name", "user__username"]
-    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
-    fields = ["name", "brand", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "role", "created_at", "expires", "last_used_at", "revoked_at"]
+    fields = ["name", "brand", "user", "prefix", "role", "created_at", "expires", "last_used_at", "revoked_at"]
     raw_id_fields = ["user"]
     actions = ["revoke_selected"]
 
     @admin.display(description="token")
     def prefix_shown(self, obj):
         return f"{obj.prefix}…"
+
+    @admin.display(description="expires", ordering="created_at")
+    def expires(self, obj):
+        return obj.created_at + token_max_age() if obj.created_at else "-"
 
     @admin.display(description="revoked", boolean=True)
     def revoked(self, obj):

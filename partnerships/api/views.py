@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -116,9 +116,17 @@ class SimilarCreatorsView(BrandAPIView, generics.GenericAPIView):
         return Response(self.get_serializer(brand_selectors.similar_creators(partner), many=True).data)
 
 
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 @extend_schema_view(
     list=extend_schema(description="Your brands' campaigns."),
     create=extend_schema(responses={201: CampaignSerializer, 400: OpenApiTypes.OBJECT}),
+    destroy=extend_schema(responses={204: None, 404: ErrorSerializer, 409: ErrorSerializer},
+                          description="Delete a campaign nobody answered. A campaign with an accepted or answered "
+                                      "invitation is kept (409): close it with `archive` instead."),
 )
 class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     serializer_class = CampaignSerializer
@@ -162,7 +170,22 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
             raise ValidationError({"detail": str(exc)}) from exc
 
     def perform_destroy(self, instance):
-        brand_services.campaign_delete(user=self.request.user, campaign_id=instance.pk, token=self.token())
+        try:
+            brand_services.campaign_delete(user=self.request.user, campaign_id=instance.pk, token=self.token())
+        except brand_services.CampaignHasHistory as exc:
+            raise Conflict(str(exc)) from exc
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+                   description="Close the campaign for good: no more invitations or shortlisting; it and its "
+                               "invitations stay on record.")
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def archive(self, request, pk=None):
+        campaign = self.get_object()
+        try:
+            campaign = brand_services.campaign_archive(user=request.user, campaign_id=campaign.pk, token=self.token())
+        except MarketplaceError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(self.get_serializer(campaign).data)
 
     @extend_schema(responses={200: MatchSerializer(many=True), 404: ErrorSerializer},
                    description="Creators ranked by match score for this campaign, with the reasons for each score; "

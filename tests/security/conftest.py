@@ -1,0 +1,13 @@
+from tests.brands.conftest import (  # noqa: F401 - the brand fixtures, shared with these tests
+    api_a,
+    brand_a,
+    brand_b,
+    campaign_a,
+    categories,
+    creator,
+    creators,
+    token_a,
+    token_client_a,
+    user_a,
+    user_b,
+)
