@@ -222,5 +222,9 @@ MARKETPLACE_MIN_POSTS_30D = env_int("MARKETPLACE_MIN_POSTS_30D", 3)
 INVITATION_DAYS_TO_ANSWER = env_int("INVITATION_DAYS_TO_ANSWER", 7)
 # Imports through the admin preview are for spreadsheets; bigger files go to bulk ingestion.
 ADMIN_IMPORT_MAX_ROWS = env_int("ADMIN_IMPORT_MAX_ROWS", 50_000)
+# Bulk ingestion refuses a file whose text passes these sizes (after gzip decompression), checked while it streams:
+# a small gzip file can hold gigabytes, and a line is held in memory whole.
+INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 2 << 30)
+INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 64 << 10)
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -59,6 +59,14 @@ FILE_HEADER_NOT_UTF8 = (
 )
 FILE_NOT_CSV = "Line {line} is not valid CSV ({error}). Nothing was loaded."
 FILE_NOT_READABLE = "The file cannot be read ({error}). Nothing was loaded."
+FILE_TOO_LARGE = (
+    "The file holds more than {limit} of text once decompressed (the limit INGEST_MAX_DECOMPRESSED_BYTES), "
+    "passed at line {line}: split it into smaller files. Nothing was loaded."
+)
+FILE_LINE_TOO_LONG = (
+    "Line {line} is longer than {limit} (the limit INGEST_MAX_LINE_BYTES): the file is not the expected CSV. "
+    "Nothing was loaded."
+)
 FILE_UNEXPECTED = "The load stopped on an unexpected error ({error}). Nothing was loaded."
 JOB_NOT_PERMITTED = "{user} may not load {kind} files: it needs the permission “{permission}”."
 UNKNOWN_IMPORT_KIND = "There is no bulk ingestion for “{kind}”."
