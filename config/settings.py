@@ -224,6 +224,9 @@ MARKETPLACE_MIN_POSTS_30D = env_int("MARKETPLACE_MIN_POSTS_30D", 3)
 INVITATION_DAYS_TO_ANSWER = env_int("INVITATION_DAYS_TO_ANSWER", 7)
 # Imports through the admin preview are for spreadsheets; bigger files go to bulk ingestion.
 ADMIN_IMPORT_MAX_ROWS = env_int("ADMIN_IMPORT_MAX_ROWS", 50_000)
+# An XLSX upload is a zip: the sum of its parts' unzipped sizes is checked before anything is parsed (a 107 KB
+# file took a web process from 205 MB to 805 MB).
+ADMIN_IMPORT_MAX_XLSX_BYTES = env_int("ADMIN_IMPORT_MAX_XLSX_BYTES", 50 << 20)
 # Bulk ingestion refuses a file whose text passes these sizes (after gzip decompression), checked while it streams:
 # a small gzip file can hold gigabytes, and a line is held in memory whole.
 INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 2 << 30)
