@@ -73,7 +73,9 @@ class BoundedBytes(io.RawIOBase):
             return 0
         self.total += len(data)
         if self.total > self.max_bytes:
-            raise IngestFailed(FILE_TOO_LARGE.format(limit=size_text(self.max_bytes), line=self.line))
+            within = self.max_bytes - (self.total - len(data))  # the chunk's bytes still within the limit
+            line = self.line + data.count(b"\n", 0, within)
+            raise IngestFailed(FILE_TOO_LARGE.format(limit=size_text(self.max_bytes), line=line))
         first = data.find(b"\n")
         if first < 0:
             self._line_length += len(data)
