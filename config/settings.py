@@ -118,6 +118,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
+    # django-axes announces itself at every start; its lockouts are warnings and still show.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Security (production defaults whenever DEBUG is off; see README, "Production") ---------------
@@ -208,6 +210,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies past DATA_UPLOAD_MAX_MEMORY_SIZE or DATA_UPLOAD_MAX_NUMBER_FIELDS get JSON, not Django's HTML 400.
+    "EXCEPTION_HANDLER": "partnerships.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"brand": env_str("API_BRAND_RATE", default="600/minute")},
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
@@ -250,5 +254,12 @@ MARKETPLACE_MIN_POSTS_30D = env_int("MARKETPLACE_MIN_POSTS_30D", 3)
 INVITATION_DAYS_TO_ANSWER = env_int("INVITATION_DAYS_TO_ANSWER", 7)
 # Imports through the admin preview are for spreadsheets; bigger files go to bulk ingestion.
 ADMIN_IMPORT_MAX_ROWS = env_int("ADMIN_IMPORT_MAX_ROWS", 50_000)
+# An XLSX upload is a zip: the sum of its parts' unzipped sizes is checked before anything is parsed (a 107 KB
+# file took a web process from 205 MB to 805 MB).
+ADMIN_IMPORT_MAX_XLSX_BYTES = env_int("ADMIN_IMPORT_MAX_XLSX_BYTES", 50 << 20)
+# Bulk ingestion refuses a file whose text passes these sizes (after gzip decompression), checked while it streams:
+# a small gzip file can hold gigabytes, and a line is held in memory whole.
+INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 2 << 30)
+INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 64 << 10)
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -60,6 +60,7 @@ CAMPAIGN_HAS_HISTORY = ("“{campaign}” cannot be deleted: {count} of its invi
                         "that history is kept. Close (archive) the campaign instead.")
 ALREADY_CLOSED = "“{campaign}” is already closed."
 NOTE_TOO_LONG = "A shortlist note is at most {limit} characters ({length} given)."
+TEXT_TOO_LONG = "{field}: at most {limit} characters ({length:,} given)."
 
 CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countries", "followers_min",
                    "followers_max", "min_engagement_rate", "min_avg_views", "deliverables", "starts_on", "ends_on",
@@ -78,7 +79,16 @@ def brand_for(user: AbstractBaseUser, brand_id: int, *, token=None, admin: bool 
     return membership.brand
 
 
+def text_within_limits(model, values: dict) -> None:
+    """Text longer than its field allows is refused by name before the database's length check would fail."""
+    for name, value in values.items():
+        limit = getattr(model._meta.get_field(name), "max_length", None) if isinstance(value, str) else None
+        if limit is not None and len(value) > limit:
+            raise MarketplaceError(TEXT_TOO_LONG.format(field=name, limit=limit, length=len(value)))
+
+
 def _validate_campaign(values: dict) -> None:
+    text_within_limits(Campaign, {name: values.get(name) for name in ("name", "brief", "deliverables")})
     starts, ends = values.get("starts_on"), values.get("ends_on")
     if starts and ends and ends < starts:
         raise MarketplaceError(ENDS_BEFORE_START.format(ends=ends, starts=starts))
@@ -169,6 +179,7 @@ def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handl
                       currency: str, message: str = "", token=None) -> Invitation:
     """Invite an available creator to an open campaign of the user's brand, with a fee in its currency.
     The campaign's row is locked, as shortlist_add locks it: a creator is never both invited and shortlisted."""
+    text_within_limits(Invitation, {"message": message})
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)
     if campaign.status != Campaign.Status.OPEN:
         raise MarketplaceError(CAMPAIGN_NOT_OPEN.format(campaign=campaign.name, status=campaign.status))

@@ -21,10 +21,11 @@ from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet
 from partnerships.api.pagination import CreatorKeysetPagination
 from partnerships.brand_services import MarketplaceError
-from partnerships.models import Campaign, Category, Invitation, Partner
+from partnerships.models import INVITATION_MESSAGE_MAX, Campaign, Category, Invitation, Partner
 from partnerships.money import format_money
 from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 
+INVITATION_MESSAGE_TOO_LONG = "Message: at most {limit} characters. Nobody was invited."
 SORTABLE = [("followers", "Followers"), ("avg_views", "Average views"), ("engagement_rate", "Engagement rate")]
 
 
@@ -129,6 +130,7 @@ class InvitationFeeForm(MoneyFormMixin, forms.Form):
     """The fee offered with an invitation, in the campaign's currency."""
 
     fee = MoneyField(minimum=0, help_text="The fee offered to each creator invited.")
+    message = forms.CharField(required=False, strip=False, max_length=INVITATION_MESSAGE_MAX)
 
     def __init__(self, *args, currency: str, **kwargs):
         self.currency = currency
@@ -276,6 +278,9 @@ def campaign_invite(request, campaign_id: int):
         messages.error(request, "Tick at least one creator to invite.")
         return HttpResponseRedirect(back)
     form = InvitationFeeForm(request.POST, currency=campaign.currency)
+    if "message" in form.errors:  # not shown again: it may be megabytes
+        messages.error(request, INVITATION_MESSAGE_TOO_LONG.format(limit=INVITATION_MESSAGE_MAX))
+        return HttpResponseRedirect(back)
     if not form.is_valid():
         # Shown again with the error on the fee field, as typed, rather than redirected away from it.
         return _campaign_page(request, campaign, status=400, invite={
@@ -286,7 +291,7 @@ def campaign_invite(request, campaign_id: int):
         try:
             brand_services.invitation_create(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
                                              offered_fee_minor=fee, currency=campaign.currency,
-                                             message=request.POST.get("message", ""))
+                                             message=form.cleaned_data["message"])
         except MarketplaceError as exc:
             messages.error(request, str(exc))
         else:

@@ -59,6 +59,14 @@ FILE_HEADER_NOT_UTF8 = (
 )
 FILE_NOT_CSV = "Line {line} is not valid CSV ({error}). Nothing was loaded."
 FILE_NOT_READABLE = "The file cannot be read ({error}). Nothing was loaded."
+FILE_TOO_LARGE = (
+    "The file holds more than {limit} of text once decompressed (the limit INGEST_MAX_DECOMPRESSED_BYTES), "
+    "passed at line {line}: split it into smaller files. Nothing was loaded."
+)
+FILE_LINE_TOO_LONG = (
+    "Line {line} is longer than {limit} (the limit INGEST_MAX_LINE_BYTES): the file is not the expected CSV. "
+    "Nothing was loaded."
+)
 FILE_UNEXPECTED = "The load stopped on an unexpected error ({error}). Nothing was loaded."
 JOB_NOT_PERMITTED = "{user} may not load {kind} files: it needs the permission “{permission}”."
 UNKNOWN_IMPORT_KIND = "There is no bulk ingestion for “{kind}”."
@@ -90,6 +98,23 @@ SPREADSHEET_NOT_UTF8 = (
     "(“CSV UTF-8” in spreadsheets) and upload it again."
 )
 SPREADSHEET_UNREADABLE = "The file cannot be read as {format} ({error}). Check the format chosen below."
+XLSX_TOO_LARGE = (
+    "This XLSX file holds {size} once unzipped; the admin import takes at most {limit} "
+    "(ADMIN_IMPORT_MAX_XLSX_BYTES). Nothing was read: split it, or load it as CSV with bulk ingestion."
+)
+XLSX_TOO_MANY_PARTS = "This XLSX file has {count:,} parts; a spreadsheet has at most {limit:,}. Nothing was read."
+XLSX_PART_TOO_LARGE = "The part {part} of this XLSX file unzips to {size}, more than {limit}. Nothing was read."
+XLSX_COMPRESSION_RATIO = (
+    "The part {part} of this XLSX file unzips to {ratio:,} times its size (at most {limit:,}): it is not a "
+    "spreadsheet's data. Nothing was read."
+)
+XLSX_TOO_MANY_COLUMNS = "Row {row} of this XLSX file has more than {limit:,} cells. Nothing was read."
+XLSX_TOO_MANY_ROWS = (
+    "This XLSX file has more than {limit:,} rows, blank ones included: the admin import is for spreadsheets. "
+    "Nothing was read."
+)
+XLSX_TOO_MANY_CELLS = "This XLSX file has more than {limit:,} cells. Nothing was read."
+XLSX_CELL_TOO_LONG = "A cell in row {row} holds more than {limit:,} characters. Nothing was read."
 IMPORT_HAS_ERRORS = "Nothing was imported: {count} row(s) have errors. Correct them and upload the file again."
 EXPORT_TOO_LARGE = (
     "This export would have more than {limit:,} rows: filter the list first (the export takes the list's filters "

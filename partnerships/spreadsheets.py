@@ -12,13 +12,30 @@ import codecs
 import csv
 import datetime as dt
 import io
+import zipfile
+from collections.abc import Iterator
 from decimal import Decimal
+from xml.etree.ElementTree import ParseError as XMLParseError
+from xml.etree.ElementTree import iterparse
 
 import tablib
+from django.conf import settings
 from import_export import resources
 from import_export.formats import base_formats
 
-from partnerships.exceptions import SPREADSHEET_NOT_UTF8, SPREADSHEET_UNREADABLE
+from partnerships.exceptions import (
+    SPREADSHEET_NOT_UTF8,
+    SPREADSHEET_UNREADABLE,
+    XLSX_CELL_TOO_LONG,
+    XLSX_COMPRESSION_RATIO,
+    XLSX_PART_TOO_LARGE,
+    XLSX_TOO_LARGE,
+    XLSX_TOO_MANY_CELLS,
+    XLSX_TOO_MANY_COLUMNS,
+    XLSX_TOO_MANY_PARTS,
+    XLSX_TOO_MANY_ROWS,
+)
+from partnerships.ingest.reader import size_text
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -100,15 +117,126 @@ class SafeCSV(SafeFormatMixin, base_formats.CSV):
         return header, rows
 
 
+# --- XLSX, bounded -------------------------------------------------------------------------------------
+# An XLSX file is a zip of XML parts: a few hundred KB can unzip to gigabytes, and openpyxl holds some parts whole
+# (shared strings, styles) and a worksheet row whole even in its read-only mode. So the zip's directory is checked
+# before anything is unzipped, the worksheets are counted by a streaming pass that keeps one row of empty elements
+# at most, and only then does openpyxl read, in read-only mode, the worksheet's real cells (not its declared
+# dimension, which a file may set to 16,384 columns by 1,048,576 rows).
+XLSX_MAX_PARTS = 200
+XLSX_MAX_RATIO = 100  # legitimate sheets unzip to 5-20 times their size
+XLSX_RATIO_FLOOR = 1 << 20  # a part smaller than this may compress as well as it likes
+XLSX_MAX_PART_BYTES = 10 << 20  # parts other than worksheets, which openpyxl reads whole
+XLSX_MAX_COLUMNS = 100
+XLSX_MAX_CELLS = 2_000_000
+XLSX_MAX_CELL_CHARACTERS = 32_767  # Excel's own limit
+WORKSHEETS = "xl/worksheets/"
+
+
+class SpreadsheetTooLarge(SpreadsheetUnreadable):
+    pass
+
+
+def xlsx_package_check(stream, *, max_rows: int) -> None:
+    """Refuse an XLSX file whose parts would unzip to too much, or whose worksheets hold too many rows, cells in a
+    row or characters in a cell, before openpyxl parses anything. Reads the zip's directory, then streams each
+    worksheet (zipfile never unzips past a part's declared size)."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SpreadsheetUnreadable(SPREADSHEET_UNREADABLE.format(format="XLSX", error=type(exc).__name__)) from exc
+    with archive:
+        parts = archive.infolist()
+        if len(parts) > XLSX_MAX_PARTS:
+            raise SpreadsheetTooLarge(XLSX_TOO_MANY_PARTS.format(count=len(parts), limit=XLSX_MAX_PARTS))
+        total, limit = sum(part.file_size for part in parts), settings.ADMIN_IMPORT_MAX_XLSX_BYTES
+        if total > limit:
+            raise SpreadsheetTooLarge(XLSX_TOO_LARGE.format(size=size_text(total), limit=size_text(limit)))
+        for part in parts:
+            if part.file_size > XLSX_RATIO_FLOOR and part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1):
+                raise SpreadsheetTooLarge(XLSX_COMPRESSION_RATIO.format(
+                    part=part.filename, ratio=part.file_size // max(part.compress_size, 1), limit=XLSX_MAX_RATIO))
+            if not part.filename.startswith(WORKSHEETS) and part.file_size > XLSX_MAX_PART_BYTES:
+                raise SpreadsheetTooLarge(XLSX_PART_TOO_LARGE.format(
+                    part=part.filename, size=size_text(part.file_size), limit=size_text(XLSX_MAX_PART_BYTES)))
+        cells = 0
+        for part in parts:
+            if part.filename.startswith(WORKSHEETS) and part.filename.endswith(".xml"):
+                with archive.open(part) as sheet:
+                    cells = _worksheet_check(sheet, max_rows=max_rows, cells=cells)
+
+
+def _worksheet_check(sheet, *, max_rows: int, cells: int) -> int:
+    rows = in_row = 0
+    sheet_data = None
+    try:
+        for event, element in iterparse(sheet, events=("start", "end")):
+            name = element.tag.rpartition("}")[2]
+            if event == "start":
+                if name == "sheetData":
+                    sheet_data = element
+                continue
+            if name == "c":
+                cells, in_row = cells + 1, in_row + 1
+                if in_row > XLSX_MAX_COLUMNS:
+                    raise SpreadsheetTooLarge(XLSX_TOO_MANY_COLUMNS.format(row=rows + 1, limit=XLSX_MAX_COLUMNS))
+                if cells > XLSX_MAX_CELLS:
+                    raise SpreadsheetTooLarge(XLSX_TOO_MANY_CELLS.format(limit=XLSX_MAX_CELLS))
+                element.clear()
+            elif name in ("v", "t") and element.text and len(element.text) > XLSX_MAX_CELL_CHARACTERS:
+                raise SpreadsheetTooLarge(XLSX_CELL_TOO_LONG.format(row=rows + 1, limit=XLSX_MAX_CELL_CHARACTERS))
+            elif name == "row":
+                rows, in_row = rows + 1, 0
+                if rows > max_rows:
+                    raise SpreadsheetTooLarge(XLSX_TOO_MANY_ROWS.format(limit=max_rows))
+                if sheet_data is not None:
+                    sheet_data.clear()  # the rows read so far: nothing is kept
+    except XMLParseError as exc:
+        raise SpreadsheetUnreadable(SPREADSHEET_UNREADABLE.format(format="XLSX", error="XML")) from exc
+    return cells
+
+
+def xlsx_rows(data: bytes, *, max_rows: int) -> Iterator[list]:
+    """The active sheet's rows as lists of values, each without its trailing empty cells, after
+    xlsx_package_check. Rows missing from the file come as empty lists and count as rows."""
+    import openpyxl
+
+    xlsx_package_check(io.BytesIO(data), max_rows=max_rows)
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is not XLSX
+        raise SpreadsheetUnreadable(SPREADSHEET_UNREADABLE.format(format="XLSX", error=type(exc).__name__)) from exc
+    try:
+        sheet = book.active
+        sheet.reset_dimensions()  # the real cells, not a declared A1:XFD1048576
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > max_rows:
+                raise SpreadsheetTooLarge(XLSX_TOO_MANY_ROWS.format(limit=max_rows))
+            values = list(values)
+            while values and values[-1] is None:
+                values.pop()
+            if len(values) > XLSX_MAX_COLUMNS:
+                raise SpreadsheetTooLarge(XLSX_TOO_MANY_COLUMNS.format(row=number, limit=XLSX_MAX_COLUMNS))
+            yield values
+    except SpreadsheetUnreadable:
+        raise
+    except Exception as exc:
+        raise SpreadsheetUnreadable(SPREADSHEET_UNREADABLE.format(format="XLSX", error=type(exc).__name__)) from exc
+    finally:
+        book.close()
+
+
+def xlsx_max_rows() -> int:
+    """Physical rows an admin import may hold: the header, the data rows and as many blank ones."""
+    return 2 * settings.ADMIN_IMPORT_MAX_ROWS + 1
+
+
 class SafeXLSX(SafeFormatMixin, base_formats.XLSX):
     def inspect(self, uploaded, *, limit: int) -> tuple[list[str], int]:
-        import openpyxl
-
         uploaded.seek(0)
         try:
-            book = openpyxl.load_workbook(io.BytesIO(uploaded.read()), read_only=True, data_only=True)
             header, rows = [], 0
-            for values in book.active.iter_rows(values_only=True):
+            for values in xlsx_rows(uploaded.read(), max_rows=max(xlsx_max_rows(), 2 * limit + 1)):
                 if all(value is None or str(value).strip() == "" for value in values):
                     continue
                 if not header:
@@ -117,13 +245,24 @@ class SafeXLSX(SafeFormatMixin, base_formats.XLSX):
                 rows += 1
                 if rows > limit:
                     break
-            book.close()
-        except Exception as exc:  # openpyxl raises many kinds (zip, XML, key errors) for a file that is not XLSX
-            raise SpreadsheetUnreadable(SPREADSHEET_UNREADABLE.format(
-                format="XLSX", error=type(exc).__name__)) from exc
         finally:
             uploaded.seek(0)
         return header, rows
+
+    def create_dataset(self, in_stream):
+        """As django-import-export's (the first row is the header), but bounded: see xlsx_rows. Every row has the
+        header's width (cells past it are dropped, as the declared dimension's padding would be ignored)."""
+        rows = xlsx_rows(in_stream, max_rows=xlsx_max_rows())
+        dataset = tablib.Dataset()
+        header = next(rows, [])
+        dataset.headers = header
+        width = len(header)
+        ignore_blanks = getattr(settings, "IMPORT_EXPORT_IMPORT_IGNORE_BLANK_LINES", False)
+        for values in rows:
+            if ignore_blanks and all(value is None for value in values):
+                continue
+            dataset.append((values + [None] * width)[:width])
+        return dataset
 
 
 FORMATS = [SafeCSV, SafeXLSX]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import get_valid_filename
@@ -20,6 +21,7 @@ from partnerships.exceptions import JOB_NOT_PERMITTED, UNKNOWN_IMPORT_KIND, NotP
 from partnerships.models import ImportJob
 
 UPLOAD_DIRECTORY = "imports"
+STORED_NAME_BYTES = 120  # a file system takes 255 bytes per name; the upload's folder and a uuid come first
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,30 @@ def import_job_create(*, kind: str, source_name: str, file_path: str, actor: Abs
     return ImportJob.objects.create(kind=kind, source_name=source_name[:255], file_path=file_path, created_by=actor)
 
 
+def stored_upload_name(name: str, limit: int = STORED_NAME_BYTES) -> str:
+    """The uploaded file's name made safe to store: no folders, only safe characters, at most ``limit`` bytes of
+    UTF-8 with its extensions kept (``.csv.gz``). A 300-character name made the storage fail (ENAMETOOLONG)."""
+    try:
+        name = get_valid_filename(os.path.basename(name.replace("\\", "/")))
+    except SuspiciousFileOperation:
+        name = ""
+    if not name or name.startswith("."):
+        name = "upload" + name
+    if len(name.encode()) <= limit:
+        return name
+    stem, dot, extensions = name.partition(".")
+    extensions = (dot + extensions)[-20:]
+    room = limit - len(extensions.encode())
+    return stem.encode()[:room].decode(errors="ignore") + extensions
+
+
 def import_job_upload(*, kind: str, uploaded_file, actor: AbstractBaseUser) -> ImportJob:
     """Store an uploaded file under imports/, create its job and start the job's task once committed."""
     registered = ingestion_kind(kind)
     if not may_load(actor, kind):
         raise NotPermitted(JOB_NOT_PERMITTED.format(user=actor, kind=registered.label,
                                                     permission=registered.permission))
-    name = get_valid_filename(os.path.basename(uploaded_file.name)) or "upload.csv"
+    name = stored_upload_name(uploaded_file.name)
     stored = default_storage.save(f"{UPLOAD_DIRECTORY}/{uuid.uuid4().hex}-{name}", uploaded_file)
     with transaction.atomic():
         job = import_job_create(kind=kind, source_name=uploaded_file.name, file_path=stored, actor=actor)

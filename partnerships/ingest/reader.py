@@ -3,7 +3,12 @@ as UTF-8 without ever loading the file in memory.
 
 Bytes that are not UTF-8 do not stop the reading: they are kept as "surrogateescape" characters, so the row
 that holds them is refused with its row number and the bytes, and the other rows still load. A file that is
-not CSV at all (UTF-16, a broken gzip stream, a field longer than the csv module allows) stops the load."""
+not CSV at all (UTF-16, a broken gzip stream, a field longer than the csv module allows) stops the load.
+
+The text is bounded while it streams (``BoundedBytes``): a file whose decompressed text passes
+``INGEST_MAX_DECOMPRESSED_BYTES`` or with a line longer than ``INGEST_MAX_LINE_BYTES`` stops the load as a whole,
+naming the limit and the line, after at most one chunk more than the limit was decompressed (a 500 KB gzip file
+can hold a 512 MiB line: memory follows the longest line unless it is checked before the line is assembled)."""
 
 from __future__ import annotations
 
@@ -16,13 +21,16 @@ import os
 import zlib
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 
 from partnerships.exceptions import (
     FILE_EMPTY,
     FILE_HEADER_NOT_UTF8,
+    FILE_LINE_TOO_LONG,
     FILE_NOT_CSV,
     FILE_NOT_READABLE,
+    FILE_TOO_LARGE,
     FILE_UTF16,
     IngestFailed,
 )
@@ -31,6 +39,55 @@ from partnerships.ingest.fields import undecodable_bytes
 GZIP_MAGIC = b"\x1f\x8b"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 READ_BUFFER = 1 << 20
+
+
+def size_text(size: int) -> str:
+    """A byte count for people: "2 GiB", "64 KiB", "1,000 bytes"."""
+    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << power and size % (1 << power) == 0:
+            return f"{size >> power:,} {unit}"
+    return f"{size:,} bytes"
+
+
+class BoundedBytes(io.RawIOBase):
+    """The decompressed bytes of a file, read in chunks no longer than the line limit, refusing the file as soon
+    as its text passes ``max_bytes`` or one of its lines passes ``max_line`` bytes (the line break not counted).
+
+    Chunks no longer than the line limit mean a line wholly inside one chunk is within the limit; only the line
+    that runs on from the previous chunk needs counting, so the check costs a few C-level searches per chunk."""
+
+    def __init__(self, source, *, max_bytes: int, max_line: int):
+        self._source = source
+        self.max_bytes, self.max_line = max_bytes, max_line
+        self._chunk = max(1, min(max_line, READ_BUFFER))
+        self.total = 0
+        self.line = 1  # the line being read
+        self._line_length = 0  # bytes of that line read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(min(len(buffer), self._chunk))
+        if not data:
+            return 0
+        self.total += len(data)
+        if self.total > self.max_bytes:
+            within = self.max_bytes - (self.total - len(data))  # the chunk's bytes still within the limit
+            line = self.line + data.count(b"\n", 0, within)
+            raise IngestFailed(FILE_TOO_LARGE.format(limit=size_text(self.max_bytes), line=line))
+        first = data.find(b"\n")
+        if first < 0:
+            self._line_length += len(data)
+        else:
+            self._line_length += first
+        if self._line_length > self.max_line:
+            raise IngestFailed(FILE_LINE_TOO_LONG.format(line=self.line, limit=size_text(self.max_line)))
+        if first >= 0:
+            self.line += data.count(b"\n")
+            self._line_length = len(data) - data.rfind(b"\n") - 1
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class CsvSource:
@@ -51,7 +108,10 @@ class CsvSource:
         if head[:2] in UTF16_BOMS:
             raise IngestFailed(FILE_UTF16)
         binary = gzip.GzipFile(fileobj=raw, mode="rb") if head[:2] == GZIP_MAGIC else raw
-        self.lines = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        bounded = BoundedBytes(binary, max_bytes=settings.INGEST_MAX_DECOMPRESSED_BYTES,
+                               max_line=settings.INGEST_MAX_LINE_BYTES)
+        self.lines = io.TextIOWrapper(io.BufferedReader(bounded, READ_BUFFER), encoding="utf-8-sig",
+                                      errors="surrogateescape", newline="")
         self.header_lines = 0
         self.header = self._read_header()
         self._carry = ""  # the start of a line whose end is not read yet
