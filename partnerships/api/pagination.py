@@ -7,6 +7,7 @@ ordering, is a 400 naming ``cursor``, like every other bad parameter of the sear
 from __future__ import annotations
 
 import binascii
+import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from decimal import Decimal, InvalidOperation
 
@@ -16,6 +17,12 @@ from rest_framework.utils.urls import replace_query_param
 
 from partnerships import brand_selectors
 from partnerships.brand_selectors import CreatorQuery, SearchPosition
+
+# What a cursor may carry: the sort keys and ids are non-negative and fit a 64-bit column (18 digits always do);
+# an engagement rate has at most 5 whole digits (NUMERIC(7, 2)), and SQLite may hand it back as a float with
+# more fractional digits than 2.
+INTEGER_KEY = re.compile(r"[0-9]{1,18}", re.ASCII)
+DECIMAL_KEY = re.compile(r"[0-9]{1,5}(\.[0-9]{1,20})?", re.ASCII)
 
 
 class CreatorKeysetPagination(CursorPagination):
@@ -61,9 +68,12 @@ class CreatorKeysetPagination(CursorPagination):
         try:
             text = urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4)).decode("ascii")
             made_for, direction, key, pk = text.split("|")
-            value = Decimal(key) if ordering.lstrip("-") == "engagement_rate" else int(key)
-            if isinstance(value, Decimal) and not value.is_finite():
+            decimal_key = ordering.lstrip("-") == "engagement_rate"
+            # Plain ASCII digits of a bounded length only: int() and Decimal() also take other scripts' digits,
+            # signs, underscores, exponents and 10**400, which the database then refuses with a 500.
+            if not (DECIMAL_KEY if decimal_key else INTEGER_KEY).fullmatch(key) or not INTEGER_KEY.fullmatch(pk):
                 raise ValueError(key)
+            value = Decimal(key) if decimal_key else int(key)
             position = SearchPosition(value, int(pk), before={"a": False, "b": True}[direction])
         except (UnicodeError, binascii.Error, ValueError, KeyError, InvalidOperation):
             raise ValidationError({self.cursor_query_param: [
