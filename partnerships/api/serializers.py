@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,6 +11,22 @@ from rest_framework import serializers
 
 from partnerships.models import HANDLE_VALIDATOR, Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
 from partnerships.money import CURRENCIES, MAX_MINOR
+
+MINOR_UNITS_INVALID = "Give a whole number of minor units in digits 0-9 (e.g. 150000 for 1,500.00 USD)."
+
+
+class MinorUnitsField(serializers.IntegerField):
+    """An amount in minor units: a JSON integer, or (in a form body) ASCII digits. DRF's IntegerField also takes
+    '100.0' and other scripts' digits ('١٠٠'), which int() reads; an amount is never guessed at."""
+
+    default_error_messages = {"invalid": MINOR_UNITS_INVALID}
+    DIGITS = re.compile(r"-?[0-9]{1,20}", re.ASCII)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not (isinstance(data, int) or (isinstance(data, str)
+                                                                     and self.DIGITS.fullmatch(data))):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CreatorSerializer(serializers.ModelSerializer):
@@ -70,6 +87,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     min_engagement_rate = serializers.DecimalField(max_digits=7, decimal_places=2, required=False,
                                                    min_value=Decimal("0"), coerce_to_string=False)
     currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code of a currency in circulation.")
+    budget_minor = MinorUnitsField(min_value=0, max_value=MAX_MINOR,
+                                   help_text="The budget in minor units of the campaign's currency.")
 
     class Meta:
         model = Campaign
@@ -77,8 +96,6 @@ class CampaignSerializer(serializers.ModelSerializer):
                   "followers_min", "followers_max", "min_engagement_rate", "min_avg_views", "deliverables",
                   "starts_on", "ends_on", "status", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        # Minor units of the campaign's currency (integers, never parsed from text), bounded like every amount.
-        extra_kwargs = {"budget_minor": {"min_value": 0, "max_value": MAX_MINOR}}
 
     def __init__(self, *args, brands=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,13 +120,14 @@ class InvitationSerializer(serializers.ModelSerializer):
     creator = serializers.SlugRelatedField(source="partner", slug_field="handle", read_only=True)
     partner_handle = serializers.CharField(write_only=True, max_length=40)
     currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code: the campaign's currency.")
+    offered_fee_minor = MinorUnitsField(min_value=0, max_value=MAX_MINOR,
+                                        help_text="The fee offered, in minor units of the campaign's currency.")
 
     class Meta:
         model = Invitation
         fields = ["id", "campaign", "creator", "partner_handle", "offered_fee_minor", "currency", "message",
                   "status", "invited_at", "expires_at", "responded_at"]
         read_only_fields = ["id", "creator", "status", "invited_at", "expires_at", "responded_at"]
-        extra_kwargs = {"offered_fee_minor": {"min_value": 0, "max_value": MAX_MINOR}}
 
     def __init__(self, *args, campaigns=None, **kwargs):
         super().__init__(*args, **kwargs)
