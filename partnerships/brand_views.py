@@ -59,8 +59,11 @@ def creator_search(request):
     page, next_url, previous_url = [], None, None
     categories = list(Category.objects.all())  # the filter's choices and the names of each row's categories
     ordering = request.GET.get("ordering") or brand_selectors.DEFAULT_ORDERING
+    # A refused filter or cursor is shown on the page, with a 400 as the API answers it.
+    status = 200
     if filterset.is_bound and not filterset.is_valid():
         messages.error(request, "Some filters are not valid; fix the fields marked below.")
+        status = 400
     else:
         if not filterset.is_bound:
             filterset = CreatorFilterSet({}, queryset=Partner.objects.none(), request=request)
@@ -74,6 +77,7 @@ def creator_search(request):
         except ValidationError as exc:
             messages.error(request, " ".join(str(message) for messages_ in exc.detail.values()
                                              for message in messages_))
+            status = 400
     query = request.GET.copy()
     query.pop("cursor", None)
     sort_links = []
@@ -89,7 +93,7 @@ def creator_search(request):
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
         # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).
         "campaigns": brand_selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
-    })
+    }, status=status)
 
 
 class CampaignForm(MoneyFormMixin, forms.ModelForm):
@@ -158,7 +162,7 @@ def campaign_list(request):
     campaigns = brand_selectors.brand_campaigns(brands).order_by("-created_at")
     return render(request, "brands/campaigns.html", {
         "campaigns": [{"campaign": c, "budget": format_money(c.budget_minor, c.currency)} for c in campaigns],
-        "form": form})
+        "form": form}, status=400 if form.is_bound else 200)
 
 
 def _campaign(request, campaign_id: int) -> Campaign:

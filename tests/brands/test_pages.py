@@ -68,7 +68,7 @@ def test_search_shows_each_creator_row_and_pages_by_its_next_link(page_a, creato
 
 def test_search_reports_a_bad_cursor_instead_of_failing(page_a, creators):
     response = page_a.get(reverse("brands:creators"), {"cursor": "nonsense"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Invalid cursor" in response.content.decode()
 
 
