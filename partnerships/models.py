@@ -125,6 +125,8 @@ class Partner(models.Model):
             ("suspend_partner", "Can suspend and reinstate partners"),
             ("import_partner", "Can import partners from a spreadsheet"),
             ("export_partner", "Can export partners to a spreadsheet"),
+            # Finance's facts (tax form, identity): a run pays whoever they clear (migration 0013).
+            ("change_payout_readiness", "Can record a partner's tax form and identity checks"),
         ]
 
     def __str__(self) -> str:

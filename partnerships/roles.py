@@ -18,6 +18,7 @@ GROUPS: dict[str, list[str]] = {
         "view_partner", "view_partnerstatistics", "view_program", "view_category", "view_enrolment",
         "view_dailymetric",
         "view_importjob",  # migration 0006: follows ad revenue ingestion jobs
+        "change_payout_readiness",  # migration 0013: tax form and identity are finance's facts
     ],
     "Brand users": [],
 }

@@ -41,6 +41,7 @@ from partnerships.models import DailyMetric, Enrolment, EnrolmentSuspension, Par
 DECIDE_PERMISSION = "partnerships.decide_enrolment"
 WITHDRAW_PERMISSION = "partnerships.change_enrolment"
 SUSPEND_PERMISSION = "partnerships.suspend_partner"
+PAYOUT_READINESS_PERMISSION = "partnerships.change_payout_readiness"
 STATISTICS_WINDOW_DAYS = 30
 
 
@@ -388,6 +389,28 @@ def partner_suspend(*, partner_id: int, actor: AbstractBaseUser, reason: str) ->
     """Suspend a partner: programs that require good standing stop treating them as eligible."""
     return _partner_set_status(partner_id=partner_id, actor=actor, reason=reason,
                                target=Partner.Status.SUSPENDED, action="suspend")
+
+
+@transaction.atomic
+def partner_set_payout_readiness(*, partner_id: int, actor: AbstractBaseUser, tax_form_on_file: bool,
+                                 identity_verified: bool, reason: str) -> Partner:
+    """Record finance's checks of a partner: tax form on file, identity verified. A run holds a partner's lines
+    until both are true, so they are set only by someone with the permission (finance, never partnership
+    managers), with a reason, and the partner's history keeps who, when and why."""
+    _require_permission(actor, PAYOUT_READINESS_PERMISSION, "change a partner's payout readiness")
+    reason = _require_reason(reason, "change a partner's payout readiness")
+    partner = Partner.objects.select_for_update().get(pk=partner_id)
+    changes = [f"{name} {'yes' if new else 'no'}"
+               for name, old, new in (("tax form on file", partner.tax_form_on_file, tax_form_on_file),
+                                      ("identity verified", partner.identity_verified, identity_verified))
+               if old != new]
+    if not changes:
+        return partner
+    partner.tax_form_on_file, partner.identity_verified = tax_form_on_file, identity_verified
+    partner._history_user = actor  # type: ignore[attr-defined]
+    partner._change_reason = f"Payout readiness ({', '.join(changes)}): {reason}"  # type: ignore[attr-defined]
+    partner.save(update_fields=["tax_form_on_file", "identity_verified", "updated_at"])
+    return partner
 
 
 @transaction.atomic
