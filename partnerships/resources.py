@@ -84,9 +84,10 @@ class PartnerResource(SpreadsheetResource):
     categories = Field(attribute="categories", column_name="categories", widget=CategorySlugsWidget())
     date_of_birth = Field(attribute="date_of_birth", column_name="date_of_birth", widget=DateWidget("%Y-%m-%d"))
     age_verified = Field(attribute="age_verified", column_name="age_verified", widget=ParsedWidget(parsers.parse_flag))
-    tax_form_on_file = Field(attribute="tax_form_on_file", column_name="tax_form_on_file",
+    # Exported, never imported: payout readiness is finance's, with a reason (services.partner_set_payout_readiness).
+    tax_form_on_file = Field(attribute="tax_form_on_file", column_name="tax_form_on_file", readonly=True,
                              widget=ParsedWidget(parsers.parse_flag))
-    identity_verified = Field(attribute="identity_verified", column_name="identity_verified",
+    identity_verified = Field(attribute="identity_verified", column_name="identity_verified", readonly=True,
                               widget=ParsedWidget(parsers.parse_flag))
     opted_into_brand_deals = Field(attribute="opted_into_brand_deals", column_name="opted_into_brand_deals",
                                    widget=ParsedWidget(parsers.parse_flag))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -81,6 +83,13 @@ class CountryFilter(admin.SimpleListFilter):
         return queryset.filter(country=self.value()) if self.value() else queryset
 
 
+class PayoutReadinessForm(forms.Form):
+    tax_form_on_file = forms.BooleanField(required=False)
+    identity_verified = forms.BooleanField(required=False)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), max_length=2000,
+                             help_text="Recorded in the partner's history with your name, e.g. the document checked.")
+
+
 class StatisticsInline(admin.StackedInline):
     model = PartnerStatistics
     can_delete = False
@@ -103,8 +112,9 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
     actions = ["suspend_selected", "reinstate_selected"]
     filter_horizontal = ["categories"]
     inlines = [StatisticsInline]
+    # Payout readiness is finance's, changed only through its own page with a reason (payout_readiness_view).
     readonly_fields = ["status", "status_reason", "status_changed_by", "status_changed_at", "timeline",
-                       "created_at"]
+                       "created_at", "tax_form_on_file", "identity_verified"]
     fieldsets = [
         (None, {"fields": ["handle", "display_name", "kind", "country", "categories"]}),
         ("Age", {"fields": ["date_of_birth", "age_verified"],
@@ -166,8 +176,13 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
     # --- suspend / reinstate ------------------------------------------------------------------
     ACTIONS = {"suspend": services.partner_suspend, "reinstate": services.partner_reinstate}
 
+    def has_payout_readiness_permission(self, request) -> bool:
+        return request.user.has_perm(services.PAYOUT_READINESS_PERMISSION)
+
     def get_urls(self):
         return [
+            path("<int:object_id>/payout-readiness/", self.admin_site.admin_view(self.payout_readiness_view),
+                 name="partnerships_partner_payout_readiness"),
             path("<int:object_id>/standing/<str:action>/", self.admin_site.admin_view(self.standing_view),
                  name="partnerships_partner_standing"),
         ] + super().get_urls()
@@ -175,6 +190,7 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         extra_context["can_suspend"] = self.has_suspend_permission(request)
+        extra_context["can_change_payout_readiness"] = self.has_payout_readiness_permission(request)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _standing_page(self, request, action, partners, form, bulk):
@@ -201,6 +217,28 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
                 messages.success(request, f"@{partner.handle}: {action} done.")
                 return HttpResponseRedirect(change_url)
         return self._standing_page(request, action, [partner], form, bulk=False)
+
+    def payout_readiness_view(self, request, object_id: int):
+        """Finance records the tax form and identity checks, with a reason, through the service."""
+        if not self.has_payout_readiness_permission(request):
+            raise PermissionDenied(services.PAYOUT_READINESS_PERMISSION)
+        partner = get_object_or_404(Partner, pk=object_id)
+        initial = {"tax_form_on_file": partner.tax_form_on_file, "identity_verified": partner.identity_verified}
+        form = PayoutReadinessForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.partner_set_payout_readiness(partner_id=partner.pk, actor=request.user,
+                                                      **form.cleaned_data)
+            except PartnershipsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"@{partner.handle}: payout readiness recorded.")
+                return HttpResponseRedirect(reverse("admin:partnerships_partner_change", args=[partner.pk]))
+        return TemplateResponse(request, "admin/partnerships/partner/payout_readiness.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "title": f"Payout readiness of @{partner.handle}", "partner": partner,
+            "form": form,
+        })
 
     def _bulk(self, request, queryset, action: str):
         partners = list(queryset.order_by("pk")[:500])
