@@ -9,11 +9,13 @@ from django.utils.html import format_html
 
 from partnerships import brand_services
 from partnerships.admin.common import LargeTableAdminMixin
+from partnerships.admin.importexport import SpreadsheetExportMixin
 from partnerships.api.authentication import token_max_age
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.money import format_money
 from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
+from partnerships.resources import BrandResource, CampaignResource
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,12 +25,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Brand)
-class BrandAdmin(admin.ModelAdmin):
+class BrandAdmin(SpreadsheetExportMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    # Export only (the README's promise): without the mixin /brand/export/ was read as a brand's id and redirected.
+    resource_classes = [BrandResource]
 
 
 class ShortlistEntryForm(forms.ModelForm):
@@ -83,7 +87,7 @@ class CampaignAdminForm(MoneyFormMixin, forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(SpreadsheetExportMixin, admin.ModelAdmin):
     form = CampaignAdminForm
     list_display = ["name", "brand", "status", "budget", "starts_on", "ends_on", "created_by"]
     list_filter = ["status", "brand", "currency"]
@@ -92,6 +96,7 @@ class CampaignAdmin(admin.ModelAdmin):
     filter_horizontal = ["categories"]
     date_hierarchy = "starts_on"
     inlines = [ShortlistInline]
+    resource_classes = [CampaignResource]  # export only: campaigns are the brands' to create
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not ShortlistEntry:
