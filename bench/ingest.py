@@ -312,9 +312,9 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
     from import_export.formats.base_formats import CSV
     from import_export.resources import modelresource_factory
 
+    from core.spreadsheets import SafeCSV
     from partnerships.models import DailyMetric
     from partnerships.resources import DailyMetricResource
-    from partnerships.spreadsheets import SafeCSV
 
     def empty() -> None:
         with connection.cursor() as cursor:

@@ -504,12 +504,13 @@ class StatementTimer:
 def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
     from django.db import connection
 
+    from core.periods import month_end
+    from core.sql import datetime_param
     from partnerships.models import Program
     from payouts.formulas.context import LINE_TABLE
     from payouts.funds import FundPosition
     from payouts.models import Fund, PayoutRun, ProgramTerms
-    from payouts.services import month_end, payout_run_compute
-    from payouts.sql import datetime_param
+    from payouts.services import payout_run_compute
 
     def sql(statement: str, params=None, fetch: bool = False):
         with connection.cursor() as cursor:

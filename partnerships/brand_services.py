@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.validators import bad_country_codes
 from partnerships.api.authentication import new_secret, token_digest
 from partnerships.brand_selectors import marketplace_partners
 from partnerships.exceptions import PartnershipsError
@@ -95,8 +96,7 @@ def _validate_campaign(values: dict) -> None:
     low, high = values.get("followers_min") or 0, values.get("followers_max")
     if high is not None and high < low:
         raise MarketplaceError(FOLLOWER_RANGE.format(high=high, low=low))
-    bad = [c for c in values.get("target_countries") or [] if not (isinstance(c, str) and len(c) == 2
-                                                                   and c.isalpha() and c.isupper())]
+    bad = bad_country_codes(values.get("target_countries") or [])
     if bad:
         raise MarketplaceError(UNKNOWN_COUNTRY.format(codes=", ".join(map(str, bad))))
 

@@ -17,13 +17,13 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from core.money import format_money
+from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet
 from partnerships.api.pagination import CreatorKeysetPagination
 from partnerships.brand_services import MarketplaceError
 from partnerships.models import INVITATION_MESSAGE_MAX, Campaign, Category, Invitation, Partner
-from partnerships.money import format_money
-from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 
 INVITATION_MESSAGE_TOO_LONG = "Message: at most {limit} characters. Nobody was invited."
 SORTABLE = [("followers", "Followers"), ("avg_views", "Average views"), ("engagement_rate", "Engagement rate")]

@@ -9,7 +9,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -17,12 +17,7 @@ from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-COUNTRY_CODE_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Use a two-letter ISO 3166 country code, e.g. US.")
-CURRENCY_CODE_VALIDATOR = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 currency code, e.g. USD.")
-HANDLE_VALIDATOR = RegexValidator(
-    r"^[a-z0-9._]{2,40}$", "A handle is 2-40 lower-case letters, digits, dots or underscores."
-)
-
+from core.validators import COUNTRY_CODE_VALIDATOR, CURRENCY_CODE_VALIDATOR, HANDLE_VALIDATOR, bad_country_codes
 
 # Text a brand writes has a maximum length, enforced by forms and serializers (from max_length) and by the database
 # (a check on the length: PostgreSQL does not bound text, SQLite bounds no column): one 2 MiB invitation to 20
@@ -240,7 +235,7 @@ class Program(models.Model):
         unknown = sorted(set(self.allowed_kinds or []) - set(Partner.Kind.values))
         if unknown:
             raise ValidationError({"allowed_kinds": f"Unknown partner kinds: {', '.join(unknown)}."})
-        bad = sorted(c for c in (self.allowed_countries or []) if not (len(c) == 2 and c.isalpha() and c.isupper()))
+        bad = sorted(map(str, bad_country_codes(self.allowed_countries or [])))
         if bad:
             raise ValidationError({"allowed_countries": f"Not two-letter country codes: {', '.join(bad)}."})
 

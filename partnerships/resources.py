@@ -1,7 +1,7 @@
 """What the admin's spreadsheet import and export read and write, per model (django-import-export resources).
 
 Files name things by their natural keys (a partner's handle, a program's or category's slug), never by
-database ids. Every export cell is typed and safe (partnerships.spreadsheets). Imports:
+database ids. Every export cell is typed and safe (core.spreadsheets). Imports:
 - partners: created or updated by handle, one by one (each keeps its history, with the file's name as the
   reason), validated like the admin's form (full_clean), categories by slug;
 - daily metrics (and payouts' ad revenue): in bulk (``PartnerRowsResource``), with every lookup done once
@@ -21,7 +21,10 @@ from import_export.instance_loaders import CachedInstanceLoader
 from import_export.results import RowResult
 from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, Widget
 
-from partnerships.exceptions import DUPLICATE_ROW, FILE_MISSING_COLUMNS, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
+from core.files import FILE_MISSING_COLUMNS
+from core.money import to_major
+from core.spreadsheets import SpreadsheetResource
+from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
 from partnerships.ingest import fields as parsers
 from partnerships.ingest import guards
 from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected, lock_merges, upsert_rows
@@ -29,8 +32,6 @@ from partnerships.ingest.fields import display
 from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
 from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import Brand, Campaign, Category, DailyMetric, Enrolment, Partner
-from partnerships.money import to_major
-from partnerships.spreadsheets import SpreadsheetResource
 
 LOOKUP_CHUNK = 2_000  # keys per IN (...) of the prefetch queries
 

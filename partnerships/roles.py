@@ -1,7 +1,7 @@
 """The permission groups people are put in. Migration 0003 creates them; ensure_groups() re-creates them
 where a database was emptied (a test that flushes tables, a restored dump)."""
 
-from django.contrib.auth.models import Group, Permission
+from core import roles
 
 GROUPS: dict[str, list[str]] = {
     "Partnership managers": [
@@ -25,8 +25,4 @@ GROUPS: dict[str, list[str]] = {
 
 
 def ensure_groups() -> None:
-    for name, codenames in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(
-            *Permission.objects.filter(content_type__app_label="partnerships", codename__in=codenames)
-        )
+    roles.ensure_groups("partnerships", GROUPS)

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core import permissions
 from partnerships import eligibility
 from partnerships.exceptions import (
     ALREADY_DECIDED,
@@ -23,13 +24,11 @@ from partnerships.exceptions import (
     CANNOT_TRANSITION,
     COOLDOWN,
     HARD_RULE_FAILED,
-    NO_PERMISSION,
     OVERRIDE_REQUIRED,
     PARTNER_ALREADY_STATUS,
     PARTNER_NOT_SUSPENDED,
     PARTNER_REMOVED,
     PROGRAM_CLOSED,
-    REASON_REQUIRED,
     ApplicationRefused,
     NotPermitted,
     PartnershipsError,
@@ -46,16 +45,11 @@ STATISTICS_WINDOW_DAYS = 30
 
 
 def _require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
-    if actor is None or not actor.is_active or not actor.has_perm(permission):
-        raise NotPermitted(NO_PERMISSION.format(user=actor or "An anonymous user", action=action,
-                                                permission=permission))
+    permissions.require_permission(actor, permission, action, error=NotPermitted)
 
 
 def _require_reason(reason: str, action: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ReasonRequired(REASON_REQUIRED.format(action=action))
-    return reason
+    return permissions.require_reason(reason, action, error=ReasonRequired)
 
 
 # --- statistics ---------------------------------------------------------------------------------

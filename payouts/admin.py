@@ -17,13 +17,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
-from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
-from partnerships.admin.common import ReasonForm as DecisionReasonForm
-from partnerships.admin.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
+from core.admin import LargeTableAdminMixin
+from core.admin import ReasonForm as DecisionReasonForm
+from core.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
+from core.money import MAX_MINOR, format_money, format_percent
+from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin, PercentField
 from partnerships.ingest import guards
+from partnerships.ingest.admin_mixins import ClosedPeriodAdminMixin
 from partnerships.ingest.jobs import may_load
 from partnerships.models import ImportJob, Partner, Program
-from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin, PercentField
 from payouts import configuration, selectors, services, transitions
 from payouts.closed_months import AdRevenueAdminForm
 from payouts.configuration import (
@@ -53,7 +55,6 @@ from payouts.models import (
     ProgramTerms,
     Video,
 )
-from payouts.money import MAX_MINOR, format_money, format_percent
 from payouts.reconciliation import Check, payment_file_summary, run_reconciliation
 from payouts.resources import AdRevenueResource, EarningLineResource, StatementResource
 

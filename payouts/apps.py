@@ -6,7 +6,6 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self) -> None:
-        from payouts import closed_months, sql
+        from payouts import closed_months
 
-        sql.install()
         closed_months.register()

@@ -19,12 +19,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 
+from core.money import format_money
 from partnerships.models import Program
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import PayoutsError
 from payouts.funds import FundPosition
 from payouts.models import BudgetTranche, Fund, ProgramTerms
-from payouts.money import format_money
 
 REASON_REQUIRED = "Say why: every change to money terms, a fund or its tranches keeps its reason."
 FUND_TOTAL_BELOW_SPENT = (

@@ -16,11 +16,12 @@ from django.db.models import Count, Max, Prefetch, Sum
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from core.money import format_money, to_major
+from core.periods import next_month
 from partnerships.models import Enrolment, ImportJob
 from payouts.charts import bar_chart, horizontal_bars
-from payouts.funds import SPENDING, FundPosition, next_month
+from payouts.funds import SPENDING, FundPosition
 from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun
-from payouts.money import format_money, to_major
 
 PACE_MONTHS = 3  # the projection's pace: average spend of the fund's last three monthly runs
 CHART_MONTHS = 36  # the longest stretch of a fund's schedule drawn (a three-year fund fits)

@@ -10,17 +10,13 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from core.periods import add_months
 from partnerships.models import Enrolment, Program
 from payouts import services
 from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
 
 SEED = 20221
 MILLION = 1_000_000 * 100  # a million, in cents
-
-
-def _add_months(month: dt.date, count: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + count
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 FUNDS = {
@@ -43,7 +39,7 @@ FUNDS = {
 def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
     rng = random.Random(SEED)
     this_month = today.replace(day=1)
-    start = _add_months(this_month, -6)
+    start = add_months(this_month, -6)
     with transaction.atomic():
         for slug, (name, total, tranches, terms) in FUNDS.items():
             program = Program.objects.get(slug=slug)
@@ -51,16 +47,16 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
                 "name": name, "currency": program.currency, "total_minor": total})
             cursor = start
             for years, amount in tranches:
-                end = _add_months(cursor, 12 * years - 1)
+                end = add_months(cursor, 12 * years - 1)
                 BudgetTranche.objects.get_or_create(fund=fund, starts_on=cursor, ends_on=end,
                                                     defaults={"amount_minor": amount})
-                cursor = _add_months(end, 1)
+                cursor = add_months(end, 1)
             ProgramTerms.objects.update_or_create(program=program, defaults=terms)
         _inputs(rng, today)
 
     results = {}
-    last = _add_months(this_month, -1)
-    before = _add_months(this_month, -2)
+    last = add_months(this_month, -1)
+    before = add_months(this_month, -2)
     finance = get_user_model().objects.filter(username="finance").first()
     for slug in FUNDS:
         program = Program.objects.get(slug=slug)

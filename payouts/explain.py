@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from core.money import format_money
 from partnerships.models import Program
 from payouts.models import EarningLine, PayoutRun
-from payouts.money import format_money
 
 
 def _percent(part: int, whole: int) -> str:

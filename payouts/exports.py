@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from django.http import StreamingHttpResponse
 
 # One sanitiser for every export of the back-office, CSV streams here and the admin's CSV/XLSX exports.
-from partnerships.spreadsheets import FORMULA_STARTS, safe_cell  # noqa: F401 (re-exported)
+from core.spreadsheets import FORMULA_STARTS, safe_cell  # noqa: F401 (re-exported)
 
 
 class _Echo:

@@ -26,18 +26,11 @@ from dataclasses import dataclass
 
 from django.db.models import Sum
 
+from core.periods import months_between, next_month
 from partnerships.models import Program
 from payouts.models import BudgetTranche, Fund, PayoutRun
 
 SPENDING = (PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
-
-
-def next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def months_between(first: dt.date, last: dt.date) -> int:
-    return (last.year - first.year) * 12 + last.month - first.month
 
 
 def spending_runs(fund: Fund):

@@ -2,7 +2,7 @@
 
 One row per partner, day and currency; loading a day again replaces its amounts. The engine is partnerships'
 (partnerships.ingest.engine); this module adds what money needs:
-- amounts are parsed exactly into minor units of their currency (payouts.money.parse_money), and may be
+- amounts are parsed exactly into minor units of their currency (core.money.parse_money), and may be
   negative (refunds, invalid traffic);
 - the currency must be the one a revenue-share program the partner is an approved member of pays in;
 - a month closed for the partner's revenue-share program (its monthly run approved or paid) is never edited: its
@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from core.money import parse_money
 from partnerships.exceptions import UNKNOWN_PARTNER
 from partnerships.ingest import fields, guards
 from partnerships.ingest.engine import Column, IngestSpec, Problem, RowRejected, SetCheck, ingest_run
@@ -21,7 +22,6 @@ from partnerships.ingest.jobs import IngestionKind, register_kind
 from partnerships.models import Enrolment, ImportJob, Partner, Program
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
 from payouts.models import AdRevenue
-from payouts.money import parse_money
 
 COLUMNS = (
     Column("handle", "text"),

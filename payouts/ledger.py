@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from core.sql import execute, fetchone
 from payouts.models import Fund, LedgerAccount, LedgerEntry, LedgerTransaction
-from payouts.sql import execute, fetchone
 
 ENTRY_TABLE = LedgerEntry._meta.db_table
 

@@ -16,8 +16,10 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from partnerships.models import CURRENCY_CODE_VALIDATOR, Partner, Program
-from partnerships.money import exponent
+from core import periods
+from core.money import exponent
+from core.validators import CURRENCY_CODE_VALIDATOR
+from partnerships.models import Partner, Program
 
 RATE_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
 
@@ -321,8 +323,7 @@ class PayoutRun(models.Model):
 
     @property
     def month_end(self) -> dt.date:
-        next_month = (self.month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        return next_month - dt.timedelta(days=1)
+        return periods.month_end(self.month)
 
 
 class PayoutRunMaker(models.Model):

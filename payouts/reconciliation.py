@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.money import format_money
+from core.sql import fetchone
 from payouts.formulas.context import LINE_TABLE
 from payouts.formulas.settle import CARRIED_BY_OTHER_RUNS, hold_reason_sql
 from payouts.funds import FundPosition
 from payouts.ledger import PARTNER_BALANCES
 from payouts.models import EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
-from payouts.money import format_money
-from payouts.sql import fetchone
 
 
 @dataclass(frozen=True)

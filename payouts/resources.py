@@ -11,16 +11,16 @@ from collections import defaultdict
 from import_export.fields import Field
 from import_export.widgets import DateWidget
 
+from core.money import to_major
+from core.spreadsheets import SpreadsheetResource, cell_value
 from partnerships.ingest import guards
 from partnerships.models import Enrolment, Program
 from partnerships.resources import LOOKUP_CHUNK, PartnerRowsResource
-from partnerships.spreadsheets import SpreadsheetResource, cell_value
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
 from payouts.explain import explain_line
 from payouts.ingest import LOCK_NAME as AD_REVENUE_LOCK_NAME
 from payouts.ingest import parse_revenue
 from payouts.models import AdRevenue, EarningLine
-from payouts.money import to_major
 from payouts.selectors import STATEMENT_HEADER, statement_row
 
 

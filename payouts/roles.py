@@ -1,6 +1,6 @@
 """Payout permissions of the groups that partnerships' migration creates."""
 
-from django.contrib.auth.models import Group, Permission
+from core import roles
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     "Finance approvers": [
@@ -22,6 +22,4 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
 
 
 def ensure_group_permissions() -> None:
-    for name, codenames in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="payouts", codename__in=codenames))
+    roles.ensure_groups("payouts", GROUP_PERMISSIONS)

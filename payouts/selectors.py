@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from django.db.models import F, Q, QuerySet, Sum
 
+from core.money import to_major
 from partnerships.models import Partner
 from payouts.exceptions import NO_PAYMENT_FILE, RunRefused
 from payouts.explain import explain_line
 from payouts.models import EarningLine, LedgerAccount, LedgerEntry, PayoutRun, PayoutRunMaker
-from payouts.money import to_major
 
 STATEMENT_HEADER = ["partner", "display_name", "program", "month", "status", "basis", "basis_value", "gross",
                     "adjustments", "carried_in", "withholding", "net", "currency", "hold_reason", "explanation"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -18,6 +17,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from core import periods, permissions
+from core.money import MAX_MINOR, format_money
+from core.periods import month_end, next_month
+from core.permissions import REASON_REQUIRED
+from core.sql import drop_temporary, execute, fetchone
 from partnerships.models import Program
 from payouts import ledger
 from payouts.closing import payout_runs_mark_stale
@@ -36,13 +40,11 @@ from payouts.exceptions import (
     MONTH_NOT_ENDED,
     MONTH_NOT_FIRST_DAY,
     NO_FUND,
-    NO_PERMISSION,
     NO_TERMS,
     NO_TRANCHE,
     NOT_PAYING_PROGRAM,
     NOT_RECONCILED,
     QUEUE_UNAVAILABLE,
-    REASON_REQUIRED,
     REFERENCE_REQUIRED,
     FundOverdrawn,
     NotPermitted,
@@ -53,7 +55,7 @@ from payouts.exceptions import (
 from payouts.formulas import grant, pooled, rate_per_mille, revenue_share
 from payouts.formulas.context import LINE_TABLE, RunContext
 from payouts.formulas.settle import write_lines
-from payouts.funds import SPENDING, FundPosition, fund_month_budget, fund_refresh_spent, next_month
+from payouts.funds import SPENDING, FundPosition, fund_month_budget, fund_refresh_spent
 from payouts.models import (
     Adjustment,
     EarningLine,
@@ -63,9 +65,7 @@ from payouts.models import (
     PayoutRunMaker,
     ProgramTerms,
 )
-from payouts.money import MAX_MINOR, format_money
 from payouts.reconciliation import run_reconciliation
-from payouts.sql import drop_temporary, execute, fetchone
 from payouts.transitions import APPROVE_PERMISSION, COMPUTE_PERMISSION, PAY_PERMISSION, run_action_refusal
 
 ADJUST_PERMISSION = "payouts.add_adjustment"
@@ -77,7 +77,7 @@ FORMULAS = {
     Program.Archetype.RATE_PER_MILLE: rate_per_mille.earned,
     Program.Archetype.GRANT: grant.earned,
 }
-__all__ = ["SPENDING", "fund_month_budget", "next_month"]  # re-exported for the dashboard and the bench
+__all__ = ["SPENDING", "fund_month_budget"]  # re-exported for the dashboard and the bench
 BIGINT_MAX = 2**63 - 1
 R = PayoutRun.Status
 # Runs left computing longer than this with nobody working on them are handed to a worker again.
@@ -86,9 +86,7 @@ logger = logging.getLogger(__name__)
 
 
 def _require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
-    if actor is None or not actor.is_active or not actor.has_perm(permission):
-        who = actor or "An anonymous user"
-        raise NotPermitted(NO_PERMISSION.format(user=who, action=action, permission=permission))
+    permissions.require_permission(actor, permission, action, error=NotPermitted)
 
 
 def _refuse_transition(run: PayoutRun, action: str) -> None:
@@ -100,17 +98,12 @@ def _refuse_transition(run: PayoutRun, action: str) -> None:
 
 # --- months ---------------------------------------------------------------------------------------
 
-def month_end(month: dt.date) -> dt.date:
-    return next_month(month) - dt.timedelta(days=1)
-
-
 def program_today(program: Program) -> dt.date:
-    return timezone.now().astimezone(zoneinfo.ZoneInfo(program.time_zone)).date()
+    return periods.today_in(program.time_zone)
 
 
 def previous_month(program: Program) -> dt.date:
-    first = program_today(program).replace(day=1)
-    return (first - dt.timedelta(days=1)).replace(day=1)
+    return periods.previous_month_in(program.time_zone)
 
 
 # --- computing ------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
 
+from core.tasks import RETRY
 from partnerships.models import Program
 from payouts.exceptions import RunRefused
 from payouts.models import PayoutRun
@@ -20,7 +20,6 @@ from payouts.services import (
 )
 
 logger = logging.getLogger(__name__)
-RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
 
 def paying_programs():

@@ -7,14 +7,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.admin import LargeTableAdminMixin
+from core.importexport import SpreadsheetExportMixin
+from core.money import format_money
+from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 from partnerships import brand_services
-from partnerships.admin.common import LargeTableAdminMixin
-from partnerships.admin.importexport import SpreadsheetExportMixin
 from partnerships.api.authentication import token_max_age
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
-from partnerships.money import format_money
-from partnerships.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 from partnerships.resources import BrandResource, CampaignResource
 
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import LargeTableAdminMixin, ReasonForm
+from core.importexport import SpreadsheetExportMixin
 from partnerships import eligibility, services
-from partnerships.admin.common import LargeTableAdminMixin, ReasonForm
-from partnerships.admin.importexport import SpreadsheetExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Enrolment
 from partnerships.resources import EnrolmentResource

@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 import partnerships.ingest.metrics  # noqa: F401 (registers the metrics kind of ingestion)
-from partnerships.admin.common import ClosedPeriodAdminMixin, LargeTableAdminMixin
-from partnerships.admin.importexport import SpreadsheetImportExportMixin
+from core.admin import LargeTableAdminMixin
+from core.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.ingest import guards
+from partnerships.ingest.admin_mixins import ClosedPeriodAdminMixin
 from partnerships.ingest.jobs import KINDS, import_job_upload, may_load
 from partnerships.models import DailyMetric, ImportJob
 from partnerships.resources import DailyMetricResource

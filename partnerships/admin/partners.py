@@ -12,9 +12,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin import LargeTableAdminMixin, ReasonForm
+from core.importexport import SpreadsheetImportExportMixin
 from partnerships import services
-from partnerships.admin.common import LargeTableAdminMixin, ReasonForm
-from partnerships.admin.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
 from partnerships.resources import PartnerResource

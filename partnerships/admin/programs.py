@@ -5,8 +5,9 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.money_fields import CurrencyChoiceField
+from core.validators import bad_country_codes
 from partnerships.models import Enrolment, Partner, Program
-from partnerships.money_fields import CurrencyChoiceField
 
 
 class ProgramForm(forms.ModelForm):
@@ -38,7 +39,7 @@ class ProgramForm(forms.ModelForm):
     def clean_allowed_countries(self) -> list[str]:
         raw = self.cleaned_data.get("allowed_countries") or ""
         codes = [code.strip().upper() for code in raw.replace(";", ",").split(",") if code.strip()]
-        bad = [code for code in codes if len(code) != 2 or not code.isalpha()]
+        bad = bad_country_codes(codes)
         if bad:
             raise forms.ValidationError(f"Not two-letter country codes: {', '.join(bad)}.")
         return sorted(set(codes))

@@ -10,10 +10,11 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
+from core.validators import COUNTRY_CODE_VALIDATOR
 from partnerships.brand_selectors import DEFAULT_ORDERING, CreatorQuery
 from partnerships.models import Category, Invitation, Partner
 
-COUNTRY = RegexValidator(r"^[A-Z]{2}$", "Use two-letter upper-case country codes, e.g. US.")
+COUNTRY = RegexValidator(COUNTRY_CODE_VALIDATOR.regex, "Use two-letter upper-case country codes, e.g. US.")
 
 
 class CountryListField(forms.Field):

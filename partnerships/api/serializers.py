@@ -9,8 +9,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from partnerships.models import HANDLE_VALIDATOR, Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
-from partnerships.money import CURRENCIES, MAX_MINOR
+from core.money import CURRENCIES, MAX_MINOR
+from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_VALIDATOR
+from partnerships.models import Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
 
 MINOR_UNITS_INVALID = "Give a whole number of minor units in digits 0-9 (e.g. 150000 for 1,500.00 USD)."
 
@@ -82,7 +83,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     brand = serializers.SlugRelatedField(slug_field="slug", queryset=Brand.objects.none())
     categories = serializers.SlugRelatedField(slug_field="slug", many=True, required=False,
                                               queryset=Category.objects.all())
-    target_countries = serializers.ListField(child=serializers.RegexField(r"^[A-Z]{2}$"), required=False,
+    target_countries = serializers.ListField(child=serializers.RegexField(COUNTRY_CODE_VALIDATOR.regex), required=False,
                                              allow_empty=True)
     min_engagement_rate = serializers.DecimalField(max_digits=7, decimal_places=2, required=False,
                                                    min_value=Decimal("0"), coerce_to_string=False)

@@ -14,6 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.validators import HANDLE_VALIDATOR
 from partnerships import brand_selectors, brand_services
 from partnerships.api.filters import CreatorFilterSet, InvitationFilterSet, refuse_unknown_parameters
 from partnerships.api.pagination import CreatorKeysetPagination
@@ -29,7 +30,7 @@ from partnerships.api.serializers import (
     SimilarCreatorSerializer,
 )
 from partnerships.brand_services import MarketplaceError
-from partnerships.models import HANDLE_VALIDATOR, ApiToken, Campaign, Invitation, Partner
+from partnerships.models import ApiToken, Campaign, Invitation, Partner
 
 HANDLE_PATTERN = HANDLE_VALIDATOR.regex.pattern
 

@@ -39,20 +39,13 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from partnerships.exceptions import (
-    DUPLICATE_ROW,
-    FILE_DUPLICATE_COLUMNS,
-    FILE_MISSING_COLUMNS,
-    FILE_NO_ROWS,
-    FILE_UNEXPECTED,
-    ROW_WIDTH,
-    IngestFailed,
-)
+from core.files import FILE_DUPLICATE_COLUMNS, FILE_MISSING_COLUMNS, FILE_NO_ROWS, FILE_UNEXPECTED
+from core.spreadsheets import safe_cell
+from partnerships.exceptions import DUPLICATE_ROW, ROW_WIDTH, IngestFailed
 from partnerships.ingest import guards
 from partnerships.ingest.fields import display
 from partnerships.ingest.reader import open_source, reading
 from partnerships.models import ImportJob
-from partnerships.spreadsheets import safe_cell
 
 logger = logging.getLogger(__name__)
 

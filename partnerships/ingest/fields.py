@@ -12,6 +12,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.validators import CURRENCY_CODE_PATTERN as CURRENCY_PATTERN
+from core.validators import HANDLE_PATTERN
 from partnerships.exceptions import (
     BAD_COUNT,
     BAD_CURRENCY,
@@ -25,8 +27,6 @@ from partnerships.exceptions import (
     VALUE_NOT_UTF8,
 )
 
-HANDLE_PATTERN = re.compile(r"[a-z0-9._]{2,40}")  # Partner.handle's validator
-CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MAX_COUNT = 2**63 - 1  # PostgreSQL bigint
 _UNDECODABLE = re.compile("[\udc80-\udcff]+")  # bytes that were not UTF-8, kept by the "surrogateescape" decoder
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

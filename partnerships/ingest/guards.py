@@ -10,7 +10,7 @@ month is a payout run, which lives in payouts; partnerships never imports payout
   ``closed_periods(input=..., partner_ids=..., months=...)``: the same answer for a set of partners and months,
   read at once (spreadsheet import, admin form); ``closed_reason(...)`` for one row. All read the guard's one SQL
   relation of closed periods, so "closed" has a single definition, the guard's.
-- ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and partnerships.admin.common.ClosedPeriodAdminMixin
+- ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and core.admin.ClosedPeriodAdminMixin
   (its ModelAdmin: who edits, no deleting a closed row) apply the same rule in the admin.
 - ``period_inputs_loaded(LoadedInputs(...))`` after a successful write: the guards' hooks run once the transaction
   commits, with the loaded (partner, month) pairs, or the loaded day range when too many to list.
@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import periods
 from partnerships.models import Partner
 
 if TYPE_CHECKING:
@@ -60,11 +61,7 @@ class LoadedInputs:
     def months(self) -> set[dt.date]:
         if self.partner_months is not None:
             return {month for _, month in self.partner_months}
-        months, month = set(), self.first_day.replace(day=1)
-        while month <= self.last_day:
-            months.add(month)
-            month = (month + dt.timedelta(days=31)).replace(day=1)
-        return months
+        return set(periods.months_in(self.first_day, self.last_day))
 
     @property
     def label(self) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from partnerships.exceptions import (
+from core.files import (
     FILE_EMPTY,
     FILE_HEADER_NOT_UTF8,
     FILE_LINE_TOO_LONG,
@@ -32,8 +32,9 @@ from partnerships.exceptions import (
     FILE_NOT_READABLE,
     FILE_TOO_LARGE,
     FILE_UTF16,
-    IngestFailed,
+    size_text,
 )
+from partnerships.exceptions import IngestFailed
 from partnerships.ingest.fields import undecodable_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -41,12 +42,6 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 READ_BUFFER = 1 << 20
 
 
-def size_text(size: int) -> str:
-    """A byte count for people: "2 GiB", "64 KiB", "1,000 bytes"."""
-    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << power and size % (1 << power) == 0:
-            return f"{size >> power:,} {unit}"
-    return f"{size:,} bytes"
 
 
 class BoundedBytes(io.RawIOBase):

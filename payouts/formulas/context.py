@@ -4,9 +4,9 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
+from core.sql import date_param, datetime_param
 from partnerships.models import Program
 from payouts.models import EarningLine, Fund, PayoutRun, ProgramTerms
-from payouts.sql import date_param, datetime_param
 
 LINE_TABLE = EarningLine._meta.db_table
 

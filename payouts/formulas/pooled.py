@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
+from core.sql import materialise
 from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.models import ProgramTerms
-from payouts.sql import materialise
 
 MEMBERS_TABLE = "cp_pooled_members"
 

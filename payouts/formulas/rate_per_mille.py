@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from core.money import exponent
+from core.sql import fetchone
 from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
-from payouts.money import exponent
-from payouts.sql import fetchone
 
 MICRO = 1_000_000  # earnings are summed exactly in millionths of a minor unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.sql import date_param
 from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
-from payouts.sql import date_param
 
 PPM = 1_000_000  # rates have six decimals: rate × 10**6 is a whole number
 

@@ -4,11 +4,11 @@ run's lines, so a month is a handful of statements whatever the number of partne
 
 from __future__ import annotations
 
+from core.sql import execute
 from payouts.formulas.context import LINE_COLUMNS, LINE_TABLE, RunContext
 from payouts.formulas.revenue_share import PPM
 from payouts.ledger import PARTNER_BALANCES
 from payouts.models import LedgerAccount, ProgramTerms
-from payouts.sql import execute
 
 # What the program's other computed (not yet approved) monthly runs carry in, per partner: not carried again.
 CARRIED_BY_OTHER_RUNS = f"""SELECT ol.partner_id, SUM(ol.carried_in_minor) AS amount

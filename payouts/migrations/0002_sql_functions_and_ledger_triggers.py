@@ -5,7 +5,7 @@ SQLite gets the helpers from payouts/sql.py and the balance check from payouts/l
 from django.db import migrations
 
 from payouts.ledger import TRIGGERS_SQL
-from payouts.sql import POSTGRES_FUNCTIONS
+from core.sql import POSTGRES_FUNCTIONS
 
 
 def forwards(apps, schema_editor):

@@ -3,7 +3,7 @@ the same functions from payouts/sql.py; there they refuse a result past 64 bits 
 
 from django.db import migrations
 
-from payouts.sql import POSTGRES_EXACT_FUNCTIONS
+from core.sql import POSTGRES_EXACT_FUNCTIONS
 
 
 def forwards(apps, schema_editor):

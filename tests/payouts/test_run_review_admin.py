@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import strip_tags
 
+from core.money import format_money
 from payouts import services, transitions
 from payouts.admin import (
     ADJUSTMENT_SKIPPED,
@@ -40,7 +41,6 @@ from payouts.exceptions import (
 )
 from payouts.ledger import post_pairs
 from payouts.models import Adjustment, LedgerAccount, PayoutRun, PayoutRunMaker
-from payouts.money import format_money
 from payouts.roles import ensure_group_permissions
 from tests.partnerships.factories import DailyMetricFactory, UserFactory
 from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program

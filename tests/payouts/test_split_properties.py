@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.sql import div_half_even, fetchall
 from payouts.formulas.split import split_ctes
-from payouts.sql import div_half_even, fetchall
 
 PROFILE = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

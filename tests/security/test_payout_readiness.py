@@ -4,8 +4,9 @@ in the history; partnership managers cannot set it, through the admin form, its 
 import pytest
 from django.urls import reverse
 
+from core.permissions import NO_PERMISSION, REASON_REQUIRED
 from partnerships import services
-from partnerships.exceptions import NO_PERMISSION, REASON_REQUIRED, NotPermitted, ReasonRequired
+from partnerships.exceptions import NotPermitted, ReasonRequired
 from partnerships.models import Partner
 from tests.partnerships.factories import PartnerFactory
 

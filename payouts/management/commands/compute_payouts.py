@@ -3,9 +3,9 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.money import format_money
 from partnerships.models import Program
 from payouts.exceptions import PayoutsError
-from payouts.money import format_money
 from payouts.services import payout_run_compute, previous_month
 
 ACTOR_REQUIRED = ("A monthly run started from the command line needs --actor USERNAME (who is running it): the "

@@ -2,7 +2,7 @@
 
 - each needs its own permission (`<app>.import_<model>`, `<app>.export_<model>`, settings
   IMPORT_EXPORT_*_PERMISSION_CODE): without it there is neither the button nor the URL (403);
-- CSV and XLSX only, with safe, typed cells (partnerships.spreadsheets);
+- CSV and XLSX only, with safe, typed cells (core.spreadsheets);
 - the upload is checked before anything is read into memory: UTF-8, the resource's required columns, at most
   ADMIN_IMPORT_MAX_ROWS rows (bigger files are sent to bulk ingestion);
 - the preview is a dry run that lists every error by row, column and reason; confirming writes every row or
@@ -23,7 +23,7 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 from import_export.tmp_storages import MediaStorage
 
-from partnerships.exceptions import (
+from core.files import (
     EXPORT_TOO_LARGE,
     FILE_EMPTY,
     FILE_MISSING_COLUMNS,
@@ -31,7 +31,7 @@ from partnerships.exceptions import (
     IMPORT_HAS_ERRORS,
     TOO_MANY_ROWS,
 )
-from partnerships.spreadsheets import FORMATS, SpreadsheetUnreadable
+from core.spreadsheets import FORMATS, SpreadsheetUnreadable
 
 EXPORT_MAX_ROWS = 200_000
 SHOWN_ERRORS = 10

@@ -23,7 +23,7 @@ from django.conf import settings
 from import_export import resources
 from import_export.formats import base_formats
 
-from partnerships.exceptions import (
+from core.files import (
     SPREADSHEET_NOT_UTF8,
     SPREADSHEET_UNREADABLE,
     XLSX_CELL_TOO_LONG,
@@ -34,8 +34,8 @@ from partnerships.exceptions import (
     XLSX_TOO_MANY_COLUMNS,
     XLSX_TOO_MANY_PARTS,
     XLSX_TOO_MANY_ROWS,
+    size_text,
 )
-from partnerships.ingest.reader import size_text
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

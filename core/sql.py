@@ -66,7 +66,7 @@ def _register(sender, connection, **kwargs) -> None:
 
 
 def install() -> None:
-    connection_created.connect(_register, dispatch_uid="payouts.sql.register")
+    connection_created.connect(_register, dispatch_uid="core.sql.register")
 
 
 POSTGRES_FUNCTIONS = """

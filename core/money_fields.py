@@ -13,7 +13,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.html import format_html
 
-from partnerships.money import (
+from core.money import (
     CURRENCIES,
     EXPONENTS,
     MAX_MINOR,

@@ -1,0 +1,28 @@
+"""The shapes of codes and names every app checks: written once, as patterns, validators and a helper for lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.core.validators import RegexValidator
+
+COUNTRY_CODE_PATTERN = re.compile(r"[A-Z]{2}")
+CURRENCY_CODE_PATTERN = re.compile(r"[A-Z]{3}")
+HANDLE_PATTERN = re.compile(r"[a-z0-9._]{2,40}")
+
+COUNTRY_CODE_VALIDATOR = RegexValidator(rf"^{COUNTRY_CODE_PATTERN.pattern}$",
+                                        "Use a two-letter ISO 3166 country code, e.g. US.")
+CURRENCY_CODE_VALIDATOR = RegexValidator(rf"^{CURRENCY_CODE_PATTERN.pattern}$",
+                                         "Use a three-letter ISO 4217 currency code, e.g. USD.")
+HANDLE_VALIDATOR = RegexValidator(rf"^{HANDLE_PATTERN.pattern}$",
+                                  "A handle is 2-40 lower-case letters, digits, dots or underscores.")
+
+
+def is_country_code(value: object) -> bool:
+    return isinstance(value, str) and COUNTRY_CODE_PATTERN.fullmatch(value) is not None
+
+
+def bad_country_codes(values: Iterable[object]) -> list[object]:
+    """The values of a list that are not two upper-case letters, in their order."""
+    return [value for value in values if not is_country_code(value)]

@@ -1,0 +1,45 @@
+"""The admin side of period guards: inputs whose closed months must not change from the admin either."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from partnerships.ingest import guards
+
+
+class ClosedPeriodAdminMixin:
+    """For the admin of an input that period guards watch (partnerships.ingest.guards), with a form built on
+    ClosedPeriodFormMixin: the form learns who edits (a stale run's reason names them), a row of a closed month
+    cannot be deleted (alone or with the bulk action, which asks has_delete_permission for each row), and a
+    deletion is told to the guards like any other change."""
+
+    period_input = ""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # a class made for this request
+        return form
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and guards.closed_reason(input=self.period_input, partner_id=obj.partner_id, day=obj.day,
+                                                    currency=getattr(obj, "currency", None)):
+            return False  # a closed month's figures are what its run paid on
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        pairs = [(obj.partner_id, obj.day)]
+        super().delete_model(request, obj)
+        self._deleted(request, pairs)
+
+    def delete_queryset(self, request, queryset):
+        pairs = list(queryset.values_list("partner_id", "day"))
+        super().delete_queryset(request, queryset)
+        self._deleted(request, pairs)
+
+    def _deleted(self, request, pairs) -> None:
+        months = guards.partner_months(pairs)
+        if months:
+            guards.period_inputs_loaded(guards.LoadedInputs(
+                input=self.period_input, partner_months=months, first_day=min(m for _, m in months),
+                last_day=max(m for _, m in months), rows=len(pairs), loaded_on=timezone.localdate(), verb="deleted",
+                source=guards.source_label(what="admin", user=request.user)))
