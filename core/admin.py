@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of any model
     """A paginator that never counts a large table row by row.
 
     On PostgreSQL, an unfiltered list takes the table's size from pg_class and a filtered one takes the
@@ -32,7 +34,7 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
     @staticmethod
-    def _estimate(queryset: QuerySet, connection) -> int | None:
+    def _estimate(queryset: QuerySet[Any], connection: BaseDatabaseWrapper) -> int | None:
         with connection.cursor() as cursor:
             if not queryset.query.where:
                 cursor.execute(
@@ -73,7 +75,7 @@ class ReasonForm(forms.Form):
         "overridden).",
     )
 
-    def __init__(self, *args, reason_required: bool, show_override: bool, **kwargs):
+    def __init__(self, *args: Any, reason_required: bool, show_override: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = reason_required
         if not show_override:

@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
@@ -31,21 +33,21 @@ from core.files import (
     IMPORT_HAS_ERRORS,
     TOO_MANY_ROWS,
 )
-from core.spreadsheets import FORMATS, SpreadsheetUnreadable
+from core.spreadsheets import FORMATS, SafeFormatMixin, SpreadsheetUnreadable
 
 EXPORT_MAX_ROWS = 200_000
 SHOWN_ERRORS = 10
 
 
-class SpreadsheetImportForm(ImportForm):
+class SpreadsheetImportForm(ImportForm):  # type: ignore[misc]  # the base has no type information
     """The stock form, plus a look at the file before django-import-export reads all of it into memory."""
 
-    def __init__(self, formats, resources, **kwargs):
+    def __init__(self, formats: list[type[Any]], resources: list[type[Any]], **kwargs: Any) -> None:
         super().__init__(formats, resources, **kwargs)
         self.format_classes, self.resource_classes = formats, resources
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean()
         upload, chosen = data.get("import_file"), data.get("format")
         if upload is None or chosen in (None, "") or self.errors:
             return data
@@ -71,13 +73,14 @@ class SpreadsheetImportForm(ImportForm):
         return data
 
 
-class SpreadsheetExportMixin(ExportMixin):
+class SpreadsheetExportMixin(ExportMixin):  # type: ignore[misc]  # the base has no type information
     to_encoding = "utf-8-sig"  # a BOM: spreadsheets then read the CSV as UTF-8
 
-    def get_export_formats(self):
+    def get_export_formats(self) -> list[type[SafeFormatMixin]]:
         return [fmt for fmt in FORMATS if fmt().can_export()]
 
-    def get_export_data(self, file_format, request, queryset, **kwargs):
+    def get_export_data(self, file_format: SafeFormatMixin, request: HttpRequest, queryset: Any,
+                        **kwargs: Any) -> Any:
         if not self.has_export_permission(request):
             raise PermissionDenied
         if queryset[: EXPORT_MAX_ROWS + 1].count() > EXPORT_MAX_ROWS:
@@ -91,21 +94,21 @@ class SpreadsheetExportMixin(ExportMixin):
         return exported
 
 
-class SpreadsheetImportExportMixin(SpreadsheetExportMixin, ImportExportMixin):
+class SpreadsheetImportExportMixin(SpreadsheetExportMixin, ImportExportMixin):  # type: ignore[misc]  # as above
     import_form_class = SpreadsheetImportForm
     import_template_name = "admin/partnerships/import.html"
     tmp_storage_class = MediaStorage
     import_error_display = ("message",)
 
-    def get_import_formats(self):
+    def get_import_formats(self) -> list[type[SafeFormatMixin]]:
         return [fmt for fmt in FORMATS if fmt().can_import()]
 
-    def get_import_data_kwargs(self, **kwargs):
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = super().get_import_data_kwargs(**kwargs)
         kwargs["rollback_on_validation_errors"] = True  # all rows or none, also on confirmation
         return kwargs
 
-    def process_result(self, result, request):
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
             problems = [f"row {row.number}: " + "; ".join(f"{column}: {' '.join(reasons)}"
                                                            for column, reasons in row.error_dict.items())
@@ -117,4 +120,5 @@ class SpreadsheetImportExportMixin(SpreadsheetExportMixin, ImportExportMixin):
                            + " | ".join(problems[:SHOWN_ERRORS]) + (" …" if len(problems) > SHOWN_ERRORS else ""))
             opts = self.model._meta
             return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_import"))
-        return super().process_result(result, request)
+        response: HttpResponse = super().process_result(result, request)
+        return response

@@ -121,7 +121,7 @@ def example_amount(currency: str | None) -> str:
     return f"{Decimal('1234.56').quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN):,.{places}f}"
 
 
-def _as_text(value) -> str | None:
+def _as_text(value: object) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None:
@@ -135,7 +135,7 @@ def _as_text(value) -> str | None:
     return None
 
 
-def _clean_text(value, example: str, *, empty: str) -> str:
+def _clean_text(value: object, example: str, *, empty: str) -> str:
     """Checks every parser shares: present, short, no control characters, digits 0–9 only."""
     text = _as_text(value)
     if text is None or not text.strip():
@@ -161,7 +161,7 @@ def _full_digits(value: Decimal) -> str:
     return format(value, "f")
 
 
-def parse_money(text, currency: str) -> int:
+def parse_money(text: object, currency: str) -> int:
     """'1,234.56' → 123456 minor units of USD; refuses anything it would have to guess at, saying what it understood.
 
     Accepted: digits 0–9 with a point for decimals, commas or spaces between groups of three, a leading minus
@@ -206,13 +206,15 @@ def parse_money(text, currency: str) -> int:
                                                         allowed=places, suggestion=suggestion))
     if len(whole) > 20:
         raise ValueError(MONEY_TOO_LARGE.format(text=text, limit=format_money(MAX_MINOR, currency)))
-    minor = int(whole) * 10**places + int(fraction.ljust(places, "0") or 0)
+    scale: int = 10**places
+    minor = int(whole) * scale + int(fraction.ljust(places, "0") or 0)
     if minor > MAX_MINOR:
         raise ValueError(MONEY_TOO_LARGE.format(text=text, limit=format_money(MAX_MINOR, currency)))
     return -minor if negative else minor
 
 
-def parse_rate_percent(text, *, low: Decimal = Decimal(0), high: Decimal = Decimal(100), places: int = 4) -> Decimal:
+def parse_rate_percent(text: object, *, low: Decimal = Decimal(0), high: Decimal = Decimal(100),
+                       places: int = 4) -> Decimal:
     """'50' or '50%' → Decimal('0.50'); '12.5 %' → Decimal('0.125'). A percentage typed by a person, returned as the
     fraction the models store, between low and high percent, with at most `places` decimals of percent."""
     example = "12.5%"

@@ -4,13 +4,23 @@ Each app raises its own error class (its callers catch that), so the class is a 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from typing import Protocol
+
+
+class Actor(Protocol):
+    """Who acts: a user with permissions (a user model with PermissionsMixin, or AnonymousUser)."""
+
+    @property
+    def is_active(self) -> bool: ...
+
+    def has_perm(self, perm: str, obj: object = None) -> bool: ...
+
 
 NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."
 REASON_REQUIRED = "A reason is required to {action}."
 
 
-def require_permission(actor: AbstractBaseUser | None, permission: str, action: str, *,
+def require_permission(actor: Actor | None, permission: str, action: str, *,
                        error: type[Exception]) -> None:
     """Refuse (raise `error`) unless an active `actor` holds `permission`; `action` completes "may not …"."""
     if actor is None or not actor.is_active or not actor.has_perm(permission):

@@ -15,6 +15,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError as XMLParseError
 from xml.etree.ElementTree import iterparse
 
@@ -40,7 +41,7 @@ from core.files import (
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value):
+def safe_cell(value: Any) -> Any:
     """A text value that cannot run as a formula; anything else unchanged, None as empty text."""
     if value is None:
         return ""
@@ -49,7 +50,7 @@ def safe_cell(value):
     return value
 
 
-def cell_value(value, *, native: bool):
+def cell_value(value: Any, *, native: bool) -> Any:
     """One exported value. ``native`` (XLSX): numbers, booleans and dates as typed cells, empty as an empty cell.
     Otherwise (CSV): numbers as their exact digits, dates in ISO form, empty as empty text. Text is made safe."""
     if value is None or value == "":
@@ -72,11 +73,21 @@ class SpreadsheetUnreadable(ValueError):
     pass
 
 
-class SafeFormatMixin:
+if TYPE_CHECKING:
+    class _Format:  # what the mixin uses of django-import-export's formats, which carry no type information
+        def is_binary(self) -> bool: ...
+        def export_data(self, dataset: Any, **kwargs: Any) -> Any: ...
+        def can_import(self) -> bool: ...
+        def can_export(self) -> bool: ...
+else:
+    _Format = object
+
+
+class SafeFormatMixin(_Format):
     """Every text cell of an export goes through safe_cell, whichever resource produced it: a resource that
     forgot would otherwise hand a formula to the spreadsheet."""
 
-    def export_data(self, dataset, **kwargs):
+    def export_data(self, dataset: Any, **kwargs: Any) -> Any:
         native = self.is_binary()
         safe = tablib.Dataset(headers=[safe_cell(header) for header in dataset.headers or []])
         for row in dataset:
@@ -84,13 +95,13 @@ class SafeFormatMixin:
         return super().export_data(safe, **kwargs)
 
 
-class SafeCSV(SafeFormatMixin, base_formats.CSV):
-    def inspect(self, uploaded, *, limit: int) -> tuple[list[str], int]:
+class SafeCSV(SafeFormatMixin, base_formats.CSV):  # type: ignore[misc]  # the base has no type information
+    def inspect(self, uploaded: IO[bytes], *, limit: int) -> tuple[list[str], int]:
         """The header and the number of data rows, counted up to ``limit + 1``, reading strictly as UTF-8 line
         by line so that a file in another encoding is refused with the line where it fails."""
         uploaded.seek(0)
 
-        def lines():
+        def lines() -> Iterator[str]:
             for number, raw in enumerate(uploaded, start=1):
                 try:
                     text = raw.decode("utf-8")
@@ -99,7 +110,8 @@ class SafeCSV(SafeFormatMixin, base_formats.CSV):
                     raise SpreadsheetUnreadable(SPREADSHEET_NOT_UTF8.format(bytes=bad, line=number)) from exc
                 yield text.removeprefix(codecs.BOM_UTF8.decode()) if number == 1 else text
 
-        header, rows = [], 0
+        header: list[str] = []
+        rows = 0
         try:
             for values in csv.reader(lines()):
                 if not any(value.strip() for value in values):
@@ -137,7 +149,7 @@ class SpreadsheetTooLarge(SpreadsheetUnreadable):
     pass
 
 
-def xlsx_package_check(stream, *, max_rows: int) -> None:
+def xlsx_package_check(stream: IO[bytes], *, max_rows: int) -> None:
     """Refuse an XLSX file whose parts would unzip to too much, or whose worksheets hold too many rows, cells in a
     row or characters in a cell, before openpyxl parses anything. Reads the zip's directory, then streams each
     worksheet (zipfile never unzips past a part's declared size)."""
@@ -166,7 +178,7 @@ def xlsx_package_check(stream, *, max_rows: int) -> None:
                     cells = _worksheet_check(sheet, max_rows=max_rows, cells=cells)
 
 
-def _worksheet_check(sheet, *, max_rows: int, cells: int) -> int:
+def _worksheet_check(sheet: IO[bytes], *, max_rows: int, cells: int) -> int:
     rows = in_row = 0
     sheet_data = None
     try:
@@ -196,7 +208,7 @@ def _worksheet_check(sheet, *, max_rows: int, cells: int) -> int:
     return cells
 
 
-def xlsx_rows(data: bytes, *, max_rows: int) -> Iterator[list]:
+def xlsx_rows(data: bytes, *, max_rows: int) -> Iterator[list[Any]]:
     """The active sheet's rows as lists of values, each without its trailing empty cells, after
     xlsx_package_check. Rows missing from the file come as empty lists and count as rows."""
     import openpyxl
@@ -231,11 +243,12 @@ def xlsx_max_rows() -> int:
     return 2 * settings.ADMIN_IMPORT_MAX_ROWS + 1
 
 
-class SafeXLSX(SafeFormatMixin, base_formats.XLSX):
-    def inspect(self, uploaded, *, limit: int) -> tuple[list[str], int]:
+class SafeXLSX(SafeFormatMixin, base_formats.XLSX):  # type: ignore[misc]  # the base has no type information
+    def inspect(self, uploaded: IO[bytes], *, limit: int) -> tuple[list[str], int]:
         uploaded.seek(0)
         try:
-            header, rows = [], 0
+            header: list[str] = []
+            rows = 0
             for values in xlsx_rows(uploaded.read(), max_rows=max(xlsx_max_rows(), 2 * limit + 1)):
                 if all(value is None or str(value).strip() == "" for value in values):
                     continue
@@ -249,7 +262,7 @@ class SafeXLSX(SafeFormatMixin, base_formats.XLSX):
             uploaded.seek(0)
         return header, rows
 
-    def create_dataset(self, in_stream):
+    def create_dataset(self, in_stream: bytes) -> Any:
         """As django-import-export's (the first row is the header), but bounded: see xlsx_rows. Every row has the
         header's width (cells past it are dropped, as the declared dimension's padding would be ignored)."""
         rows = xlsx_rows(in_stream, max_rows=xlsx_max_rows())
@@ -270,7 +283,7 @@ FORMATS = [SafeCSV, SafeXLSX]
 
 # --- resources --------------------------------------------------------------------------------------
 
-class SpreadsheetResource(resources.ModelResource):
+class SpreadsheetResource(resources.ModelResource):  # type: ignore[misc]  # the base has no type information
     """Base of the back-office's resources: typed, safe export cells and no sequence reset after an import.
 
     ``required_columns`` are checked by the admin's import form before anything is read; ``bulk_hint`` tells
@@ -279,12 +292,12 @@ class SpreadsheetResource(resources.ModelResource):
     required_columns: tuple[str, ...] = ()
     bulk_hint = "split it into files of fewer rows"
 
-    def export_field(self, field, instance, **kwargs):
+    def export_field(self, field: Any, instance: Any, **kwargs: Any) -> Any:
         native = bool(kwargs.get("force_native_type"))
         kwargs["force_native_type"] = True  # take widgets' typed values; cell_value decides the representation
         return cell_value(super().export_field(field, instance, **kwargs), native=native)
 
-    def after_import(self, dataset, result, **kwargs):
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
         # ModelResource.after_import resets the table's id sequence to max(id) after every import that created
         # rows; two imports at once then hand out the same ids (django-import-export #2166). Files never carry
         # ids here, so the sequence is always right: nothing to reset.

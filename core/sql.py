@@ -8,7 +8,12 @@ between the two databases, and no float is ever involved.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 
@@ -53,7 +58,7 @@ def muldiv_half_even(a: int, b: int, d: int) -> int:
     return div_half_even(int(a) * int(b), d)
 
 
-def _register(sender, connection, **kwargs) -> None:
+def _register(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
     if connection.vendor != "sqlite":
         return
     raw = connection.connection
@@ -91,26 +96,34 @@ CREATE OR REPLACE FUNCTION cp_muldiv_half_even(a numeric, b numeric, d numeric) 
 """
 
 
-def execute(sql: str, params: dict | None = None) -> int:
+# Named (%(name)s) or positional (%s) parameters, as the database cursor takes them.
+Params = Mapping[str, Any] | Sequence[Any]
+
+
+def execute(sql: str, params: Params | None = None) -> int:
     """Run one statement on the default connection; return the affected row count."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params or {})
-        return cursor.rowcount
+        rowcount: int = cursor.rowcount
+        return rowcount
 
 
-def fetchone(sql: str, params: dict | None = None) -> tuple:
+def fetchone(sql: str, params: Params | None = None) -> tuple[Any, ...]:
+    """The first row of a statement that always returns one (an aggregate, say)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params or {})
-        return cursor.fetchone()
+        row: tuple[Any, ...] = cursor.fetchone()
+        return row
 
 
-def fetchall(sql: str, params: dict | None = None) -> list[tuple]:
+def fetchall(sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or {})
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
-def materialise(name: str, select_sql: str, params: dict | None = None) -> str:
+def materialise(name: str, select_sql: str, params: Params | None = None) -> str:
     """Store a SELECT's rows in a temporary table of this session and return its name; the caller drops it
     (``drop_temporary``). On PostgreSQL, CREATE TABLE ... AS may run the SELECT with parallel workers, which an
     INSERT ... SELECT never does (PostgreSQL 15), and the table is analysed so the next statement is planned on
@@ -127,9 +140,11 @@ def drop_temporary(*names: str) -> None:
         execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def date_param(value):
+def date_param(value: dt.date | None) -> Any:
+    """The date as the default connection's driver takes it as a raw SQL parameter."""
     return connection.ops.adapt_datefield_value(value)
 
 
-def datetime_param(value):
+def datetime_param(value: dt.datetime | None) -> Any:
+    """The datetime as the default connection's driver takes it as a raw SQL parameter."""
     return connection.ops.adapt_datetimefield_value(value)
