@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
@@ -54,7 +54,7 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of 
 class LargeTableAdminMixin:
     """Changelist settings for tables with millions of rows: no second count, estimated paging."""
 
-    paginator = EstimatedCountPaginator
+    paginator: ClassVar[type] = EstimatedCountPaginator  # as ModelAdmin declares it
     show_full_result_count = False
     list_per_page = 50
 
