@@ -5,7 +5,8 @@ A module is named by its dotted path (``partnerships/admin/__init__.py`` is ``pa
 resolved to the most specific project module it names: ``from payouts import services`` imports
 ``payouts.services`` when that is a module, ``from payouts.services import run`` imports ``payouts.services``
 (a package's ``__init__`` when it is a package), and ``from . import x`` is resolved from the importing module's
-package. Imports of anything outside the project are dropped.
+package. Imports of anything outside the project are dropped. Importing ``a.b.c`` also runs ``a`` and ``a.b``
+(their ``__init__``); those edges are left out, or every package that imports its own submodules would be a cycle.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def find_imports(root: Path, modules: dict[str, Module]) -> list[Import]:
         tree = ast.parse(source, filename=str(module.path))
         for node, module_level in _imports_with_level(tree):
             text = ast.get_source_segment(source, node) or ast.unparse(node)
-            text = " ".join(text.split())
+            text = " ".join(text.split()).replace("( ", "(").replace(", )", ")")
             targets: list[str | None] = []
             if isinstance(node, ast.Import):
                 targets = [_resolve(alias.name, modules) for alias in node.names]
