@@ -38,31 +38,6 @@ CATEGORIES = [  # most popular first: a partner's categories are drawn with a sk
     ("education", "Education"), ("finance", "Finance"), ("news", "News"), ("science", "Science"),
     ("parenting", "Parenting"),
 ]
-INSTITUTION_PREFIXES = ["Museum", "Institute", "Library", "Foundation", "Academy"]
-# 20 slots: US 25 %, GB, BR, IN 10 % each, the others 5 % each.
-COUNTRY_SLOTS = ["US", "US", "US", "US", "US", "GB", "GB", "BR", "BR", "IN", "IN", "CA", "FR", "DE", "JP", "MX",
-                 "ES", "IT", "AU", "NL"]
-CATEGORIES = [  # most popular first: a partner's categories are drawn with a skew towards the start
-    ("comedy", "Comedy"), ("gaming", "Gaming"), ("beauty", "Beauty"), ("music", "Music"), ("sports", "Sports"),
-    ("food", "Food"), ("tech", "Tech"), ("fashion", "Fashion"), ("travel", "Travel"), ("fitness", "Fitness"),
-    ("education", "Education"), ("finance", "Finance"), ("news", "News"), ("science", "Science"),
-    ("parenting", "Parenting"),
-]
-# 20 slots: US 25 %, GB, BR, IN 10 % each, the others 5 % each.
-COUNTRY_SLOTS = ["US", "US", "US", "US", "US", "GB", "GB", "BR", "BR", "IN", "IN", "CA", "FR", "DE", "JP", "MX",
-                 "ES", "IT", "AU", "NL"]
-CATEGORIES = [  # most popular first: a partner's categories are drawn with a skew towards the start
-    ("comedy", "Comedy"), ("gaming", "Gaming"), ("beauty", "Beauty"), ("music", "Music"), ("sports", "Sports"),
-    ("food", "Food"), ("tech", "Tech"), ("fashion", "Fashion"), ("travel", "Travel"), ("fitness", "Fitness"),
-    ("education", "Education"), ("finance", "Finance"), ("news", "News"), ("science", "Science"),
-    ("parenting", "Parenting"),
-]
-CATEGORIES = [  # most popular first: a partner's categories are drawn with a skew towards the start
-    ("comedy", "Comedy"), ("gaming", "Gaming"), ("beauty", "Beauty"), ("music", "Music"), ("sports", "Sports"),
-    ("food", "Food"), ("tech", "Tech"), ("fashion", "Fashion"), ("travel", "Travel"), ("fitness", "Fitness"),
-    ("education", "Education"), ("finance", "Finance"), ("news", "News"), ("science", "Science"),
-    ("parenting", "Parenting"),
-]
 
 
 def load_marketplace_database(partners: int) -> dict:

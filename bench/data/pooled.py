@@ -24,12 +24,8 @@ SILENT_SHARE = 0.08  # partners without a single view in the month
 PARETO_ALPHA, VIEWS_SCALE, VIEWS_CEILING = 1.3, 20, 2_000_000  # daily views: scale / U^(1/alpha), capped
 
 HANDWRITTEN_TABLE = "bench_handwritten_line"
-# The same split as payouts.formulas.pooled + split, as CTEs. Water-filling in closed form: with the distinct
-# weights sorted heaviest first, the project's rounds (cap whoever passes the cap at the current rate,
-# redistribute, repeat) end at the smallest "heaviest levels" set after which the next level's share stays
-# within the cap: (budget - cap * n_heavier) * w <= cap * (w_all - w_heavier). Exact numeric throughout.
-SPLIT_CTES = """
-WITH member AS (
+# The weights of the split: the approved members' qualified views in the month, from min_views up.
+MEMBER_WEIGHTS = """
     SELECT m.partner_id, SUM(m.qualified_views) AS w
     FROM partnerships_dailymetric m
     JOIN partnerships_enrolment e ON e.partner_id = m.partner_id AND e.program_id = %(program)s
@@ -37,7 +33,13 @@ WITH member AS (
     WHERE m.day >= %(start)s AND m.day <= %(end)s
     GROUP BY m.partner_id
     HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0
-),
+"""
+# The same split as payouts.formulas.pooled + split, as CTEs. Water-filling in closed form: with the distinct
+# weights sorted heaviest first, the project's rounds (cap whoever passes the cap at the current rate,
+# redistribute, repeat) end at the smallest "heaviest levels" set after which the next level's share stays
+# within the cap: (budget - cap * n_heavier) * w <= cap * (w_all - w_heavier). Exact numeric throughout.
+SPLIT_CTES = f"""
+WITH member AS ({MEMBER_WEIGHTS}),
 level AS (
     SELECT w, COALESCE(SUM(n) OVER heavier, 0) AS n_heavier, COALESCE(SUM(n * w) OVER heavier, 0) AS w_heavier
     FROM (SELECT w, COUNT(*) AS n FROM member GROUP BY w) AS distinct_weight
@@ -74,16 +76,8 @@ FROM ranked
 """
 # How much a parallel plan could give on this machine: the members' aggregation alone, as a plain SELECT
 # (INSERT ... SELECT never runs in parallel on PostgreSQL 15), with 0 and with the server's parallel workers.
-AGGREGATE_PROBE_SQL = """
-SELECT COUNT(*), SUM(w) FROM (
-    SELECT m.partner_id, SUM(m.qualified_views) AS w
-    FROM partnerships_dailymetric m
-    JOIN partnerships_enrolment e ON e.partner_id = m.partner_id AND e.program_id = %(program)s
-         AND e.status = 'approved' AND e.approved_at < %(cutoff)s
-    WHERE m.day >= %(start)s AND m.day <= %(end)s
-    GROUP BY m.partner_id
-    HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0
-) AS member
+AGGREGATE_PROBE_SQL = f"""
+SELECT COUNT(*), SUM(w) FROM ({MEMBER_WEIGHTS}) AS member
 """
 
 
