@@ -107,13 +107,16 @@ def run_manage(env: dict, *command: str, **popen) -> subprocess.CompletedProcess
                           **popen)
 
 
-def run_worker(script: str, env: dict, phase: str, *options: str) -> dict:
-    """Run `script` as a worker process (`--worker phase --out file`) in `env`; it hands its result back as JSON."""
+def run_worker(script: str, env: dict, phase: str, *options: str, quiet: bool = False) -> dict:
+    """Run `script` as a worker process (`--worker phase --out file`) in `env`; it hands its result back as JSON.
+    `quiet`: the worker's output is shown only if it fails."""
     with tempfile.NamedTemporaryFile(prefix=f"bench-{Path(script).stem}-", suffix=".json", delete=False) as handle:
         out = Path(handle.name)
+    command = [sys.executable, str(Path(script).resolve()), "--worker", phase, "--out", str(out), *options]
     try:
-        subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", phase, "--out", str(out), *options],
-                       cwd=ROOT, env=env, check=True)
+        finished = subprocess.run(command, cwd=ROOT, env=env, check=not quiet, capture_output=quiet, text=True)
+        if finished.returncode != 0:
+            raise RuntimeError(f"worker {phase} {options} failed:\n{finished.stdout}\n{finished.stderr}")
         return json.loads(out.read_text())
     finally:
         out.unlink(missing_ok=True)

@@ -44,7 +44,6 @@ import csv
 import json
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -98,43 +97,31 @@ def worker_env(db_url: str, media: str) -> dict:
                                       ALLOWED_HOSTS="testserver")
 
 
-def run_worker(db_url: str, media: str, *args: str) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--worker", *args], env=worker_env(db_url, media),
-                            cwd=ROOT, capture_output=True, text=True, check=False)
-    if output.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr}")
-    return json.loads(output.stdout.strip().splitlines()[-1])
+def run_worker(db_url: str, media: str, phase: str, *args: str) -> dict:
+    return harness.run_worker(__file__, worker_env(db_url, media), phase, *args, quiet=True)
 
 
 # --- setup ---------------------------------------------------------------------------------------------
 
 def prepare_database(server: str, name: str, partners: int, reuse: bool, media: str) -> str:
     db_url = f"{server}/{name}"
-    if reuse:
-        try:
-            with connect(db_url) as conn:
-                row = conn.execute("SELECT version, partners FROM bench_meta").fetchone()
-            if row == (LOAD_VERSION, partners):
-                log(f"reusing {name}: {partners:,} partners")
-                return db_url
-        except Exception:  # noqa: BLE001 (absent or different: rebuild)
-            pass
-    log(f"creating {name}")
-    with connect(server + "/postgres") as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    harness.run_manage(worker_env(db_url, media), "migrate", "-v0")
-    log(f"loading {partners:,} partners")
-    with connect(db_url) as conn:
-        conn.execute("SET synchronous_commit = off")
-        conn.execute(
-            "INSERT INTO partnerships_partner (kind, handle, display_name, country, age_verified, status, "
-            "status_reason, tax_form_on_file, identity_verified, opted_into_brand_deals, created_at, updated_at) "
-            "SELECT 'creator', 'creator' || g, 'Creator ' || g, (ARRAY['US','DE','FR','BR','IN'])[1 + g %% 5], true, "
-            "'active', '', true, true, g %% 3 = 0, now(), now() FROM generate_series(1, %s) g", [partners])
-        conn.execute("VACUUM ANALYZE partnerships_partner")
-        conn.execute("CREATE TABLE bench_meta (version int, partners int)")
-        conn.execute("INSERT INTO bench_meta VALUES (%s, %s)", [LOAD_VERSION, partners])
+
+    def load() -> dict:
+        log(f"loading {partners:,} partners")
+        started = time.perf_counter()
+        with connect(db_url) as conn:
+            conn.execute("SET synchronous_commit = off")
+            conn.execute(
+                "INSERT INTO partnerships_partner (kind, handle, display_name, country, age_verified, status, "
+                "status_reason, tax_form_on_file, identity_verified, opted_into_brand_deals, created_at, updated_at) "
+                "SELECT 'creator', 'creator' || g, 'Creator ' || g, (ARRAY['US','DE','FR','BR','IN'])[1 + g %% 5], "
+                "true, 'active', '', true, true, g %% 3 = 0, now(), now() FROM generate_series(1, %s) g", [partners])
+            conn.execute("VACUUM ANALYZE partnerships_partner")
+        return {"steps": [{"step": "partners", "seconds": time.perf_counter() - started, "rows": partners}]}
+
+    migrate = lambda: harness.run_manage(worker_env(db_url, media), "migrate", "-v0")  # noqa: E731
+    harness.prepare_database(server=server, name=name, spec={"partners": partners, "version": LOAD_VERSION},
+                             reuse=reuse, migrate=migrate, load=load)
     return db_url
 
 
@@ -334,13 +321,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-wait", type=float, default=900)
     parser.add_argument("--reuse", action="store_true")
-    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["project", "admin"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)  # the worker's file(s), then "refresh" or not
     args = parser.parse_args()
 
     if args.worker:
-        kind, *rest = args.worker
-        result = worker_project(rest[0], refresh=rest[1] == "refresh") if kind == "project" else worker_admin(*rest)
-        print(json.dumps(result))
+        rest = args.files
+        result = worker_project(rest[0], refresh=rest[1] == "refresh") if args.worker == "project" else \
+            worker_admin(*rest)
+        Path(args.out).write_text(json.dumps(result))
         return
 
     work = Path(tempfile.gettempdir()) / "cp_bench_ingest"
