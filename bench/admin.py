@@ -85,6 +85,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def code_version() -> str:
+    """The commit measured, and whether the working tree of the application differed from it."""
+    changed = harness.git("status", "--porcelain", "--", "partnerships", "config", "templates").strip()
+    head = harness.git("rev-parse", "--short", "HEAD").strip()
+    return head + (" with uncommitted changes to the application" if changed else "")
+
+
 def prepare_database(args: argparse.Namespace, name: str, partners: int) -> dict:
     spec = {"partners": partners, "days": args.days, "version": LOAD_VERSION}
     return harness.prepare_worker_database(__file__, args, name, worker_environment(args, name), spec,
@@ -281,17 +288,6 @@ def page_plans(page: Page, queries: list[dict], alias: str) -> list[dict]:
         if slowest not in chosen:
             chosen.append(slowest)
     return [{"sql": q["sql"], "ms": q["ms"], "plan": harness.explain(connections[alias], q["sql"])} for q in chosen]
-
-
-# =====================================================================================================
-# Code version
-# =====================================================================================================
-
-def code_version() -> str:
-    """The commit measured, and whether the working tree of the application differed from it."""
-    changed = harness.git("status", "--porcelain", "--", "partnerships", "config", "templates").strip()
-    head = harness.git("rev-parse", "--short", "HEAD").strip()
-    return head + (" with uncommitted changes to the application" if changed else "")
 
 
 # =====================================================================================================
