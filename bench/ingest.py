@@ -41,29 +41,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
-import os
 import random
 import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-REPORT_PATH = RESULTS_DIR / "ingest.md"
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
+from bench import harness  # noqa: E402
+from bench.harness import connect, log  # noqa: E402
+from bench.ingest_report import COUNTS, DAY, HEADER, render  # noqa: E402
+
+REPORT_PATH = harness.RESULTS_DIR / "ingest.md"
 LOAD_VERSION = 1
-DAY = dt.date(2026, 11, 1)
-HEADER = ["handle", "date", "views", "qualified_views", "likes", "comments", "shares", "followers", "posts"]
-COUNTS = HEADER[2:]
-TARGET_RATIO, TARGET_ADMIN_SPEEDUP = 0.7, 20
 WORK_MEM = "64MB"  # partnerships.ingest.engine.STAGE_WORK_MEM: the baseline gets the same session setting
 QUIET_QUERY_SECONDS, QUIET_CPU_BUSY, QUIET_SAMPLES = 2, 0.25, 5  # 5 samples of 3 s: 15 s of quiet
 COPY_CHUNK = 1 << 20
@@ -71,33 +66,13 @@ COPY_CHUNK = 1 << 20
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-def log(message: str) -> None:
-    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
-
-
-def connect(url: str, autocommit: bool = True):
-    import psycopg
-
-    return psycopg.connect(url, autocommit=autocommit)
-
-
-def cpu_sample() -> tuple[int, int]:
-    with open("/proc/stat") as handle:
-        values = [int(value) for value in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return idle, sum(values)
-
-
 def wait_quiet(server_url: str, max_wait: float) -> dict:
     """Wait until, for QUIET_SAMPLES samples of 3 s, the CPUs were mostly idle and no other backend had an
     active query older than 2 s (another benchmark or test suite may be running on this machine)."""
     started, quiet = time.monotonic(), 0
     busy = 1.0
     while True:
-        idle0, total0 = cpu_sample()
-        time.sleep(3)
-        idle1, total1 = cpu_sample()
-        busy = 1 - (idle1 - idle0) / max(total1 - total0, 1)
+        busy = harness.cpu_busy(3)
         with connect(server_url + "/postgres") as conn:
             long = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
@@ -118,49 +93,35 @@ def reset_table(db_url: str) -> None:
 
 
 def worker_env(db_url: str, media: str) -> dict:
-    return {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false",
-            "SECRET_KEY": "bench-only", "MEDIA_ROOT": media, "LOG_LEVEL": "WARNING", "CELERY_BROKER_URL": "",
-            "ALLOWED_HOSTS": "testserver"}
+    return harness.django_environment(db_url, "bench-only", MEDIA_ROOT=media, CELERY_BROKER_URL="",
+                                      ALLOWED_HOSTS="testserver")
 
 
-def run_worker(db_url: str, media: str, *args: str) -> dict:
-    output = subprocess.run([sys.executable, __file__, "--worker", *args], env=worker_env(db_url, media),
-                            cwd=ROOT, capture_output=True, text=True, check=False)
-    if output.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr}")
-    return json.loads(output.stdout.strip().splitlines()[-1])
+def run_worker(db_url: str, media: str, phase: str, *args: str) -> dict:
+    return harness.run_worker(__file__, worker_env(db_url, media), phase, *args, quiet=True)
 
 
 # --- setup ---------------------------------------------------------------------------------------------
 
 def prepare_database(server: str, name: str, partners: int, reuse: bool, media: str) -> str:
     db_url = f"{server}/{name}"
-    if reuse:
-        try:
-            with connect(db_url) as conn:
-                row = conn.execute("SELECT version, partners FROM bench_meta").fetchone()
-            if row == (LOAD_VERSION, partners):
-                log(f"reusing {name}: {partners:,} partners")
-                return db_url
-        except Exception:  # noqa: BLE001 (absent or different: rebuild)
-            pass
-    log(f"creating {name}")
-    with connect(server + "/postgres") as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=worker_env(db_url, media), cwd=ROOT,
-                   check=True)
-    log(f"loading {partners:,} partners")
-    with connect(db_url) as conn:
-        conn.execute("SET synchronous_commit = off")
-        conn.execute(
-            "INSERT INTO partnerships_partner (kind, handle, display_name, country, age_verified, status, "
-            "status_reason, tax_form_on_file, identity_verified, opted_into_brand_deals, created_at, updated_at) "
-            "SELECT 'creator', 'creator' || g, 'Creator ' || g, (ARRAY['US','DE','FR','BR','IN'])[1 + g %% 5], true, "
-            "'active', '', true, true, g %% 3 = 0, now(), now() FROM generate_series(1, %s) g", [partners])
-        conn.execute("VACUUM ANALYZE partnerships_partner")
-        conn.execute("CREATE TABLE bench_meta (version int, partners int)")
-        conn.execute("INSERT INTO bench_meta VALUES (%s, %s)", [LOAD_VERSION, partners])
+
+    def load() -> dict:
+        log(f"loading {partners:,} partners")
+        started = time.perf_counter()
+        with connect(db_url) as conn:
+            conn.execute("SET synchronous_commit = off")
+            conn.execute(
+                "INSERT INTO partnerships_partner (kind, handle, display_name, country, age_verified, status, "
+                "status_reason, tax_form_on_file, identity_verified, opted_into_brand_deals, created_at, updated_at) "
+                "SELECT 'creator', 'creator' || g, 'Creator ' || g, (ARRAY['US','DE','FR','BR','IN'])[1 + g %% 5], "
+                "true, 'active', '', true, true, g %% 3 = 0, now(), now() FROM generate_series(1, %s) g", [partners])
+            conn.execute("VACUUM ANALYZE partnerships_partner")
+        return {"steps": [{"step": "partners", "seconds": time.perf_counter() - started, "rows": partners}]}
+
+    migrate = lambda: harness.run_manage(worker_env(db_url, media), "migrate", "-v0")  # noqa: E731
+    harness.prepare_database(server=server, name=name, spec={"partners": partners, "version": LOAD_VERSION},
+                             reuse=reuse, migrate=migrate, load=load)
     return db_url
 
 
@@ -251,22 +212,6 @@ def count_rows(db_url: str) -> int:
 
 # --- worker side (a fresh Django process per measurement) ----------------------------------------------
 
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def worker_project(path: str, refresh: bool) -> dict:
     import django
 
@@ -287,11 +232,11 @@ def worker_project(path: str, refresh: bool) -> dict:
 
     engine.Ingestion.run = recording_run
     job = import_job_create(kind=ImportJob.Kind.METRICS, source_name=Path(path).name, file_path=path)
-    rss_before = current_rss_mb()
+    rss_before = harness.memory_mb("VmRSS")
     started = time.perf_counter()
     job = daily_metrics_ingest(job_id=job.pk, refresh=False)
     seconds = time.perf_counter() - started
-    peak = peak_rss_mb()
+    peak = harness.memory_mb("VmHWM")
     result = {"seconds": seconds, "status": job.status, "processed": job.rows_processed, "loaded": job.rows_loaded,
               "rejected": job.rows_rejected, "phases": phases, "peak_rss_mb": peak, "rss_before_mb": rss_before}
     if refresh:
@@ -368,8 +313,7 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
 # --- the run -------------------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser = harness.argument_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="cp_bench_ingest")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small-rows", type=int, default=200_000)
@@ -377,13 +321,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-wait", type=float, default=900)
     parser.add_argument("--reuse", action="store_true")
-    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["project", "admin"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)  # the worker's file(s), then "refresh" or not
     args = parser.parse_args()
 
     if args.worker:
-        kind, *rest = args.worker
-        result = worker_project(rest[0], refresh=rest[1] == "refresh") if kind == "project" else worker_admin(*rest)
-        print(json.dumps(result))
+        rest = args.files
+        result = worker_project(rest[0], refresh=rest[1] == "refresh") if args.worker == "project" else \
+            worker_admin(*rest)
+        Path(args.out).write_text(json.dumps(result))
         return
 
     work = Path(tempfile.gettempdir()) / "cp_bench_ingest"
@@ -431,61 +378,11 @@ def main() -> None:
 
     report = render(args, results, again, small_run, admin)
     print(report)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     REPORT_PATH.write_text(report + "\n\nRaw measurements:\n\n```json\n" + json.dumps(
         {"results": results, "reingest": again, "small": small_run, "admin": admin}, indent=1, default=str)
         + "\n```\n")
     log(f"written to {REPORT_PATH}")
-
-
-def render(args, results, again, small_run, admin) -> str:
-    median = lambda runs, key="seconds": statistics.median(run[key] for run in runs)  # noqa: E731
-    rows = args.rows
-    project, baseline, limit = median(results["project"]), median(results["baseline"]), median(results["limit"])
-    ratio = baseline / project
-    phases = {name: statistics.median(run["phases"][name] for run in results["project"])
-              for name in results["project"][0]["phases"]}
-    peak_big = max(run["peak_rss_mb"] for run in results["project"])
-    quiet = all(run["quiet"]["quiet"] for runs in results.values() for run in runs)
-    speedup = admin["default"] / admin["project"]
-    lines = [
-        f"# Ingestion benchmark ({dt.date.today()}, {rows:,} rows, median of {args.runs} runs)",
-        "",
-        "| path | seconds | rows/s | vs baseline |",
-        "|---|---:|---:|---:|",
-        f"| project: `daily_metrics_ingest` (read, validate, COPY to staging, checks, merge) | {project:.2f} | "
-        f"{rows / project:,.0f} | **{ratio:.2f}×** (target ≥ {TARGET_RATIO}) |",
-        f"| baseline: COPY file → unlogged staging, one INSERT … ON CONFLICT | {baseline:.2f} | {rows / baseline:,.0f} "
-        f"| 1.00× |",
-        f"| limit: bare COPY into an unindexed table | {limit:.2f} | {rows / limit:,.0f} | {baseline / limit:.2f}× |",
-        "",
-        f"Project phases (median): read + validate + COPY {phases.get('read', 0):.2f} s, set-based checks "
-        f"{phases.get('check', 0):.2f} s, merge {phases.get('merge', 0):.2f} s. Baseline: COPY "
-        f"{median(results['baseline'], 'copy'):.2f} s, merge {median(results['baseline'], 'merge'):.2f} s.",
-        f"Statistics refresh after the load (all partners, set-based, timed apart): "
-        f"{statistics.median(run['statistics_seconds'] for run in results['project']):.2f} s.",
-        f"Re-ingesting the same file: {again['seconds']:.2f} s, {again['loaded']:,} rows changed "
-        f"(of {again['processed']:,}).",
-        "",
-        "| memory (worker process) | rows | peak RSS | RSS before the load |",
-        "|---|---:|---:|---:|",
-        f"| project, small file | {args.small_rows:,} | {small_run['peak_rss_mb']:.0f} MB | "
-        f"{small_run['rss_before_mb']:.0f} MB |",
-        f"| project, full file | {rows:,} | {peak_big:.0f} MB | {results['project'][0]['rss_before_mb']:.0f} MB |",
-        "",
-        f"| admin import, {admin['rows']:,} new rows (upload parsed, preview, confirm) | seconds | rows/s | speed-up |",
-        "|---|---:|---:|---:|",
-        f"| default resource (`modelresource_factory(DailyMetric)`, partner ids) | {admin['default']:.2f} | "
-        f"{admin['rows'] / admin['default']:,.0f} | 1× |",
-        f"| project `DailyMetricResource` (handles, bulk) | {admin['project']:.2f} | "
-        f"{admin['rows'] / admin['project']:,.0f} | **{speedup:.1f}×** (target ≥ {TARGET_ADMIN_SPEEDUP}) |",
-        f"| project, through the admin views (upload, preview page, confirm) | {admin['project_views']:.2f} | "
-        f"{admin['rows'] / admin['project_views']:,.0f} | {admin['default'] / admin['project_views']:.1f}× |",
-        "",
-        ("Every timing started on a quiet machine." if quiet else
-         "Some timings started while the machine was busy (see the raw measurements: quiet=false)."),
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
