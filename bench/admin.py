@@ -44,6 +44,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ from bench.data.demo import BENCH_MANAGER, BENCH_SUPERUSER  # noqa: E402
 from bench.harness import log  # noqa: E402
 
 REPORT_PATH = harness.RESULTS_DIR / "admin.md"
+STATIC_ROOT = Path(tempfile.gettempdir()) / "cp-bench-admin-static"  # collectstatic output for the workers
 LOAD_VERSION = 1  # bump when the generated data changes, so --reuse reloads
 BIG_TABLES = (
     "partnerships_partner", "partnerships_partner_categories", "partnerships_partnerstatistics",
@@ -78,7 +80,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     log("measuring: each page on the small and the large database, alternately")
     names = ",".join(f"{label}={name}" for label, (name, _) in databases.items())
     version = code_version()  # the worker imports the code as it is now
-    measured = harness.run_worker(__file__, worker_environment(args, args.small_db), "measure", "--databases", names,
+    environment = worker_environment(args, args.small_db)
+    # Production settings serve static files from a manifest that collectstatic writes: without it every page 500s.
+    harness.run_manage(environment, "collectstatic", "--noinput", "--verbosity", "0")
+    measured = harness.run_worker(__file__, environment, "measure", "--databases", names,
                                   "--runs", str(args.runs), "--warmup", str(args.warmup))
     measured["code"] = version if code_version() == version else f"{version} (changed to {code_version()} since)"
     harness.write_report(REPORT_PATH, render_report(args, loads, measured))
@@ -100,7 +105,8 @@ def prepare_database(args: argparse.Namespace, name: str, partners: int) -> dict
 
 def worker_environment(args: argparse.Namespace, dbname: str) -> dict:
     return harness.django_environment(f"{args.server}/{dbname}", "bench-admin-not-a-secret",
-                                      ALLOWED_HOSTS="testserver,localhost,127.0.0.1")
+                                      ALLOWED_HOSTS="testserver,localhost,127.0.0.1",
+                                      STATIC_ROOT=str(STATIC_ROOT))
 
 
 # =====================================================================================================
@@ -245,7 +251,7 @@ def measure_databases(router: ActiveDatabase, labels: list[str], runs: int, warm
         clients = {}
         for label in labels:
             use(label)
-            clients[label] = Client()
+            clients[label] = Client(secure=True)  # as behind the TLS proxy: no redirect to https
             clients[label].force_login(get_user_model().objects.get(username=username))
         for index in range(len(pages[labels[0]])):
             timings: dict[str, list[float]] = {label: [] for label in labels}
