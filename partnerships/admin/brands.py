@@ -13,6 +13,7 @@ from core.money import format_money
 from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.marketplace import services as marketplace_services
+from partnerships.marketplace.rules import is_brand_admin
 from partnerships.marketplace.tokens import token_max_age
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.resources import BrandResource, CampaignResource
@@ -180,8 +181,7 @@ class ApiTokenForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         brand, user = data.get("brand"), data.get("user")
-        if brand and user and not BrandMembership.objects.filter(
-                brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists():
+        if brand and user and not is_brand_admin(user, brand):
             raise forms.ValidationError(f"{user} is not an admin of {brand}: add them as a brand admin first.")
         return data
 

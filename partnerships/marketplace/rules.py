@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from partnerships.models import Brand, Category, Partner, PartnerStatistics
+from partnerships.models import Brand, BrandMembership, Category, Partner, PartnerStatistics
 
 
 def adult_born_by(today: dt.date) -> dt.date:
@@ -90,3 +90,8 @@ def membership(user: AbstractBaseUser, token=None, *, via: str = "") -> Q:
 def user_brands(user: AbstractBaseUser, token=None) -> QuerySet[Brand]:
     """The brands a request may act for: the token's brand, or every brand the user belongs to."""
     return Brand.objects.filter(membership(user, token))
+
+
+def is_brand_admin(user: AbstractBaseUser, brand: Brand) -> bool:
+    """Whether the user is one of the brand's admins (who alone manage its API tokens)."""
+    return BrandMembership.objects.filter(brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.validators import bad_country_codes
 from partnerships.exceptions import PartnershipsError
-from partnerships.marketplace.rules import marketplace_partners, membership, user_brands
+from partnerships.marketplace.rules import is_brand_admin, marketplace_partners, membership, user_brands
 from partnerships.marketplace.tokens import new_secret, token_digest
 from partnerships.models import (
     ApiToken,
@@ -74,7 +74,7 @@ def brand_for(user: AbstractBaseUser, brand_id: int, *, token=None, admin: bool 
     brand = user_brands(user, token).filter(pk=brand_id).first()
     if brand is None:
         raise NotFound(BRAND_NOT_FOUND)
-    if admin and not BrandMembership.objects.filter(brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists():
+    if admin and not is_brand_admin(user, brand):
         raise MarketplaceError(NOT_BRAND_ADMIN.format(action="manage API tokens"))
     return brand
 
