@@ -209,12 +209,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "partnerships.api.authentication.BrandTokenAuthentication",
+        "partnerships.marketplace.api.authentication.BrandTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Bodies past DATA_UPLOAD_MAX_MEMORY_SIZE or DATA_UPLOAD_MAX_NUMBER_FIELDS get JSON, not Django's HTML 400.
-    "EXCEPTION_HANDLER": "partnerships.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "partnerships.marketplace.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"brand": env_str("API_BRAND_RATE", default="600/minute")},
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),

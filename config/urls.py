@@ -13,6 +13,6 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("partnerships.api.urls")),
-    path("brands/", include("partnerships.brand_urls")),
+    path("api/v1/", include("partnerships.marketplace.api.urls")),
+    path("brands/", include("partnerships.marketplace.pages.urls")),
 ]

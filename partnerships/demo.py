@@ -248,7 +248,7 @@ BRANDS = [
 
 def _brands(categories: list[Category]) -> list[tuple[str, str, str]]:
     """Two brands with a member each, an open campaign each, and a few invitations sent."""
-    from partnerships import brand_selectors, brand_services  # brand code builds on the core models above
+    from partnerships.marketplace import matching, services  # brand code builds on the core models above
 
     User = get_user_model()
     by_slug = {category.slug: category for category in categories}
@@ -260,13 +260,13 @@ def _brands(categories: list[Category]) -> list[tuple[str, str, str]]:
         user.set_password(login)
         user.save()
         BrandMembership.objects.get_or_create(brand=brand, user=user, defaults={"role": BrandMembership.Role.ADMIN})
-        campaign = brand_services.campaign_create(
+        campaign = services.campaign_create(
             user=user, brand_id=brand.pk, name=campaign_name, brief=f"{name} is looking for creators.",
             budget_minor=2_500_000, currency="USD", target_countries=countries, followers_min=low, followers_max=high,
             deliverables="Two short videos and one story", starts_on=today, ends_on=today + dt.timedelta(days=45),
             status=Campaign.Status.OPEN, categories=[by_slug[c] for c in category_slugs])
-        for partner in brand_selectors.campaign_matches(campaign, limit=3):
-            brand_services.invitation_create(user=user, campaign_id=campaign.pk, partner_handle=partner.handle,
-                                             offered_fee_minor=50_000, currency="USD", message="We love your work!")
+        for partner in matching.campaign_matches(campaign, limit=3):
+            services.invitation_create(user=user, campaign_id=campaign.pk, partner_handle=partner.handle,
+                                       offered_fee_minor=50_000, currency="USD", message="We love your work!")
         logins.append((login, login, f"brand user of {name}"))
     return logins

@@ -17,7 +17,7 @@ def refresh_partner_statistics_task(as_of: str | None = None, partner_ids: list[
 
 @shared_task(name="partnerships.expire_invitations", **RETRY)
 def expire_invitations_task() -> int:
-    from partnerships.brand_services import invitations_expire
+    from partnerships.marketplace.services import invitations_expire
 
     return invitations_expire()
 

@@ -11,9 +11,10 @@ from core.admin import LargeTableAdminMixin
 from core.importexport import SpreadsheetExportMixin
 from core.money import format_money
 from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
-from partnerships import brand_services
-from partnerships.api.authentication import token_max_age
 from partnerships.exceptions import PartnershipsError
+from partnerships.marketplace import services as marketplace_services
+from partnerships.marketplace.rules import is_brand_admin
+from partnerships.marketplace.tokens import token_max_age
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
 from partnerships.resources import BrandResource, CampaignResource
 
@@ -45,8 +46,8 @@ class ShortlistEntryForm(forms.ModelForm):
         partner = self.cleaned_data["partner"]
         if partner:
             try:
-                brand_services.shortlistable_partner(partner.handle)
-            except brand_services.MarketplaceError as exc:
+                marketplace_services.shortlistable_partner(partner.handle)
+            except marketplace_services.MarketplaceError as exc:
                 raise forms.ValidationError(str(exc)) from exc
         return partner
 
@@ -116,7 +117,7 @@ class CampaignAdmin(SpreadsheetExportMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # A campaign creators answered is history: it is closed, never deleted. The bulk delete action asks this
         # for every selected campaign and refuses the whole selection when one is such a campaign.
-        if obj is not None and brand_services.campaign_answered_invitations([obj.pk]):
+        if obj is not None and marketplace_services.campaign_answered_invitations([obj.pk]):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -153,7 +154,7 @@ class InvitationAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         done, skipped = 0, []
         for invitation_id in queryset.values_list("pk", flat=True)[:500]:
             try:
-                brand_services.invitation_answer(invitation_id=invitation_id, accept=accept, actor=request.user)
+                marketplace_services.invitation_answer(invitation_id=invitation_id, accept=accept, actor=request.user)
                 done += 1
             except PartnershipsError as exc:
                 skipped.append(str(exc))
@@ -180,8 +181,7 @@ class ApiTokenForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         brand, user = data.get("brand"), data.get("user")
-        if brand and user and not BrandMembership.objects.filter(
-                brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists():
+        if brand and user and not is_brand_admin(user, brand):
             raise forms.ValidationError(f"{user} is not an admin of {brand}: add them as a brand admin first.")
         return data
 
@@ -219,7 +219,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # The secret is shown once, now; only its digest is stored.
-        token, secret = brand_services.api_token_create(user=obj.user, brand_id=obj.brand_id, name=obj.name)
+        token, secret = marketplace_services.api_token_create(user=obj.user, brand_id=obj.brand_id, name=obj.name)
         obj.pk = token.pk
         self.message_user(request, format_html(
             "Token created. Copy it now, it will not be shown again: <code>{}</code>", secret), messages.WARNING)
@@ -227,5 +227,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_selected(self, request, queryset):
         for token_id in queryset.values_list("pk", flat=True):
-            brand_services.api_token_revoke(token_id=token_id, actor=request.user)
+            marketplace_services.api_token_revoke(token_id=token_id, actor=request.user)
         self.message_user(request, "Tokens revoked.", messages.SUCCESS)

@@ -12,9 +12,9 @@ from partnerships.models import BrandMembership, Campaign, Enrolment, ImportJob,
 from payouts import services
 from payouts.models import PayoutRun
 from payouts.roles import ensure_group_permissions
-from tests.brands.conftest import creator
-from tests.brands.factories import BrandFactory, CampaignFactory
 from tests.e2e.conftest import admin_login
+from tests.marketplace.conftest import creator
+from tests.marketplace.factories import BrandFactory, CampaignFactory
 from tests.partnerships.factories import (
     CategoryFactory,
     DailyMetricFactory,

@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from partnerships.models import BrandMembership, Campaign, Invitation
 from payouts.roles import ensure_group_permissions
-from tests.brands.conftest import creator
-from tests.brands.factories import BrandFactory, CampaignFactory
 from tests.e2e.conftest import admin_login
+from tests.marketplace.conftest import creator
+from tests.marketplace.factories import BrandFactory, CampaignFactory
 from tests.partnerships.factories import CategoryFactory, UserFactory
 from tests.payouts.factories import paying_program
 

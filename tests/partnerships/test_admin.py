@@ -30,7 +30,7 @@ from tests.partnerships.factories import (
 )
 
 S = Enrolment.Status
-# Brand matching's admin pages are covered by tests/brands/test_admin.py.
+# Brand matching's admin pages are covered by tests/marketplace/test_admin.py.
 BRAND_MODELS = {"brand", "campaign", "invitation", "apitoken"}
 ADMIN_MODELS = {
     model._meta.model_name: model for model in admin.site._registry

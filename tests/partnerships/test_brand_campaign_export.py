@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from partnerships.models import Brand, Campaign
-from tests.brands.factories import BrandFactory, CampaignFactory
+from tests.marketplace.factories import BrandFactory, CampaignFactory
 from tests.partnerships.factories import CategoryFactory
 from tests.partnerships.test_import_export import CSV_FORMAT, XLSX_FORMAT, export, url, user_with
 

@@ -1,4 +1,4 @@
-from tests.brands.conftest import (  # noqa: F401 - the brand fixtures, shared with these tests
+from tests.marketplace.conftest import (  # noqa: F401 - the brand fixtures, shared with these tests
     api_a,
     brand_a,
     brand_b,

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from partnerships import brand_services
+from partnerships.marketplace import services
 from partnerships.models import Campaign, Invitation
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_api_refuses_to_delete_an_answered_campaign_and_deletes_nothing(api_a, c
     response = api_a.delete(f"/api/v1/campaigns/{campaign_a.pk}/")
 
     assert response.status_code == 409
-    assert response.json() == {"detail": brand_services.CAMPAIGN_HAS_HISTORY.format(campaign="Acme summer", count=1)}
+    assert response.json() == {"detail": services.CAMPAIGN_HAS_HISTORY.format(campaign="Acme summer", count=1)}
     assert "Close (archive) the campaign instead" in response.json()["detail"]
     assert Campaign.objects.filter(pk=campaign_a.pk).exists()
     assert Invitation.objects.filter(pk=invitation.pk, status=status).exists()
@@ -50,11 +50,11 @@ def test_archive_closes_and_keeps_everything(api_a, campaign_a, creators):
     assert Invitation.objects.get(pk=invitation.pk).status == Invitation.Status.ACCEPTED
     again = api_a.post(f"/api/v1/campaigns/{campaign_a.pk}/archive/")
     assert again.status_code == 400
-    assert again.json() == {"detail": brand_services.ALREADY_CLOSED.format(campaign="Acme summer")}
+    assert again.json() == {"detail": services.ALREADY_CLOSED.format(campaign="Acme summer")}
 
 
 def test_another_brands_campaign_cannot_be_archived(api_a, user_b, brand_b):
-    from tests.brands.factories import CampaignFactory
+    from tests.marketplace.factories import CampaignFactory
 
     other = CampaignFactory(brand=brand_b, status=Campaign.Status.OPEN)
     assert api_a.post(f"/api/v1/campaigns/{other.pk}/archive/").status_code == 404
@@ -76,7 +76,7 @@ def test_brand_page_closes_a_campaign(client, user_a, campaign_a, creators):
 
 
 def test_admin_cannot_delete_an_answered_campaign(superuser, campaign_a, creators, brand_a):
-    from tests.brands.factories import CampaignFactory
+    from tests.marketplace.factories import CampaignFactory
 
     invite(campaign_a, creators["ana"], Invitation.Status.ACCEPTED)
     unanswered = CampaignFactory(brand=brand_a)

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from partnerships.models import Campaign, Invitation, ShortlistEntry
-from tests.brands.test_campaigns_api import campaign_payload, invite
+from tests.marketplace.api.test_campaigns import campaign_payload, invite
 
 pytestmark = pytest.mark.django_db
 NUL = "\x00"

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from partnerships.brand_selectors import PLATFORM_STAFF
+from partnerships.marketplace.selectors import PLATFORM_STAFF
 from partnerships.models import ShortlistEntry
 from tests.partnerships.factories import UserFactory
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from partnerships import brand_services
-from partnerships.api import authentication
+from partnerships.marketplace import services
+from partnerships.marketplace.api import authentication
 from partnerships.models import ApiToken, BrandMembership
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ URL = "/api/v1/campaigns/"
 
 @pytest.fixture
 def issued(user_a, brand_a):
-    token, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="crm")
+    token, secret = services.api_token_create(user=user_a, brand_id=brand_a.pk, name="crm")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     return token, client
@@ -107,7 +107,7 @@ def test_re_adding_a_removed_user_never_revives_an_old_token(issued, user_a, bra
     BrandMembership.objects.create(user=user_a, brand=brand_a, role=BrandMembership.Role.ADMIN)
 
     assert client.get(URL).status_code == 401
-    _new, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="again")
+    _new, secret = services.api_token_create(user=user_a, brand_id=brand_a.pk, name="again")
     fresh = APIClient()
     fresh.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     assert fresh.get(URL).status_code == 200

@@ -123,12 +123,12 @@ def test_anonymous_and_users_without_a_brand_are_refused(client, creators, outsi
 def test_revoked_token_is_refused(user_a, brand_a, creators):
     from rest_framework.test import APIClient
 
-    from partnerships import brand_services
-    token, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="old")
+    from partnerships.marketplace import services
+    token, secret = services.api_token_create(user=user_a, brand_id=brand_a.pk, name="old")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     assert client.get(URL).status_code == 200
-    brand_services.api_token_revoke(token_id=token.pk, actor=user_a)
+    services.api_token_revoke(token_id=token.pk, actor=user_a)
     assert client.get(URL).status_code == 401
     assert token.digest != secret
     assert secret not in token.digest
@@ -173,7 +173,7 @@ def test_token_use_is_recorded_at_most_once_a_minute_and_acts_as_its_user(token_
 
 def test_the_token_acts_for_its_user_with_every_field_readable(rf, token_a, user_a):
     """The user is loaded with a few fields; the others are read when first used, never wrong or missing."""
-    from partnerships.api.authentication import BrandTokenAuthentication
+    from partnerships.marketplace.api.authentication import BrandTokenAuthentication
     user, token = BrandTokenAuthentication().authenticate_credentials(token_a)
     assert (user.pk, user.username, user.is_active, user.is_staff) == (user_a.pk, "alice", True, False)
     assert user.email == user_a.email
@@ -186,9 +186,9 @@ def test_the_token_acts_for_its_user_with_every_field_readable(rf, token_a, user
 @pytest.mark.parametrize("ordering", ["-followers", "followers", "-avg_views", "avg_views", "-engagement_rate",
                                       "engagement_rate"])
 def test_a_text_search_pages_in_order_through_ties_in_every_ordering(api_a, categories, ordering):
-    """With q of 3+ characters the sort keys are expressions (brand_selectors.creator_page): the cursor must
+    """With q of 3+ characters the sort keys are expressions (search.creator_page): the cursor must
     still walk every match once, in order, ties broken by the newest first."""
-    from tests.brands.conftest import creator
+    from tests.marketplace.conftest import creator
 
     made = [creator(f"tie.{index}", followers=20_000 + 1_000 * (index % 3), avg_views=1_000 * (index % 2),
                     engagement=f"{index % 4}.50") for index in range(9)]

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from partnerships import brand_services
+from partnerships.marketplace import services
 from partnerships.models import ApiToken, Invitation
 from partnerships.roles import ensure_groups
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def invitation(user_a, campaign_a, creators):
-    return brand_services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
+    return services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
                                             offered_fee_minor=12_345, currency="USD")
 
 

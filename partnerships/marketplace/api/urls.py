@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from partnerships.api import views
+from partnerships.marketplace.api import views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("campaigns", views.CampaignViewSet, basename="campaign")

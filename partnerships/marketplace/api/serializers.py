@@ -138,7 +138,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 class ShortlistEntrySerializer(serializers.ModelSerializer):
     creator = CreatorSerializer(source="partner", read_only=True)
-    # From brand_selectors.campaign_shortlist: a member's username, or "Platform staff" (never a staff identity).
+    # From selectors.campaign_shortlist: a member's username, or "Platform staff" (never a staff identity).
     added_by = serializers.CharField(source="added_by_name", read_only=True)
 
     class Meta:

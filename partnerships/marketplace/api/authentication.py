@@ -8,8 +8,6 @@ membership, which never revives it) or when their role changes, and API_TOKEN_MA
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,19 +15,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from partnerships.marketplace.tokens import token_digest, token_max_age
 from partnerships.models import ApiToken, Brand, BrandMembership
 
-TOKEN_BYTES = 32
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 User = get_user_model()
-
-
-def token_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret() -> str:
-    return "cp_" + secrets.token_urlsafe(TOKEN_BYTES)
 
 
 # The token, its user, brand and membership in one hand-written statement: it runs on every API request, and the ORM's
@@ -53,10 +43,6 @@ TOKEN_SQL = f"""
 EXPIRED = "This token expired (tokens last {days} days): a brand admin can create a new one."
 NOT_A_MEMBER = "This token's user is no longer the member of its brand it was issued for."
 ROLE_CHANGED = "This token's user changed role in its brand since it was issued: a new token is needed."
-
-
-def token_max_age() -> dt.timedelta:
-    return dt.timedelta(days=settings.API_TOKEN_MAX_AGE_DAYS)
 
 
 def loaded(model, db: str, values: dict):

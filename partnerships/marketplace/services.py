@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.validators import bad_country_codes
-from partnerships.api.authentication import new_secret, token_digest
-from partnerships.brand_selectors import marketplace_partners
 from partnerships.exceptions import PartnershipsError
+from partnerships.marketplace.rules import is_brand_admin, marketplace_partners, membership, user_brands
+from partnerships.marketplace.tokens import new_secret, token_digest
 from partnerships.models import (
     ApiToken,
     Brand,
@@ -69,15 +69,14 @@ CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countrie
 
 
 def brand_for(user: AbstractBaseUser, brand_id: int, *, token=None, admin: bool = False) -> Brand:
-    memberships = BrandMembership.objects.filter(user=user, brand_id=brand_id, brand__is_active=True)
-    if token is not None and getattr(token, "brand_id", None) != brand_id:
+    """The brand the user acts for with this id (rules.membership), else "not found"; with ``admin``, only if they
+    are one of its admins."""
+    brand = user_brands(user, token).filter(pk=brand_id).first()
+    if brand is None:
         raise NotFound(BRAND_NOT_FOUND)
-    membership = memberships.select_related("brand").first()
-    if membership is None:
-        raise NotFound(BRAND_NOT_FOUND)
-    if admin and membership.role != BrandMembership.Role.ADMIN:
+    if admin and not is_brand_admin(user, brand):
         raise MarketplaceError(NOT_BRAND_ADMIN.format(action="manage API tokens"))
-    return membership.brand
+    return brand
 
 
 def text_within_limits(model, values: dict) -> None:
@@ -163,9 +162,7 @@ def campaign_archive(*, user: AbstractBaseUser, campaign_id: int, token=None) ->
 
 
 def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> Campaign:
-    campaigns = Campaign.objects.filter(pk=campaign_id, brand__memberships__user=user, brand__is_active=True)
-    if token is not None and getattr(token, "brand_id", None):
-        campaigns = campaigns.filter(brand_id=token.brand_id)
+    campaigns = Campaign.objects.filter(membership(user, token, via="brand"), pk=campaign_id)
     if lock:
         campaigns = Campaign.objects.select_for_update().filter(pk__in=campaigns.values("pk"))
     campaign = campaigns.first()
@@ -243,11 +240,8 @@ def shortlist_remove(*, user: AbstractBaseUser, campaign_id: int, partner_handle
 
 @transaction.atomic
 def invitation_withdraw(*, user: AbstractBaseUser, invitation_id: int, token=None) -> Invitation:
-    invitations = Invitation.objects.select_for_update(of=("self",)).filter(
-        pk=invitation_id, campaign__brand__memberships__user=user)
-    if token is not None and getattr(token, "brand_id", None):
-        invitations = invitations.filter(campaign__brand_id=token.brand_id)
-    invitation = invitations.first()
+    invitation = Invitation.objects.select_for_update(of=("self",)).filter(
+        membership(user, token, via="campaign__brand"), pk=invitation_id).first()
     if invitation is None:
         raise NotFound(INVITATION_NOT_FOUND)
     if invitation.status != Invitation.Status.INVITED:

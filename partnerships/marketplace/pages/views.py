@@ -1,11 +1,11 @@
 """The brand pages: sign in, search creators, campaigns with their matches and shortlist, invite, follow the answers.
 
-The same FilterSet validates the search as in the API, the same selectors read and the same services
-write; every object is looked up within the signed-in user's brands, so other brands' ids are 404s."""
+The same parameters validate the search as in the API (params), the same search, selectors and matching read and
+the same services write; every object is looked up within the signed-in user's brands, so other brands' ids are
+404s."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -14,15 +14,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 
 from core.money import format_money
-from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
-from partnerships import brand_selectors, brand_services
-from partnerships.api.filters import CreatorFilterSet
-from partnerships.api.pagination import CreatorKeysetPagination
-from partnerships.brand_services import MarketplaceError
+from partnerships.marketplace import matching, params, search, selectors, services
+from partnerships.marketplace.pages.forms import CampaignForm, InvitationFeeForm
+from partnerships.marketplace.rules import user_brands
+from partnerships.marketplace.services import MarketplaceError
 from partnerships.models import INVITATION_MESSAGE_MAX, Campaign, Category, Invitation, Partner
 
 INVITATION_MESSAGE_TOO_LONG = "Message: at most {limit} characters. Nobody was invited."
@@ -38,7 +35,7 @@ class BrandLoginView(auth_views.LoginView):
 
 
 def _brands(request):
-    brands = brand_selectors.user_brands(request.user)
+    brands = user_brands(request.user)
     if not brands.exists():
         raise Http404("You are not a member of any brand.")
     return brands
@@ -55,29 +52,29 @@ def creator_cards(rows: list[dict], categories: list[Category]) -> list[dict]:
 @login_required
 def creator_search(request):
     brands = _brands(request)
-    filterset = CreatorFilterSet(request.GET or None, queryset=Partner.objects.none(), request=request)
+    form = params.CreatorSearchForm(request.GET)
     page, next_url, previous_url = [], None, None
     categories = list(Category.objects.all())  # the filter's choices and the names of each row's categories
-    ordering = request.GET.get("ordering") or brand_selectors.DEFAULT_ORDERING
+    ordering = request.GET.get("ordering") or search.DEFAULT_ORDERING
     # A refused filter or cursor is shown on the page, with a 400 as the API answers it.
     status = 200
-    if filterset.is_bound and not filterset.is_valid():
+    if not form.is_valid():
         messages.error(request, "Some filters are not valid; fix the fields marked below.")
         status = 400
     else:
-        if not filterset.is_bound:
-            filterset = CreatorFilterSet({}, queryset=Partner.objects.none(), request=request)
-            filterset.is_valid()
-        ordering = filterset.form.cleaned_data.get("ordering") or brand_selectors.DEFAULT_ORDERING
-        paginator = CreatorKeysetPagination()
+        ordering = form.search_ordering()
         try:
-            page = creator_cards(paginator.paginate_creators(Request(request), filterset.creator_query(), ordering),
-                                 categories)
-            next_url, previous_url = paginator.get_next_link(), paginator.get_previous_link()
-        except ValidationError as exc:
-            messages.error(request, " ".join(str(message) for messages_ in exc.detail.values()
+            found = search.search_page(form.creator_query(), ordering, cursor=request.GET.get(search.CURSOR),
+                                       size=params.page_size(request.GET))
+        except search.InvalidSearch as exc:
+            messages.error(request, " ".join(str(message) for messages_ in exc.errors.values()
                                              for message in messages_))
             status = 400
+        else:
+            page = creator_cards(found.rows, categories)
+            url = request.build_absolute_uri()
+            next_url = params.with_parameter(url, search.CURSOR, found.next_cursor)
+            previous_url = params.with_parameter(url, search.CURSOR, found.previous_cursor)
     query = request.GET.copy()
     query.pop("cursor", None)
     sort_links = []
@@ -87,61 +84,13 @@ def creator_search(request):
         sort_links.append({"label": label, "url": "?" + query.urlencode(),
                            "aria": ("descending" if descending else "ascending" if ordering == key else "none")})
     return render(request, "brands/creators.html", {
-        "filterset": filterset, "creators": page, "next_url": next_url, "previous_url": previous_url,
+        "form": form, "creators": page, "next_url": next_url, "previous_url": previous_url,
         "sort_links": sort_links,
         "brands": brands, "categories": categories, "kinds": Partner.Kind.choices,
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
         # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).
-        "campaigns": brand_selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
+        "campaigns": selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
     }, status=status)
-
-
-class CampaignForm(MoneyFormMixin, forms.ModelForm):
-    brand = forms.ModelChoiceField(queryset=None)
-    currency = CurrencyChoiceField(initial="USD")
-    budget = MoneyField(minimum=0, help_text="The campaign's whole budget.")
-    target_countries = forms.CharField(required=False, help_text="Two-letter codes, comma-separated, e.g. US, GB")
-
-    class Meta:
-        model = Campaign
-        fields = ["brand", "name", "brief", "currency", "target_countries", "categories", "followers_min",
-                  "followers_max", "min_engagement_rate", "min_avg_views", "deliverables", "starts_on", "ends_on",
-                  "status"]
-        widgets = {"starts_on": forms.DateInput(attrs={"type": "date"}),
-                   "ends_on": forms.DateInput(attrs={"type": "date"}),
-                   "categories": forms.CheckboxSelectMultiple}
-
-    def __init__(self, *args, brands, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = brands
-
-    def clean_target_countries(self):
-        raw = self.cleaned_data.get("target_countries") or ""
-        return sorted({code.strip().upper() for code in raw.split(",") if code.strip()})
-
-    def money_currency(self, data):
-        # Until the form is cleaned the budget is "in the currency chosen above": the brand may change it.
-        return data.get("currency") or None
-
-    def clean(self):
-        data = super().clean()
-        if isinstance(data.get("budget"), int):
-            data["budget_minor"] = data["budget"]
-        return data
-
-
-class InvitationFeeForm(MoneyFormMixin, forms.Form):
-    """The fee offered with an invitation, in the campaign's currency."""
-
-    fee = MoneyField(minimum=0, help_text="The fee offered to each creator invited.")
-    message = forms.CharField(required=False, strip=False, max_length=INVITATION_MESSAGE_MAX)
-
-    def __init__(self, *args, currency: str, **kwargs):
-        self.currency = currency
-        super().__init__(*args, **kwargs)
-
-    def money_currency(self, data):
-        return self.currency
 
 
 @login_required
@@ -149,26 +98,26 @@ def campaign_list(request):
     brands = _brands(request)
     form = CampaignForm(request.POST or None, brands=brands)
     if request.method == "POST" and form.is_valid():
-        values = {key: form.cleaned_data[key] for key in brand_services.CAMPAIGN_FIELDS if key in form.cleaned_data}
+        values = {key: form.cleaned_data[key] for key in services.CAMPAIGN_FIELDS if key in form.cleaned_data}
         values["budget_minor"] = form.cleaned_data["budget_minor"]
         try:
-            campaign = brand_services.campaign_create(user=request.user, brand_id=form.cleaned_data["brand"].pk,
+            campaign = services.campaign_create(user=request.user, brand_id=form.cleaned_data["brand"].pk,
                                                       categories=list(form.cleaned_data["categories"]), **values)
         except MarketplaceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Campaign “{campaign.name}” created.")
             return HttpResponseRedirect(reverse("brands:campaign", args=[campaign.pk]))
-    campaigns = brand_selectors.brand_campaigns(brands).order_by("-created_at")
+    campaigns = selectors.brand_campaigns(brands).order_by("-created_at")
     return render(request, "brands/campaigns.html", {
         "campaigns": [{"campaign": c, "budget": format_money(c.budget_minor, c.currency)} for c in campaigns],
         "form": form}, status=400 if form.is_bound else 200)
 
 
 def _campaign(request, campaign_id: int) -> Campaign:
-    campaign = brand_selectors.brand_campaigns(_brands(request)).filter(pk=campaign_id).first()
+    campaign = selectors.brand_campaigns(_brands(request)).filter(pk=campaign_id).first()
     if campaign is None:
-        raise Http404(brand_services.CAMPAIGN_NOT_FOUND)
+        raise Http404(services.CAMPAIGN_NOT_FOUND)
     return campaign
 
 
@@ -183,7 +132,7 @@ def campaign_close(request, campaign_id: int):
     """Close (archive) a campaign: the pages never delete one, so its invitations stay on record."""
     campaign = _campaign(request, campaign_id)
     try:
-        brand_services.campaign_archive(user=request.user, campaign_id=campaign.pk)
+        services.campaign_archive(user=request.user, campaign_id=campaign.pk)
     except MarketplaceError as exc:
         messages.error(request, str(exc))
     else:
@@ -194,11 +143,11 @@ def campaign_close(request, campaign_id: int):
 def _campaign_page(request, campaign: Campaign, *, invite: dict | None = None, status: int = 200):
     """The campaign with its matches, shortlist and invitations. `invite` re-shows a refused invitation: the fee as
     typed, the error beside the field it was typed in, and the creators that were ticked."""
-    matches = [{"partner": p, "score": round(p.score, 1), "breakdown": brand_selectors.match_breakdown(p, campaign)}
-               for p in brand_selectors.campaign_matches(campaign, limit=30)]
-    invitations = (brand_selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
+    matches = [{"partner": p, "score": round(p.score, 1), "breakdown": matching.match_breakdown(p, campaign)}
+               for p in matching.campaign_matches(campaign, limit=30)]
+    invitations = (selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
                    .order_by("-invited_at"))
-    shortlist = list(brand_selectors.campaign_shortlist(campaign))
+    shortlist = list(selectors.campaign_shortlist(campaign))
     shortlisted = {entry.partner.handle for entry in shortlist}
     invite = invite or {}
     for match in matches:
@@ -219,7 +168,7 @@ def _shortlist(request, campaign: Campaign, handles: list[str]) -> None:
     note = request.POST.get("note", "").strip()
     for handle in handles:
         try:
-            _entry, created = brand_services.shortlist_add(user=request.user, campaign_id=campaign.pk,
+            _entry, created = services.shortlist_add(user=request.user, campaign_id=campaign.pk,
                                                            partner_handle=handle, note=note)
         except MarketplaceError as exc:
             messages.error(request, str(exc))
@@ -262,7 +211,7 @@ def creators_shortlist(request):
 def shortlist_remove(request, campaign_id: int, handle: str):
     campaign = _campaign(request, campaign_id)
     try:
-        brand_services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle)
+        services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle)
     except MarketplaceError as exc:
         messages.error(request, str(exc))
     else:
@@ -293,7 +242,7 @@ def campaign_invite(request, campaign_id: int):
     fee = form.cleaned_data["fee"]
     for handle in handles:
         try:
-            brand_services.invitation_create(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
+            services.invitation_create(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
                                              offered_fee_minor=fee, currency=campaign.currency,
                                              message=form.cleaned_data["message"])
         except MarketplaceError as exc:
@@ -308,8 +257,8 @@ def campaign_invite(request, campaign_id: int):
 def invitation_withdraw(request, invitation_id: int):
     invitation = Invitation.objects.filter(pk=invitation_id).only("campaign_id").first()
     try:
-        brand_services.invitation_withdraw(user=request.user, invitation_id=invitation_id)
-    except brand_services.NotFound as exc:
+        services.invitation_withdraw(user=request.user, invitation_id=invitation_id)
+    except services.NotFound as exc:
         raise Http404(str(exc)) from exc
     except MarketplaceError as exc:
         messages.error(request, str(exc))

@@ -107,8 +107,8 @@ def test_a_campaign_ending_before_it_starts_is_refused(page_a, brand_a):
 
 
 def test_brand_b_pages_are_not_found_for_a(page_a, campaign_b, creators, user_b):
-    from partnerships import brand_services
-    invitation = brand_services.invitation_create(user=user_b, campaign_id=campaign_b.pk, partner_handle="ben",
+    from partnerships.marketplace import services
+    invitation = services.invitation_create(user=user_b, campaign_id=campaign_b.pk, partner_handle="ben",
                                                   offered_fee_minor=1, currency="USD")
     assert page_a.get(reverse("brands:campaign", args=[campaign_b.pk])).status_code == 404
     invite = page_a.post(reverse("brands:invite", args=[campaign_b.pk]), {"handle": "cleo", "fee": "1"})

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings
 
-from partnerships.api.errors import BODY_TOO_LARGE, TOO_MANY_FIELDS
+from partnerships.marketplace.api.errors import BODY_TOO_LARGE, TOO_MANY_FIELDS
 from partnerships.models import Invitation
 
 pytestmark = pytest.mark.django_db

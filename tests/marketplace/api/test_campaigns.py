@@ -3,7 +3,7 @@
 import pytest
 
 from partnerships.models import Campaign, Invitation
-from tests.brands.conftest import days
+from tests.marketplace.conftest import days
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from partnerships import brand_services
-from partnerships.brand_services import (
+from partnerships.marketplace import services
+from partnerships.marketplace.services import (
     CREATOR_NOT_SHORTLISTABLE,
     SHORTLIST_ALREADY_INVITED,
     SHORTLIST_ENTRY_NOT_FOUND,
@@ -15,7 +15,7 @@ from partnerships.brand_services import (
     NotFound,
 )
 from partnerships.models import Campaign, Invitation, Partner, ShortlistEntry
-from tests.brands.test_tenant_isolation import PRIVATE
+from tests.marketplace.test_tenant_isolation import PRIVATE
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def page_a(client, user_a):
 
 @pytest.fixture
 def entry_b(user_b, campaign_b, creators):
-    entry, _ = brand_services.shortlist_add(user=user_b, campaign_id=campaign_b.pk, partner_handle="cleo",
+    entry, _ = services.shortlist_add(user=user_b, campaign_id=campaign_b.pk, partner_handle="cleo",
                                             note="Nova only")
     return entry
 
@@ -81,8 +81,8 @@ def test_adding_twice_returns_the_existing_entry_without_a_duplicate(api_a, camp
 
 
 def test_the_service_is_idempotent(user_a, campaign_a, creators):
-    entry, created = brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
-    again, created_again = brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
+    entry, created = services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
+    again, created_again = services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
     assert (created, created_again, again.pk) == (True, False, entry.pk)
     assert ShortlistEntry.objects.count() == 1
 
@@ -109,7 +109,7 @@ def test_a_closed_campaign_is_refused_and_a_draft_one_accepted(api_a, campaign_a
 
 
 def test_an_invited_creator_is_not_shortlisted_again(api_a, user_a, campaign_a, creators):
-    brand_services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
+    services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
                                      offered_fee_minor=1, currency="USD")
     response = add(api_a, campaign_a, "ben")
     assert response.status_code == 400
@@ -128,9 +128,9 @@ def test_inviting_a_shortlisted_creator_moves_them_to_the_invitations(api_a, cam
 
 
 def test_a_refused_invitation_leaves_the_shortlist_as_it_was(user_a, campaign_a, creators):
-    brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
+    services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
     with pytest.raises(MarketplaceError):
-        brand_services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
+        services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
                                          offered_fee_minor=1, currency="EUR")
     assert shortlisted(campaign_a) == ["ben"]
     assert Invitation.objects.count() == 0
@@ -206,9 +206,9 @@ def test_brand_b_shortlist_is_not_found_for_a_through_the_api(api_a, campaign_b,
 
 def test_a_cannot_add_to_brand_b_campaign_by_id(user_a, campaign_b, creators):
     with pytest.raises(NotFound):
-        brand_services.shortlist_add(user=user_a, campaign_id=campaign_b.pk, partner_handle="ben")
+        services.shortlist_add(user=user_a, campaign_id=campaign_b.pk, partner_handle="ben")
     with pytest.raises(NotFound):
-        brand_services.shortlist_remove(user=user_a, campaign_id=campaign_b.pk, partner_handle="ben")
+        services.shortlist_remove(user=user_a, campaign_id=campaign_b.pk, partner_handle="ben")
     assert not ShortlistEntry.objects.filter(campaign=campaign_b).exists()
 
 
@@ -291,8 +291,8 @@ def test_the_creator_search_never_redirects_elsewhere(page_a, campaign_a, creato
 
 
 def test_invite_from_the_shortlist_moves_the_creator(page_a, user_a, campaign_a, creators):
-    brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
-    brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="cleo")
+    services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben")
+    services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="cleo")
     html = page_a.get(reverse("brands:campaign", args=[campaign_a.pk])).content.decode()
     assert 'for="fee-ben"' in html
     page_a.post(reverse("brands:invite", args=[campaign_a.pk]), {"handle": "ben", "fee": "250.00"})
@@ -301,7 +301,7 @@ def test_invite_from_the_shortlist_moves_the_creator(page_a, user_a, campaign_a,
 
 
 def test_the_campaign_page_shows_no_private_field(page_a, user_a, campaign_a, creators):
-    brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben", note="ok")
+    services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben", note="ok")
     html = page_a.get(reverse("brands:campaign", args=[campaign_a.pk])).content.decode()
     assert "@ben" in html
     for private in ("date_of_birth", "tax", "identity", "1994", "1995", "1996"):
@@ -314,7 +314,7 @@ def test_the_campaign_page_shows_no_private_field(page_a, user_a, campaign_a, cr
 def test_the_campaign_admin_shows_the_shortlist(client, request, who, user_a, campaign_a, creators):
     from partnerships.roles import ensure_groups
     ensure_groups()
-    brand_services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben", note="Admin sees")
+    services.shortlist_add(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben", note="Admin sees")
     client.force_login(request.getfixturevalue(who))
     html = client.get(reverse("admin:partnerships_campaign_change", args=[campaign_a.pk])).content.decode()
     assert "Admin sees" in html

@@ -14,8 +14,8 @@ PRIVATE = ("date_of_birth", "tax_form_on_file", "identity_verified", "age_verifi
 
 @pytest.fixture
 def invitation_b(campaign_b, creators, user_b):
-    from partnerships import brand_services
-    return brand_services.invitation_create(user=user_b, campaign_id=campaign_b.pk, partner_handle="ben",
+    from partnerships.marketplace import services
+    return services.invitation_create(user=user_b, campaign_id=campaign_b.pk, partner_handle="ben",
                                             offered_fee_minor=1, currency="USD")
 
 
@@ -69,10 +69,10 @@ def test_a_token_of_brand_a_cannot_reach_the_users_other_brand(user_a, brand_a, 
     """A user in two brands, with a token for A: the token acts for A only."""
     from rest_framework.test import APIClient
 
-    from partnerships import brand_services
+    from partnerships.marketplace import services
     from partnerships.models import BrandMembership
     BrandMembership.objects.create(brand=brand_b, user=user_a)
-    token, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="a-only")
+    token, secret = services.api_token_create(user=user_a, brand_id=brand_a.pk, name="a-only")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     assert client.get(f"/api/v1/campaigns/{campaign_b.pk}/").status_code == 404

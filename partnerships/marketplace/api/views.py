@@ -12,13 +12,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from core.validators import HANDLE_VALIDATOR
-from partnerships import brand_selectors, brand_services
-from partnerships.api.filters import CreatorFilterSet, InvitationFilterSet, refuse_unknown_parameters
-from partnerships.api.pagination import CreatorKeysetPagination
-from partnerships.api.serializers import (
+from partnerships.marketplace import matching, params, search, selectors, services
+from partnerships.marketplace.api.filters import (
+    CREATOR_SEARCH_PARAMETERS,
+    InvitationFilterSet,
+    refuse_unknown_parameters,
+)
+from partnerships.marketplace.api.pagination import CreatorKeysetPagination
+from partnerships.marketplace.api.serializers import (
     MARKETPLACE_RULES,
     CampaignSerializer,
     CreatorSerializer,
@@ -29,23 +32,12 @@ from partnerships.api.serializers import (
     ShortlistEntrySerializer,
     SimilarCreatorSerializer,
 )
-from partnerships.brand_services import MarketplaceError
+from partnerships.marketplace.api.throttles import BrandRateThrottle
+from partnerships.marketplace.rules import user_brands
+from partnerships.marketplace.services import MarketplaceError
 from partnerships.models import ApiToken, Campaign, Invitation, Partner
 
 HANDLE_PATTERN = HANDLE_VALIDATOR.regex.pattern
-
-
-class BrandRateThrottle(SimpleRateThrottle):
-    """One budget per brand (the token's), so one brand's integration cannot starve the others."""
-
-    scope = "brand"
-
-    def get_cache_key(self, request, view):
-        if isinstance(request.auth, ApiToken):
-            return self.cache_format % {"scope": self.scope, "ident": f"brand-{request.auth.brand_id}"}
-        if request.user and request.user.is_authenticated:
-            return self.cache_format % {"scope": self.scope, "ident": f"user-{request.user.pk}"}
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class IsBrandUser(permissions.BasePermission):
@@ -69,7 +61,7 @@ class BrandAPIView:
     def brands(self):
         """The brands this request may act for (the token's, or the signed-in user's); built when first asked."""
         if not hasattr(self, "_brands"):
-            self._brands = brand_selectors.user_brands(self.request.user, self.request.auth)
+            self._brands = user_brands(self.request.user, self.request.auth)
         return self._brands
 
 
@@ -78,27 +70,25 @@ class NewestFirstPagination(CursorPagination):
     ordering = ("-pk",)
 
 
-SEARCH_PARAMETERS = {"q", "country", "category", "kind", "followers_min", "followers_max", "avg_views_min",
-                     "engagement_rate_min", "ordering", "cursor", "page_size"}
-
-
 @extend_schema(description="Search the creators available for brand deals. " + MARKETPLACE_RULES,
-               parameters=[OpenApiParameter("page_size", int, description="Results per page, at most 200.")],
+               parameters=CREATOR_SEARCH_PARAMETERS,
                responses={200: CreatorSerializer(many=True), 400: OpenApiTypes.OBJECT})
 class CreatorSearchView(BrandAPIView, generics.ListAPIView):
     serializer_class = CreatorSerializer
     pagination_class = CreatorKeysetPagination
-    filter_backends = [DjangoFilterBackend]
-    filterset_class = CreatorFilterSet
+    filter_backends: list = []  # params validates the search and search.creator_page filters it
 
     def get_queryset(self):
         return Partner.objects.none()  # for the schema only: list reads pages of rows (creator_page)
 
     def list(self, request, *args, **kwargs):
-        refuse_unknown_parameters(request, SEARCH_PARAMETERS)
-        query, ordering = CreatorFilterSet.validated(request.query_params)
-        page = self.paginator.paginate_creators(request, query, ordering)
-        return self.get_paginated_response(brand_selectors.creator_rows(page))
+        refuse_unknown_parameters(request, params.SEARCH_PARAMETERS)
+        try:
+            query, ordering = params.search_from_parameters(request.query_params)
+            page = self.paginator.paginate_creators(request, query, ordering)
+        except search.InvalidSearch as exc:
+            raise ValidationError(exc.errors) from exc
+        return self.get_paginated_response(search.creator_rows(page))
 
 
 @extend_schema(responses={200: SimilarCreatorSerializer(many=True), 404: ErrorSerializer},
@@ -111,10 +101,10 @@ class SimilarCreatorsView(BrandAPIView, generics.GenericAPIView):
     def get(self, request, handle: str):
         refuse_unknown_parameters(request, set())
         try:
-            partner = brand_services.partner_by_handle(handle)
-        except brand_services.NotFound as exc:
+            partner = services.partner_by_handle(handle)
+        except services.NotFound as exc:
             raise NotFound(str(exc)) from exc
-        return Response(self.get_serializer(brand_selectors.similar_creators(partner), many=True).data)
+        return Response(self.get_serializer(matching.similar_creators(partner), many=True).data)
 
 
 class Conflict(APIException):
@@ -139,7 +129,7 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
         refuse_unknown_parameters(self.request, {"cursor"} if self.action == "list" else set())
-        return brand_selectors.brand_campaigns(self.brands())
+        return selectors.brand_campaigns(self.brands())
 
     def get_serializer(self, *args, **kwargs):
         if not getattr(self, "swagger_fake_view", False) and self.request.user.is_authenticated:
@@ -155,7 +145,7 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         values, categories = self._values(serializer)
         try:
-            serializer.instance = brand_services.campaign_create(
+            serializer.instance = services.campaign_create(
                 user=self.request.user, brand_id=serializer.validated_data["brand"].pk, categories=categories,
                 token=self.token(), **values)
         except MarketplaceError as exc:
@@ -164,7 +154,7 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     def perform_update(self, serializer):
         values, categories = self._values(serializer)
         try:
-            serializer.instance = brand_services.campaign_update(
+            serializer.instance = services.campaign_update(
                 user=self.request.user, campaign_id=serializer.instance.pk, categories=categories,
                 token=self.token(), **values)
         except MarketplaceError as exc:
@@ -172,8 +162,8 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         try:
-            brand_services.campaign_delete(user=self.request.user, campaign_id=instance.pk, token=self.token())
-        except brand_services.CampaignHasHistory as exc:
+            services.campaign_delete(user=self.request.user, campaign_id=instance.pk, token=self.token())
+        except services.CampaignHasHistory as exc:
             raise Conflict(str(exc)) from exc
 
     @extend_schema(request=None, responses={200: CampaignSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
@@ -183,7 +173,7 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     def archive(self, request, pk=None):
         campaign = self.get_object()
         try:
-            campaign = brand_services.campaign_archive(user=request.user, campaign_id=campaign.pk, token=self.token())
+            campaign = services.campaign_archive(user=request.user, campaign_id=campaign.pk, token=self.token())
         except MarketplaceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(self.get_serializer(campaign).data)
@@ -194,9 +184,9 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def matches(self, request, pk=None):
         campaign = self.get_object()
-        matches = brand_selectors.campaign_matches(campaign)
+        matches = matching.campaign_matches(campaign)
         data = [{"creator": partner, "score": round(partner.score, 2),
-                 "breakdown": brand_selectors.match_breakdown(partner, campaign)} for partner in matches]
+                 "breakdown": matching.match_breakdown(partner, campaign)} for partner in matches]
         return Response(MatchSerializer(data, many=True).data)
 
     @extend_schema(methods=["GET"], responses={200: ShortlistEntrySerializer(many=True), 404: ErrorSerializer},
@@ -212,17 +202,17 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     def shortlist(self, request, pk=None):
         campaign = self.get_object()
         if request.method == "GET":
-            entries = brand_selectors.campaign_shortlist(campaign)
+            entries = selectors.campaign_shortlist(campaign)
             return Response(ShortlistEntrySerializer(entries, many=True).data)
         serializer = ShortlistAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            entry, created = brand_services.shortlist_add(
+            entry, created = services.shortlist_add(
                 user=request.user, campaign_id=campaign.pk, partner_handle=serializer.validated_data["handle"],
                 note=serializer.validated_data["note"], token=self.token())
         except MarketplaceError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        entry = brand_selectors.campaign_shortlist(campaign).get(pk=entry.pk)
+        entry = selectors.campaign_shortlist(campaign).get(pk=entry.pk)
         return Response(ShortlistEntrySerializer(entry).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -235,9 +225,9 @@ class CampaignViewSet(BrandAPIView, viewsets.ModelViewSet):
     def shortlist_remove(self, request, pk=None, handle=None):
         campaign = self.get_object()
         try:
-            brand_services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
+            services.shortlist_remove(user=request.user, campaign_id=campaign.pk, partner_handle=handle,
                                             token=self.token())
-        except brand_services.NotFound as exc:
+        except services.NotFound as exc:
             raise NotFound(str(exc)) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -255,12 +245,12 @@ class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveMode
             return Invitation.objects.none()
         allowed = {"campaign", "status", "cursor"} if self.action == "list" else set()
         refuse_unknown_parameters(self.request, allowed)
-        self.request.brand_campaigns = brand_selectors.brand_campaigns(self.brands())
-        return brand_selectors.brand_invitations(self.brands())
+        self.request.brand_campaigns = selectors.brand_campaigns(self.brands())
+        return selectors.brand_invitations(self.brands())
 
     def get_serializer(self, *args, **kwargs):
         if not getattr(self, "swagger_fake_view", False) and self.request.user.is_authenticated:
-            kwargs["campaigns"] = brand_selectors.brand_campaigns(self.brands())
+            kwargs["campaigns"] = selectors.brand_campaigns(self.brands())
         return super().get_serializer(*args, **kwargs)
 
     @extend_schema(responses={201: InvitationSerializer, 400: OpenApiTypes.OBJECT})
@@ -269,7 +259,7 @@ class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveMode
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            invitation = brand_services.invitation_create(
+            invitation = services.invitation_create(
                 user=request.user, campaign_id=data["campaign"].pk, partner_handle=data["partner_handle"],
                 offered_fee_minor=data["offered_fee_minor"], currency=data["currency"],
                 message=data.get("message", ""), token=self.token())
@@ -282,9 +272,9 @@ class InvitationViewSet(BrandAPIView, mixins.ListModelMixin, mixins.RetrieveMode
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         try:
-            invitation = brand_services.invitation_withdraw(user=request.user, invitation_id=int(pk),
+            invitation = services.invitation_withdraw(user=request.user, invitation_id=int(pk),
                                                             token=self.token())
-        except brand_services.NotFound as exc:
+        except services.NotFound as exc:
             raise Http404(str(exc)) from exc
         except (MarketplaceError, ValueError) as exc:
             raise ValidationError({"detail": str(exc)}) from exc

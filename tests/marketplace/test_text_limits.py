@@ -5,7 +5,7 @@ import pytest
 from django.db import DataError, IntegrityError, transaction
 from django.urls import reverse
 
-from partnerships import brand_services
+from partnerships.marketplace import services
 from partnerships.models import (
     CAMPAIGN_BRIEF_MAX,
     INVITATION_MESSAGE_MAX,
@@ -14,8 +14,8 @@ from partnerships.models import (
     Invitation,
     ShortlistEntry,
 )
-from tests.brands.factories import CampaignFactory
-from tests.brands.test_campaigns_api import campaign_payload, invite
+from tests.marketplace.api.test_campaigns import campaign_payload, invite
+from tests.marketplace.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
 TWO_MIB = "x" * (2 << 20)
@@ -67,8 +67,8 @@ def test_the_campaign_form_refuses_a_long_brief(client, user_a, brand_a):
 
 
 def test_the_service_refuses_long_text_from_any_caller(user_a, campaign_a, creators):
-    with pytest.raises(brand_services.MarketplaceError, match="^message: at most 2000 characters"):
-        brand_services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
+    with pytest.raises(services.MarketplaceError, match="^message: at most 2000 characters"):
+        services.invitation_create(user=user_a, campaign_id=campaign_a.pk, partner_handle="ben",
                                          offered_fee_minor=1, currency="USD", message=TWO_MIB)
     assert not Invitation.objects.exists()
 

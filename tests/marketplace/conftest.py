@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from partnerships import brand_services
+from partnerships.marketplace import services
 from partnerships.models import BrandMembership, Campaign, Partner
-from tests.brands.factories import BrandFactory, CampaignFactory
+from tests.marketplace.factories import BrandFactory, CampaignFactory
 from tests.partnerships.factories import CategoryFactory, PartnerFactory, PartnerStatisticsFactory, UserFactory
 
 
@@ -99,7 +99,7 @@ def api_a(user_a):
 
 @pytest.fixture
 def token_a(user_a, brand_a):
-    token, secret = brand_services.api_token_create(user=user_a, brand_id=brand_a.pk, name="ci")
+    token, secret = services.api_token_create(user=user_a, brand_id=brand_a.pk, name="ci")
     return secret
 
 

@@ -1,0 +1,109 @@
+"""The creator search's parameters, for the API and the brand page alike, free of DRF.
+
+Validated strictly: a malformed value is refused by name (InvalidSearch), never a silently ignored filter."""
+
+from __future__ import annotations
+
+from urllib import parse
+
+from django import forms
+from django.core.validators import RegexValidator
+from django.db.models import QuerySet
+
+from core.validators import COUNTRY_CODE_VALIDATOR
+from partnerships.marketplace.search import CURSOR, DEFAULT_ORDERING, CreatorQuery, InvalidSearch
+from partnerships.models import Category, Partner
+
+COUNTRY = RegexValidator(COUNTRY_CODE_VALIDATOR.regex, "Use two-letter upper-case country codes, e.g. US.")
+ORDERINGS = [value for name in ("followers", "avg_views", "engagement_rate") for value in (name, f"-{name}")]
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+PAGE_SIZE_PARAMETER = "page_size"
+
+
+class CountryListField(forms.Field):
+    widget = forms.SelectMultiple
+
+    def to_python(self, value):
+        if not value:
+            return []
+        items = value if isinstance(value, list | tuple) else [value]
+        # Repeated parameters (?country=US&country=GB) or one comma-separated field (a page's text box).
+        return [code.strip() for item in items for code in str(item).split(",") if code.strip()]
+
+    def validate(self, value):
+        super().validate(value)
+        for code in value:
+            COUNTRY(code)
+
+
+def _count(**kwargs) -> forms.IntegerField:
+    return forms.IntegerField(required=False, min_value=0, max_value=10**15, **kwargs)
+
+
+class CreatorSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100,
+                        help_text="Part of a handle or display name (case-insensitive).")
+    country = CountryListField(required=False, help_text="Repeatable two-letter country code.")
+    category = forms.ModelMultipleChoiceField(queryset=Category.objects.all(), to_field_name="slug", required=False,
+                                              help_text="Repeatable category slug.")
+    kind = forms.ChoiceField(choices=[("", "---------"), *Partner.Kind.choices], required=False)
+    followers_min = _count()
+    followers_max = _count()
+    avg_views_min = _count()
+    engagement_rate_min = forms.DecimalField(required=False, min_value=0, max_value=100, max_digits=7,
+                                             decimal_places=2)
+    ordering = forms.ChoiceField(
+        choices=[("", "---------"), *((value, value) for value in ORDERINGS)], required=False,
+        help_text="followers, avg_views or engagement_rate; prefix - for descending. Default -followers.")
+
+    def creator_query(self) -> CreatorQuery:
+        """The cleaned parameters as the search's query."""
+        data = self.cleaned_data
+        categories = data.get("category")
+        if categories is None or isinstance(categories, QuerySet) and categories.query.is_empty():  # none given
+            categories = ()
+        return CreatorQuery(
+            q=data.get("q") or "", countries=tuple(data.get("country") or ()),
+            categories=tuple(category.pk for category in categories), kind=data.get("kind") or "",
+            followers_min=data.get("followers_min"), followers_max=data.get("followers_max"),
+            avg_views_min=data.get("avg_views_min"), engagement_rate_min=data.get("engagement_rate_min"),
+        )
+
+    def search_ordering(self) -> str:
+        return self.cleaned_data.get("ordering") or DEFAULT_ORDERING
+
+
+# Every query parameter a search takes: its filters and ordering, and its page's cursor and size.
+SEARCH_PARAMETERS = frozenset({*CreatorSearchForm.base_fields, CURSOR, PAGE_SIZE_PARAMETER})
+
+
+def search_from_parameters(data) -> tuple[CreatorQuery, str]:
+    """The search and its ordering from query parameters, or InvalidSearch naming each bad one."""
+    form = CreatorSearchForm(data)
+    if not form.is_valid():
+        raise InvalidSearch(form.errors)
+    return form.creator_query(), form.search_ordering()
+
+
+def page_size(data) -> int:
+    """The page size a request asks for (``page_size``, 1 to MAX_PAGE_SIZE), PAGE_SIZE if it asks for none."""
+    value = data.get(PAGE_SIZE_PARAMETER)
+    if value is None:
+        return PAGE_SIZE
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidSearch({PAGE_SIZE_PARAMETER: [f"Ask for a whole number of results from 1 to {MAX_PAGE_SIZE}."]})
+    return size
+
+
+def with_parameter(url: str, name: str, value: str | None) -> str | None:
+    """The URL with one query parameter set (the others kept, sorted), or None without a value: a page's link."""
+    if value is None:
+        return None
+    scheme, netloc, path, query, fragment = parse.urlsplit(url)
+    parameters = parse.parse_qs(query, keep_blank_values=True)
+    parameters[name] = [value]
+    return parse.urlunsplit((scheme, netloc, path, parse.urlencode(sorted(parameters.items()), doseq=True), fragment))
