@@ -27,7 +27,7 @@ What it does:
    migration 0002 are dropped for the load and rebuilt after it, with the same definitions. VACUUM ANALYZE.
 2. in this process (Django set up on that database, DEBUG off, the project's middleware), for each query of MIX:
    - the API: DRF's APIClient (secure=True, as behind the TLS proxy) with an `Authorization: Token` header (a
-     token made by brand_services.api_token_create), through the whole middleware, URL, authentication,
+     token made by marketplace.services.api_token_create), through the whole middleware, URL, authentication,
      permission, throttle (rate raised so 429s never happen), filter, cursor pagination and JSON rendering;
    - raw SQL: one hand-written statement returning the same page (same columns, categories by array_agg,
      LIMIT 51 like the cursor paginator; category slugs resolved to ids once), psycopg 3 directly with
@@ -164,22 +164,13 @@ OUTER_ORDER = {"followers": "followers", "avg_views": "avg_views", "engagement_r
 
 
 def raw_where(params: dict, after: tuple | None = None) -> tuple[str, dict]:
-    """The marketplace rules and the query's filters, as brand_selectors.creator_page applies them."""
-    from django.conf import settings
-    from django.utils import timezone
+    """The marketplace rule and the query's filters, as marketplace.search.creator_page applies them; the rule's SQL
+    is the project's own (marketplace.rules.marketplace_sql), with its placeholders named for this statement."""
+    from partnerships.marketplace.rules import marketplace_sql
 
-    today = timezone.localdate()
-    try:
-        adult_born_by = today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE)
-    except ValueError:
-        adult_born_by = today.replace(year=today.year - settings.MARKETPLACE_MIN_AGE, day=28)
-    adult = "p.kind IN ('publisher', 'institution') OR p.date_of_birth <= %(adult_born_by)s"
-    if settings.MARKETPLACE_MIN_AGE <= 18:
-        adult += " OR (p.date_of_birth IS NULL AND p.age_verified)"
-    where = [f"({adult})", "p.opted_into_brand_deals", "p.status = 'active'", "s.followers >= %(min_followers)s",
-             "s.views_30d >= %(min_views)s", "s.posts_30d >= %(min_posts)s"]
-    values = {"adult_born_by": adult_born_by, "min_followers": settings.MARKETPLACE_MIN_FOLLOWERS,
-              "min_views": settings.MARKETPLACE_MIN_VIEWS_30D, "min_posts": settings.MARKETPLACE_MIN_POSTS_30D}
+    rule, rule_params = marketplace_sql()
+    where = [rule % tuple(f"%(rule_{index})s" for index in range(len(rule_params)))]
+    values = {f"rule_{index}": value for index, value in enumerate(rule_params)}
     if params.get("q"):
         # The expression the trigram indexes are built on (migration 0002).
         where.append("(UPPER(p.handle::text) LIKE UPPER(%(q)s) OR UPPER(p.display_name::text) LIKE UPPER(%(q)s))")
@@ -218,7 +209,7 @@ def raw_query(params: dict, after: tuple | None = None) -> tuple[str, dict]:
     ordering = params.get("ordering") or "-followers"
     name = ordering.lstrip("-")
     direction = "DESC" if ordering.startswith("-") else "ASC"
-    # As the API (brand_selectors.creator_page): with a text search the key is written so no index provides
+    # As the API (marketplace.search.creator_page): with a text search the key is written so no index provides
     # the order, and PostgreSQL finds the matches through the trigram indexes first.
     key = f"({RAW_ORDER[name]} + 0)" if len(params.get("q") or "") >= 3 else RAW_ORDER[name]
     sql = f"""

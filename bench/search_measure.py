@@ -27,8 +27,7 @@ def plain_view():
     from django_filters.rest_framework import DjangoFilterBackend
     from rest_framework import pagination, permissions, serializers, viewsets
 
-    from partnerships import brand_selectors
-    from partnerships.api.filters import CountriesFilter
+    from partnerships.marketplace import params, rules
     from partnerships.models import Category, Partner
 
     class PlainCreatorSerializer(serializers.ModelSerializer):
@@ -43,6 +42,9 @@ def plain_view():
             model = Partner
             fields = ["handle", "display_name", "kind", "country", "categories", "followers", "avg_views",
                       "engagement_rate", "posts_30d"]
+
+    class CountriesFilter(django_filters.Filter):
+        field_class = params.CountryListField
 
     class PlainCreatorFilterSet(django_filters.FilterSet):
         q = django_filters.CharFilter(method="search")
@@ -78,7 +80,7 @@ def plain_view():
 
         def get_queryset(self):
             # The same marketplace rules (so the same rows), minus the selector's select_related and prefetch.
-            return (brand_selectors.marketplace_partners().select_related(None).prefetch_related(None)
+            return (rules.marketplace_partners().select_related(None).prefetch_related(None)
                     .order_by("-statistics__followers"))
 
     return PlainCreatorViewSet
@@ -137,7 +139,7 @@ def is_full_table_count(sql: str) -> bool:
 
 
 def main_statement(queries: list[dict]) -> str:
-    # The page statement: brand_selectors.creator_page writes its table names unquoted.
+    # The page statement: marketplace.search.creator_page writes its table names unquoted.
     pages = [q["sql"] for q in queries
              if re.search(r'FROM "?partnerships_partner"? ', q["sql"]) and "LIMIT" in q["sql"]]
     return pages[0] if pages else ""
@@ -178,13 +180,13 @@ def measure(args: argparse.Namespace, build_requests, matching_rows, fix_indexes
     from django.db import connection
     from rest_framework.test import APIClient
 
-    from partnerships import brand_services
+    from partnerships.marketplace import services as marketplace_services
     from partnerships.models import Brand
 
     install_urlconf()
     user = get_user_model().objects.get(username="bench-search")
     brand = Brand.objects.get(slug="bench-brand")
-    _token, secret = brand_services.api_token_create(user=user, brand_id=brand.pk, name="bench-search")
+    _token, secret = marketplace_services.api_token_create(user=user, brand_id=brand.pk, name="bench-search")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     # Like Django's psycopg backend: client-side binding, never server-side prepared statements.
@@ -226,7 +228,7 @@ def measure(args: argparse.Namespace, build_requests, matching_rows, fix_indexes
 
     slowest = sorted(results, key=lambda r: r["times"]["api"]["p95"], reverse=True)[:3]
     plans = {r["label"]: explain(connection, r["api_main_sql"]) for r in slowest}
-    from partnerships.api.views import CreatorSearchView
+    from partnerships.marketplace.api.views import CreatorSearchView
 
     worst = max(results, key=lambda r: r["times"]["api"]["p95"] - r["times"]["sql"]["p95"])
     phases = {}

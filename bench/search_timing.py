@@ -224,9 +224,8 @@ class PhaseProfiler:
         from rest_framework import views as drf_views
         from rest_framework.renderers import JSONRenderer
 
-        from partnerships import brand_selectors
-        from partnerships.api.filters import CreatorFilterSet
-        from partnerships.api.pagination import CreatorKeysetPagination
+        from partnerships.marketplace import params, search
+        from partnerships.marketplace.api.pagination import CreatorKeysetPagination
 
         self.targets = [
             (BaseHandler, "get_response", "Django handler: middleware + URL + view"),
@@ -235,10 +234,10 @@ class PhaseProfiler:
             (drf_views.APIView, "check_permissions", "    permissions"),
             (drf_views.APIView, "check_throttles", "    throttle"),
             (view_class, "list", "    the view's list: parameters, page, response"),
-            (CreatorFilterSet, "validated", "      parameters (FilterSet's form)"),
+            (params, "search_from_parameters", "      parameters (the search form)"),
             (CreatorKeysetPagination, "paginate_creators", "      paginate_creators (cursor, page, links)"),
-            (brand_selectors, "creator_page", "        creator_page (SQL built and run, rows)"),
-            (brand_selectors, "creator_rows", "      creator_rows (response rows)"),
+            (search, "creator_page", "        creator_page (SQL built and run, rows)"),
+            (search, "creator_rows", "      creator_rows (response rows)"),
             (generics.GenericAPIView, "get_paginated_response", "    get_paginated_response"),
             (JSONRenderer, "render", "  JSON rendering"),
             (SQLCompiler, "as_sql", "  (across the above) SQL compilation"),
