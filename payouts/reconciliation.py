@@ -125,7 +125,7 @@ def _in_payment_short(run: PayoutRun) -> int:
 def run_reconciliation(run: PayoutRun) -> list[Check]:
     """The checks that apply to the run's status; every one must hold for the run to be approved or paid."""
     S, currency = PayoutRun.Status, run.currency
-    if run.kind != PayoutRun.Kind.FINAL or run.status not in (S.COMPUTED, S.APPROVED, S.PAID):
+    if not run.spends:
         return []
     status = EarningLine.Status.PAID if run.status == S.PAID else EarningLine.Status.PAYABLE
     gross, net, posted_to_partners, _count, control, _hash = _line_totals(run, status)
