@@ -5,9 +5,10 @@ CSRF-checking ``client``: pytest-django's stays the default of the folder's othe
 import pytest
 
 from config.celery import app as celery_app
-from payouts import services
 from payouts.models import PayoutRun
 from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -40,11 +41,11 @@ def computed_run(db) -> PayoutRun:
     program = paying_program()
     member(program, handle="ana", views=3)
     member(program, handle="ben", views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
     assert run.status == R.COMPUTED, run.error
     return run
 
 
 @pytest.fixture
 def approved_run(computed_run, second_approver) -> PayoutRun:
-    return services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
+    return payout_run_approve(run_id=computed_run.pk, actor=second_approver)
