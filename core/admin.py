@@ -57,6 +57,19 @@ class LargeTableAdminMixin:
     list_per_page = 50
 
 
+class ReadOnlyAdminMixin:
+    """A list and pages to read only: rows are written by services, never added, changed or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReasonForm(forms.Form):
     """The intermediate page of every decision: a reason, and for approvals an eligibility override."""
 

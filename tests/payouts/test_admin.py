@@ -18,7 +18,6 @@ from django.urls import reverse
 from core import periods
 from core.money import MONEY_TOO_MANY_DECIMALS
 from core.permissions import NO_PERMISSION
-from payouts import services
 from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED
 from payouts.models import (
     Adjustment,
@@ -30,6 +29,11 @@ from payouts.models import (
     PayoutRun,
     ProgramTerms,
 )
+from payouts.months import program_today
+from payouts.services.adjustments import adjustment_create
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
+from payouts.transitions import APPROVE_PERMISSION
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program, revenue, video
 
@@ -114,7 +118,7 @@ def partner_of(run: PayoutRun, handle: str):
 def one_of_each(approved_run, approver):
     """An approved run (so the ledger has transactions and accounts), an adjustment, revenue and a video."""
     ana = partner_of(approved_run, "ana")
-    services.adjustment_create(partner_id=ana.pk, program_id=approved_run.program_id, amount_minor=5_00,
+    adjustment_create(partner_id=ana.pk, program_id=approved_run.program_id, amount_minor=5_00,
                                reason="Missed bonus", actor=approver)
     revenue(ana, 12_34)
     clip = video(ana, views=1_500)
@@ -193,8 +197,8 @@ def build_runs(count: int, *, suffix: str) -> None:
         member(program, handle=f"b.{suffix}.{index}", views=1)
         starter = UserFactory(username=f"starter.{suffix}.{index}", groups=["Finance approvers"])
         checker = UserFactory(username=f"checker.{suffix}.{index}", groups=["Finance approvers"])
-        run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
-        services.payout_run_approve(run_id=run.pk, actor=checker)
+        run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
+        payout_run_approve(run_id=run.pk, actor=checker)
 
 
 def count_queries(client, url: str) -> int:
@@ -375,7 +379,7 @@ def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, appro
                                                                   django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
-    today = services.program_today(program)
+    today = program_today(program)
     this_month = today.replace(day=1)
     client.force_login(approver)
 
@@ -481,8 +485,8 @@ def test_statement_of_a_malformed_month_redirects_with_an_error(client, approver
 def test_a_display_name_that_looks_like_a_formula_is_neutralised(client, approver, second_approver, export):
     program = paying_program()
     member(program, handle="mallory", views=1, display_name="=HYPERLINK(1)")
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
-    services.payout_run_approve(run_id=run.pk, actor=second_approver)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
+    payout_run_approve(run_id=run.pk, actor=second_approver)
     client.force_login(approver)
 
     rows = csv_rows(client.get(reverse(f"admin:payouts_payoutrun_{export}", args=[run.pk])))
@@ -515,7 +519,7 @@ def test_a_manager_cannot_approve_and_nothing_changes(client, manager, computed_
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [NO_PERMISSION.format(
-        user=manager, action="approve payout runs", permission=services.APPROVE_PERMISSION)]
+        user=manager, action="approve payout runs", permission=APPROVE_PERMISSION)]
     assert (run_state(computed_run), lines_state(computed_run)) == before
     assert ledger_state() == ([], 0)
 

@@ -14,18 +14,20 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from core.money import format_money
-from payouts import services, transitions
-from payouts.admin import (
+from payouts import transitions
+from payouts.admin.adjustments import (
     ADJUSTMENT_SKIPPED,
     ADJUSTMENTS_DONE,
     ADJUSTMENTS_SKIPPED,
+    WILL_SKIP_CREATOR,
+    WILL_SKIP_DECIDED,
+)
+from payouts.admin.review import (
     CANNOT_APPROVE,
     CHECKS_FAIL,
     FIRST_RUN,
     NO_MAKERS,
     RUN_STALE_BANNER,
-    WILL_SKIP_CREATOR,
-    WILL_SKIP_DECIDED,
     YOU_CANNOT_APPROVE,
     change_from_previous,
     signed_money,
@@ -35,6 +37,7 @@ from payouts.exceptions import (
     ADJUSTMENT_DECIDED,
     ADJUSTMENT_FOUR_EYES,
     ADJUSTMENT_MADE_STALE,
+    FOUR_EYES,
     NOT_RECONCILED,
     RUN_STALE,
     PayoutsError,
@@ -42,6 +45,10 @@ from payouts.exceptions import (
 from payouts.ledger import post_pairs
 from payouts.models import Adjustment, LedgerAccount, PayoutRun, PayoutRunMaker
 from payouts.roles import ensure_group_permissions
+from payouts.services.adjustments import adjustment_approve, adjustment_create, adjustment_reject
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
+from payouts.transitions import APPROVE_PERMISSION, COMPUTE_PERMISSION, PAY_PERMISSION
 from tests.partnerships.factories import DailyMetricFactory, UserFactory
 from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program
 from tests.payouts.test_admin import (
@@ -94,7 +101,7 @@ def finance_user(username: str):
 
 
 def adjustment(program, partner, creator, amount_minor: int = 5_00) -> Adjustment:
-    return services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
+    return adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
                                       reason="Missed bonus", actor=creator)
 
 
@@ -122,17 +129,17 @@ def test_run_actions_allowed_follow_the_one_table(status, stale, kind, allowed):
 
 def test_the_table_names_the_services_permissions():
     assert {action: transition.permission for action, transition in transitions.RUN_ACTIONS.items()} == {
-        "approve": services.APPROVE_PERMISSION, "pay": services.PAY_PERMISSION,
-        "cancel": services.COMPUTE_PERMISSION, "recompute": services.COMPUTE_PERMISSION}
+        "approve": APPROVE_PERMISSION, "pay": PAY_PERMISSION,
+        "cancel": COMPUTE_PERMISSION, "recompute": COMPUTE_PERMISSION}
 
 
 @pytest.mark.parametrize(("fixture", "action"), [("approved_run", "approve"), ("computed_run", "pay"),
                                                  ("approved_run", "cancel")])
 def test_the_tables_refusal_says_what_the_service_says(request, fixture, action, second_approver):
     run = request.getfixturevalue(fixture)
-    call = {"approve": lambda: services.payout_run_approve(run_id=run.pk, actor=second_approver),
-            "pay": lambda: services.payout_run_mark_paid(run_id=run.pk, actor=second_approver, reference="B-1"),
-            "cancel": lambda: services.payout_run_cancel(run_id=run.pk, actor=second_approver, reason="x")}[action]
+    call = {"approve": lambda: payout_run_approve(run_id=run.pk, actor=second_approver),
+            "pay": lambda: payout_run_mark_paid(run_id=run.pk, actor=second_approver, reference="B-1"),
+            "cancel": lambda: payout_run_cancel(run_id=run.pk, actor=second_approver, reason="x")}[action]
 
     with pytest.raises(PayoutsError) as refused:
         call()
@@ -146,7 +153,7 @@ def test_the_tables_refusal_of_a_stale_run_says_what_the_service_says(computed_r
     computed_run.refresh_from_db()
 
     with pytest.raises(PayoutsError) as refused:
-        services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
+        payout_run_approve(run_id=computed_run.pk, actor=second_approver)
 
     assert str(refused.value) == RUN_STALE.format(run=computed_run, reason="late metrics")
     assert transitions.run_action_refusal(computed_run, "approve") == str(refused.value)
@@ -199,7 +206,7 @@ def test_an_approved_run_reconciles_with_the_ledger_and_its_payment_file(client,
 
 
 def test_a_paid_run_reconciles_with_what_was_paid_out(client, approver, approved_run):
-    services.payout_run_mark_paid(run_id=approved_run.pk, actor=approver, reference="BATCH-1")
+    payout_run_mark_paid(run_id=approved_run.pk, actor=approver, reference="BATCH-1")
     client.force_login(approver)
 
     response = client.get(run_url(approved_run))
@@ -255,7 +262,7 @@ def test_marking_paid_a_run_that_does_not_reconcile_is_a_form_error_and_changes_
 def stale_run(computed_run, approver, second_approver) -> PayoutRun:
     """An adjustment approved after computing: the run no longer includes every approved input."""
     created = adjustment(computed_run.program, partner_of(computed_run, "ana"), approver)
-    services.adjustment_approve(adjustment_id=created.pk, actor=second_approver)
+    adjustment_approve(adjustment_id=created.pk, actor=second_approver)
     computed_run.refresh_from_db()
     assert computed_run.stale_reason == ADJUSTMENT_MADE_STALE.format(
         adjustment=created, amount="5.00 USD", user=second_approver)
@@ -318,8 +325,8 @@ def run_with_makers() -> PayoutRun:
     ana = member(program, handle="ana", views=3)
     member(program, handle="ben", views=1)
     created = adjustment(program, ana, finance2)
-    services.adjustment_approve(adjustment_id=created.pk, actor=finance3)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=finance1)
+    adjustment_approve(adjustment_id=created.pk, actor=finance3)
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=finance1)
     assert run.status == R.COMPUTED, run.error
     return run
 
@@ -356,7 +363,7 @@ def test_a_maker_who_posts_approve_anyway_is_refused_by_the_service_and_nothing_
 
     response = submit(client, act_url(run_with_makers, "approve"))
 
-    assert response.context["form"].non_field_errors() == [services.FOUR_EYES.format(
+    assert response.context["form"].non_field_errors() == [FOUR_EYES.format(
         user=finance2, role=PayoutRunMaker.Role.ADJUSTMENT.label)]
     assert (run_state(run_with_makers), lines_state(run_with_makers), ledger_state()) == before
 
@@ -380,7 +387,7 @@ def test_the_first_runs_confirmations_show_total_payees_and_first_run(client, ap
     client.force_login(approver)
 
     approve_page = client.get(act_url(computed_run, "approve"))
-    services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
+    payout_run_approve(run_id=computed_run.pk, actor=second_approver)
     pay_page = client.get(act_url(computed_run, "pay"))
 
     first = FIRST_RUN.format(program=computed_run.program)
@@ -400,7 +407,7 @@ def september_run(approved_run) -> PayoutRun:
         DailyMetricFactory(partner=partner_of(approved_run, handle), day=SEPTEMBER.replace(day=15), views=1,
                            qualified_views=1)
     member(program, handle="cat", views=1, day=SEPTEMBER.replace(day=15))
-    run = services.payout_run_compute(program_id=program.pk, month=SEPTEMBER)
+    run = payout_run_compute(program_id=program.pk, month=SEPTEMBER)
     assert (run.status, run.total_payable_minor) == (R.COMPUTED, 12_000_00), run.error
     return run
 
@@ -455,9 +462,9 @@ def runs_page_queries(client, members: int, suffix: str, second_approver) -> tup
     program = paying_program()
     for index in range(members):
         member(program, handle=f"{suffix}{index}", views=index + 1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=finance_user(f"starter{suffix}"))
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=finance_user(f"starter{suffix}"))
     computed = count_queries(client, run_url(run))
-    services.payout_run_approve(run_id=run.pk, actor=second_approver)
+    payout_run_approve(run_id=run.pk, actor=second_approver)
     return computed, count_queries(client, run_url(run))
 
 
@@ -482,7 +489,7 @@ def three_adjustments(approver, second_approver):
     by_approver = adjustment(program, ana, approver, 25_00)
     by_second = adjustment(program, ben, second_approver, -10_00)
     rejected = adjustment(program, ben, approver, 7_00)
-    services.adjustment_reject(adjustment_id=rejected.pk, actor=second_approver, reason="Duplicate")
+    adjustment_reject(adjustment_id=rejected.pk, actor=second_approver, reason="Duplicate")
     return by_approver, by_second, rejected
 
 
@@ -598,7 +605,7 @@ def test_the_adjustment_list_reads_a_bounded_number_of_queries(client, approver,
             creator = finance_user(f"{suffix}{index}")
             created = adjustment(program, member(program, handle=f"{suffix}.p{index}"), creator)
             if index % 2:
-                services.adjustment_approve(adjustment_id=created.pk, actor=approver)
+                adjustment_approve(adjustment_id=created.pk, actor=approver)
 
     add(2, "few")
     client.get(changelist_url())
