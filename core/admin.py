@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+
+from core.money import format_money
 
 
 class EstimatedCountPaginator(Paginator):
@@ -55,6 +59,18 @@ class LargeTableAdminMixin:
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+
+def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None):
+    """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
+    attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
+    amount_of, currency_of = attrgetter(field), attrgetter(currency)
+
+    @admin.display(description=description, ordering=ordering)
+    def column(self, obj):
+        return format_money(amount_of(obj), currency_of(obj))
+
+    return column
 
 
 class ReadOnlyAdminMixin:

@@ -30,6 +30,10 @@ from core.periods import months_between, next_month
 from partnerships.models import Program
 from payouts.models import BudgetTranche, Fund, PayoutRun
 
+# What one earning line takes from the fund, as SQL over the line's columns: its gross plus adjustments where that is
+# positive (a line that takes money back is a receivable, never budget). A run's ``spend_minor`` is its sum.
+LINE_SPEND_SQL = ("CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_minor + adjustments_minor ELSE 0 END")
+
 
 def spending_runs(fund: Fund):
     """The monthly runs that spend from the fund."""

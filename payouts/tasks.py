@@ -10,7 +10,7 @@ from celery import shared_task
 from core.tasks import RETRY
 from partnerships.models import Program
 from payouts.exceptions import RunRefused
-from payouts.formulas import FORMULAS
+from payouts.formulas.archetypes import FORMULAS
 from payouts.models import PayoutRun
 from payouts.months import previous_month, program_today
 from payouts.services.runs import payout_run_compute, payout_runs_requeue_stalled

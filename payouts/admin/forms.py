@@ -15,7 +15,7 @@ from payouts.configuration import (
     TERMS_FIELDS,
 )
 from payouts.exceptions import ADJUSTMENT_ZERO
-from payouts.formulas import FORMULAS
+from payouts.formulas.archetypes import FORMULAS
 from payouts.models import (
     Adjustment,
     BudgetTranche,

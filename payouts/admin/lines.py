@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
+from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
 from core.importexport import SpreadsheetExportMixin
 from core.money import format_money
 from partnerships.models import Partner
@@ -52,28 +52,11 @@ class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdm
     readonly_fields = ["explanation"]
     resource_classes = [EarningLineResource, StatementResource]  # export (permission export_earningline)
 
-    def _money(self, obj, amount):
-        return format_money(amount, obj.run.currency)
-
-    @admin.display(description="gross", ordering="gross_minor")
-    def gross(self, obj):
-        return self._money(obj, obj.gross_minor)
-
-    @admin.display(description="adjustments")
-    def adjustments(self, obj):
-        return self._money(obj, obj.adjustments_minor)
-
-    @admin.display(description="carried in")
-    def carried_in(self, obj):
-        return self._money(obj, obj.carried_in_minor)
-
-    @admin.display(description="withheld")
-    def withholding(self, obj):
-        return self._money(obj, obj.withholding_minor)
-
-    @admin.display(description="balance", ordering="net_minor")
-    def net(self, obj):
-        return self._money(obj, obj.net_minor)
+    gross = money_column("gross_minor", "gross", currency="run.currency", ordering="gross_minor")
+    adjustments = money_column("adjustments_minor", "adjustments", currency="run.currency")
+    carried_in = money_column("carried_in_minor", "carried in", currency="run.currency")
+    withholding = money_column("withholding_minor", "withheld", currency="run.currency")
+    net = money_column("net_minor", "balance", currency="run.currency", ordering="net_minor")
 
     @admin.display(description="statement")
     def statement(self, obj):

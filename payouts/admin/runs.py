@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, money_column
 from core.money import format_money
 from partnerships.models import Program
 from payouts import selectors, transitions
@@ -68,25 +68,11 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _money(self, obj, amount):
         return format_money(amount, obj.currency)
 
-    @admin.display(description="budget")
-    def budget(self, obj):
-        return self._money(obj, obj.budget_minor)
-
-    @admin.display(description="total gross", ordering="total_gross_minor")
-    def total(self, obj):
-        return self._money(obj, obj.total_gross_minor)
-
-    @admin.display(description="adjustments")
-    def adjustments(self, obj):
-        return self._money(obj, obj.total_adjustments_minor)
-
-    @admin.display(description="total balance")
-    def net(self, obj):
-        return self._money(obj, obj.total_net_minor)
-
-    @admin.display(description="payable now")
-    def payable(self, obj):
-        return self._money(obj, obj.total_payable_minor)
+    budget = money_column("budget_minor", "budget")
+    total = money_column("total_gross_minor", "total gross", ordering="total_gross_minor")
+    adjustments = money_column("total_adjustments_minor", "adjustments")
+    net = money_column("total_net_minor", "total balance")
+    payable = money_column("total_payable_minor", "payable now")
 
     @admin.display(description="started by")
     def started(self, obj):

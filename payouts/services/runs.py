@@ -39,10 +39,11 @@ from payouts.exceptions import (
     QueueUnavailable,
     RunRefused,
 )
-from payouts.formulas import FORMULAS
-from payouts.formulas.context import LINE_TABLE, RunContext
+from payouts.formulas.archetypes import FORMULAS
+from payouts.formulas.context import RunContext
 from payouts.formulas.settle import write_lines
-from payouts.funds import FundPosition, fund_month_budget, fund_refresh_spent
+from payouts.formulas.tables import LINE_TABLE, PAYABLE
+from payouts.funds import LINE_SPEND_SQL, FundPosition, fund_month_budget, fund_refresh_spent
 from payouts.models import (
     Adjustment,
     EarningLine,
@@ -53,7 +54,7 @@ from payouts.models import (
 )
 from payouts.months import program_today
 from payouts.services.guards import refuse_transition, require_permission
-from payouts.transitions import COMPUTE_PERMISSION
+from payouts.transitions import COMPUTE_PERMISSION, RUN_ACTIONS
 
 BIGINT_MAX = 2**63 - 1
 R = PayoutRun.Status
@@ -112,11 +113,9 @@ def _run_open(program: Program, month: dt.date, kind: str, actor) -> PayoutRun:
 
 
 def _needs_computing(run: PayoutRun) -> bool:
-    """A run is (re)computed while computing or failed, when it is a computed estimate, or a computed monthly run
-    whose inputs changed (stale). Approved, paid and cancelled runs never change."""
-    if run.status in (R.COMPUTING, R.FAILED):
-        return True
-    return run.status == R.COMPUTED and (run.kind == PayoutRun.Kind.ESTIMATE or bool(run.stale_reason))
+    """A run is (re)computed when its state allows "recompute" (payouts.transitions: computing, failed, or computed
+    and stale), and a computed estimate whenever it is asked for. Approved, paid and cancelled runs never change."""
+    return RUN_ACTIONS["recompute"].allows(run) or (run.kind == PayoutRun.Kind.ESTIMATE and run.status == R.COMPUTED)
 
 
 def payout_run_compute(
@@ -283,8 +282,8 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
     drop_temporary(*ctx.temporary)
     count, gross, adjustments, net, payable, spend = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
-               SUM(CASE WHEN status = 'payable' THEN net_minor ELSE 0 END),
-               SUM(CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_minor + adjustments_minor ELSE 0 END)
+               SUM(CASE WHEN status = {PAYABLE} THEN net_minor ELSE 0 END),
+               SUM({LINE_SPEND_SQL})
         FROM {LINE_TABLE} WHERE run_id = %(run)s""", {"run": run.pk}))
     if final and spend > available:  # a revenue share owed past the fund's total
         raise FundOverdrawn(FUND_OVERDRAWN.format(run=run, spend=format_money(spend, fund.currency), fund=fund,

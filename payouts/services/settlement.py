@@ -17,8 +17,8 @@ from payouts.exceptions import (
     REFERENCE_REQUIRED,
     RunRefused,
 )
-from payouts.formulas.context import LINE_TABLE
-from payouts.funds import fund_refresh_spent
+from payouts.formulas.tables import LINE_TABLE, PAID, PAYABLE
+from payouts.funds import LINE_SPEND_SQL, fund_refresh_spent
 from payouts.models import (
     Adjustment,
     Fund,
@@ -86,8 +86,7 @@ def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
             FROM {LINE_TABLE} l {partner_account.format(kind="payable")}
             WHERE l.run_id = %(run)s
             UNION ALL
-            SELECT %(budget_account)s, -COALESCE(SUM(CASE WHEN gross_minor + adjustments_minor > 0
-                                                THEN gross_minor + adjustments_minor ELSE 0 END), 0)
+            SELECT %(budget_account)s, -COALESCE(SUM({LINE_SPEND_SQL}), 0)
             FROM {LINE_TABLE} WHERE run_id = %(run)s
             UNION ALL
             SELECT %(receivable_account)s, COALESCE(SUM(CASE WHEN gross_minor + adjustments_minor < 0
@@ -102,11 +101,11 @@ def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
         entries_sql=f"""
             SELECT a.id AS account_id, -l.net_minor AS amount_minor
             FROM {LINE_TABLE} l {partner_account.format(kind="payable")}
-            WHERE l.run_id = %(run)s AND l.status = 'payable'
+            WHERE l.run_id = %(run)s AND l.status = {PAYABLE}
             UNION ALL
             SELECT a.id, l.net_minor
             FROM {LINE_TABLE} l {partner_account.format(kind="in_payment")}
-            WHERE l.run_id = %(run)s AND l.status = 'payable'
+            WHERE l.run_id = %(run)s AND l.status = {PAYABLE}
         """, params=params)
     run.status, run.approved_by, run.approved_at = R.APPROVED, actor, timezone.now()
     run.save(update_fields=["status", "approved_by", "approved_at"])
@@ -132,14 +131,14 @@ def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str
         entries_sql=f"""
             SELECT a.id AS account_id, -l.net_minor AS amount_minor
             FROM {LINE_TABLE} l {ledger.PARTNER_ACCOUNT_JOIN.format(kind="in_payment")}
-            WHERE l.run_id = %(run)s AND l.status = 'payable'
+            WHERE l.run_id = %(run)s AND l.status = {PAYABLE}
             UNION ALL
-            SELECT %(paid_out)s, SUM(net_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s AND status = 'payable'
+            SELECT %(paid_out)s, SUM(net_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s AND status = {PAYABLE}
         """,
         params={"in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT, "currency": run.currency,
                 "program": run.program_id, "run": run.pk, "paid_out": paid_out.pk},
     )
-    execute(f"UPDATE {LINE_TABLE} SET status = 'paid' WHERE run_id = %(run)s AND status = 'payable'", {"run": run.pk})
+    execute(f"UPDATE {LINE_TABLE} SET status = {PAID} WHERE run_id = %(run)s AND status = {PAYABLE}", {"run": run.pk})
     run.status, run.paid_by, run.paid_at, run.payment_reference = R.PAID, actor, timezone.now(), reference
     run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
     return run
