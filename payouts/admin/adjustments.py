@@ -118,6 +118,6 @@ class AdjustmentAdmin(admin.ModelAdmin):
                  if obj.created_by_id == request.user.pk else "") for obj in objects]
         return TemplateResponse(request, "admin/payouts/adjustment/decide.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
-            "title": f"{action.capitalize()} adjustments", "rows": rows, "form": form,
+            "title": f"{action.capitalize()} adjustments", "rows": rows, "objects": objects, "form": form,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })
