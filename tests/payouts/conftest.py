@@ -1,8 +1,9 @@
-"""Fixtures shared by the payouts tests: two finance approvers, eager Celery, and August's run computed by the
-scheduler, then approved. (Each admin test module keeps its own
-CSRF-checking ``client``: pytest-django's stays the default of the folder's other modules.)"""
+"""Fixtures shared by the payouts tests: two finance approvers, eager Celery, August's run computed by the
+scheduler, then approved, a CSRF-checking browser for the admin modules (``csrf_client``: pytest-django's
+``client`` stays the default of the folder's other modules) and the setting of the modules that load files."""
 
 import pytest
+from django.test import Client
 
 from config.celery import app as celery_app
 from payouts.models import PayoutRun
@@ -33,6 +34,19 @@ def second_approver(db):
 def eager(monkeypatch):
     """Run Celery tasks in process even when CELERY_BROKER_URL is set (the PostgreSQL CI run)."""
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def csrf_client():
+    """A browser: it posts a form with the CSRF token of the page that carried it."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def media_eager_and_permissions(db, settings, tmp_path, eager):
+    """Uploaded files under a temporary media root, tasks run in process, the groups' permissions in place."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    ensure_group_permissions()
 
 
 @pytest.fixture

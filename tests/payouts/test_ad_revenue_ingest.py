@@ -19,7 +19,6 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from core import money
 from core.money import MONEY_TOO_MANY_DECIMALS
 from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
@@ -28,7 +27,6 @@ from partnerships.models import ImportJob, Program
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_CLOSED, NOT_REVENUE_SHARE_MEMBER
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, EarningLine, PayoutRun
-from payouts.roles import ensure_group_permissions
 from payouts.services.runs import payout_run_compute
 from payouts.tasks import ingest_ad_revenue_task
 from tests.partnerships.factories import PartnerFactory, ProgramFactory
@@ -38,11 +36,7 @@ HEADER = ["handle", "date", "amount", "currency"]
 DAY = MONTH.replace(day=10)
 
 
-@pytest.fixture(autouse=True)
-def _media_eager_tasks_and_permissions(db, settings, tmp_path, monkeypatch):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    ensure_group_permissions()
+pytestmark = pytest.mark.usefixtures("media_eager_and_permissions")
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from partnerships import services as partner_services
 from partnerships.ingest.jobs import import_job_create
 from partnerships.ingest.metrics import daily_metrics_ingest
@@ -89,12 +88,6 @@ def bob(db):
 @pytest.fixture
 def carol(db):
     return finance_approver("carol")
-
-
-@pytest.fixture
-def eager_tasks(monkeypatch):
-    """A person's "compute" hands the run to a worker after commit: run the task in process."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 def compute(program, month, actor=None) -> PayoutRun:
@@ -459,7 +452,7 @@ def load_late_metrics(tmp_path, rows, django_capture_on_commit_callbacks) -> Imp
 
 
 @pytest.fixture
-def stale_august(settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+def stale_august(settings, tmp_path, eager, django_capture_on_commit_callbacks):
     """August computed with ana 3 views and ben 1, then a late file adds 2 views for ben."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     program = paying_program()
@@ -689,7 +682,7 @@ def test_who_started_a_run_cannot_approve_it(alice):
     assert_refused_to(alice, august, PayoutRunMaker.Role.STARTED)
 
 
-def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager_tasks,
+def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager,
                                                                     django_capture_on_commit_callbacks):
     # given: the scheduler's August failed (its share would overdraw a 1,000.00 fund); the revenue is corrected
     program = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=1_000_00)
@@ -709,7 +702,7 @@ def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager_ta
     assert_refused_to(bob, failed, PayoutRunMaker.Role.RECOMPUTED)
 
 
-def test_who_asked_to_compute_a_stale_run_again_cannot_approve_it(bob, eager_tasks,
+def test_who_asked_to_compute_a_stale_run_again_cannot_approve_it(bob, eager,
                                                                    django_capture_on_commit_callbacks):
     # given: the scheduler's August, stale
     program = paying_program()
@@ -798,7 +791,7 @@ def test_cancelling_and_letting_the_scheduler_recompute_does_not_launder_ones_ow
     assert_refused_to(alice, august, PayoutRunMaker.Role.ADJUSTMENT)
 
 
-def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bob, carol, eager_tasks,
+def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bob, carol, eager,
                                                                                django_capture_on_commit_callbacks):
     # given: a scheduler's August left computing by a dead worker
     program = paying_program()
