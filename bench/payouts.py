@@ -507,7 +507,7 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
     from core.periods import month_end
     from core.sql import datetime_param
     from partnerships.models import Program
-    from payouts.formulas.context import LINE_TABLE
+    from payouts.formulas.tables import LINE_TABLE
     from payouts.funds import FundPosition
     from payouts.models import Fund, PayoutRun, ProgramTerms
     from payouts.services.runs import payout_run_compute

@@ -6,6 +6,7 @@ from django.contrib import admin
 
 from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
 from core.money import format_money
+from payouts import ledger
 from payouts.models import (
     LedgerAccount,
     LedgerEntry,
@@ -48,5 +49,4 @@ class LedgerAccountAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
     @admin.display(description="balance")
     def balance(self, obj):
-        from payouts.ledger import balance
-        return format_money(balance(obj), obj.currency)
+        return format_money(ledger.balance(obj), obj.currency)
