@@ -26,7 +26,7 @@ What it does, for each database (--partners, and --small-partners to show memory
    with a partner cap of 2,000.00 (about 200 partners capped, in two cap rounds) and the excess
    redistributed, and an approved enrolment per partner (approved before the month); then VACUUM ANALYZE;
 2. in a Django worker process pointed at that database, --runs times (order alternating):
-   - the project's path, timed: payouts.services.payout_run_compute(program_id=..., month=2026-09-01),
+   - the project's path, timed: payouts.services.runs.payout_run_compute(program_id=..., month=2026-09-01),
      with every SQL statement timed through connection.execute_wrapper; checked: status 'computed', the
      lines' gross sum equal to the budget to the cent, no line above the cap;
    - the baseline, timed: ONE hand-written INSERT ... SELECT (HANDWRITTEN_SQL in bench/data/pooled.py) that
@@ -185,10 +185,10 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
     from core.periods import month_end
     from core.sql import datetime_param
     from partnerships.models import Program
-    from payouts.formulas.context import LINE_TABLE
+    from payouts.formulas.tables import LINE_TABLE
     from payouts.funds import FundPosition
     from payouts.models import Fund, PayoutRun, ProgramTerms
-    from payouts.services import payout_run_compute
+    from payouts.services.runs import payout_run_compute
 
     def sql(statement: str, params=None, fetch: bool = False):
         with connection.cursor() as cursor:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+
+from core.money import format_money
 
 
 class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of any model
@@ -57,6 +61,31 @@ class LargeTableAdminMixin:
     paginator: ClassVar[type] = EstimatedCountPaginator  # as ModelAdmin declares it
     show_full_result_count = False
     list_per_page = 50
+
+
+def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None):
+    """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
+    attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
+    amount_of, currency_of = attrgetter(field), attrgetter(currency)
+
+    @admin.display(description=description, ordering=ordering)
+    def column(self, obj):
+        return format_money(amount_of(obj), currency_of(obj))
+
+    return column
+
+
+class ReadOnlyAdminMixin:
+    """A list and pages to read only: rows are written by services, never added, changed or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ReasonForm(forms.Form):

@@ -41,6 +41,7 @@ from partnerships.ingest import guards
 from partnerships.models import Enrolment, Program
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import MONTH_CLOSED
+from payouts.formulas.tables import COMPUTED, ENROLMENT_TABLE, FINAL, PROGRAM_TABLE, RUN_TABLE, quoted
 from payouts.models import AdRevenue, PayoutRun
 
 ARCHETYPES_READING = {
@@ -53,17 +54,10 @@ CLOSING_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 STALE_REASON = "{input} for {partners} {verb} on {day:%Y-%m-%d} by {source}"
 VALUES_CHUNK = 2_000  # (partner, month) pairs per statement on SQLite
 
-RUN, PROGRAM, ENROLMENT = PayoutRun._meta.db_table, Program._meta.db_table, Enrolment._meta.db_table
-
-
-def _quoted(values) -> str:
-    return ", ".join(f"'{value}'" for value in values)  # our own choices' values: no quote in them
-
-
 def _members(run_alias: str = "r") -> str:
     """Enrolments (alias e) that make a partner concerned by a run of their program: ever approved."""
-    return (f"JOIN {ENROLMENT} e ON e.program_id = {run_alias}.program_id "
-            f"AND (e.status IN ({_quoted(EVER_APPROVED)}) OR e.approved_at IS NOT NULL)")
+    return (f"JOIN {ENROLMENT_TABLE} e ON e.program_id = {run_alias}.program_id "
+            f"AND (e.status IN ({quoted(*EVER_APPROVED)}) OR e.approved_at IS NOT NULL)")
 
 
 def closed_periods_sql(input: str) -> str | None:  # noqa: A002 (the domain's word)
@@ -75,9 +69,9 @@ def closed_periods_sql(input: str) -> str | None:  # noqa: A002 (the domain's wo
     return (
         f"SELECT e.partner_id AS partner_id, r.month AS month, g.currency AS currency, "
         f"CAST(r.id AS text) || '|' || r.status || '|' || g.name AS detail "
-        f"FROM {RUN} r JOIN {PROGRAM} g ON g.id = r.program_id AND g.archetype IN ({_quoted(archetypes)}) "
+        f"FROM {RUN_TABLE} r JOIN {PROGRAM_TABLE} g ON g.id = r.program_id AND g.archetype IN ({quoted(*archetypes)}) "
         f"{_members()} "
-        f"WHERE r.kind = '{PayoutRun.Kind.FINAL}' AND r.status IN ({_quoted(CLOSING_STATUSES)})"
+        f"WHERE r.kind = {FINAL} AND r.status IN ({quoted(*CLOSING_STATUSES)})"
     )
 
 
@@ -93,8 +87,8 @@ def payout_runs_concerned(loaded: guards.LoadedInputs) -> list[tuple[int, dt.dat
     archetypes = ARCHETYPES_READING.get(loaded.input)
     if not archetypes:
         return []
-    runs = f"{RUN} r JOIN {PROGRAM} g ON g.id = r.program_id AND g.archetype IN ({_quoted(archetypes)})"
-    open_runs = (f"r.kind = '{PayoutRun.Kind.FINAL}' AND r.status = '{PayoutRun.Status.COMPUTED}' "
+    runs = f"{RUN_TABLE} r JOIN {PROGRAM_TABLE} g ON g.id = r.program_id AND g.archetype IN ({quoted(*archetypes)})"
+    open_runs = (f"r.kind = {FINAL} AND r.status = {COMPUTED} "
                  f"AND r.stale_reason = ''")
     with connection.cursor() as cursor:
         if loaded.partner_months is None:

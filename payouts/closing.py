@@ -19,8 +19,8 @@ def payout_runs_mark_stale(*, reason: str, program_id: int | None = None, month:
     # A run still computing is marked too: if its computation holds the run's row lock, this waits and marks the
     # finished run (it may have read the inputs before they changed); otherwise the computation that clears the mark
     # has not read its inputs yet.
-    runs = PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, stale_reason="",
-                                    status__in=[PayoutRun.Status.COMPUTED, PayoutRun.Status.COMPUTING])
+    runs = PayoutRun.objects.final().filter(stale_reason="",
+                                            status__in=[PayoutRun.Status.COMPUTED, PayoutRun.Status.COMPUTING])
     if program_id is not None:
         runs = runs.filter(program_id=program_id)
     if month is not None:

@@ -20,7 +20,7 @@ from core.money import format_money, to_major
 from core.periods import next_month
 from partnerships.models import Enrolment, ImportJob
 from payouts.charts import bar_chart, horizontal_bars
-from payouts.funds import SPENDING, FundPosition
+from payouts.funds import FundPosition
 from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun
 
 PACE_MONTHS = 3  # the projection's pace: average spend of the fund's last three monthly runs
@@ -59,7 +59,7 @@ def applications_waiting() -> list[dict]:
 
 
 def runs_awaiting_approval() -> list[dict]:
-    runs = (PayoutRun.objects.filter(status=PayoutRun.Status.COMPUTED, kind=PayoutRun.Kind.FINAL)
+    runs = (PayoutRun.objects.final().filter(status=PayoutRun.Status.COMPUTED)
             .select_related("program", "started_by").order_by("month", "program__name"))
     return [{"run": run, "total": format_money(run.total_gross_minor, run.currency), "lines": run.line_count,
              "started_by": run.started_by or "the scheduler", "url": _admin_url("payouts_payoutrun_change", run.pk)}
@@ -116,14 +116,13 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
 
 def latest_closed_month() -> dt.date | None:
     """The latest month with a monthly run computed, approved or paid (runs exist only for ended months)."""
-    return (PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
-            .aggregate(month=Max("month"))["month"])
+    return PayoutRun.objects.spending().aggregate(month=Max("month"))["month"]
 
 
 def payouts_by_country(month: dt.date | None) -> dict:
     if month is None:
         return {"month": None, "rows": [], "chart": ""}
-    rows = list(EarningLine.objects.filter(run__kind=PayoutRun.Kind.FINAL, run__status__in=SPENDING, run__month=month)
+    rows = list(EarningLine.objects.filter(run__in=PayoutRun.objects.spending().filter(month=month))
                 .values("partner__country", "run__currency")
                 .annotate(gross=Sum("gross_minor"), partners=Count("partner_id", distinct=True))
                 .order_by("run__currency", "-gross", "partner__country"))

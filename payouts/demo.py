@@ -12,8 +12,9 @@ from django.db import connection, transaction
 
 from core.periods import add_months
 from partnerships.models import Enrolment, Program
-from payouts import services
 from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 
 SEED = 20221
 MILLION = 1_000_000 * 100  # a million, in cents
@@ -60,12 +61,12 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
     finance = get_user_model().objects.filter(username="finance").first()
     for slug in FUNDS:
         program = Program.objects.get(slug=slug)
-        older = services.payout_run_compute(program_id=program.pk, month=before)
+        older = payout_run_compute(program_id=program.pk, month=before)
         if finance is not None and older.status == PayoutRun.Status.COMPUTED:
-            services.payout_run_approve(run_id=older.pk, actor=finance)
-            older = services.payout_run_mark_paid(run_id=older.pk, actor=finance,
+            payout_run_approve(run_id=older.pk, actor=finance)
+            older = payout_run_mark_paid(run_id=older.pk, actor=finance,
                                                   reference=f"DEMO-{before:%Y%m}-{slug}")
-        latest = services.payout_run_compute(program_id=program.pk, month=last)
+        latest = payout_run_compute(program_id=program.pk, month=last)
         results[slug] = f"{before:%Y-%m} {older.status}, {last:%Y-%m} {latest.status}"
     return results
 

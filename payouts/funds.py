@@ -30,12 +30,14 @@ from core.periods import months_between, next_month
 from partnerships.models import Program
 from payouts.models import BudgetTranche, Fund, PayoutRun
 
-SPENDING = (PayoutRun.Status.COMPUTED, PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
+# What one earning line takes from the fund, as SQL over the line's columns: its gross plus adjustments where that is
+# positive (a line that takes money back is a receivable, never budget). A run's ``spend_minor`` is its sum.
+LINE_SPEND_SQL = ("CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_minor + adjustments_minor ELSE 0 END")
 
 
 def spending_runs(fund: Fund):
     """The monthly runs that spend from the fund."""
-    return PayoutRun.objects.filter(program_id=fund.program_id, kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
+    return PayoutRun.objects.spending().filter(program_id=fund.program_id)
 
 
 def month_release(tranches: Iterable[BudgetTranche], month: dt.date) -> int | None:
@@ -92,8 +94,7 @@ class FundPosition:
     def of_funds(cls, funds: list[Fund]) -> list[FundPosition]:
         """Positions of many funds (their tranches prefetched) from one query of the runs' spend."""
         spend: dict[int, dict[dt.date, int]] = {}
-        rows = (PayoutRun.objects.filter(kind=PayoutRun.Kind.FINAL, status__in=SPENDING)
-                .values_list("program_id", "month").annotate(spent=Sum("spend_minor")))
+        rows = (PayoutRun.objects.spending().values_list("program_id", "month").annotate(spent=Sum("spend_minor")))
         for program_id, month, spent in rows:
             spend.setdefault(program_id, {})[month] = int(spent or 0)
         return [cls(fund, spend_by_month=spend.get(fund.program_id, {})) for fund in funds]

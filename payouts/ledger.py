@@ -18,9 +18,8 @@ from __future__ import annotations
 from django.db import connection
 
 from core.sql import execute, fetchone
-from payouts.models import Fund, LedgerAccount, LedgerEntry, LedgerTransaction
-
-ENTRY_TABLE = LedgerEntry._meta.db_table
+from payouts.formulas.tables import ACCOUNT_TABLE, ENTRY_TABLE, LINE_TABLE, TRANSACTION_TABLE
+from payouts.models import Fund, LedgerAccount, LedgerTransaction
 
 
 class LedgerUnbalanced(RuntimeError):
@@ -35,26 +34,26 @@ def fund_account(fund: Fund, kind: str) -> LedgerAccount:
 
 # A line's partner account of one kind in the run's program and currency; ``kind`` names the parameter holding the
 # account kind (e.g. ``PARTNER_ACCOUNT_JOIN.format(kind="payable")`` reads ``%(payable)s``).
-PARTNER_ACCOUNT_JOIN = """JOIN payouts_ledgeraccount a ON a.kind = %({kind})s AND a.currency = %(currency)s
+PARTNER_ACCOUNT_JOIN = f"""JOIN {ACCOUNT_TABLE} a ON a.kind = %({{kind}})s AND a.currency = %(currency)s
                  AND a.program_id = %(program)s AND a.partner_id = l.partner_id"""
 
 
 # Each partner's balance on accounts of one kind in the program and currency (``kind`` names the parameter, as above).
-PARTNER_BALANCES = """SELECT la.partner_id, SUM(le.amount_minor) AS amount
-    FROM payouts_ledgeraccount la JOIN payouts_ledgerentry le ON le.account_id = la.id
-    WHERE la.kind = %({kind})s AND la.currency = %(currency)s AND la.program_id = %(program)s
+PARTNER_BALANCES = f"""SELECT la.partner_id, SUM(le.amount_minor) AS amount
+    FROM {ACCOUNT_TABLE} la JOIN {ENTRY_TABLE} le ON le.account_id = la.id
+    WHERE la.kind = %({{kind}})s AND la.currency = %(currency)s AND la.program_id = %(program)s
     GROUP BY la.partner_id"""
 
 
 def ensure_partner_accounts(*, run_id: int, program_id: int, currency: str,
                             kind: str = LedgerAccount.Kind.PARTNER_PAYABLE) -> None:
     """One account of ``kind`` (payable, in payment) per partner of the run, created in one statement."""
-    execute("""
-        INSERT INTO payouts_ledgeraccount (kind, currency, partner_id, program_id)
+    execute(f"""
+        INSERT INTO {ACCOUNT_TABLE} (kind, currency, partner_id, program_id)
         SELECT DISTINCT %(kind)s, %(currency)s, l.partner_id, %(program)s
-        FROM payouts_earningline l
+        FROM {LINE_TABLE} l
         WHERE l.run_id = %(run)s AND NOT EXISTS (
-            SELECT 1 FROM payouts_ledgeraccount a WHERE a.kind = %(kind)s AND a.currency = %(currency)s
+            SELECT 1 FROM {ACCOUNT_TABLE} a WHERE a.kind = %(kind)s AND a.currency = %(currency)s
               AND a.partner_id = l.partner_id AND a.program_id = %(program)s)
     """, {"kind": kind, "currency": currency, "program": program_id, "run": run_id})
 
@@ -111,8 +110,8 @@ END $$;
 DROP TRIGGER IF EXISTS ledger_entry_append_only ON {ENTRY_TABLE};
 CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON {ENTRY_TABLE}
     FOR EACH ROW EXECUTE FUNCTION payouts_ledger_append_only();
-DROP TRIGGER IF EXISTS ledger_transaction_append_only ON payouts_ledgertransaction;
-CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON payouts_ledgertransaction
+DROP TRIGGER IF EXISTS ledger_transaction_append_only ON {TRANSACTION_TABLE};
+CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON {TRANSACTION_TABLE}
     FOR EACH ROW EXECUTE FUNCTION payouts_ledger_append_only();
 DROP TRIGGER IF EXISTS ledger_entry_balanced ON {ENTRY_TABLE};
 CREATE TRIGGER ledger_entry_balanced AFTER INSERT ON {ENTRY_TABLE}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from core.money import format_money
 from core.sql import fetchone
-from payouts.formulas.context import LINE_TABLE
 from payouts.formulas.settle import CARRIED_BY_OTHER_RUNS, hold_reason_sql
+from payouts.formulas.tables import ACCOUNT_TABLE, ENTRY_TABLE, LINE_TABLE, PARTNER_TABLE, PAYABLE, TRANSACTION_TABLE
 from payouts.funds import FundPosition
 from payouts.ledger import PARTNER_BALANCES
 from payouts.models import EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
@@ -56,9 +56,9 @@ def _posted(run: PayoutRun, event: str, kinds: tuple[str, ...]) -> int:
     """What the run's ``event`` transaction posted on accounts of ``kinds`` (partner or fund accounts)."""
     placeholders = ", ".join(f"%(kind{i})s" for i in range(len(kinds)))
     return int(fetchone(f"""
-        SELECT COALESCE(SUM(e.amount_minor), 0) FROM payouts_ledgerentry e
-        JOIN payouts_ledgertransaction t ON t.id = e.transaction_id
-        JOIN payouts_ledgeraccount a ON a.id = e.account_id
+        SELECT COALESCE(SUM(e.amount_minor), 0) FROM {ENTRY_TABLE} e
+        JOIN {TRANSACTION_TABLE} t ON t.id = e.transaction_id
+        JOIN {ACCOUNT_TABLE} a ON a.id = e.account_id
         WHERE t.key = %(key)s AND a.kind IN ({placeholders})""",
         {"key": f"run:{run.pk}:{event}", **{f"kind{i}": kind for i, kind in enumerate(kinds)}})[0])
 
@@ -108,8 +108,8 @@ def _holds_now(run: PayoutRun) -> int:
     if terms is None:
         return 0
     return int(fetchone(f"""
-        SELECT COUNT(*) FROM {LINE_TABLE} l JOIN partnerships_partner p ON p.id = l.partner_id
-        WHERE l.run_id = %(run)s AND l.status = 'payable' AND {hold_reason_sql(terms)} <> ''""", {"run": run.pk})[0])
+        SELECT COUNT(*) FROM {LINE_TABLE} l JOIN {PARTNER_TABLE} p ON p.id = l.partner_id
+        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND {hold_reason_sql(terms)} <> ''""", {"run": run.pk})[0])
 
 
 def _in_payment_short(run: PayoutRun) -> int:
@@ -117,7 +117,7 @@ def _in_payment_short(run: PayoutRun) -> int:
     return int(fetchone(f"""
         SELECT COUNT(*) FROM {LINE_TABLE} l
         LEFT JOIN ({PARTNER_BALANCES.format(kind="in_payment")}) b ON b.partner_id = l.partner_id
-        WHERE l.run_id = %(run)s AND l.status = 'payable' AND l.net_minor > COALESCE(b.amount, 0)""",
+        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND l.net_minor > COALESCE(b.amount, 0)""",
         {"run": run.pk, "program": run.program_id, "currency": run.currency,
          "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT})[0])
 
@@ -125,7 +125,7 @@ def _in_payment_short(run: PayoutRun) -> int:
 def run_reconciliation(run: PayoutRun) -> list[Check]:
     """The checks that apply to the run's status; every one must hold for the run to be approved or paid."""
     S, currency = PayoutRun.Status, run.currency
-    if run.kind != PayoutRun.Kind.FINAL or run.status not in (S.COMPUTED, S.APPROVED, S.PAID):
+    if not run.spends:
         return []
     status = EarningLine.Status.PAID if run.status == S.PAID else EarningLine.Status.PAYABLE
     gross, net, posted_to_partners, _count, control, _hash = _line_totals(run, status)

@@ -134,6 +134,12 @@ def run_makers(run: PayoutRun) -> list[RunMaker]:
 
 def previous_paying_run(run: PayoutRun) -> PayoutRun | None:
     """The program's latest monthly run before this one's month that was approved or paid."""
-    return (PayoutRun.objects.filter(program_id=run.program_id, kind=PayoutRun.Kind.FINAL, month__lt=run.month,
-                                     status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID])
+    return (PayoutRun.objects.final().filter(program_id=run.program_id, month__lt=run.month,
+                                             status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID])
             .order_by("-month").first())
+
+
+def history_records(model, **lookups) -> list:
+    """The versions (django-simple-history) of ``model``'s rows matching ``lookups``, oldest first, with their
+    author: what the fund and terms pages show as history."""
+    return list(model.history.filter(**lookups).select_related("history_user").order_by("history_date", "history_id"))

@@ -10,14 +10,10 @@ from celery import shared_task
 from core.tasks import RETRY
 from partnerships.models import Program
 from payouts.exceptions import RunRefused
+from payouts.formulas.archetypes import FORMULAS
 from payouts.models import PayoutRun
-from payouts.services import (
-    FORMULAS,
-    payout_run_compute,
-    payout_runs_requeue_stalled,
-    previous_month,
-    program_today,
-)
+from payouts.months import previous_month, program_today
+from payouts.services.runs import payout_run_compute, payout_runs_requeue_stalled
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from core.sql import date_param, datetime_param
 from partnerships.models import Program
-from payouts.models import EarningLine, Fund, PayoutRun, ProgramTerms
-
-LINE_TABLE = EarningLine._meta.db_table
+from payouts.formulas.tables import ENROLMENT_TABLE, LIVE_MEMBERSHIP, SUSPENSION_TABLE
+from payouts.models import Fund, PayoutRun, ProgramTerms
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,15 @@ class RunContext:
 
 # Members earn: a live membership (approved, or suspended now: at most one per partner and program) approved
 # before the month ended. An ended or withdrawn membership earns nothing in a run computed after it ended.
-MEMBERS_JOIN = """
-    JOIN partnerships_enrolment e ON e.partner_id = {alias}.partner_id AND e.program_id = %(program)s
-         AND e.status IN ('approved', 'suspended') AND e.approved_at < %(cutoff)s
+MEMBERS_JOIN = f"""
+    JOIN {ENROLMENT_TABLE} e ON e.partner_id = {{alias}}.partner_id AND e.program_id = %(program)s
+         AND e.status IN ({LIVE_MEMBERSHIP}) AND e.approved_at < %(cutoff)s
 """
 # ... and only the days on which the membership was not suspended count (suspension mid-month: the days before
 # the suspension and after the reinstatement earn, the suspended days do not).
-LIVE_DAY = """
-    NOT EXISTS (SELECT 1 FROM partnerships_enrolmentsuspension s WHERE s.enrolment_id = e.id
-                AND s.starts_on <= {day} AND (s.ends_on IS NULL OR s.ends_on > {day}))
+LIVE_DAY = f"""
+    NOT EXISTS (SELECT 1 FROM {SUSPENSION_TABLE} s WHERE s.enrolment_id = e.id
+                AND s.starts_on <= {{day}} AND (s.ends_on IS NULL OR s.ends_on > {{day}}))
 """
 
 LINE_COLUMNS = (

@@ -5,14 +5,15 @@ on the month's last day receives no grant for that month (one reinstated before 
 from __future__ import annotations
 
 from payouts.formulas.context import LIVE_DAY, RunContext
+from payouts.formulas.tables import ENROLMENT_TABLE, LIVE_MEMBERSHIP
 
 
 def earned(ctx: RunContext) -> tuple[str, dict]:
     sql = f"""
         grantees AS (
             SELECT e.partner_id, ROW_NUMBER() OVER (ORDER BY e.approved_at, e.id) AS position
-            FROM partnerships_enrolment e
-            WHERE e.program_id = %(program)s AND e.status IN ('approved', 'suspended') AND e.approved_at < %(cutoff)s
+            FROM {ENROLMENT_TABLE} e
+            WHERE e.program_id = %(program)s AND e.status IN ({LIVE_MEMBERSHIP}) AND e.approved_at < %(cutoff)s
               AND {LIVE_DAY.format(day="%(end)s")}),
         earned AS (
             SELECT g.partner_id, 'grant' AS basis, %(amount)s AS basis_value, 0 AS basis_total, 0 AS weight,

@@ -11,6 +11,7 @@ from core.money import exponent
 from core.sql import fetchone
 from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
 from payouts.formulas.split import split_ctes
+from payouts.formulas.tables import PARTNER_TABLE, VIDEO_TABLE, VIDEO_VIEWS_TABLE
 
 MICRO = 1_000_000  # earnings are summed exactly in millionths of a minor unit
 
@@ -52,15 +53,15 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
                 FROM (
                     SELECT video.partner_id, video.id,
                            SUM(CASE WHEN d.day >= %(start)s THEN d.qualified_views ELSE 0 END) AS month_views
-                    FROM payouts_video video
-                    JOIN payouts_videodailyviews d ON d.video_id = video.id AND d.day <= %(end)s
+                    FROM {VIDEO_TABLE} video
+                    JOIN {VIDEO_VIEWS_TABLE} d ON d.video_id = video.id AND d.day <= %(end)s
                     {MEMBERS_JOIN.format(alias="video")}
                     WHERE video.duration_seconds > %(min_duration)s AND video.posted_at >= e.approved_at
                       AND {LIVE_DAY.format(day="d.day")}
                     GROUP BY video.partner_id, video.id
                     HAVING SUM(d.qualified_views) >= %(floor)s
                 ) v
-                JOIN partnerships_partner p ON p.id = v.partner_id
+                JOIN {PARTNER_TABLE} p ON p.id = v.partner_id
                 GROUP BY v.partner_id
             ) x
             WHERE x.views > 0)"""

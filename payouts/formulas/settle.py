@@ -5,15 +5,28 @@ run's lines, so a month is a handful of statements whatever the number of partne
 from __future__ import annotations
 
 from core.sql import execute
-from payouts.formulas.context import LINE_COLUMNS, LINE_TABLE, RunContext
+from payouts.formulas.context import LINE_COLUMNS, RunContext
 from payouts.formulas.revenue_share import PPM
+from payouts.formulas.tables import (
+    ADJUSTMENT_APPROVED,
+    ADJUSTMENT_TABLE,
+    CARRIED_OVER,
+    COMPUTED,
+    FINAL,
+    HELD,
+    LINE_TABLE,
+    PARTNER_ACTIVE,
+    PARTNER_TABLE,
+    PAYABLE,
+    RUN_TABLE,
+)
 from payouts.ledger import PARTNER_BALANCES
 from payouts.models import LedgerAccount, ProgramTerms
 
 # What the program's other computed (not yet approved) monthly runs carry in, per partner: not carried again.
 CARRIED_BY_OTHER_RUNS = f"""SELECT ol.partner_id, SUM(ol.carried_in_minor) AS amount
-    FROM {LINE_TABLE} ol JOIN payouts_payoutrun orun ON orun.id = ol.run_id
-    WHERE orun.program_id = %(program)s AND orun.kind = 'final' AND orun.status = 'computed' AND orun.id <> %(run)s
+    FROM {LINE_TABLE} ol JOIN {RUN_TABLE} orun ON orun.id = ol.run_id
+    WHERE orun.program_id = %(program)s AND orun.kind = {FINAL} AND orun.status = {COMPUTED} AND orun.id <> %(run)s
       AND ol.carried_in_minor <> 0
     GROUP BY ol.partner_id"""
 
@@ -26,7 +39,7 @@ def hold_reason_sql(terms: ProgramTerms) -> str:
     if terms.hold_without_identity:
         holds.append("CASE WHEN NOT p.identity_verified THEN 'identity not verified; ' ELSE '' END")
     if terms.hold_when_suspended:
-        holds.append("CASE WHEN p.status <> 'active' THEN 'partner ' || p.status || '; ' ELSE '' END")
+        holds.append(f"CASE WHEN p.status <> {PARTNER_ACTIVE} THEN 'partner ' || p.status || '; ' ELSE '' END")
     return f"RTRIM({' || '.join(holds)}, '; ')" if holds else "''"
 
 
@@ -52,11 +65,11 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
                         withholding_ppm=int(ctx.terms.withholding_rate * PPM), minimum=ctx.terms.min_payout_minor,
                         **earned_params)
     adjustments = ("applied_run_id = %(run)s" if final
-                   else "applied_run_id IS NULL AND status = 'approved' AND program_id = %(program)s")
+                   else f"applied_run_id IS NULL AND status = {ADJUSTMENT_APPROVED} AND program_id = %(program)s")
     execute(f"""
         WITH {earned_sql},
         pending AS (
-            SELECT partner_id, SUM(amount_minor) AS amount FROM payouts_adjustment
+            SELECT partner_id, SUM(amount_minor) AS amount FROM {ADJUSTMENT_TABLE}
             WHERE {adjustments} GROUP BY partner_id),
         balance AS (
             SELECT partner_id, SUM(amount) AS amount FROM (
@@ -79,15 +92,15 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
         withheld AS (
             SELECT l.*, {withholding_sql(ctx)} AS withholding,
                    {hold_reason_sql(ctx.terms)} AS hold_reason
-            FROM line l JOIN partnerships_partner p ON p.id = l.partner_id),
+            FROM line l JOIN {PARTNER_TABLE} p ON p.id = l.partner_id),
         settled AS (
             SELECT w.*, w.carried_in + w.gross + w.adjustments - w.withholding AS net FROM withheld w)
         INSERT INTO {LINE_TABLE} ({LINE_COLUMNS})
         SELECT %(run)s, partner_id, basis, basis_value, basis_total, weight, gross, capped, rounding, remainder,
                adjustments, carried_in, withholding, net,
-               CASE WHEN hold_reason <> '' THEN 'held'
-                    WHEN net <= 0 OR net < %(minimum)s THEN 'carried_over'
-                    ELSE 'payable' END,
+               CASE WHEN hold_reason <> '' THEN {HELD}
+                    WHEN net <= 0 OR net < %(minimum)s THEN {CARRIED_OVER}
+                    ELSE {PAYABLE} END,
                hold_reason, note
         FROM settled
         -- key order: the indexes on (run, partner) and (partner, run) are then filled page by page, not at random

@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from partnerships.models import BrandMembership, Campaign, Enrolment, ImportJob, Invitation
-from payouts import services
 from payouts.models import PayoutRun
 from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
 from tests.e2e.conftest import admin_login
 from tests.marketplace.conftest import creator
 from tests.marketplace.factories import BrandFactory, CampaignFactory
@@ -80,7 +81,7 @@ def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_
     program = paying_program(partner_cap_minor=5_000_00)
     for handle, views in [("a", 6_000_000), ("b", 3_000_000), ("c", 1_000_000)]:
         member(program, handle=handle, views=views)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
     assert run.status == PayoutRun.Status.COMPUTED
 
     admin_login(page, "approver")
@@ -191,9 +192,9 @@ def test_the_dashboard_shows_the_state_of_the_money(page, screenshot):
         for month in months[1:]:
             DailyMetricFactory(partner=partner, day=month.replace(day=15), views=views, qualified_views=views)
     for month in months:
-        run = services.payout_run_compute(program_id=program.pk, month=month)
+        run = payout_run_compute(program_id=program.pk, month=month)
         if month != months[-1]:
-            services.payout_run_approve(run_id=run.pk, actor=finance)
+            payout_run_approve(run_id=run.pk, actor=finance)
     queue_program = ProgramFactory(name="Educator grants")
     for _ in range(2):
         EnrolmentFactory(program=queue_program)

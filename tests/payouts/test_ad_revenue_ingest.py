@@ -19,17 +19,15 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from core import money
 from core.money import MONEY_TOO_MANY_DECIMALS
 from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
 from partnerships.ingest.jobs import import_job_create
 from partnerships.models import ImportJob, Program
-from payouts import services
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_CLOSED, NOT_REVENUE_SHARE_MEMBER
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, EarningLine, PayoutRun
-from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_compute
 from payouts.tasks import ingest_ad_revenue_task
 from tests.partnerships.factories import PartnerFactory, ProgramFactory
 from tests.payouts.factories import MONTH, member, paying_program
@@ -38,11 +36,7 @@ HEADER = ["handle", "date", "amount", "currency"]
 DAY = MONTH.replace(day=10)
 
 
-@pytest.fixture(autouse=True)
-def _media_eager_tasks_and_permissions(db, settings, tmp_path, monkeypatch):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    ensure_group_permissions()
+pytestmark = pytest.mark.usefixtures("media_eager_and_permissions")
 
 
 @pytest.fixture
@@ -141,7 +135,7 @@ def test_loading_the_same_file_again_changes_nothing(pulse, tmp_path):
 def test_ingested_revenue_is_what_the_revenue_share_run_pays(pulse, tmp_path):
     ingest(write(tmp_path, [["ana", DAY, "34.57", "USD"], ["ben", DAY + dt.timedelta(1), "10.00", "USD"]]))
 
-    run = services.payout_run_compute(program_id=pulse.pk, month=MONTH)
+    run = payout_run_compute(program_id=pulse.pk, month=MONTH)
 
     gross = dict(EarningLine.objects.filter(run=run).values_list("partner__handle", "gross_minor"))
     assert gross == {"ana": 1728, "ben": 500}  # 50 % of 34.57 = 17.285, half-even once: 17.28
@@ -236,7 +230,7 @@ def export(client, model_name: str, fmt: str, resource: str = "0"):
 def computed(pulse) -> PayoutRun:
     AdRevenue.objects.create(partner=pulse.enrolments.get(partner__handle="ana").partner, day=DAY, currency="USD",
                              amount_minor=3457)
-    return services.payout_run_compute(program_id=pulse.pk, month=MONTH)
+    return payout_run_compute(program_id=pulse.pk, month=MONTH)
 
 
 def test_earning_lines_export_money_as_numbers_in_major_units(client, finance, computed):

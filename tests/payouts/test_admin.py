@@ -11,14 +11,12 @@ import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.db.models import Sum
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core import periods
 from core.money import MONEY_TOO_MANY_DECIMALS
 from core.permissions import NO_PERMISSION
-from payouts import services
 from payouts.exceptions import ADJUSTMENT_ZERO, FOUR_EYES, MONTH_NOT_ENDED
 from payouts.models import (
     Adjustment,
@@ -30,6 +28,11 @@ from payouts.models import (
     PayoutRun,
     ProgramTerms,
 )
+from payouts.months import program_today
+from payouts.services.adjustments import adjustment_create
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
+from payouts.transitions import APPROVE_PERMISSION
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program, revenue, video
 
@@ -42,17 +45,11 @@ MAX_PAGE_QUERIES = 15
 
 # --- fixtures and helpers -------------------------------------------------------------------------
 
-@pytest.fixture
-def client():
-    """A browser: it posts a form with the CSRF token of the page that carried it."""
-    return Client(enforce_csrf_checks=True)
-
-
-def submit(client, url: str, data: dict | None = None):
+def submit(csrf_client, url: str, data: dict | None = None):
     """Open the page and post its form (the act forms have no field but the token, so never an empty body)."""
-    page = client.get(url)
+    page = csrf_client.get(url)
     assert page.status_code == 200
-    return client.post(url, {"csrfmiddlewaretoken": str(page.context["csrf_token"]), **(data or {})})
+    return csrf_client.post(url, {"csrfmiddlewaretoken": str(page.context["csrf_token"]), **(data or {})})
 
 
 def act_url(run: PayoutRun, action: str) -> str:
@@ -114,7 +111,7 @@ def partner_of(run: PayoutRun, handle: str):
 def one_of_each(approved_run, approver):
     """An approved run (so the ledger has transactions and accounts), an adjustment, revenue and a video."""
     ana = partner_of(approved_run, "ana")
-    services.adjustment_create(partner_id=ana.pk, program_id=approved_run.program_id, amount_minor=5_00,
+    adjustment_create(partner_id=ana.pk, program_id=approved_run.program_id, amount_minor=5_00,
                                reason="Missed bonus", actor=approver)
     revenue(ana, 12_34)
     clip = video(ana, views=1_500)
@@ -168,11 +165,11 @@ def finance_user(request):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_in_bounded_queries(client, finance_user, one_of_each, page, django_assert_max_num_queries):
-    client.force_login(finance_user)
+def test_page_renders_in_bounded_queries(csrf_client, finance_user, one_of_each, page, django_assert_max_num_queries):
+    csrf_client.force_login(finance_user)
 
     with django_assert_max_num_queries(MAX_PAGE_QUERIES):
-        response = client.get(one_of_each[page])
+        response = csrf_client.get(one_of_each[page])
         body = b"".join(response.streaming_content) if response.streaming else response.content  # CSV reads lazily
 
     assert response.status_code == 200
@@ -193,27 +190,27 @@ def build_runs(count: int, *, suffix: str) -> None:
         member(program, handle=f"b.{suffix}.{index}", views=1)
         starter = UserFactory(username=f"starter.{suffix}.{index}", groups=["Finance approvers"])
         checker = UserFactory(username=f"checker.{suffix}.{index}", groups=["Finance approvers"])
-        run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
-        services.payout_run_approve(run_id=run.pk, actor=checker)
+        run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
+        payout_run_approve(run_id=run.pk, actor=checker)
 
 
-def count_queries(client, url: str) -> int:
+def count_queries(csrf_client, url: str) -> int:
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
+        response = csrf_client.get(url)
     assert response.status_code == 200
     return len(captured)
 
 
 @pytest.mark.parametrize("model_name", ["payoutrun", "earningline"])
-def test_changelist_queries_do_not_grow_with_the_number_of_rows(client, approver, model_name):
+def test_changelist_queries_do_not_grow_with_the_number_of_rows(csrf_client, approver, model_name):
     url = reverse(f"admin:payouts_{model_name}_changelist")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
     build_runs(2, suffix="few")
-    client.get(url)  # warm the per-process caches (content types, templates)
-    few = count_queries(client, url)
+    csrf_client.get(url)  # warm the per-process caches (content types, templates)
+    few = count_queries(csrf_client, url)
 
     build_runs(12, suffix="many")
-    many = count_queries(client, url)
+    many = count_queries(csrf_client, url)
 
     assert (PayoutRun.objects.count(), EarningLine.objects.count()) == (14, 28)
     assert many == few
@@ -221,11 +218,11 @@ def test_changelist_queries_do_not_grow_with_the_number_of_rows(client, approver
 
 # --- 2. reviewing a run -----------------------------------------------------------------------------
 
-def test_a_finance_user_approves_a_run_the_scheduler_computed(client, approver, computed_run):
+def test_a_finance_user_approves_a_run_the_scheduler_computed(csrf_client, approver, computed_run):
     assert computed_run.started_by is None
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = submit(client, act_url(computed_run, "approve"))
+    response = submit(csrf_client, act_url(computed_run, "approve"))
 
     assert response.status_code == 302
     assert response["Location"] == run_url(computed_run)
@@ -239,11 +236,11 @@ def test_a_finance_user_approves_a_run_the_scheduler_computed(client, approver, 
 
 
 @pytest.mark.parametrize("action", ["approve", "pay", "cancel", "recompute"])
-def test_opening_an_action_page_changes_nothing(client, approver, computed_run, action):
-    client.force_login(approver)
+def test_opening_an_action_page_changes_nothing(csrf_client, approver, computed_run, action):
+    csrf_client.force_login(approver)
     before = run_state(computed_run), lines_state(computed_run), ledger_state()
 
-    response = client.get(act_url(computed_run, action))
+    response = csrf_client.get(act_url(computed_run, action))
 
     assert response.status_code == 200
     assert response.context["run"] == computed_run
@@ -251,18 +248,18 @@ def test_opening_an_action_page_changes_nothing(client, approver, computed_run, 
     assert ledger_state() == ([], 0)
 
 
-def test_whoever_started_a_run_cannot_approve_it_and_nothing_changes(client, approver, eager,
+def test_whoever_started_a_run_cannot_approve_it_and_nothing_changes(csrf_client, approver, eager,
                                                                      django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
     with django_capture_on_commit_callbacks(execute=True):
-        submit(client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
+        submit(csrf_client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
     run = PayoutRun.objects.get(program=program)
     assert (run.status, run.started_by) == (R.COMPUTED, approver)
     before = run_state(run), lines_state(run)
 
-    response = submit(client, act_url(run, "approve"))
+    response = submit(csrf_client, act_url(run, "approve"))
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [FOUR_EYES.format(user=approver, role="started the run")]
@@ -270,28 +267,28 @@ def test_whoever_started_a_run_cannot_approve_it_and_nothing_changes(client, app
     assert ledger_state() == ([], 0)
 
 
-def test_another_approver_may_approve_a_run_someone_started(client, approver, second_approver, eager,
+def test_another_approver_may_approve_a_run_someone_started(csrf_client, approver, second_approver, eager,
                                                             django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
     with django_capture_on_commit_callbacks(execute=True):
-        submit(client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
+        submit(csrf_client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
     run = PayoutRun.objects.get(program=program)
-    client.force_login(second_approver)
+    csrf_client.force_login(second_approver)
 
-    response = submit(client, act_url(run, "approve"))
+    response = submit(csrf_client, act_url(run, "approve"))
 
     assert response.status_code == 302
     run.refresh_from_db()
     assert (run.status, run.started_by, run.approved_by) == (R.APPROVED, approver, second_approver)
 
 
-def test_mark_paid_without_a_reference_is_a_form_error_and_changes_nothing(client, approver, approved_run):
-    client.force_login(approver)
+def test_mark_paid_without_a_reference_is_a_form_error_and_changes_nothing(csrf_client, approver, approved_run):
+    csrf_client.force_login(approver)
     before = run_state(approved_run), lines_state(approved_run), ledger_state()
 
-    response = submit(client, act_url(approved_run, "pay"), {"reference": "  "})
+    response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "  "})
 
     assert response.status_code == 200
     assert response.context["form"].errors == {"reference": ["This field is required."]}
@@ -299,10 +296,10 @@ def test_mark_paid_without_a_reference_is_a_form_error_and_changes_nothing(clien
     assert approved_run.status == R.APPROVED
 
 
-def test_mark_paid_with_a_reference_pays_the_run(client, approver, approved_run):
-    client.force_login(approver)
+def test_mark_paid_with_a_reference_pays_the_run(csrf_client, approver, approved_run):
+    csrf_client.force_login(approver)
 
-    response = submit(client, act_url(approved_run, "pay"), {"reference": "BATCH-2026-08"})
+    response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "BATCH-2026-08"})
 
     assert response.status_code == 302
     approved_run.refresh_from_db()
@@ -313,11 +310,11 @@ def test_mark_paid_with_a_reference_pays_the_run(client, approver, approved_run)
     assert ledger_is_balanced()
 
 
-def test_cancel_without_a_reason_is_a_form_error_and_changes_nothing(client, approver, computed_run):
-    client.force_login(approver)
+def test_cancel_without_a_reason_is_a_form_error_and_changes_nothing(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
     before = run_state(computed_run), lines_state(computed_run)
 
-    response = submit(client, act_url(computed_run, "cancel"), {"reason": ""})
+    response = submit(csrf_client, act_url(computed_run, "cancel"), {"reason": ""})
 
     assert response.status_code == 200
     assert response.context["form"].errors == {"reason": ["This field is required."]}
@@ -325,10 +322,10 @@ def test_cancel_without_a_reason_is_a_form_error_and_changes_nothing(client, app
     assert computed_run.status == R.COMPUTED
 
 
-def test_cancel_with_a_reason_cancels_the_run(client, approver, computed_run):
-    client.force_login(approver)
+def test_cancel_with_a_reason_cancels_the_run(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
 
-    response = submit(client, act_url(computed_run, "cancel"), {"reason": "Metrics were re-delivered"})
+    response = submit(csrf_client, act_url(computed_run, "cancel"), {"reason": "Metrics were re-delivered"})
 
     assert response.status_code == 302
     computed_run.refresh_from_db()
@@ -337,11 +334,11 @@ def test_cancel_with_a_reason_cancels_the_run(client, approver, computed_run):
     assert ledger_state() == ([], 0)
 
 
-def test_an_unknown_action_changes_nothing(client, approver, computed_run):
-    client.force_login(approver)
+def test_an_unknown_action_changes_nothing(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
     before = run_state(computed_run)
 
-    response = client.get(act_url(computed_run, "delete"))
+    response = csrf_client.get(act_url(computed_run, "delete"))
 
     assert response.status_code == 302
     assert response["Location"] == run_url(computed_run)
@@ -351,15 +348,15 @@ def test_an_unknown_action_changes_nothing(client, approver, computed_run):
 
 # --- 3. the compute form ----------------------------------------------------------------------------
 
-def test_compute_form_computes_the_month_and_shows_the_run(client, approver, eager,
+def test_compute_form_computes_the_month_and_shows_the_run(csrf_client, approver, eager,
                                                           django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
     member(program, handle="ben", views=1)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = submit(client, reverse("admin:payouts_payoutrun_compute"),
+        response = submit(csrf_client, reverse("admin:payouts_payoutrun_compute"),
                                {"program": program.pk, "month": "2026-08"})
 
     run = PayoutRun.objects.get()
@@ -371,16 +368,16 @@ def test_compute_form_computes_the_month_and_shows_the_run(client, approver, eag
     assert lines_state(run) == [("ana", 7_500_00, 7_500_00, "payable"), ("ben", 2_500_00, 2_500_00, "payable")]
 
 
-def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, approver, eager,
+def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(csrf_client, approver, eager,
                                                                   django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
-    today = services.program_today(program)
+    today = program_today(program)
     this_month = today.replace(day=1)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = submit(client, reverse("admin:payouts_payoutrun_compute"),
+        response = submit(csrf_client, reverse("admin:payouts_payoutrun_compute"),
                                {"program": program.pk, "month": f"{this_month:%Y-%m}"})
 
     assert response.status_code == 200
@@ -393,11 +390,11 @@ def test_compute_form_refuses_a_month_not_ended_and_creates_no_run(client, appro
 
 # --- 4. what the run page and the exports show ------------------------------------------------------
 
-def test_run_page_says_that_pooled_lines_sum_to_the_budget_and_that_the_run_reconciles(client, approver,
+def test_run_page_says_that_pooled_lines_sum_to_the_budget_and_that_the_run_reconciles(csrf_client, approver,
                                                                                       computed_run):
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(computed_run))
+    response = csrf_client.get(run_url(computed_run))
 
     assert response.status_code == 200
     # The budget line describes; the ✔ belongs to the reconciliation's checks (tests/payouts/test_run_review_admin).
@@ -407,12 +404,12 @@ def test_run_page_says_that_pooled_lines_sum_to_the_budget_and_that_the_run_reco
     assert response.context["can_export"] is True
 
 
-def test_payment_file_has_one_row_per_payable_line_with_a_unique_reference(client, approver, approved_run):
+def test_payment_file_has_one_row_per_payable_line_with_a_unique_reference(csrf_client, approver, approved_run):
     ana_line = EarningLine.objects.get(run=approved_run, partner__handle="ana")
     ben_line = EarningLine.objects.get(run=approved_run, partner__handle="ben")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(reverse("admin:payouts_payoutrun_payment_file", args=[approved_run.pk]))
+    response = csrf_client.get(reverse("admin:payouts_payoutrun_payment_file", args=[approved_run.pk]))
 
     assert response["Content-Disposition"] == f'attachment; filename="payments-{approved_run.program.slug}-2026-08.csv"'
     assert csv_rows(response) == [
@@ -422,11 +419,11 @@ def test_payment_file_has_one_row_per_payable_line_with_a_unique_reference(clien
     ]
 
 
-def test_statements_csv_explains_every_line(client, approver, approved_run):
+def test_statements_csv_explains_every_line(csrf_client, approver, approved_run):
     program_name = approved_run.program.name
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(reverse("admin:payouts_payoutrun_statements", args=[approved_run.pk]))
+    response = csrf_client.get(reverse("admin:payouts_payoutrun_statements", args=[approved_run.pk]))
 
     assert csv_rows(response) == [
         ["partner", "display_name", "program", "month", "status", "basis", "basis_value", "gross", "adjustments",
@@ -440,11 +437,11 @@ def test_statements_csv_explains_every_line(client, approver, approved_run):
     ]
 
 
-def test_statement_page_shows_how_the_amount_was_reached(client, approver, approved_run):
+def test_statement_page_shows_how_the_amount_was_reached(csrf_client, approver, approved_run):
     ana = partner_of(approved_run, "ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(statement_url(ana))
+    response = csrf_client.get(statement_url(ana))
 
     assert response.status_code == 200
     assert [entry["steps"] for entry in response.context["entries"]] == [[
@@ -456,21 +453,21 @@ def test_statement_page_shows_how_the_amount_was_reached(client, approver, appro
             in response.content.decode())
 
 
-def test_statement_csv_has_the_partners_line(client, approver, approved_run):
+def test_statement_csv_has_the_partners_line(csrf_client, approver, approved_run):
     ana = partner_of(approved_run, "ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    rows = csv_rows(client.get(statement_url(ana) + "?format=csv"))
+    rows = csv_rows(csrf_client.get(statement_url(ana) + "?format=csv"))
 
     assert [row[:8] for row in rows[1:]] == [
         ["ana", "Ana", approved_run.program.name, "2026-08", "Payable", "Qualified views", "3", "7500.00"]]
 
 
-def test_statement_of_a_malformed_month_redirects_with_an_error(client, approver, approved_run):
+def test_statement_of_a_malformed_month_redirects_with_an_error(csrf_client, approver, approved_run):
     ana = partner_of(approved_run, "ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(statement_url(ana, "2026-13"))
+    response = csrf_client.get(statement_url(ana, "2026-13"))
 
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:payouts_earningline_changelist")
@@ -478,25 +475,25 @@ def test_statement_of_a_malformed_month_redirects_with_an_error(client, approver
 
 
 @pytest.mark.parametrize("export", ["payment_file", "statements"])
-def test_a_display_name_that_looks_like_a_formula_is_neutralised(client, approver, second_approver, export):
+def test_a_display_name_that_looks_like_a_formula_is_neutralised(csrf_client, approver, second_approver, export):
     program = paying_program()
     member(program, handle="mallory", views=1, display_name="=HYPERLINK(1)")
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
-    services.payout_run_approve(run_id=run.pk, actor=second_approver)
-    client.force_login(approver)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
+    payout_run_approve(run_id=run.pk, actor=second_approver)
+    csrf_client.force_login(approver)
 
-    rows = csv_rows(client.get(reverse(f"admin:payouts_payoutrun_{export}", args=[run.pk])))
+    rows = csv_rows(csrf_client.get(reverse(f"admin:payouts_payoutrun_{export}", args=[run.pk])))
 
     assert [row[:2] for row in rows[1:]] == [["mallory", "'=HYPERLINK(1)"]]
 
 
 # --- 5. permissions ---------------------------------------------------------------------------------
 
-def test_a_manager_sees_runs_but_is_offered_no_action(client, manager, computed_run):
-    client.force_login(manager)
+def test_a_manager_sees_runs_but_is_offered_no_action(csrf_client, manager, computed_run):
+    csrf_client.force_login(manager)
 
-    listing = client.get(reverse("admin:payouts_payoutrun_changelist"))
-    page = client.get(run_url(computed_run))
+    listing = csrf_client.get(reverse("admin:payouts_payoutrun_changelist"))
+    page = csrf_client.get(run_url(computed_run))
 
     assert listing.status_code == 200
     assert list(listing.context["cl"].result_list) == [computed_run]
@@ -507,24 +504,24 @@ def test_a_manager_sees_runs_but_is_offered_no_action(client, manager, computed_
     assert "Payment file (CSV)" not in page.content.decode()
 
 
-def test_a_manager_cannot_approve_and_nothing_changes(client, manager, computed_run):
-    client.force_login(manager)
+def test_a_manager_cannot_approve_and_nothing_changes(csrf_client, manager, computed_run):
+    csrf_client.force_login(manager)
     before = run_state(computed_run), lines_state(computed_run)
 
-    response = submit(client, act_url(computed_run, "approve"))
+    response = submit(csrf_client, act_url(computed_run, "approve"))
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [NO_PERMISSION.format(
-        user=manager, action="approve payout runs", permission=services.APPROVE_PERMISSION)]
+        user=manager, action="approve payout runs", permission=APPROVE_PERMISSION)]
     assert (run_state(computed_run), lines_state(computed_run)) == before
     assert ledger_state() == ([], 0)
 
 
 @pytest.mark.parametrize("export", ["payment_file", "statements"])
-def test_exports_are_refused_without_the_pay_permission(client, manager, approved_run, export):
-    client.force_login(manager)
+def test_exports_are_refused_without_the_pay_permission(csrf_client, manager, approved_run, export):
+    csrf_client.force_login(manager)
 
-    response = client.get(reverse(f"admin:payouts_payoutrun_{export}", args=[approved_run.pk]))
+    response = csrf_client.get(reverse(f"admin:payouts_payoutrun_{export}", args=[approved_run.pk]))
 
     assert response.status_code == 302
     assert response["Location"] == run_url(approved_run)
@@ -533,21 +530,21 @@ def test_exports_are_refused_without_the_pay_permission(client, manager, approve
     assert messages_of(response) == [("error", "Exports need the permission to pay runs.")]
 
 
-def test_the_payment_file_of_an_unapproved_run_is_refused(client, approver, computed_run):
-    client.force_login(approver)
+def test_the_payment_file_of_an_unapproved_run_is_refused(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
 
-    response = client.get(reverse("admin:payouts_payoutrun_payment_file", args=[computed_run.pk]))
+    response = csrf_client.get(reverse("admin:payouts_payoutrun_payment_file", args=[computed_run.pk]))
 
     assert response.status_code == 302
     assert not response.streaming
 
 
 @pytest.mark.parametrize("query", ["", "?format=csv"])
-def test_a_staff_user_without_payouts_permissions_cannot_read_a_statement(client, outsider, approved_run, query):
+def test_a_staff_user_without_payouts_permissions_cannot_read_a_statement(csrf_client, outsider, approved_run, query):
     ana = partner_of(approved_run, "ana")
-    client.force_login(outsider)
+    csrf_client.force_login(outsider)
 
-    response = client.get(statement_url(ana) + query)
+    response = csrf_client.get(statement_url(ana) + query)
 
     assert response.status_code in (302, 403)
     assert not response.streaming
@@ -560,12 +557,12 @@ def adjustment_form(program, partner, amount: str) -> dict:
     return {"partner": partner.pk, "program": program.pk, "reason": "Invalid traffic found late", "amount": amount}
 
 
-def test_adjustment_form_records_a_negative_amount_in_minor_units(client, approver):
+def test_adjustment_form_records_a_negative_amount_in_minor_units(csrf_client, approver):
     program = paying_program()
     partner = member(program, handle="ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = submit(client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "-25.00"))
+    response = submit(csrf_client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "-25.00"))
 
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:payouts_adjustment_changelist")
@@ -574,12 +571,12 @@ def test_adjustment_form_records_a_negative_amount_in_minor_units(client, approv
         (partner.pk, program.pk, -25_00, "Invalid traffic found late", approver.pk, None)]
 
 
-def test_adjustment_with_more_decimals_than_the_currency_is_a_form_error(client, approver):
+def test_adjustment_with_more_decimals_than_the_currency_is_a_form_error(csrf_client, approver):
     program = paying_program()
     partner = member(program, handle="ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = submit(client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "1.234"))
+    response = submit(csrf_client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "1.234"))
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"amount": [MONEY_TOO_MANY_DECIMALS.format(
@@ -587,12 +584,12 @@ def test_adjustment_with_more_decimals_than_the_currency_is_a_form_error(client,
     assert Adjustment.objects.count() == 0
 
 
-def test_adjustment_of_zero_is_a_form_error(client, approver):
+def test_adjustment_of_zero_is_a_form_error(csrf_client, approver):
     program = paying_program()
     partner = member(program, handle="ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = submit(client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "0.00"))
+    response = submit(csrf_client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, "0.00"))
 
     assert response.status_code == 200
     assert ADJUSTMENT_ZERO in response.content.decode()
@@ -600,12 +597,12 @@ def test_adjustment_of_zero_is_a_form_error(client, approver):
 
 
 @pytest.mark.parametrize("amount", ["Infinity", "1e30"])
-def test_an_amount_out_of_range_is_a_form_error(client, approver, amount):
+def test_an_amount_out_of_range_is_a_form_error(csrf_client, approver, amount):
     program = paying_program()
     partner = member(program, handle="ana")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = submit(client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, amount))
+    response = submit(csrf_client, reverse("admin:payouts_adjustment_add"), adjustment_form(program, partner, amount))
 
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors) == ["amount"]

@@ -17,7 +17,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from partnerships.ingest import engine, guards
 from partnerships.ingest.jobs import import_job_create
 from partnerships.ingest.metrics import daily_metrics_ingest
@@ -26,7 +25,6 @@ from payouts.closed_months import AdRevenueAdminForm, payout_runs_mark_stale_aft
 from payouts.exceptions import MONTH_CLOSED
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, PayoutRun
-from payouts.roles import ensure_group_permissions
 from tests.partnerships.factories import DailyMetricFactory, PartnerFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -36,11 +34,7 @@ AUGUST, SEPTEMBER, OCTOBER = MONTH, MONTH.replace(month=9), MONTH.replace(month=
 CLOSED_DAY, OPEN_DAY = AUGUST.replace(day=10), SEPTEMBER.replace(day=10)
 
 
-@pytest.fixture(autouse=True)
-def _media_eager_tasks_and_permissions(db, settings, tmp_path, monkeypatch):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    ensure_group_permissions()
+pytestmark = pytest.mark.usefixtures("media_eager_and_permissions")
 
 
 def run(program: Program, month=AUGUST, status=PayoutRun.Status.APPROVED) -> PayoutRun:

@@ -15,11 +15,13 @@ from django_celery_beat.models import PeriodicTask
 from config.celery import app as celery_app
 from core import periods
 from partnerships.models import Program
-from payouts import services
 from payouts.exceptions import MONTH_NOT_ENDED, NO_PAYMENT_FILE, RunRefused
 from payouts.management.commands.compute_payouts import ACTOR_REQUIRED
 from payouts.models import EarningLine, PayoutRun
+from payouts.months import previous_month, program_today
 from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
 from payouts.tasks import compute_month_task, compute_previous_month_task, estimate_month_to_date_task
 from tests.partnerships.factories import DailyMetricFactory, ProgramFactory, UserFactory
 from tests.payouts.factories import MONTH, FundFactory, TermsFactory, TrancheFactory, member, paying_program
@@ -103,12 +105,12 @@ def test_whoever_runs_the_command_cannot_approve_the_run(august, operator):
     run = PayoutRun.objects.get()
 
     with pytest.raises(RunRefused, match="^operator started the run and so cannot approve it"):
-        services.payout_run_approve(run_id=run.pk, actor=operator)
+        payout_run_approve(run_id=run.pk, actor=operator)
 
     run.refresh_from_db()
     assert (run.status, run.approved_by) == (R.COMPUTED, None)
     colleague = UserFactory(username="colleague", groups=["Finance approvers"])
-    assert services.payout_run_approve(run_id=run.pk, actor=colleague).status == R.APPROVED
+    assert payout_run_approve(run_id=run.pk, actor=colleague).status == R.APPROVED
 
 
 def test_compute_payouts_twice_leaves_one_run(august):
@@ -124,7 +126,7 @@ def test_compute_payouts_twice_leaves_one_run(august):
 
 def test_compute_payouts_without_a_month_computes_the_month_that_ended_in_the_programs_time_zone():
     program = ProgramFactory(time_zone="Asia/Tokyo")
-    month = services.previous_month(program)
+    month = previous_month(program)
     fund_month(program, month)
     member_in(program, month, handle="ana", views=5)
 
@@ -150,7 +152,7 @@ def test_compute_payouts_refuses_a_malformed_month(august, month):
 
 
 def test_compute_payouts_refuses_a_month_not_ended_and_creates_nothing(august):
-    today = services.program_today(august)
+    today = program_today(august)
     this_month = today.replace(day=1)
 
     with pytest.raises(CommandError) as refused:
@@ -180,8 +182,8 @@ def read_csv(path) -> list[list[str]]:
 
 
 def test_export_run_writes_the_payment_file_of_an_approved_run(august, approver, tmp_path):
-    run = services.payout_run_compute(program_id=august.pk, month=MONTH)
-    services.payout_run_approve(run_id=run.pk, actor=approver)
+    run = payout_run_compute(program_id=august.pk, month=MONTH)
+    payout_run_approve(run_id=run.pk, actor=approver)
     ana_line, ben_line = EarningLine.objects.filter(run=run).order_by("partner__handle")
     path = tmp_path / "payments.csv"
     err = io.StringIO()
@@ -197,7 +199,7 @@ def test_export_run_writes_the_payment_file_of_an_approved_run(august, approver,
 
 
 def test_export_run_writes_the_statements_of_a_computed_run(august, tmp_path):
-    run = services.payout_run_compute(program_id=august.pk, month=MONTH)
+    run = payout_run_compute(program_id=august.pk, month=MONTH)
     path = tmp_path / "statements.csv"
 
     call_command("export_run", run.pk, "statements", str(path), stderr=io.StringIO())
@@ -209,7 +211,7 @@ def test_export_run_writes_the_statements_of_a_computed_run(august, tmp_path):
 
 
 def test_export_run_refuses_the_payment_file_of_an_unapproved_run(august, tmp_path):
-    run = services.payout_run_compute(program_id=august.pk, month=MONTH)
+    run = payout_run_compute(program_id=august.pk, month=MONTH)
     path = tmp_path / "payments.csv"
 
     with pytest.raises(CommandError) as refused:
@@ -268,7 +270,7 @@ def two_paying_programs() -> list[Program]:
     programs = []
     for time_zone, handle in (("Europe/Berlin", "berlin.member"), ("America/Los_Angeles", "la.member")):
         program = ProgramFactory(time_zone=time_zone)
-        month = services.previous_month(program)
+        month = previous_month(program)
         fund_month(program, month)
         member_in(program, month, handle=handle, views=7)
         programs.append(program)
@@ -283,7 +285,7 @@ def test_compute_previous_month_task_computes_every_paying_program(eager, two_pa
     assert result.get() == 2
     runs = PayoutRun.objects.order_by("program_id")
     assert [(run.program, run.month, run.kind, run.status, run.started_by) for run in runs] == [
-        (program, services.previous_month(program), PayoutRun.Kind.FINAL, R.COMPUTED, None)
+        (program, previous_month(program), PayoutRun.Kind.FINAL, R.COMPUTED, None)
         for program in two_paying_programs
     ]
     assert [lines_of(run) for run in runs] == [{"berlin.member": (7, 10_000_00)}, {"la.member": (7, 10_000_00)}]
@@ -339,14 +341,14 @@ def test_at_the_beats_time_a_los_angeles_program_gets_the_month_that_just_ended(
 def this_month_program() -> Program:
     """A paying program funded for the current month, with ana's 1 qualified view today."""
     program = ProgramFactory()
-    this_month = services.program_today(program).replace(day=1)
+    this_month = program_today(program).replace(day=1)
     fund_month(program, this_month)
-    member_in(program, this_month, handle="ana", views=1, day=services.program_today(program))
+    member_in(program, this_month, handle="ana", views=1, day=program_today(program))
     return program
 
 
 def test_estimate_task_creates_an_estimate_of_the_current_month(eager, this_month_program):
-    today = services.program_today(this_month_program)
+    today = program_today(this_month_program)
 
     assert estimate_month_to_date_task.delay().get() == 1
 
@@ -357,7 +359,7 @@ def test_estimate_task_creates_an_estimate_of_the_current_month(eager, this_mont
 
 
 def test_estimate_task_again_recomputes_the_same_run_with_new_metrics(eager, this_month_program):
-    today = services.program_today(this_month_program)
+    today = program_today(this_month_program)
     estimate_month_to_date_task.delay()
     first = PayoutRun.objects.get()
     member_in(this_month_program, today.replace(day=1), handle="ben", views=3, day=today)

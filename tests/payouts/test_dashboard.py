@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 
 from partnerships.models import ImportJob
-from payouts import dashboard, services
+from payouts import dashboard
+from payouts.services.runs import payout_run_compute
 from tests.partnerships.factories import EnrolmentFactory, ProgramFactory, UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -23,7 +24,7 @@ def test_projection_divides_what_is_left_by_the_pace_of_the_last_three_runs():
 def test_fund_summary_spends_by_month_and_projects(django_assert_max_num_queries):
     program = paying_program(month_budget=10_000_00, months=3, fund_total=40_000_00)
     member(program, handle="a", views=1_000_000)
-    services.payout_run_compute(program_id=program.pk, month=MONTH)
+    payout_run_compute(program_id=program.pk, month=MONTH)
     for _ in range(3):  # more funds cost no more queries
         paying_program()
     with django_assert_max_num_queries(3):
@@ -39,7 +40,7 @@ def test_payouts_by_country_for_the_latest_closed_month():
     program = paying_program()
     member(program, handle="us", views=3_000_000, country="US")
     member(program, handle="fr", views=1_000_000, country="FR")
-    services.payout_run_compute(program_id=program.pk, month=MONTH)
+    payout_run_compute(program_id=program.pk, month=MONTH)
     assert dashboard.latest_closed_month() == MONTH
     countries = dashboard.payouts_by_country(MONTH)
     assert [(r["country"], r["gross"]) for r in countries["rows"]] == [("US", "7,500.00 USD"),

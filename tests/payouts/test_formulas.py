@@ -6,7 +6,7 @@ import pytest
 
 from partnerships.models import Partner, Program
 from payouts.models import EarningLine, PayoutRun, ProgramTerms
-from payouts.services import payout_run_compute
+from payouts.services.runs import payout_run_compute
 from tests.payouts.factories import MONTH, member, paying_program, revenue, video
 
 pytestmark = pytest.mark.django_db

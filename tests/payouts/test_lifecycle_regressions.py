@@ -17,12 +17,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from partnerships import services as partner_services
 from partnerships.ingest.jobs import import_job_create
 from partnerships.ingest.metrics import daily_metrics_ingest
 from partnerships.models import Enrolment, EnrolmentSuspension, ImportJob, Program
-from payouts import configuration, ledger, services
+from payouts import configuration, ledger
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import (
     ADJUSTMENT_FOUR_EYES,
@@ -48,6 +47,10 @@ from payouts.models import (
 )
 from payouts.roles import ensure_group_permissions
 from payouts.selectors import payment_rows
+from payouts.services import runs as run_services
+from payouts.services.adjustments import adjustment_approve, adjustment_create
+from payouts.services.runs import payout_run_compute, payout_run_request
+from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
 from tests.partnerships.factories import DailyMetricFactory, UserFactory
 from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program, revenue, video
 from tests.payouts.test_settlement import (
@@ -87,22 +90,16 @@ def carol(db):
     return finance_approver("carol")
 
 
-@pytest.fixture
-def eager_tasks(monkeypatch):
-    """A person's "compute" hands the run to a worker after commit: run the task in process."""
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-
-
 def compute(program, month, actor=None) -> PayoutRun:
-    return services.payout_run_compute(program_id=program.pk, month=month, actor=actor)
+    return payout_run_compute(program_id=program.pk, month=month, actor=actor)
 
 
 def approve(run, actor) -> PayoutRun:
-    return services.payout_run_approve(run_id=run.pk, actor=actor)
+    return payout_run_approve(run_id=run.pk, actor=actor)
 
 
 def pay(run, actor, reference="BANK") -> PayoutRun:
-    return services.payout_run_mark_paid(run_id=run.pk, actor=actor, reference=f"{reference}-{run.month:%Y-%m}")
+    return payout_run_mark_paid(run_id=run.pk, actor=actor, reference=f"{reference}-{run.month:%Y-%m}")
 
 
 def line(run, partner) -> EarningLine:
@@ -253,7 +250,7 @@ def test_a_cancelled_month_recomputed_after_the_next_month_spent_its_release_get
     ana = member(program, handle="ana", views=1)
     add_views(ana, SEPTEMBER.replace(day=15), 1)
     cancelled = compute(program, AUGUST)
-    services.payout_run_cancel(run_id=cancelled.pk, actor=alice, reason="metrics re-delivered")
+    payout_run_cancel(run_id=cancelled.pk, actor=alice, reason="metrics re-delivered")
     september = run_month(program, SEPTEMBER, bob)
     assert september.total_gross_minor == 20_000_00
 
@@ -455,7 +452,7 @@ def load_late_metrics(tmp_path, rows, django_capture_on_commit_callbacks) -> Imp
 
 
 @pytest.fixture
-def stale_august(settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+def stale_august(settings, tmp_path, eager, django_capture_on_commit_callbacks):
     """August computed with ana 3 views and ben 1, then a late file adds 2 views for ben."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     program = paying_program()
@@ -508,14 +505,14 @@ def test_a_terms_change_committed_while_the_month_computes_is_applied_or_makes_t
     # change's after-commit hook marks the program's computed runs stale at that moment
     program = paying_program()
     ana = member(program, handle="ana", views=1)
-    fill = services._fill
+    fill = run_services._fill
 
     def fill_while_terms_change(run, program_, terms, fund):
         configuration.terms_update(terms_id=terms.pk, actor=alice, reason="half the pool", pool_share=Decimal("0.5"))
         payout_runs_mark_stale(program_id=program.pk, reason="Money terms changed by alice: half the pool")
         return fill(run, program_, terms, fund)
 
-    monkeypatch.setattr(services, "_fill", fill_while_terms_change)
+    monkeypatch.setattr(run_services, "_fill", fill_while_terms_change)
 
     # when: the worker finishes August
     august = compute(program, AUGUST)
@@ -633,12 +630,12 @@ def test_an_adjustments_creator_cannot_approve_it(alice):
     # given: alice records a correction
     program = paying_program()
     ana = member(program, handle="ana", views=1)
-    adjustment = services.adjustment_create(partner_id=ana.pk, program_id=program.pk, amount_minor=5_000_00,
+    adjustment = adjustment_create(partner_id=ana.pk, program_id=program.pk, amount_minor=5_000_00,
                                             reason="Missed payment", actor=alice)
 
     # when: alice approves it
     with pytest.raises(RunRefused) as refusal:
-        services.adjustment_approve(adjustment_id=adjustment.pk, actor=alice)
+        adjustment_approve(adjustment_id=adjustment.pk, actor=alice)
 
     # then: refused, and it still waits for someone else
     assert str(refusal.value) == ADJUSTMENT_FOUR_EYES.format(user=alice)
@@ -650,7 +647,7 @@ def test_a_pending_adjustment_is_not_applied_by_a_run(alice):
     # given: a correction nobody has approved yet
     program = paying_program()
     ana = member(program, handle="ana", views=1)
-    adjustment = services.adjustment_create(partner_id=ana.pk, program_id=program.pk, amount_minor=5_000_00,
+    adjustment = adjustment_create(partner_id=ana.pk, program_id=program.pk, amount_minor=5_000_00,
                                             reason="Missed payment", actor=alice)
 
     # when: August is computed
@@ -685,7 +682,7 @@ def test_who_started_a_run_cannot_approve_it(alice):
     assert_refused_to(alice, august, PayoutRunMaker.Role.STARTED)
 
 
-def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager_tasks,
+def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager,
                                                                     django_capture_on_commit_callbacks):
     # given: the scheduler's August failed (its share would overdraw a 1,000.00 fund); the revenue is corrected
     program = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=1_000_00)
@@ -697,7 +694,7 @@ def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager_ta
 
     # when: bob asks for it to be computed again (a worker computes it)
     with django_capture_on_commit_callbacks(execute=True):
-        services.payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
+        payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
     failed.refresh_from_db()
     assert (failed.status, line(failed, ana).gross_minor) == (R.COMPUTED, 500_00)
 
@@ -705,7 +702,7 @@ def test_who_asked_to_compute_a_failed_run_again_cannot_approve_it(bob, eager_ta
     assert_refused_to(bob, failed, PayoutRunMaker.Role.RECOMPUTED)
 
 
-def test_who_asked_to_compute_a_stale_run_again_cannot_approve_it(bob, eager_tasks,
+def test_who_asked_to_compute_a_stale_run_again_cannot_approve_it(bob, eager,
                                                                    django_capture_on_commit_callbacks):
     # given: the scheduler's August, stale
     program = paying_program()
@@ -715,7 +712,7 @@ def test_who_asked_to_compute_a_stale_run_again_cannot_approve_it(bob, eager_tas
 
     # when: bob asks for it to be computed again
     with django_capture_on_commit_callbacks(execute=True):
-        services.payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
+        payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
     august.refresh_from_db()
     assert (august.status, august.stale_reason) == (R.COMPUTED, "")
 
@@ -785,7 +782,7 @@ def test_cancelling_and_letting_the_scheduler_recompute_does_not_launder_ones_ow
     first = compute(program, AUGUST)
     bonus = approved_adjustment(partner=ana, program=program, amount_minor=5_000_00, reason="Bonus", maker=alice,
                                 checker=bob)
-    services.payout_run_cancel(run_id=first.pk, actor=alice, reason="recompute with the bonus")
+    payout_run_cancel(run_id=first.pk, actor=alice, reason="recompute with the bonus")
     august = compute(program, AUGUST)
     bonus.refresh_from_db()
     assert (august.pk != first.pk, august.started_by, bonus.applied_run_id) == (True, None, august.pk)
@@ -794,7 +791,7 @@ def test_cancelling_and_letting_the_scheduler_recompute_does_not_launder_ones_ow
     assert_refused_to(alice, august, PayoutRunMaker.Role.ADJUSTMENT)
 
 
-def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bob, carol, eager_tasks,
+def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bob, carol, eager,
                                                                                django_capture_on_commit_callbacks):
     # given: a scheduler's August left computing by a dead worker
     program = paying_program()
@@ -805,7 +802,7 @@ def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bo
 
     # when: bob uses "Compute again"
     with django_capture_on_commit_callbacks(execute=True):
-        services.payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
+        payout_run_request(program_id=program.pk, month=AUGUST, actor=bob)
     stalled.refresh_from_db()
     assert (stalled.status, stalled.started_by) == (R.COMPUTED, None)
 

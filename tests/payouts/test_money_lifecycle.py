@@ -34,7 +34,7 @@ from partnerships import services as partner_services
 from partnerships.exceptions import PartnershipsError
 from partnerships.ingest import guards
 from partnerships.models import DailyMetric, Enrolment, Program
-from payouts import configuration, services
+from payouts import configuration
 from payouts.exceptions import PayoutsError
 from payouts.funds import FundPosition, fund_refresh_spent
 from payouts.models import (
@@ -49,6 +49,9 @@ from payouts.models import (
 )
 from payouts.reconciliation import run_reconciliation
 from payouts.roles import ensure_group_permissions
+from payouts.services.adjustments import adjustment_approve, adjustment_create
+from payouts.services.runs import payout_run_compute, payout_run_request
+from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -149,22 +152,22 @@ class MoneyLifecycle(RuleBasedStateMachine):
 
     def _compute(self, program, month, user):
         with contextlib.suppress(PayoutsError):
-            services.payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
+            payout_run_compute(program_id=self.programs[program].pk, month=month, actor=user)
 
     @rule(pick=st.integers(0, 9))
     def recompute_stale(self, pick):
         """The scheduler (or a worker) computes a stale run again."""
         run = self._run(pick, R.COMPUTED)
         if run is not None and run.stale_reason:
-            services.payout_run_compute(program_id=run.program_id, month=run.month)
+            payout_run_compute(program_id=run.program_id, month=run.month)
 
     @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(0, 2))
     def request_recompute(self, program, month, actor):
         """A person's "compute again" (the worker then runs it as the scheduler would)."""
         program_id = self.programs[program].pk
         try:
-            services.payout_run_request(program_id=program_id, month=month, actor=self.finance[actor])
-            services.payout_run_compute(program_id=program_id, month=month)
+            payout_run_request(program_id=program_id, month=month, actor=self.finance[actor])
+            payout_run_compute(program_id=program_id, month=month)
         except PayoutsError:
             pass
 
@@ -179,7 +182,7 @@ class MoneyLifecycle(RuleBasedStateMachine):
         run = self._run(pick)
         if run is not None:
             try:
-                services.payout_run_cancel(run_id=run.pk, actor=self.finance[actor], reason="recheck")
+                payout_run_cancel(run_id=run.pk, actor=self.finance[actor], reason="recheck")
             except PayoutsError:
                 assert run.status in (R.APPROVED, R.PAID)
 
@@ -203,7 +206,7 @@ class MoneyLifecycle(RuleBasedStateMachine):
         reconciles = all(check.ok for check in run_reconciliation(run))
         is_maker = PayoutRunMaker.objects.filter(run=run, user=user).exists()
         try:
-            services.payout_run_approve(run_id=run.pk, actor=user)
+            payout_run_approve(run_id=run.pk, actor=user)
         except PayoutsError:
             assert LedgerEntry.objects.count() == entries_before  # a refusal posts nothing
             return
@@ -221,7 +224,7 @@ class MoneyLifecycle(RuleBasedStateMachine):
         if run is None:
             return
         try:
-            services.payout_run_mark_paid(run_id=run.pk, actor=self.finance[actor], reference=f"BANK-{run.pk}")
+            payout_run_mark_paid(run_id=run.pk, actor=self.finance[actor], reference=f"BANK-{run.pk}")
             REACHED.update(["paid a run"])
         except PayoutsError:
             assert run.status != R.APPROVED or not all(check.ok for check in run_reconciliation(run))
@@ -230,11 +233,11 @@ class MoneyLifecycle(RuleBasedStateMachine):
     @rule(partner=st.integers(0, 2), program=st.integers(0, 1), amount=st.integers(-1_500_00, 1_500_00).filter(bool),
           maker=st.integers(0, 2), checker=st.integers(0, 2))
     def adjust(self, partner, program, amount, maker, checker):
-        adjustment = services.adjustment_create(partner_id=self.partners[partner].pk,
+        adjustment = adjustment_create(partner_id=self.partners[partner].pk,
                                                 program_id=self.programs[program].pk, amount_minor=amount,
                                                 reason="correction", actor=self.finance[maker])
         try:
-            services.adjustment_approve(adjustment_id=adjustment.pk, actor=self.finance[checker])
+            adjustment_approve(adjustment_id=adjustment.pk, actor=self.finance[checker])
         except PayoutsError:
             assert maker == checker
             adjustment.refresh_from_db()

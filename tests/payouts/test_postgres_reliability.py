@@ -12,9 +12,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 
-from payouts import services
 from payouts.models import EarningLine, LedgerAccount, LedgerEntry, LedgerTransaction, PayoutRun
 from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -41,7 +42,7 @@ def test_two_computations_at_once_make_one_run_and_one_set_of_lines(design_progr
     def compute():
         try:
             barrier.wait()
-            results.append(services.payout_run_compute(program_id=design_program.pk, month=MONTH).pk)
+            results.append(payout_run_compute(program_id=design_program.pk, month=MONTH).pk)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:
@@ -66,7 +67,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_a_rerun_completes(design_pro
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
            "SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "config.settings"}
     env.pop("CELERY_BROKER_URL", None)
-    script = ("import django, datetime; django.setup(); from payouts.services import payout_run_compute; "
+    script = ("import django, datetime; django.setup(); from payouts.services.runs import payout_run_compute; "
               f"payout_run_compute(program_id={design_program.pk}, month=datetime.date.fromisoformat('{MONTH}'))")
     with transaction.atomic():
         # The statement that writes the lines reads the ledger accounts: holding this lock stops the worker
@@ -98,15 +99,15 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_a_rerun_completes(design_pro
     assert worker.returncode == -signal.SIGKILL
     assert EarningLine.objects.count() == 0  # its uncommitted lines died with it
 
-    rerun = services.payout_run_compute(program_id=design_program.pk, month=MONTH)
+    rerun = payout_run_compute(program_id=design_program.pk, month=MONTH)
     assert (rerun.pk, rerun.status) == (run.pk, PayoutRun.Status.COMPUTED)
     assert amounts() == EXPECTED
 
 
 def test_second_call_after_completion_changes_nothing(design_program):
-    first = services.payout_run_compute(program_id=design_program.pk, month=MONTH)
+    first = payout_run_compute(program_id=design_program.pk, month=MONTH)
     lines = list(EarningLine.objects.order_by("id").values_list("id", "gross_minor", "status"))
-    second = services.payout_run_compute(program_id=design_program.pk, month=MONTH)
+    second = payout_run_compute(program_id=design_program.pk, month=MONTH)
     assert (second.pk, second.computed_at) == (first.pk, first.computed_at)
     assert list(EarningLine.objects.order_by("id").values_list("id", "gross_minor", "status")) == lines
 
@@ -116,9 +117,9 @@ def paid_run(design_program):
     starter = UserFactory(username="starter", groups=["Finance approvers"])
     approver = UserFactory(username="approver", groups=["Finance approvers"])
     ensure_group_permissions()
-    run = services.payout_run_compute(program_id=design_program.pk, month=MONTH, actor=starter)
-    services.payout_run_approve(run_id=run.pk, actor=approver)
-    services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="WIRE-1")
+    run = payout_run_compute(program_id=design_program.pk, month=MONTH, actor=starter)
+    payout_run_approve(run_id=run.pk, actor=approver)
+    payout_run_mark_paid(run_id=run.pk, actor=approver, reference="WIRE-1")
     return run
 
 
@@ -204,7 +205,7 @@ def test_a_partner_deleted_while_a_month_is_computed_waits_and_is_then_refused(d
             connections.close_all()
 
     with transaction.atomic():
-        services.payout_run_compute(program_id=design_program.pk, month=MONTH)
+        payout_run_compute(program_id=design_program.pk, month=MONTH)
         deleter = threading.Thread(target=delete_partner)
         deleter.start()
         deleter.join(timeout=1.0)

@@ -8,10 +8,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from config.celery import app
-from payouts import services
 from payouts.exceptions import QueueUnavailable
 from payouts.models import EarningLine, PayoutRun
 from payouts.roles import ensure_group_permissions
+from payouts.services.runs import payout_run_request, payout_runs_requeue_stalled
 from payouts.tasks import compute_month_task, requeue_stalled_runs_task
 from tests.payouts.factories import MONTH, member, paying_program
 
@@ -34,7 +34,7 @@ def broker_down(monkeypatch):
 
 def test_compute_with_the_broker_down_opens_the_run_and_says_it_stays_computing(program, finance, broker_down):
     with pytest.raises(QueueUnavailable, match="stays computing, but the task queue is unavailable"):
-        services.payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
+        payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
     run = PayoutRun.objects.get()
     assert (run.status, run.started_by) == (PayoutRun.Status.COMPUTING, finance)
     assert not EarningLine.objects.exists()
@@ -65,17 +65,17 @@ def test_the_sweeper_queues_runs_left_computing_and_they_complete(program, finan
     with monkeypatch.context() as outage:
         outage.setattr(compute_month_task, "delay", refuse)
         with pytest.raises(QueueUnavailable):
-            services.payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
+            payout_run_request(program_id=program.pk, month=MONTH, actor=finance)
     run = PayoutRun.objects.get()  # the broker is back (eager here: the task runs at once)
 
-    assert services.payout_runs_requeue_stalled() == []  # too recent: maybe still on its way to a worker
+    assert payout_runs_requeue_stalled() == []  # too recent: maybe still on its way to a worker
     PayoutRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - dt.timedelta(minutes=11))
     assert requeue_stalled_runs_task() == [run.pk]
 
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPUTED
     assert EarningLine.objects.count() == 1
-    assert services.payout_runs_requeue_stalled(older_than=dt.timedelta(0)) == []  # nothing left computing
+    assert payout_runs_requeue_stalled(older_than=dt.timedelta(0)) == []  # nothing left computing
 
 
 def test_the_sweeper_task_name_is_stable():

@@ -9,23 +9,24 @@ import html
 import re
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils.html import strip_tags
 
 from core.money import format_money
-from payouts import services, transitions
-from payouts.admin import (
+from payouts import transitions
+from payouts.admin.adjustments import (
     ADJUSTMENT_SKIPPED,
     ADJUSTMENTS_DONE,
     ADJUSTMENTS_SKIPPED,
+    WILL_SKIP_CREATOR,
+    WILL_SKIP_DECIDED,
+)
+from payouts.admin.review import (
     CANNOT_APPROVE,
     CHECKS_FAIL,
     FIRST_RUN,
     NO_MAKERS,
     RUN_STALE_BANNER,
-    WILL_SKIP_CREATOR,
-    WILL_SKIP_DECIDED,
     YOU_CANNOT_APPROVE,
     change_from_previous,
     signed_money,
@@ -35,6 +36,7 @@ from payouts.exceptions import (
     ADJUSTMENT_DECIDED,
     ADJUSTMENT_FOUR_EYES,
     ADJUSTMENT_MADE_STALE,
+    FOUR_EYES,
     NOT_RECONCILED,
     RUN_STALE,
     PayoutsError,
@@ -42,6 +44,10 @@ from payouts.exceptions import (
 from payouts.ledger import post_pairs
 from payouts.models import Adjustment, LedgerAccount, PayoutRun, PayoutRunMaker
 from payouts.roles import ensure_group_permissions
+from payouts.services.adjustments import adjustment_approve, adjustment_create, adjustment_reject
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
+from payouts.transitions import APPROVE_PERMISSION, COMPUTE_PERMISSION, PAY_PERMISSION
 from tests.partnerships.factories import DailyMetricFactory, UserFactory
 from tests.payouts.factories import MONTH, TrancheFactory, member, paying_program
 from tests.payouts.test_admin import (
@@ -66,12 +72,6 @@ LEDGER_ROW = re.compile(r'<tr( style="color:#c62828")?><td>(.*?)</td><td class="
                         r'<td class="money">(.*?)</td><td>(.*?)</td></tr>')
 
 
-@pytest.fixture
-def client():
-    """A browser: it posts a form with the CSRF token of the page that carried it."""
-    return Client(enforce_csrf_checks=True)
-
-
 def check_rows(response) -> list[tuple]:
     """The reconciliation table: (✔ or ✘, red?, label, expected, actual, result)."""
     return [("✔" if ok == "ok" else "✘", bool(red), *(html.unescape(cell) for cell in cells))
@@ -94,7 +94,7 @@ def finance_user(username: str):
 
 
 def adjustment(program, partner, creator, amount_minor: int = 5_00) -> Adjustment:
-    return services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
+    return adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
                                       reason="Missed bonus", actor=creator)
 
 
@@ -122,17 +122,17 @@ def test_run_actions_allowed_follow_the_one_table(status, stale, kind, allowed):
 
 def test_the_table_names_the_services_permissions():
     assert {action: transition.permission for action, transition in transitions.RUN_ACTIONS.items()} == {
-        "approve": services.APPROVE_PERMISSION, "pay": services.PAY_PERMISSION,
-        "cancel": services.COMPUTE_PERMISSION, "recompute": services.COMPUTE_PERMISSION}
+        "approve": APPROVE_PERMISSION, "pay": PAY_PERMISSION,
+        "cancel": COMPUTE_PERMISSION, "recompute": COMPUTE_PERMISSION}
 
 
 @pytest.mark.parametrize(("fixture", "action"), [("approved_run", "approve"), ("computed_run", "pay"),
                                                  ("approved_run", "cancel")])
 def test_the_tables_refusal_says_what_the_service_says(request, fixture, action, second_approver):
     run = request.getfixturevalue(fixture)
-    call = {"approve": lambda: services.payout_run_approve(run_id=run.pk, actor=second_approver),
-            "pay": lambda: services.payout_run_mark_paid(run_id=run.pk, actor=second_approver, reference="B-1"),
-            "cancel": lambda: services.payout_run_cancel(run_id=run.pk, actor=second_approver, reason="x")}[action]
+    call = {"approve": lambda: payout_run_approve(run_id=run.pk, actor=second_approver),
+            "pay": lambda: payout_run_mark_paid(run_id=run.pk, actor=second_approver, reference="B-1"),
+            "cancel": lambda: payout_run_cancel(run_id=run.pk, actor=second_approver, reason="x")}[action]
 
     with pytest.raises(PayoutsError) as refused:
         call()
@@ -146,7 +146,7 @@ def test_the_tables_refusal_of_a_stale_run_says_what_the_service_says(computed_r
     computed_run.refresh_from_db()
 
     with pytest.raises(PayoutsError) as refused:
-        services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
+        payout_run_approve(run_id=computed_run.pk, actor=second_approver)
 
     assert str(refused.value) == RUN_STALE.format(run=computed_run, reason="late metrics")
     assert transitions.run_action_refusal(computed_run, "approve") == str(refused.value)
@@ -154,10 +154,10 @@ def test_the_tables_refusal_of_a_stale_run_says_what_the_service_says(computed_r
 
 # --- reconciliation on the run's page -------------------------------------------------------------
 
-def test_a_computed_run_reconciles_and_its_ledger_is_not_posted_yet(client, approver, computed_run):
-    client.force_login(approver)
+def test_a_computed_run_reconciles_and_its_ledger_is_not_posted_yet(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(computed_run))
+    response = csrf_client.get(run_url(computed_run))
 
     assert check_rows(response) == [
         ("✔", False, "Lines add up to the run's gross", "10,000.00 USD", "10,000.00 USD", "✔"),
@@ -177,11 +177,11 @@ def test_a_computed_run_reconciles_and_its_ledger_is_not_posted_yet(client, appr
     assert "Totals check" not in page_text(response)
 
 
-def test_an_approved_run_reconciles_with_the_ledger_and_its_payment_file(client, approver, approved_run):
+def test_an_approved_run_reconciles_with_the_ledger_and_its_payment_file(csrf_client, approver, approved_run):
     ana, ben = partner_of(approved_run, "ana"), partner_of(approved_run, "ben")
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(approved_run))
+    response = csrf_client.get(run_url(approved_run))
 
     assert [row[:3] for row in check_rows(response)] == [
         ("✔", False, "Lines add up to the run's gross"), ("✔", False, "Lines add up to the run's balance"),
@@ -198,11 +198,11 @@ def test_an_approved_run_reconciles_with_the_ledger_and_its_payment_file(client,
     assert f"2 payees · control total 10,000.00 USD · hash total {ana.pk + ben.pk}" in page_text(response)
 
 
-def test_a_paid_run_reconciles_with_what_was_paid_out(client, approver, approved_run):
-    services.payout_run_mark_paid(run_id=approved_run.pk, actor=approver, reference="BATCH-1")
-    client.force_login(approver)
+def test_a_paid_run_reconciles_with_what_was_paid_out(csrf_client, approver, approved_run):
+    payout_run_mark_paid(run_id=approved_run.pk, actor=approver, reference="BATCH-1")
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(approved_run))
+    response = csrf_client.get(run_url(approved_run))
 
     assert check_rows(response)[-1] == ("✔", False, "Paid out", "10,000.00 USD", "10,000.00 USD", "✔")
     assert all(row[0] == "✔" for row in check_rows(response))
@@ -219,12 +219,12 @@ def move_in_payment_away(run: PayoutRun, handle: str, amount_minor: int) -> None
                       (accounts[LedgerAccount.Kind.PARTNER_PAYABLE], amount_minor)])
 
 
-def test_a_run_whose_ledger_disagrees_shows_the_failed_check_in_red_with_its_difference(client, approver,
+def test_a_run_whose_ledger_disagrees_shows_the_failed_check_in_red_with_its_difference(csrf_client, approver,
                                                                                         approved_run):
     move_in_payment_away(approved_run, "ana", 100_00)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(approved_run))
+    response = csrf_client.get(run_url(approved_run))
 
     rows = check_rows(response)
     assert rows[-1] == ("✘", True, "Payable lines no longer covered by the partner's in-payment balance", "0", "1",
@@ -234,13 +234,13 @@ def test_a_run_whose_ledger_disagrees_shows_the_failed_check_in_red_with_its_dif
     assert 'style="color:#c62828"><strong>' in response.content.decode()
 
 
-def test_marking_paid_a_run_that_does_not_reconcile_is_a_form_error_and_changes_nothing(client, approver,
+def test_marking_paid_a_run_that_does_not_reconcile_is_a_form_error_and_changes_nothing(csrf_client, approver,
                                                                                         approved_run):
     move_in_payment_away(approved_run, "ana", 100_00)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
     before = run_state(approved_run), lines_state(approved_run), ledger_state()
 
-    response = submit(client, act_url(approved_run, "pay"), {"reference": "BATCH-1"})
+    response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "BATCH-1"})
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [NOT_RECONCILED.format(
@@ -255,18 +255,18 @@ def test_marking_paid_a_run_that_does_not_reconcile_is_a_form_error_and_changes_
 def stale_run(computed_run, approver, second_approver) -> PayoutRun:
     """An adjustment approved after computing: the run no longer includes every approved input."""
     created = adjustment(computed_run.program, partner_of(computed_run, "ana"), approver)
-    services.adjustment_approve(adjustment_id=created.pk, actor=second_approver)
+    adjustment_approve(adjustment_id=created.pk, actor=second_approver)
     computed_run.refresh_from_db()
     assert computed_run.stale_reason == ADJUSTMENT_MADE_STALE.format(
         adjustment=created, amount="5.00 USD", user=second_approver)
     return computed_run
 
 
-def test_a_stale_run_shows_why_and_offers_compute_again_but_not_approve(client, stale_run):
+def test_a_stale_run_shows_why_and_offers_compute_again_but_not_approve(csrf_client, stale_run):
     checker = finance_user("checker")
-    client.force_login(checker)
+    csrf_client.force_login(checker)
 
-    response = client.get(run_url(stale_run))
+    response = csrf_client.get(run_url(stale_run))
 
     text = page_text(response)
     assert response.context["stale_banner"] == RUN_STALE_BANNER.format(reason=stale_run.stale_reason)
@@ -277,12 +277,12 @@ def test_a_stale_run_shows_why_and_offers_compute_again_but_not_approve(client, 
     assert act_url(stale_run, "approve") not in text
 
 
-def test_approving_a_stale_run_anyway_is_a_form_error_and_changes_nothing(client, stale_run):
+def test_approving_a_stale_run_anyway_is_a_form_error_and_changes_nothing(csrf_client, stale_run):
     checker = finance_user("checker")
-    client.force_login(checker)
+    csrf_client.force_login(checker)
     before = run_state(stale_run), lines_state(stale_run), ledger_state()
 
-    response = submit(client, act_url(stale_run, "approve"))
+    response = submit(csrf_client, act_url(stale_run, "approve"))
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [RUN_STALE.format(run=stale_run,
@@ -291,18 +291,18 @@ def test_approving_a_stale_run_anyway_is_a_form_error_and_changes_nothing(client
 
 
 def test_compute_again_brings_a_stale_run_up_to_date_and_its_asker_may_not_approve_it(
-        client, stale_run, eager, django_capture_on_commit_callbacks):
+        csrf_client, stale_run, eager, django_capture_on_commit_callbacks):
     checker = finance_user("checker")
-    client.force_login(checker)
+    csrf_client.force_login(checker)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = submit(client, act_url(stale_run, "recompute"))
+        response = submit(csrf_client, act_url(stale_run, "recompute"))
 
     assert response.status_code == 302
     stale_run.refresh_from_db()
     assert (stale_run.status, stale_run.stale_reason) == (R.COMPUTED, "")
     assert lines_state(stale_run) == [("ana", 7_496_25, 7_501_25, "payable"), ("ben", 2_498_75, 2_498_75, "payable")]
-    page = client.get(run_url(stale_run))
+    page = csrf_client.get(run_url(stale_run))
     assert page.context["run_actions"] == ["cancel"]
     assert page.context["makers_note"] == CANNOT_APPROVE.format(
         makers="checker (asked for the run to be computed again), approver (created an adjustment the run applies)")
@@ -318,17 +318,17 @@ def run_with_makers() -> PayoutRun:
     ana = member(program, handle="ana", views=3)
     member(program, handle="ben", views=1)
     created = adjustment(program, ana, finance2)
-    services.adjustment_approve(adjustment_id=created.pk, actor=finance3)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=finance1)
+    adjustment_approve(adjustment_id=created.pk, actor=finance3)
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=finance1)
     assert run.status == R.COMPUTED, run.error
     return run
 
 
 @pytest.mark.parametrize("maker", ["finance1", "finance2"])
-def test_the_makers_are_listed_and_approve_is_not_offered_to_them(client, run_with_makers, maker):
-    client.force_login(UserFactory(username=maker))
+def test_the_makers_are_listed_and_approve_is_not_offered_to_them(csrf_client, run_with_makers, maker):
+    csrf_client.force_login(UserFactory(username=maker))
 
-    response = client.get(run_url(run_with_makers))
+    response = csrf_client.get(run_url(run_with_makers))
 
     note = CANNOT_APPROVE.format(makers="finance1 (started the run), finance2 (created an adjustment the run applies)")
     assert response.context["makers_note"] == note
@@ -338,10 +338,10 @@ def test_the_makers_are_listed_and_approve_is_not_offered_to_them(client, run_wi
     assert act_url(run_with_makers, "approve") not in page_text(response)
 
 
-def test_someone_else_is_shown_the_makers_and_offered_approve(client, run_with_makers):
-    client.force_login(UserFactory(username="finance3"))  # approved the adjustment: not a maker of the run
+def test_someone_else_is_shown_the_makers_and_offered_approve(csrf_client, run_with_makers):
+    csrf_client.force_login(UserFactory(username="finance3"))  # approved the adjustment: not a maker of the run
 
-    response = client.get(run_url(run_with_makers))
+    response = csrf_client.get(run_url(run_with_makers))
 
     assert response.context["makers_note"] == CANNOT_APPROVE.format(
         makers="finance1 (started the run), finance2 (created an adjustment the run applies)")
@@ -349,22 +349,22 @@ def test_someone_else_is_shown_the_makers_and_offered_approve(client, run_with_m
     assert response.context["run_actions"] == ["approve", "cancel"]
 
 
-def test_a_maker_who_posts_approve_anyway_is_refused_by_the_service_and_nothing_changes(client, run_with_makers):
+def test_a_maker_who_posts_approve_anyway_is_refused_by_the_service_and_nothing_changes(csrf_client, run_with_makers):
     finance2 = UserFactory(username="finance2")
-    client.force_login(finance2)
+    csrf_client.force_login(finance2)
     before = run_state(run_with_makers), lines_state(run_with_makers), ledger_state()
 
-    response = submit(client, act_url(run_with_makers, "approve"))
+    response = submit(csrf_client, act_url(run_with_makers, "approve"))
 
-    assert response.context["form"].non_field_errors() == [services.FOUR_EYES.format(
+    assert response.context["form"].non_field_errors() == [FOUR_EYES.format(
         user=finance2, role=PayoutRunMaker.Role.ADJUSTMENT.label)]
     assert (run_state(run_with_makers), lines_state(run_with_makers), ledger_state()) == before
 
 
-def test_a_run_the_scheduler_started_says_anyone_may_approve_it(client, approver, computed_run):
-    client.force_login(approver)
+def test_a_run_the_scheduler_started_says_anyone_may_approve_it(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
 
-    response = client.get(run_url(computed_run))
+    response = csrf_client.get(run_url(computed_run))
 
     assert (response.context["makers_note"], response.context["run_actions"]) == (NO_MAKERS, ["approve", "cancel"])
 
@@ -375,13 +375,13 @@ def confirmation(response) -> tuple[str, str, str]:
     return response.context["to_pay"], response.context["payees"], response.context["change"]
 
 
-def test_the_first_runs_confirmations_show_total_payees_and_first_run(client, approver, computed_run,
+def test_the_first_runs_confirmations_show_total_payees_and_first_run(csrf_client, approver, computed_run,
                                                                       second_approver):
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    approve_page = client.get(act_url(computed_run, "approve"))
-    services.payout_run_approve(run_id=computed_run.pk, actor=second_approver)
-    pay_page = client.get(act_url(computed_run, "pay"))
+    approve_page = csrf_client.get(act_url(computed_run, "approve"))
+    payout_run_approve(run_id=computed_run.pk, actor=second_approver)
+    pay_page = csrf_client.get(act_url(computed_run, "pay"))
 
     first = FIRST_RUN.format(program=computed_run.program)
     assert confirmation(approve_page) == confirmation(pay_page) == ("10,000.00 USD", "2", first)
@@ -400,26 +400,26 @@ def september_run(approved_run) -> PayoutRun:
         DailyMetricFactory(partner=partner_of(approved_run, handle), day=SEPTEMBER.replace(day=15), views=1,
                            qualified_views=1)
     member(program, handle="cat", views=1, day=SEPTEMBER.replace(day=15))
-    run = services.payout_run_compute(program_id=program.pk, month=SEPTEMBER)
+    run = payout_run_compute(program_id=program.pk, month=SEPTEMBER)
     assert (run.status, run.total_payable_minor) == (R.COMPUTED, 12_000_00), run.error
     return run
 
 
-def test_the_confirmation_shows_the_change_from_the_previous_approved_month(client, approver, september_run):
-    client.force_login(approver)
+def test_the_confirmation_shows_the_change_from_the_previous_approved_month(csrf_client, approver, september_run):
+    csrf_client.force_login(approver)
 
-    response = client.get(act_url(september_run, "approve"))
+    response = csrf_client.get(act_url(september_run, "approve"))
 
     assert confirmation(response) == ("12,000.00 USD", "3", "+2,000.00 USD (+20.0%) from August 2026 (10,000.00 USD)")
 
 
-def test_a_later_month_is_never_the_previous_run(client, approver, september_run):
+def test_a_later_month_is_never_the_previous_run(csrf_client, approver, september_run):
     """Only approved or paid months before the run's own count: September computed after August changes nothing
     on August's confirmation."""
     previous = PayoutRun.objects.get(program=september_run.program, month=MONTH)
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(act_url(previous, "pay"))
+    response = csrf_client.get(act_url(previous, "pay"))
 
     assert confirmation(response) == ("10,000.00 USD", "2", FIRST_RUN.format(program=previous.program))
 
@@ -451,22 +451,22 @@ def test_signed_money():
 
 # --- bounded queries ------------------------------------------------------------------------------
 
-def runs_page_queries(client, members: int, suffix: str, second_approver) -> tuple[int, int]:
+def runs_page_queries(csrf_client, members: int, suffix: str, second_approver) -> tuple[int, int]:
     program = paying_program()
     for index in range(members):
         member(program, handle=f"{suffix}{index}", views=index + 1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=finance_user(f"starter{suffix}"))
-    computed = count_queries(client, run_url(run))
-    services.payout_run_approve(run_id=run.pk, actor=second_approver)
-    return computed, count_queries(client, run_url(run))
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=finance_user(f"starter{suffix}"))
+    computed = count_queries(csrf_client, run_url(run))
+    payout_run_approve(run_id=run.pk, actor=second_approver)
+    return computed, count_queries(csrf_client, run_url(run))
 
 
-def test_the_run_page_reads_a_bounded_number_of_queries_whatever_its_lines(client, approver, second_approver):
-    client.force_login(approver)
-    runs_page_queries(client, 2, "warm", second_approver)  # per-process caches (content types, templates)
+def test_the_run_page_reads_a_bounded_number_of_queries_whatever_its_lines(csrf_client, approver, second_approver):
+    csrf_client.force_login(approver)
+    runs_page_queries(csrf_client, 2, "warm", second_approver)  # per-process caches (content types, templates)
 
-    few = runs_page_queries(client, 2, "few", second_approver)
-    many = runs_page_queries(client, 30, "many", second_approver)
+    few = runs_page_queries(csrf_client, 2, "few", second_approver)
+    many = runs_page_queries(csrf_client, 30, "many", second_approver)
 
     assert few == many
     assert max(many) <= MAX_PAGE_QUERIES
@@ -482,7 +482,7 @@ def three_adjustments(approver, second_approver):
     by_approver = adjustment(program, ana, approver, 25_00)
     by_second = adjustment(program, ben, second_approver, -10_00)
     rejected = adjustment(program, ben, approver, 7_00)
-    services.adjustment_reject(adjustment_id=rejected.pk, actor=second_approver, reason="Duplicate")
+    adjustment_reject(adjustment_id=rejected.pk, actor=second_approver, reason="Duplicate")
     return by_approver, by_second, rejected
 
 
@@ -490,19 +490,19 @@ def changelist_url() -> str:
     return reverse("admin:payouts_adjustment_changelist")
 
 
-def choose(client, action: str, adjustments, data: dict | None = None):
-    page = client.get(changelist_url())
-    return client.post(changelist_url(), {
+def choose(csrf_client, action: str, adjustments, data: dict | None = None):
+    page = csrf_client.get(changelist_url())
+    return csrf_client.post(changelist_url(), {
         "csrfmiddlewaretoken": str(page.context["csrf_token"]), "action": action,
         "_selected_action": [str(item.pk) for item in adjustments], **(data or {})})
 
 
-def test_the_list_puts_adjustments_awaiting_approval_first_and_highlights_them(client, second_approver,
+def test_the_list_puts_adjustments_awaiting_approval_first_and_highlights_them(csrf_client, second_approver,
                                                                               three_adjustments):
     by_approver, by_second, rejected = three_adjustments
-    client.force_login(second_approver)
+    csrf_client.force_login(second_approver)
 
-    response = client.get(changelist_url())
+    response = csrf_client.get(changelist_url())
 
     assert list(response.context["cl"].result_list) == [by_second, by_approver, rejected]
     text = page_text(response)
@@ -511,12 +511,12 @@ def test_the_list_puts_adjustments_awaiting_approval_first_and_highlights_them(c
     assert "approve_selected" in response.context["action_form"].fields["action"].choices.__str__()
 
 
-def test_approve_selected_asks_for_confirmation_first_and_changes_nothing(client, second_approver,
+def test_approve_selected_asks_for_confirmation_first_and_changes_nothing(csrf_client, second_approver,
                                                                          three_adjustments):
-    client.force_login(second_approver)
+    csrf_client.force_login(second_approver)
     before = adjustments_state()
 
-    response = choose(client, "approve_selected", three_adjustments)
+    response = choose(csrf_client, "approve_selected", three_adjustments)
 
     assert response.status_code == 200
     assert [(item.pk, skip) for item, _, skip in response.context["rows"]] == [
@@ -525,12 +525,12 @@ def test_approve_selected_asks_for_confirmation_first_and_changes_nothing(client
     assert adjustments_state() == before
 
 
-def test_approve_selected_approves_what_it_may_and_says_why_it_skipped_the_rest(client, second_approver,
+def test_approve_selected_approves_what_it_may_and_says_why_it_skipped_the_rest(csrf_client, second_approver,
                                                                                three_adjustments):
     by_approver, by_second, rejected = three_adjustments
-    client.force_login(second_approver)
+    csrf_client.force_login(second_approver)
 
-    response = choose(client, "approve_selected", three_adjustments, {"apply": "1", "reason": ""})
+    response = choose(csrf_client, "approve_selected", three_adjustments, {"apply": "1", "reason": ""})
 
     assert response.status_code == 302
     assert messages_of(response) == [
@@ -548,23 +548,23 @@ def test_approve_selected_approves_what_it_may_and_says_why_it_skipped_the_rest(
     ]
 
 
-def test_reject_selected_without_a_reason_is_a_form_error_and_changes_nothing(client, second_approver,
+def test_reject_selected_without_a_reason_is_a_form_error_and_changes_nothing(csrf_client, second_approver,
                                                                              three_adjustments):
-    client.force_login(second_approver)
+    csrf_client.force_login(second_approver)
     before = adjustments_state()
 
-    response = choose(client, "reject_selected", three_adjustments[:1], {"apply": "1", "reason": "  "})
+    response = choose(csrf_client, "reject_selected", three_adjustments[:1], {"apply": "1", "reason": "  "})
 
     assert response.status_code == 200
     assert response.context["form"].errors == {"reason": ["This field is required."]}
     assert adjustments_state() == before
 
 
-def test_reject_selected_records_the_reason_and_skips_the_creator(client, approver, three_adjustments):
+def test_reject_selected_records_the_reason_and_skips_the_creator(csrf_client, approver, three_adjustments):
     by_approver, by_second, _ = three_adjustments
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = choose(client, "reject_selected", [by_approver, by_second], {"apply": "1", "reason": "Not owed"})
+    response = choose(csrf_client, "reject_selected", [by_approver, by_second], {"apply": "1", "reason": "Not owed"})
 
     assert messages_of(response) == [
         ("success", ADJUSTMENTS_DONE.format(count=1, done="rejected", items=f"#{by_second.pk} @ben −10.00 USD")),
@@ -577,20 +577,20 @@ def test_reject_selected_records_the_reason_and_skips_the_creator(client, approv
 
 
 def test_without_the_approve_adjustment_permission_the_actions_are_not_offered_and_change_nothing(
-        client, manager, three_adjustments):
-    client.force_login(manager)
+        csrf_client, manager, three_adjustments):
+    csrf_client.force_login(manager)
     before = adjustments_state()
 
-    page = client.get(changelist_url())
-    response = choose(client, "approve_selected", three_adjustments[:2], {"apply": "1", "reason": ""})
+    page = csrf_client.get(changelist_url())
+    response = choose(csrf_client, "approve_selected", three_adjustments[:2], {"apply": "1", "reason": ""})
 
     assert page.context["action_form"] is None
     assert response.status_code == 200
     assert adjustments_state() == before
 
 
-def test_the_adjustment_list_reads_a_bounded_number_of_queries(client, approver, second_approver):
-    client.force_login(second_approver)
+def test_the_adjustment_list_reads_a_bounded_number_of_queries(csrf_client, approver, second_approver):
+    csrf_client.force_login(second_approver)
     program = paying_program()
 
     def add(count: int, suffix: str) -> None:
@@ -598,23 +598,23 @@ def test_the_adjustment_list_reads_a_bounded_number_of_queries(client, approver,
             creator = finance_user(f"{suffix}{index}")
             created = adjustment(program, member(program, handle=f"{suffix}.p{index}"), creator)
             if index % 2:
-                services.adjustment_approve(adjustment_id=created.pk, actor=approver)
+                adjustment_approve(adjustment_id=created.pk, actor=approver)
 
     add(2, "few")
-    client.get(changelist_url())
-    few = count_queries(client, changelist_url())
+    csrf_client.get(changelist_url())
+    few = count_queries(csrf_client, changelist_url())
     add(12, "many")
-    many = count_queries(client, changelist_url())
+    many = count_queries(csrf_client, changelist_url())
 
     assert Adjustment.objects.count() == 14
     assert many == few <= MAX_PAGE_QUERIES
 
 
-def test_an_adjustments_page_shows_who_decided_it_and_why(client, approver, three_adjustments):
+def test_an_adjustments_page_shows_who_decided_it_and_why(csrf_client, approver, three_adjustments):
     rejected = three_adjustments[2]
-    client.force_login(approver)
+    csrf_client.force_login(approver)
 
-    response = client.get(reverse("admin:payouts_adjustment_change", args=[rejected.pk]))
+    response = csrf_client.get(reverse("admin:payouts_adjustment_change", args=[rejected.pk]))
 
     assert response.status_code == 200
     fields = {field.field["name"]: field.contents() for fieldset in response.context["adminform"]

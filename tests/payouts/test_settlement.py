@@ -6,9 +6,12 @@ import pytest
 from django.db.models import Sum
 
 from partnerships.models import Partner
-from payouts import services
 from payouts.exceptions import NotPermitted, RunRefused
 from payouts.models import Adjustment, EarningLine, LedgerAccount, LedgerEntry, LedgerTransaction, PayoutRun
+from payouts.months import program_today
+from payouts.services.adjustments import adjustment_approve, adjustment_create
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import _fund_post_total, payout_run_approve, payout_run_cancel, payout_run_mark_paid
 from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
@@ -33,15 +36,15 @@ def in_payment_balance(partner, program) -> int:
 
 def approved_adjustment(*, partner, program, amount_minor, reason, maker, checker) -> Adjustment:
     """An adjustment recorded by one finance approver and approved by another (four eyes)."""
-    adjustment = services.adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
+    adjustment = adjustment_create(partner_id=partner.pk, program_id=program.pk, amount_minor=amount_minor,
                                             reason=reason, actor=maker)
-    return services.adjustment_approve(adjustment_id=adjustment.pk, actor=checker)
+    return adjustment_approve(adjustment_id=adjustment.pk, actor=checker)
 
 
 def run_month(program, month, approver, actor=None):
-    run = services.payout_run_compute(program_id=program.pk, month=month, actor=actor)
+    run = payout_run_compute(program_id=program.pk, month=month, actor=actor)
     assert run.status == PayoutRun.Status.COMPUTED, run.error
-    services.payout_run_approve(run_id=run.pk, actor=approver)
+    payout_run_approve(run_id=run.pk, actor=approver)
     return run
 
 
@@ -53,15 +56,15 @@ def test_approve_then_pay_moves_money_through_the_ledger(approver):
     program = paying_program(months=1)
     a = member(program, handle="a", views=3)
     b = member(program, handle="b", views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
 
-    services.payout_run_approve(run_id=run.pk, actor=approver)
+    payout_run_approve(run_id=run.pk, actor=approver)
     # Approval posts what each partner earned, then moves it from payable into payment: no later run carries it.
     assert (payable_balance(a, program), in_payment_balance(a, program)) == (0, 7_500_00)
     assert (payable_balance(b, program), in_payment_balance(b, program)) == (0, 2_500_00)
     assert ledger_is_balanced()
 
-    services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="BATCH-2026-08")
+    payout_run_mark_paid(run_id=run.pk, actor=approver, reference="BATCH-2026-08")
     run.refresh_from_db()
     assert (run.status, run.payment_reference, run.paid_by) == (PayoutRun.Status.PAID, "BATCH-2026-08", approver)
     assert payable_balance(a, program) == payable_balance(b, program) == 0
@@ -81,16 +84,16 @@ def test_below_minimum_carried_over_two_months_then_paid(approver):
 
     august = run_month(program, MONTH, approver)
     assert (line(august, partner).status, line(august, partner).net_minor) == ("carried_over", 40_00)
-    services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
+    payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
     september = run_month(program, SEPTEMBER, approver)
     sept_line = line(september, partner)
     assert (sept_line.carried_in_minor, sept_line.gross_minor, sept_line.net_minor, sept_line.status) == (
         40_00, 40_00, 80_00, "carried_over")
-    services.payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
+    payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
     october = run_month(program, OCTOBER, approver)
     oct_line = line(october, partner)
     assert (oct_line.carried_in_minor, oct_line.net_minor, oct_line.status) == (80_00, 120_00, "payable")
-    services.payout_run_mark_paid(run_id=october.pk, actor=approver, reference="OCT")
+    payout_run_mark_paid(run_id=october.pk, actor=approver, reference="OCT")
     assert payable_balance(partner, program) == 0
     assert ledger_is_balanced()
 
@@ -100,14 +103,14 @@ def test_held_partner_is_owed_but_not_paid_until_the_hold_clears(approver):
     partner = member(program, handle="held", views=1, tax_form_on_file=False)
     august = run_month(program, MONTH, approver)
     assert (line(august, partner).status, line(august, partner).hold_reason) == ("held", "no tax form on file")
-    services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
+    payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
     assert payable_balance(partner, program) == 10_000_00  # owed, not paid
 
     Partner.objects.filter(pk=partner.pk).update(tax_form_on_file=True)
     september = run_month(program, SEPTEMBER, approver)  # no new views: the line exists for the balance
     sept_line = line(september, partner)
     assert (sept_line.gross_minor, sept_line.carried_in_minor, sept_line.status) == (0, 10_000_00, "payable")
-    services.payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
+    payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
     assert payable_balance(partner, program) == 0
 
 
@@ -115,7 +118,7 @@ def test_negative_adjustment_is_carried_into_the_next_run(approver, second_appro
     program = paying_program(months=2)
     partner = member(program, handle="a", views=1)
     august = run_month(program, MONTH, approver)
-    services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
+    payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
 
     adjustment = approved_adjustment(partner=partner, program=program, amount_minor=-300_00,
                                      reason="Invalid traffic found in August", maker=second_approver, checker=approver)
@@ -135,13 +138,13 @@ def test_negative_balance_blocks_payment_and_is_carried_forward(approver, second
     program = paying_program(months=2)
     partner = member(program, handle="a", views=1)
     august = run_month(program, MONTH, approver)
-    services.payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
+    payout_run_mark_paid(run_id=august.pk, actor=approver, reference="AUG")
     approved_adjustment(partner=partner, program=program, amount_minor=-500_00, reason="Chargeback",
                         maker=second_approver, checker=approver)
     september = run_month(program, SEPTEMBER, approver)
     sept_line = line(september, partner)
     assert (sept_line.net_minor, sept_line.status) == (-500_00, "carried_over")
-    services.payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
+    payout_run_mark_paid(run_id=september.pk, actor=approver, reference="SEP")
     assert payable_balance(partner, program) == -500_00
 
 
@@ -160,13 +163,13 @@ def test_withholding_is_posted_to_its_account(approver):
 def test_the_starter_cannot_approve(approver, second_approver):
     program = paying_program()
     member(program, views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH, actor=approver)
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=approver)
     with pytest.raises(RunRefused, match="approver started the run and so cannot approve it"):
-        services.payout_run_approve(run_id=run.pk, actor=approver)
+        payout_run_approve(run_id=run.pk, actor=approver)
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPUTED
     assert LedgerTransaction.objects.count() == 0
-    services.payout_run_approve(run_id=run.pk, actor=second_approver)
+    payout_run_approve(run_id=run.pk, actor=second_approver)
     run.refresh_from_db()
     assert (run.status, run.approved_by) == (PayoutRun.Status.APPROVED, second_approver)
 
@@ -174,9 +177,9 @@ def test_the_starter_cannot_approve(approver, second_approver):
 def test_marking_an_unapproved_run_paid_is_refused(approver):
     program = paying_program()
     member(program, views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
     with pytest.raises(RunRefused, match="Cannot mark paid run .* it is computed, awaiting approval"):
-        services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="X")
+        payout_run_mark_paid(run_id=run.pk, actor=approver, reference="X")
     assert LedgerEntry.objects.count() == 0
     assert EarningLine.objects.filter(status="paid").count() == 0
 
@@ -186,16 +189,16 @@ def test_mark_paid_needs_a_reference(approver):
     member(program, views=1)
     run = run_month(program, MONTH, approver)
     with pytest.raises(RunRefused, match="payment reference"):
-        services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference=" ")
+        payout_run_mark_paid(run_id=run.pk, actor=approver, reference=" ")
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.APPROVED
 
 
 def test_a_month_not_yet_ended_is_refused(approver):
     program = paying_program()
-    this_month = services.program_today(program).replace(day=1)
+    this_month = program_today(program).replace(day=1)
     with pytest.raises(RunRefused, match="has not ended yet"):
-        services.payout_run_compute(program_id=program.pk, month=this_month)
+        payout_run_compute(program_id=program.pk, month=this_month)
     assert PayoutRun.objects.count() == 0
 
 
@@ -205,14 +208,14 @@ def test_a_program_without_a_fund_is_refused(approver):
     program = ProgramFactory()
     TermsFactory(program=program)
     with pytest.raises(RunRefused, match="has no fund"):
-        services.payout_run_compute(program_id=program.pk, month=MONTH)
+        payout_run_compute(program_id=program.pk, month=MONTH)
     assert PayoutRun.objects.count() == 0
 
 
 def test_a_month_without_budget_is_refused_and_writes_nothing(approver):
     program = paying_program()
     with pytest.raises(RunRefused, match="has no budget for May 2026: add a budget tranche"):
-        services.payout_run_compute(program_id=program.pk, month=dt.date(2026, 5, 1))
+        payout_run_compute(program_id=program.pk, month=dt.date(2026, 5, 1))
     assert PayoutRun.objects.count() == 0
     assert EarningLine.objects.count() == 0
 
@@ -231,16 +234,16 @@ def test_negative_budget_is_refused_by_the_database(approver):
 def test_approval_without_permission_is_refused(outsider):
     program = paying_program()
     member(program, views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
     with pytest.raises(NotPermitted):
-        services.payout_run_approve(run_id=run.pk, actor=outsider)
+        payout_run_approve(run_id=run.pk, actor=outsider)
     assert LedgerTransaction.objects.count() == 0
 
 
 def test_a_fund_total_below_what_runs_spend_is_refused_by_the_database(approver):
     program = paying_program(fund_total=5_000_00, month_budget=10_000_00)
     member(program, views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
     assert run.total_gross_minor == run.spend_minor == 5_000_00  # the budget never exceeds what the fund has left
     from django.db import IntegrityError, transaction
 
@@ -248,16 +251,16 @@ def test_a_fund_total_below_what_runs_spend_is_refused_by_the_database(approver)
     with pytest.raises(IntegrityError), transaction.atomic():  # someone lowers the total meanwhile
         Fund.objects.filter(program=program).update(total_minor=4_000_00)
     assert Fund.objects.get(program=program).total_minor == 5_000_00
-    services.payout_run_approve(run_id=run.pk, actor=approver)
+    payout_run_approve(run_id=run.pk, actor=approver)
     assert ledger_is_balanced()
 
 
 def test_compute_twice_is_a_no_op(approver):
     program = paying_program()
     member(program, views=1)
-    first = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    first = payout_run_compute(program_id=program.pk, month=MONTH)
     lines = list(EarningLine.objects.values_list("id", "gross_minor"))
-    second = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    second = payout_run_compute(program_id=program.pk, month=MONTH)
     assert first.pk == second.pk
     assert list(EarningLine.objects.values_list("id", "gross_minor")) == lines
 
@@ -267,10 +270,10 @@ def test_cancelled_run_frees_the_month_and_its_adjustments(approver, second_appr
     partner = member(program, views=1)
     approved_adjustment(partner=partner, program=program, amount_minor=5_00, reason="Bonus", maker=approver,
                         checker=second_approver)
-    first = services.payout_run_compute(program_id=program.pk, month=MONTH)
-    services.payout_run_cancel(run_id=first.pk, actor=approver, reason="Metrics were re-delivered")
+    first = payout_run_compute(program_id=program.pk, month=MONTH)
+    payout_run_cancel(run_id=first.pk, actor=approver, reason="Metrics were re-delivered")
     assert Adjustment.objects.get().applied_run is None
-    second = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    second = payout_run_compute(program_id=program.pk, month=MONTH)
     assert second.pk != first.pk
     assert line(second, partner).adjustments_minor == 5_00
 
@@ -290,9 +293,9 @@ def test_a_run_approved_before_in_payment_accounts_is_moved_into_payment_by_the_
 
     program = paying_program()
     partner = member(program, handle="legacy", views=1)
-    run = services.payout_run_compute(program_id=program.pk, month=MONTH)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
     fund = Fund.objects.get(program=program)
-    services._fund_post_total(fund, approver)
+    _fund_post_total(fund, approver)
     for kind in (LedgerAccount.Kind.PARTNER_PAYABLE, LedgerAccount.Kind.PARTNER_IN_PAYMENT):
         ledger.ensure_partner_accounts(run_id=run.pk, program_id=program.pk, currency="USD", kind=kind)
     budget = ledger.fund_account(fund, LedgerAccount.Kind.FUND_BUDGET)
@@ -309,6 +312,6 @@ def test_a_run_approved_before_in_payment_accounts_is_moved_into_payment_by_the_
     run.refresh_from_db()
     assert (payable_balance(partner, program), in_payment_balance(partner, program)) == (0, 10_000_00)
     assert [check.label for check in run_reconciliation(run) if not check.ok] == []
-    services.payout_run_mark_paid(run_id=run.pk, actor=approver, reference="AFTER-UPGRADE")
+    payout_run_mark_paid(run_id=run.pk, actor=approver, reference="AFTER-UPGRADE")
     assert (payable_balance(partner, program), in_payment_balance(partner, program)) == (0, 0)
     assert ledger_is_balanced()

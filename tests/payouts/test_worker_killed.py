@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config.celery import app
-from payouts import services
 from payouts.models import EarningLine, PayoutRun
+from payouts.services.runs import payout_run_compute
 from payouts.tasks import compute_month_task
 from tests.partnerships.factories import DailyMetricFactory, EnrolmentFactory, PartnerFactory
 from tests.payouts.factories import BEFORE, MONTH, paying_program
@@ -54,7 +54,7 @@ def waiting_on_ledger_lock() -> bool:
 
 def test_a_worker_killed_mid_computation_is_replaced_and_the_month_matches_an_uninterrupted_run(tmp_path):
     uninterrupted, killed = twin_programs()
-    services.payout_run_compute(program_id=uninterrupted.pk, month=MONTH)
+    payout_run_compute(program_id=uninterrupted.pk, month=MONTH)
     expected = lines(uninterrupted)
     assert len(expected) == 40
 

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from core.money import format_money
 from partnerships.models import Program
 from payouts.exceptions import PayoutsError
-from payouts.services import payout_run_compute, previous_month
+from payouts.months import previous_month
+from payouts.services.runs import payout_run_compute
 
 ACTOR_REQUIRED = ("A monthly run started from the command line needs --actor USERNAME (who is running it): the "
                   "scheduler's runs come from the beat, and four eyes need to know who started this one.")

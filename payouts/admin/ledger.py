@@ -1,0 +1,52 @@
+"""The ledger, read-only: transactions with their entries, and accounts with their balance."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
+from core.money import format_money
+from payouts import ledger
+from payouts.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
+
+
+class EntryInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "amount_minor"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "description", "run", "created_by", "created_at"]
+    list_select_related = ["run", "run__program", "created_by"]
+    search_fields = ["=key"]
+    ordering = ["-id"]
+    inlines = [EntryInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # A run's approval can hold a million entries: the inline shows them only for small transactions.
+        if obj is not None and obj.entries.count() > 200:
+            return []
+        return super().get_inline_instances(request, obj)
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "currency", "fund", "partner", "program"]
+    list_filter = ["kind", "currency"]
+    list_select_related = ["fund", "partner", "program"]
+    search_fields = ["=partner__handle"]
+    readonly_fields = ["balance"]
+    ordering = ["-id"]
+
+    @admin.display(description="balance")
+    def balance(self, obj):
+        return format_money(ledger.balance(obj), obj.currency)
