@@ -18,7 +18,8 @@ What it does:
    kind and country with 1-3 categories, --days daily metric rows per partner (30,000,000 for the large
    one), the demo's programs, about one application per partner spread over the programs in every status
    with an eligibility snapshot shaped as eligibility.evaluate() writes it; then it runs the project's
-   services.partner_statistics_refresh() (timed) and VACUUM ANALYZE. History tables are not filled;
+   partnerships.services.statistics.partner_statistics_refresh() (timed) and VACUUM ANALYZE. History tables
+   are not filled;
 3. one Django process with a connection to each database (a router picks the database per request)
    requests each page with django.test.Client, logged in as a superuser and as a member of "Partnership
    managers": warm-up requests, then --runs timed ones (median and nearest-rank p95), on the small and the
@@ -186,8 +187,8 @@ def run_worker(args: argparse.Namespace, dbname: str, phase: str, *options: str)
 def load_database(partners: int, days: int) -> dict:
     from django.db import connection
 
-    from partnerships import services
     from partnerships.models import DailyMetric, Enrolment, Partner, PartnerStatistics
+    from partnerships.services.statistics import partner_statistics_refresh
 
     steps: list[dict] = []
 
@@ -219,7 +220,7 @@ def load_database(partners: int, days: int) -> dict:
     # The nightly job runs with the server's settings, so the load's session settings are put back first.
     session(["RESET ALL"])
     step("partner_statistics_refresh() (project code)",
-         lambda: services.partner_statistics_refresh(as_of=today - dt.timedelta(days=1)))
+         lambda: partner_statistics_refresh(as_of=today - dt.timedelta(days=1)))
     session(LOAD_SESSION)
     step("enrolments", load_enrolments)
     step("VACUUM ANALYZE statistics, enrolments", lambda: vacuum(PartnerStatistics, Enrolment))

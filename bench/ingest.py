@@ -275,7 +275,7 @@ def worker_project(path: str, refresh: bool) -> dict:
     from partnerships.ingest.jobs import import_job_create
     from partnerships.ingest.metrics import daily_metrics_ingest
     from partnerships.models import ImportJob
-    from partnerships.services import partner_statistics_refresh
+    from partnerships.services.statistics import partner_statistics_refresh
 
     phases: dict = {}
     run = engine.Ingestion.run

@@ -14,11 +14,17 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import LargeTableAdminMixin, ReasonForm
 from core.importexport import SpreadsheetImportExportMixin
-from partnerships import services
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
 from partnerships.resources import PartnerResource
 from partnerships.selectors import partner_list, partner_timeline
+from partnerships.services.partners import (
+    PAYOUT_READINESS_PERMISSION,
+    SUSPEND_PERMISSION,
+    partner_reinstate,
+    partner_set_payout_readiness,
+    partner_suspend,
+)
 
 FOLLOWER_BANDS = {
     "lt10k": ("under 10K", None, 10_000),
@@ -171,13 +177,13 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
         return False  # a partner with history is removed (status), never deleted
 
     def has_suspend_permission(self, request) -> bool:
-        return request.user.has_perm(services.SUSPEND_PERMISSION)
+        return request.user.has_perm(SUSPEND_PERMISSION)
 
     # --- suspend / reinstate ------------------------------------------------------------------
-    ACTIONS = {"suspend": services.partner_suspend, "reinstate": services.partner_reinstate}
+    ACTIONS = {"suspend": partner_suspend, "reinstate": partner_reinstate}
 
     def has_payout_readiness_permission(self, request) -> bool:
-        return request.user.has_perm(services.PAYOUT_READINESS_PERMISSION)
+        return request.user.has_perm(PAYOUT_READINESS_PERMISSION)
 
     def get_urls(self):
         return [
@@ -221,13 +227,13 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
     def payout_readiness_view(self, request, object_id: int):
         """Finance records the tax form and identity checks, with a reason, through the service."""
         if not self.has_payout_readiness_permission(request):
-            raise PermissionDenied(services.PAYOUT_READINESS_PERMISSION)
+            raise PermissionDenied(PAYOUT_READINESS_PERMISSION)
         partner = get_object_or_404(Partner, pk=object_id)
         initial = {"tax_form_on_file": partner.tax_form_on_file, "identity_verified": partner.identity_verified}
         form = PayoutReadinessForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
-                services.partner_set_payout_readiness(partner_id=partner.pk, actor=request.user,
+                partner_set_payout_readiness(partner_id=partner.pk, actor=request.user,
                                                       **form.cleaned_data)
             except PartnershipsError as exc:
                 form.add_error(None, str(exc))

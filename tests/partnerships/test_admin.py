@@ -16,9 +16,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from partnerships import services
 from partnerships.exceptions import ALREADY_DECIDED, CANNOT_TRANSITION, HARD_RULE_FAILED, OVERRIDE_REQUIRED
 from partnerships.models import Category, DailyMetric, Enrolment, ImportJob, Partner, Program
+from partnerships.services.enrolments import (
+    enrolment_approve,
+    enrolment_reinstate,
+    enrolment_reject,
+    enrolment_submit,
+    enrolment_suspend,
+)
+from partnerships.services.partners import partner_reinstate, partner_suspend
 from tests.partnerships.factories import (
     CategoryFactory,
     DailyMetricFactory,
@@ -99,7 +106,7 @@ def submitted(program: Program, *, followers: int, handle: str | None = None, ac
     (which refreshes the statistics and stores the eligibility snapshot)."""
     partner = PartnerFactory(**({"handle": handle} if handle else {}))
     DailyMetricFactory(partner=partner, followers=followers, views=1_000, qualified_views=800, posts=3)
-    return services.enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=actor)
+    return enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=actor)
 
 
 def build_rows(count: int, *, suffix: str) -> None:
@@ -216,7 +223,7 @@ def test_changelist_queries_do_not_grow_with_the_number_of_rows(client, manager,
 
 def test_enrolment_history_page_queries_do_not_grow_with_the_number_of_changes(client, manager, second_manager):
     enrolment = submitted(ProgramFactory(), followers=20_000, actor=manager)
-    services.enrolment_approve(enrolment_id=enrolment.pk, actor=manager)
+    enrolment_approve(enrolment_id=enrolment.pk, actor=manager)
     url = admin_url(Enrolment, "history", enrolment.pk)
     client.force_login(manager)
     client.get(url)
@@ -224,8 +231,8 @@ def test_enrolment_history_page_queries_do_not_grow_with_the_number_of_changes(c
 
     for turn in range(10):
         actor = manager if turn % 2 else second_manager
-        services.enrolment_suspend(enrolment_id=enrolment.pk, actor=actor, reason=f"Review {turn}")
-        services.enrolment_reinstate(enrolment_id=enrolment.pk, actor=actor, reason=f"Cleared {turn}")
+        enrolment_suspend(enrolment_id=enrolment.pk, actor=actor, reason=f"Review {turn}")
+        enrolment_reinstate(enrolment_id=enrolment.pk, actor=actor, reason=f"Cleared {turn}")
     many = count_queries(client, url)
 
     assert enrolment.history.count() == 22
@@ -235,19 +242,19 @@ def test_enrolment_history_page_queries_do_not_grow_with_the_number_of_changes(c
 def test_partner_change_page_queries_do_not_grow_with_the_timeline(client, manager, second_manager):
     enrolment = submitted(ProgramFactory(), followers=20_000, actor=manager)
     partner = enrolment.partner
-    services.partner_suspend(partner_id=partner.pk, actor=manager, reason="First review")
-    services.partner_reinstate(partner_id=partner.pk, actor=manager, reason="First clearance")
+    partner_suspend(partner_id=partner.pk, actor=manager, reason="First review")
+    partner_reinstate(partner_id=partner.pk, actor=manager, reason="First clearance")
     url = admin_url(Partner, "change", partner.pk)
     client.force_login(manager)
     client.get(url)
     few = count_queries(client, url)
 
-    services.enrolment_approve(enrolment_id=enrolment.pk, actor=manager)
+    enrolment_approve(enrolment_id=enrolment.pk, actor=manager)
     for turn in range(5):
         actor = manager if turn % 2 else second_manager
-        services.partner_suspend(partner_id=partner.pk, actor=actor, reason=f"Review {turn}")
-        services.partner_reinstate(partner_id=partner.pk, actor=actor, reason=f"Cleared {turn}")
-        services.enrolment_submit(partner_id=partner.pk, program_id=ProgramFactory().pk, actor=actor)
+        partner_suspend(partner_id=partner.pk, actor=actor, reason=f"Review {turn}")
+        partner_reinstate(partner_id=partner.pk, actor=actor, reason=f"Cleared {turn}")
+        enrolment_submit(partner_id=partner.pk, program_id=ProgramFactory().pk, actor=actor)
     many = count_queries(client, url)
 
     assert partner.history.count() == 13
@@ -269,7 +276,7 @@ def test_enrolment_add_page_renders(client, staff_user, django_assert_max_num_qu
 def test_enrolment_history_page_renders_in_bounded_queries(client, staff_user, one_of_each,
                                                            django_assert_max_num_queries):
     enrolment = one_of_each["enrolment"]
-    services.enrolment_reject(enrolment_id=enrolment.pk, actor=UserFactory(groups=["Partnership managers"]),
+    enrolment_reject(enrolment_id=enrolment.pk, actor=UserFactory(groups=["Partnership managers"]),
                               reason="Too early")
     client.force_login(staff_user)
 
@@ -397,7 +404,7 @@ def queue(manager):
     eligible = submitted(strict, followers=200_000, handle="dancing.dani")
     failing = submitted(strict, followers=50_000, handle="cooking.carl")
     rejected = submitted(relaxed, followers=5_000, handle="prof.pat")
-    services.enrolment_reject(enrolment_id=rejected.pk, actor=manager, reason="Off-topic content")
+    enrolment_reject(enrolment_id=rejected.pk, actor=manager, reason="Off-topic content")
     return {"strict": strict, "relaxed": relaxed, "eligible": eligible, "failing": failing, "rejected": rejected}
 
 
@@ -542,7 +549,7 @@ def test_bulk_approve_with_an_override_approves_a_failing_application_and_record
 def test_bulk_approve_override_cannot_approve_a_minor(client, manager):
     program = ProgramFactory(name="Creator Fund")
     minor = PartnerFactory(handle="young.yan", date_of_birth=timezone.localdate() - dt.timedelta(days=12 * 365))
-    enrolment = services.enrolment_submit(partner_id=minor.pk, program_id=program.pk)
+    enrolment = enrolment_submit(partner_id=minor.pk, program_id=program.pk)
     before = enrolment_state(enrolment)
     client.force_login(manager)
 
@@ -963,7 +970,7 @@ def test_partner_page_history_shows_the_suspension_reason(client, manager, one_o
 
 def test_reinstate_with_a_reason_restores_the_partner(client, manager, second_manager, one_of_each):
     partner = one_of_each["partner"]
-    services.partner_suspend(partner_id=partner.pk, actor=second_manager, reason="Fake followers detected")
+    partner_suspend(partner_id=partner.pk, actor=second_manager, reason="Fake followers detected")
     client.force_login(manager)
 
     response = client.post(standing_url(partner, "reinstate"), {"reason": "Audit cleared the account"})
@@ -1055,7 +1062,7 @@ def test_bulk_suspend_without_a_reason_changes_nothing(client, manager, partner_
 def test_partner_page_shows_the_timeline_of_enrolment_decisions(client, manager, second_manager):
     program = ProgramFactory(name="Creator Fund")
     enrolment = submitted(program, followers=20_000, handle="dancing.dani", actor=second_manager)
-    services.enrolment_reject(enrolment_id=enrolment.pk, actor=manager, reason="Audience outside our markets")
+    enrolment_reject(enrolment_id=enrolment.pk, actor=manager, reason="Audience outside our markets")
     client.force_login(manager)
 
     response = client.get(admin_url(Partner, "change", enrolment.partner_id))
@@ -1070,8 +1077,8 @@ def test_partner_page_shows_the_timeline_of_enrolment_decisions(client, manager,
 def test_timeline_lists_newest_first(client, manager):
     program = ProgramFactory(name="Creator Fund")
     enrolment = submitted(program, followers=20_000, handle="dancing.dani", actor=manager)
-    services.enrolment_approve(enrolment_id=enrolment.pk, actor=manager, reason="Welcome")
-    services.enrolment_suspend(enrolment_id=enrolment.pk, actor=manager, reason="Paused for review")
+    enrolment_approve(enrolment_id=enrolment.pk, actor=manager, reason="Welcome")
+    enrolment_suspend(enrolment_id=enrolment.pk, actor=manager, reason="Paused for review")
     client.force_login(manager)
 
     html = client.get(admin_url(Partner, "change", enrolment.partner_id)).content.decode()
