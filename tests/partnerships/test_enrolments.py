@@ -16,6 +16,7 @@ from partnerships.services.enrolments import (
     enrolments_decide,
 )
 from partnerships.services.partners import partner_reinstate, partner_suspend
+from partnerships.transitions import ENROLMENT_TRANSITIONS, enrolment_action_refusal, enrolment_actions_allowed
 from tests.partnerships.factories import (
     DailyMetricFactory,
     EnrolmentFactory,
@@ -35,7 +36,7 @@ LEGAL = {
     (S.SUSPENDED, "end"): S.ENDED,
     (S.SUSPENDED, "withdraw"): S.WITHDRAWN,
 }
-ILLEGAL = [(status, action) for status in S.values for action in ENROLMENT_ACTIONS
+ILLEGAL = [(status, action) for status in S.values for action in ENROLMENT_TRANSITIONS
            if (status, action) not in LEGAL]
 
 
@@ -105,6 +106,20 @@ def test_rejected_partner_waits_out_the_cooldown(manager):
 
 # --- transitions ----------------------------------------------------------------------------------
 
+def test_the_transition_table_is_the_workflow_above_and_every_action_has_its_service():
+    table = {(status, action): transition.target
+             for action, transition in ENROLMENT_TRANSITIONS.items() for status in transition.sources}
+    assert table == LEGAL
+    assert list(ENROLMENT_ACTIONS) == list(ENROLMENT_TRANSITIONS)
+
+
+@pytest.mark.parametrize("start", S.values)
+def test_the_table_allows_from_each_status_exactly_the_legal_actions(db, start):
+    enrolment = EnrolmentFactory(status=start)
+    assert enrolment_actions_allowed(enrolment) == [action for (status, action) in LEGAL if status == start]
+
+
+
 @pytest.mark.parametrize(("start", "action"), list(LEGAL))
 def test_every_legal_transition_records_who_when_and_why(manager, start, action):
     enrolment = EnrolmentFactory(status=start)
@@ -127,9 +142,10 @@ def test_every_legal_transition_records_who_when_and_why(manager, start, action)
 def test_every_illegal_transition_is_refused_and_changes_nothing(manager, start, action):
     enrolment = EnrolmentFactory(status=start)
     before = snapshot(enrolment)
-    with pytest.raises(TransitionError, match=f"Cannot {action} an application that is {start}"):
+    with pytest.raises(TransitionError, match=f"Cannot {action} an application that is {start}") as refused:
         ENROLMENT_ACTIONS[action](enrolment_id=enrolment.pk, actor=manager, reason="Because")
     assert snapshot(enrolment) == before
+    assert str(refused.value) == enrolment_action_refusal(enrolment, action)  # what the admin would say
 
 
 @pytest.mark.parametrize("action", ["reject", "suspend", "reinstate", "end"])
