@@ -314,7 +314,7 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
 
     from core.spreadsheets import SafeCSV
     from partnerships.models import DailyMetric
-    from partnerships.resources import DailyMetricResource
+    from partnerships.resources.metrics import DailyMetricResource
 
     def empty() -> None:
         with connection.cursor() as cursor:

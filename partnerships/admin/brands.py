@@ -15,7 +15,7 @@ from partnerships import brand_services
 from partnerships.api.authentication import token_max_age
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
-from partnerships.resources import BrandResource, CampaignResource
+from partnerships.resources.marketplace import BrandResource, CampaignResource
 
 
 class MembershipInline(admin.TabularInline):

@@ -18,7 +18,7 @@ from core.importexport import SpreadsheetExportMixin
 from partnerships import eligibility
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Enrolment
-from partnerships.resources import EnrolmentResource
+from partnerships.resources.enrolments import EnrolmentResource
 from partnerships.selectors import application_queue
 from partnerships.services.enrolments import (
     ENROLMENT_ACTIONS,

@@ -16,7 +16,7 @@ from core.admin import LargeTableAdminMixin, ReasonForm
 from core.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
-from partnerships.resources import PartnerResource
+from partnerships.resources.partners import PartnerResource
 from partnerships.selectors import partner_list, partner_timeline
 from partnerships.services.partners import (
     PAYOUT_READINESS_PERMISSION,

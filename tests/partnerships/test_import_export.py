@@ -31,7 +31,9 @@ from partnerships.exceptions import (
     UNKNOWN_PARTNER,
 )
 from partnerships.models import Brand, Campaign, DailyMetric, Partner, PartnerStatistics
-from partnerships.resources import CampaignResource, DailyMetricResource, PartnerResource
+from partnerships.resources.marketplace import CampaignResource
+from partnerships.resources.metrics import DailyMetricResource
+from partnerships.resources.partners import PartnerResource
 from tests.partnerships.factories import (
     CategoryFactory,
     DailyMetricFactory,
