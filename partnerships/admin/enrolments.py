@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableAdminMixin, ReasonForm
+from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
 from core.importexport import SpreadsheetExportMixin
 from partnerships import eligibility
 from partnerships.exceptions import PartnershipsError
@@ -209,18 +209,16 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             messages.error(request, f"You may not {action} applications.")
             return HttpResponseRedirect(change_url)
         form = self._form(request, action, [obj], request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            kwargs = {"enrolment_id": obj.pk, "actor": request.user, "reason": form.cleaned_data["reason"]}
+
+        def decide(data):
+            kwargs = {"enrolment_id": obj.pk, "actor": request.user, "reason": data["reason"]}
             if action == "approve":
-                kwargs["override_reason"] = form.cleaned_data.get("override_reason", "")
-            try:
-                ENROLMENT_ACTIONS[action](**kwargs)
-            except PartnershipsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Application #{obj.pk} of @{obj.partner.handle}: {action} done.")
-                return HttpResponseRedirect(change_url)
-        return self._decision_page(request, action=action, objects=[obj], form=form, bulk=False)
+                kwargs["override_reason"] = data.get("override_reason", "")
+            return ENROLMENT_ACTIONS[action](**kwargs)
+
+        done = perform_posted_form(request, form, decide, refusal=PartnershipsError, redirect_to=change_url,
+                                   success=f"Application #{obj.pk} of @{obj.partner.handle}: {action} done.")
+        return done or self._decision_page(request, action=action, objects=[obj], form=form, bulk=False)
 
     def reevaluate_view(self, request, object_id: int):
         enrolment = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -266,13 +264,9 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             for enrolment_id, why in report.skipped:
                 messages.warning(request, f"#{enrolment_id} @{handles[enrolment_id]}: {why}")
 
-    @admin.action(description="Approve selected applications…", permissions=["decide"])
-    def approve_selected(self, request, queryset):
-        return self._bulk(request, queryset, "approve")
-
-    @admin.action(description="Reject selected applications…", permissions=["decide"])
-    def reject_selected(self, request, queryset):
-        return self._bulk(request, queryset, "reject")
+    approve_selected = action_over_selected("approve", description="Approve selected applications…",
+                                            permission="decide")
+    reject_selected = action_over_selected("reject", description="Reject selected applications…", permission="decide")
 
     @admin.action(description="Re-evaluate eligibility of selected applications", permissions=["decide"])
     def reevaluate_selected(self, request, queryset):
