@@ -13,16 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from partnerships.exceptions import PartnershipsError
-from partnerships.models import (
-    Brand,
-    BrandMembership,
-    Campaign,
-    Category,
-    DailyMetric,
-    Enrolment,
-    Partner,
-    Program,
-)
+from partnerships.models import Brand, BrandMembership, Campaign, Category, DailyMetric, Enrolment, Partner, Program
 from partnerships.services.enrolments import (
     enrolment_approve,
     enrolment_end,

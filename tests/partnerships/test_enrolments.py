@@ -17,12 +17,7 @@ from partnerships.services.enrolments import (
 )
 from partnerships.services.partners import partner_reinstate, partner_suspend
 from partnerships.transitions import ENROLMENT_TRANSITIONS, enrolment_action_refusal, enrolment_actions_allowed
-from tests.partnerships.factories import (
-    DailyMetricFactory,
-    EnrolmentFactory,
-    PartnerFactory,
-    ProgramFactory,
-)
+from tests.partnerships.factories import DailyMetricFactory, EnrolmentFactory, PartnerFactory, ProgramFactory
 
 S = Enrolment.Status
 LEGAL = {
