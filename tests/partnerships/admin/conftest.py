@@ -4,7 +4,6 @@ the list tests and the application queue of the decision tests."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from partnerships.models import DailyMetric, ImportJob, Partner
 from partnerships.services.enrolments import enrolment_reject
@@ -13,11 +12,8 @@ from tests.partnerships.factories import CategoryFactory, PartnerFactory, Partne
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """The country filter caches its choices; a test must not see the countries of the previous one."""
-    cache.clear()
-    yield
-    cache.clear()
+def _empty_cache(empty_cache):
+    """Every admin test starts and ends with an empty cache (tests/conftest.py)."""
 
 
 @pytest.fixture
