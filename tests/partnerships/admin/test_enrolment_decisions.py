@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from partnerships.exceptions import OVERRIDE_REQUIRED
 from partnerships.models import Category, DailyMetric, Enrolment, Partner, Program
+from partnerships.transitions import BULK_ACTIONS, ENROLMENT_TRANSITIONS
 from tests.partnerships.admin.helpers import admin_url, bulk, decide_url, enrolment_state, messages_of
 from tests.partnerships.factories import DailyMetricFactory, EnrolmentFactory, PartnerFactory, ProgramFactory
 
@@ -215,6 +216,16 @@ def test_finance_can_view_partners_and_enrolments(client, finance, one_of_each, 
 
     assert response.status_code == 200
     assert response.context["has_change_permission"] is False
+
+
+def test_a_manager_is_offered_the_bulk_decisions_of_the_transition_table(client, manager, queue):
+    client.force_login(manager)
+
+    response = client.get(admin_url(Enrolment, "changelist"))
+
+    offered = [name for name, _ in response.context["cl"].model_admin.get_action_choices(response.wsgi_request)]
+    decisions = [name for name in offered if name.removesuffix("_selected") in ENROLMENT_TRANSITIONS]
+    assert decisions == [f"{action}_selected" for action in BULK_ACTIONS] == ["approve_selected", "reject_selected"]
 
 
 def test_finance_is_not_offered_bulk_decisions(client, finance, queue):
