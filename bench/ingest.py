@@ -220,7 +220,7 @@ def worker_project(path: str, refresh: bool) -> dict:
     from partnerships.ingest.jobs import import_job_create
     from partnerships.ingest.metrics import daily_metrics_ingest
     from partnerships.models import ImportJob
-    from partnerships.services import partner_statistics_refresh
+    from partnerships.services.statistics import partner_statistics_refresh
 
     phases: dict = {}
     run = engine.Ingestion.run
@@ -259,7 +259,7 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
 
     from core.spreadsheets import SafeCSV
     from partnerships.models import DailyMetric
-    from partnerships.resources import DailyMetricResource
+    from partnerships.resources.metrics import DailyMetricResource
 
     def empty() -> None:
         with connection.cursor() as cursor:

@@ -12,18 +12,18 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from partnerships import services
 from partnerships.exceptions import PartnershipsError
-from partnerships.models import (
-    Brand,
-    BrandMembership,
-    Campaign,
-    Category,
-    DailyMetric,
-    Enrolment,
-    Partner,
-    Program,
+from partnerships.models import Brand, BrandMembership, Campaign, Category, DailyMetric, Enrolment, Partner, Program
+from partnerships.services.enrolments import (
+    enrolment_approve,
+    enrolment_end,
+    enrolment_reject,
+    enrolment_submit,
+    enrolment_suspend,
+    enrolment_withdraw,
 )
+from partnerships.services.partners import partner_suspend
+from partnerships.services.statistics import partner_statistics_refresh
 
 SEED = 20201  # fixed: the same partners, metrics and decisions on every run
 METRIC_DAYS = 90
@@ -188,12 +188,12 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
                     rows = []
             cursor.executemany(insert, rows)
             metric_count += len(rows)
-        services.partner_statistics_refresh(as_of=today - dt.timedelta(days=1))
+        partner_statistics_refresh(as_of=today - dt.timedelta(days=1))
 
     # Applications go through the real services (each in its own transaction, as in production).
     suspended = rng.sample(people, k=max(1, partners // 100))
     for partner in suspended:
-        services.partner_suspend(partner_id=partner.pk, actor=manager, reason="Demo: community guidelines review")
+        partner_suspend(partner_id=partner.pk, actor=manager, reason="Demo: community guidelines review")
     now = timezone.now()
     applicants = rng.sample(people, k=min(len(people), max(10, partners * 2 // 5)))
     program_list = [programs[slug] for slug in ("ad-revenue-share", "us-creator-fund", "eu-creator-fund",
@@ -201,7 +201,7 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
     for index, partner in enumerate(applicants):
         program = program_list[index % len(program_list)]
         try:
-            enrolment = services.enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=manager)
+            enrolment = enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=manager)
         except PartnershipsError:
             continue
         fate = rng.random()
@@ -215,22 +215,22 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
             if fate < 0.45:
                 continue  # stays in the queue
             if fate < 0.75:
-                services.enrolment_approve(
+                enrolment_approve(
                     enrolment_id=enrolment.pk, actor=manager, reason="Demo: meets the program's rules",
                     override_reason="" if enrolment.eligibility_passed else "Demo: strategic partner",
                 )
                 Enrolment.objects.filter(pk=enrolment.pk).update(approved_at=decided, decided_at=decided)
                 if fate > 0.70:
-                    services.enrolment_suspend(enrolment_id=enrolment.pk, actor=manager,
+                    enrolment_suspend(enrolment_id=enrolment.pk, actor=manager,
                                                reason="Demo: invalid traffic under investigation")
                 elif fate > 0.68:
-                    services.enrolment_end(enrolment_id=enrolment.pk, actor=manager, reason="Demo: contract ended")
+                    enrolment_end(enrolment_id=enrolment.pk, actor=manager, reason="Demo: contract ended")
             elif fate < 0.93:
-                services.enrolment_reject(enrolment_id=enrolment.pk, actor=manager,
+                enrolment_reject(enrolment_id=enrolment.pk, actor=manager,
                                           reason="Demo: does not meet the program's rules")
                 Enrolment.objects.filter(pk=enrolment.pk).update(decided_at=decided)
             else:
-                services.enrolment_withdraw(enrolment_id=enrolment.pk, actor=manager,
+                enrolment_withdraw(enrolment_id=enrolment.pk, actor=manager,
                                             reason="Demo: partner withdrew the application")
         except PartnershipsError:
             continue  # a minor, say: stays submitted for a manager to reject

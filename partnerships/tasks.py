@@ -5,7 +5,7 @@ import datetime as dt
 from celery import shared_task
 
 from core.tasks import RETRY
-from partnerships.services import partner_statistics_refresh
+from partnerships.services.statistics import partner_statistics_refresh
 
 
 @shared_task(name="partnerships.refresh_partner_statistics", **RETRY)

@@ -15,7 +15,7 @@ from core.money import to_major
 from core.spreadsheets import SpreadsheetResource, cell_value
 from partnerships.ingest import guards
 from partnerships.models import Enrolment, Program
-from partnerships.resources import LOOKUP_CHUNK, PartnerRowsResource
+from partnerships.resources.rows import LOOKUP_CHUNK, PartnerRowsResource
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
 from payouts.explain import explain_line
 from payouts.ingest import LOCK_NAME as AD_REVENUE_LOCK_NAME

@@ -1,7 +1,9 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from config import health
+from config.celery import app as celery_app
 from tests.partnerships.factories import UserFactory
 
 
@@ -39,6 +41,23 @@ def outsider(db):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def media_and_eager_tasks(settings, tmp_path, monkeypatch):
+    """Uploads and reports in a scratch directory; Celery tasks in process even where a broker is configured (the
+    PostgreSQL run)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def empty_cache():
+    """An empty cache before and after: the partner list caches its country filter's choices, and a test must not
+    see those of the previous one."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -20,8 +20,8 @@ STATUS_DRAW = [("submitted", 0.20), ("approved", 0.62), ("rejected", 0.80), ("su
 
 
 def load_demo_database(partners: int, days: int) -> dict:
-    from partnerships import services
     from partnerships.models import DailyMetric, Enrolment, Partner, PartnerStatistics
+    from partnerships.services.statistics import partner_statistics_refresh
 
     step = LoadSteps()
 
@@ -38,7 +38,7 @@ def load_demo_database(partners: int, days: int) -> dict:
     # The nightly job runs with the server's settings, so the load's session settings are put back first.
     execute("RESET ALL")
     step("partner_statistics_refresh() (project code)",
-         lambda: services.partner_statistics_refresh(as_of=today - dt.timedelta(days=1)))
+         lambda: partner_statistics_refresh(as_of=today - dt.timedelta(days=1)))
     execute(*LOAD_SESSION)
     step("enrolments", load_enrolments)
     step("VACUUM ANALYZE statistics, enrolments", lambda: vacuum(PartnerStatistics, Enrolment))

@@ -16,7 +16,7 @@ from partnerships.marketplace import services as marketplace_services
 from partnerships.marketplace.rules import is_brand_admin
 from partnerships.marketplace.tokens import token_max_age
 from partnerships.models import ApiToken, Brand, BrandMembership, Campaign, Invitation, ShortlistEntry
-from partnerships.resources import BrandResource, CampaignResource
+from partnerships.resources.marketplace import BrandResource, CampaignResource
 
 
 class MembershipInline(admin.TabularInline):

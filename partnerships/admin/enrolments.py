@@ -13,15 +13,22 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableAdminMixin, ReasonForm
+from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
 from core.importexport import SpreadsheetExportMixin
-from partnerships import eligibility, services
+from partnerships import eligibility
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Enrolment
-from partnerships.resources import EnrolmentResource
+from partnerships.resources.enrolments import EnrolmentResource
 from partnerships.selectors import application_queue
-
-BULK_ACTIONS = ("approve", "reject")
+from partnerships.services.enrolments import (
+    ENROLMENT_ACTIONS,
+    BulkReport,
+    enrolment_check_can_apply,
+    enrolment_evaluate_eligibility,
+    enrolment_submit,
+    enrolments_decide,
+)
+from partnerships.transitions import BULK_ACTIONS, DECIDE_PERMISSION, ENROLMENT_TRANSITIONS, enrolment_actions_allowed
 
 
 class EnrolmentAddForm(forms.ModelForm):
@@ -36,7 +43,7 @@ class EnrolmentAddForm(forms.ModelForm):
         partner, program = data.get("partner"), data.get("program")
         if partner and program:
             try:
-                services.enrolment_check_can_apply(partner=partner, program=program, now=timezone.now())
+                enrolment_check_can_apply(partner=partner, program=program, now=timezone.now())
             except PartnershipsError as exc:
                 raise ValidationError(str(exc)) from exc
         return data
@@ -74,7 +81,8 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
     search_fields = ["=partner__handle"]
     search_help_text = "Exact partner handle, e.g. dancing.dani"
     ordering = ["-submitted_at", "-id"]
-    actions = ["approve_selected", "reject_selected", "reevaluate_selected"]
+    # The bulk decisions are the transition table's (each has its <action>_selected method below).
+    actions = [*(f"{action}_selected" for action in BULK_ACTIONS), "reevaluate_selected"]
     raw_id_fields = ["partner"]
     readonly_fields = [
         "partner", "program", "status", "submitted_at", "eligibility_table", "eligibility_evaluated_at",
@@ -125,7 +133,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
 
     # --- permissions --------------------------------------------------------------------------
     def has_decide_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(services.DECIDE_PERMISSION)
+        return request.user.has_perm(DECIDE_PERMISSION)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # decisions are history; an application is withdrawn or ended, never deleted
@@ -146,7 +154,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
     def save_model(self, request, obj, form, change):
         if change:
             return  # every field is read-only; changes happen through decisions
-        created = services.enrolment_submit(
+        created = enrolment_submit(
             partner_id=obj.partner_id, program_id=obj.program_id, actor=request.user
         )
         obj.pk, obj.status, obj.submitted_at = created.pk, created.status, created.submitted_at
@@ -162,10 +170,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         return custom + super().get_urls()
 
     def available_actions(self, request, obj: Enrolment) -> list[str]:
-        return [
-            action for action, transition in services.TRANSITIONS.items()
-            if obj.status in transition.sources and request.user.has_perm(transition.permission)
-        ]
+        return enrolment_actions_allowed(obj, request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
@@ -189,33 +194,31 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         return TemplateResponse(request, "admin/partnerships/enrolment/decide.html", context)
 
     def _form(self, request, action: str, objects, data=None) -> ReasonForm:
-        transition = services.TRANSITIONS[action]
+        transition = ENROLMENT_TRANSITIONS[action]
         # Not yet evaluated counts as possibly failing: approval evaluates it and may need the override.
         show_override = action == "approve" and any(obj.eligibility_passed is not True for obj in objects)
         return ReasonForm(data, reason_required=transition.reason_required, show_override=show_override)
 
     def decide_view(self, request, object_id: int, action: str):
-        if action not in services.TRANSITIONS:
+        if action not in ENROLMENT_TRANSITIONS:
             messages.error(request, f"Unknown decision “{action}”.")
             return HttpResponseRedirect(reverse("admin:partnerships_enrolment_changelist"))
         obj = get_object_or_404(self.get_queryset(request), pk=object_id)
         change_url = reverse("admin:partnerships_enrolment_change", args=[obj.pk])
-        if not request.user.has_perm(services.TRANSITIONS[action].permission):
+        if not request.user.has_perm(ENROLMENT_TRANSITIONS[action].permission):
             messages.error(request, f"You may not {action} applications.")
             return HttpResponseRedirect(change_url)
         form = self._form(request, action, [obj], request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            kwargs = {"enrolment_id": obj.pk, "actor": request.user, "reason": form.cleaned_data["reason"]}
+
+        def decide(data):
+            kwargs = {"enrolment_id": obj.pk, "actor": request.user, "reason": data["reason"]}
             if action == "approve":
-                kwargs["override_reason"] = form.cleaned_data.get("override_reason", "")
-            try:
-                services.ENROLMENT_ACTIONS[action](**kwargs)
-            except PartnershipsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Application #{obj.pk} of @{obj.partner.handle}: {action} done.")
-                return HttpResponseRedirect(change_url)
-        return self._decision_page(request, action=action, objects=[obj], form=form, bulk=False)
+                kwargs["override_reason"] = data.get("override_reason", "")
+            return ENROLMENT_ACTIONS[action](**kwargs)
+
+        done = perform_posted_form(request, form, decide, refusal=PartnershipsError, redirect_to=change_url,
+                                   success=f"Application #{obj.pk} of @{obj.partner.handle}: {action} done.")
+        return done or self._decision_page(request, action=action, objects=[obj], form=form, bulk=False)
 
     def reevaluate_view(self, request, object_id: int):
         enrolment = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -223,7 +226,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         try:
-            enrolment = services.enrolment_evaluate_eligibility(enrolment_id=enrolment.pk, actor=request.user)
+            enrolment = enrolment_evaluate_eligibility(enrolment_id=enrolment.pk, actor=request.user)
         except PartnershipsError as exc:
             messages.error(request, str(exc))
         else:
@@ -236,7 +239,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             form = self._form(request, action, objects, request.POST)
             if form.is_valid():
                 try:
-                    report = services.enrolments_decide(
+                    report = enrolments_decide(
                         enrolment_ids=[obj.pk for obj in objects], action=action, actor=request.user,
                         reason=form.cleaned_data["reason"],
                         override_reason=form.cleaned_data.get("override_reason", ""),
@@ -250,9 +253,9 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             form = self._form(request, action, objects)
         return self._decision_page(request, action=action, objects=objects, form=form, bulk=True)
 
-    def _report(self, request, action: str, report: services.BulkReport, objects) -> None:
+    def _report(self, request, action: str, report: BulkReport, objects) -> None:
         handles = {obj.pk: obj.partner.handle for obj in objects}
-        done = services.TRANSITIONS[action].done
+        done = ENROLMENT_TRANSITIONS[action].done
         if report.done:
             messages.success(request, f"{len(report.done)} application(s) {done}: "
                              + ", ".join(f"#{e.pk} @{handles[e.pk]}" for e in report.done) + ".")
@@ -261,18 +264,14 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             for enrolment_id, why in report.skipped:
                 messages.warning(request, f"#{enrolment_id} @{handles[enrolment_id]}: {why}")
 
-    @admin.action(description="Approve selected applications…", permissions=["decide"])
-    def approve_selected(self, request, queryset):
-        return self._bulk(request, queryset, "approve")
-
-    @admin.action(description="Reject selected applications…", permissions=["decide"])
-    def reject_selected(self, request, queryset):
-        return self._bulk(request, queryset, "reject")
+    approve_selected = action_over_selected("approve", description="Approve selected applications…",
+                                            permission="decide")
+    reject_selected = action_over_selected("reject", description="Reject selected applications…", permission="decide")
 
     @admin.action(description="Re-evaluate eligibility of selected applications", permissions=["decide"])
     def reevaluate_selected(self, request, queryset):
         count = 0
         for enrolment_id in queryset.values_list("pk", flat=True)[:500]:
-            services.enrolment_evaluate_eligibility(enrolment_id=enrolment_id, actor=request.user)
+            enrolment_evaluate_eligibility(enrolment_id=enrolment_id, actor=request.user)
             count += 1
         messages.success(request, f"Eligibility re-evaluated for {count} application(s).")

@@ -22,7 +22,7 @@ from partnerships.ingest import guards
 from partnerships.ingest.admin_mixins import ClosedPeriodAdminMixin
 from partnerships.ingest.jobs import KINDS, import_job_upload, may_load
 from partnerships.models import DailyMetric, ImportJob
-from partnerships.resources import DailyMetricResource
+from partnerships.resources.metrics import DailyMetricResource
 
 RUNNING = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 REFRESH_SECONDS = 2

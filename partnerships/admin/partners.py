@@ -12,13 +12,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import LargeTableAdminMixin, ReasonForm
+from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
 from core.importexport import SpreadsheetImportExportMixin
-from partnerships import services
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
-from partnerships.resources import PartnerResource
+from partnerships.resources.partners import PartnerResource
 from partnerships.selectors import partner_list, partner_timeline
+from partnerships.services.partners import (
+    PAYOUT_READINESS_PERMISSION,
+    SUSPEND_PERMISSION,
+    partner_reinstate,
+    partner_set_payout_readiness,
+    partner_suspend,
+)
 
 FOLLOWER_BANDS = {
     "lt10k": ("under 10K", None, 10_000),
@@ -171,13 +177,13 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
         return False  # a partner with history is removed (status), never deleted
 
     def has_suspend_permission(self, request) -> bool:
-        return request.user.has_perm(services.SUSPEND_PERMISSION)
+        return request.user.has_perm(SUSPEND_PERMISSION)
 
     # --- suspend / reinstate ------------------------------------------------------------------
-    ACTIONS = {"suspend": services.partner_suspend, "reinstate": services.partner_reinstate}
+    ACTIONS = {"suspend": partner_suspend, "reinstate": partner_reinstate}
 
     def has_payout_readiness_permission(self, request) -> bool:
-        return request.user.has_perm(services.PAYOUT_READINESS_PERMISSION)
+        return request.user.has_perm(PAYOUT_READINESS_PERMISSION)
 
     def get_urls(self):
         return [
@@ -208,32 +214,25 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
             messages.error(request, "You may not change this partner's standing.")
             return HttpResponseRedirect(change_url)
         form = ReasonForm(request.POST or None, reason_required=True, show_override=False)
-        if request.method == "POST" and form.is_valid():
-            try:
-                self.ACTIONS[action](partner_id=partner.pk, actor=request.user, reason=form.cleaned_data["reason"])
-            except PartnershipsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"@{partner.handle}: {action} done.")
-                return HttpResponseRedirect(change_url)
-        return self._standing_page(request, action, [partner], form, bulk=False)
+        done = perform_posted_form(
+            request, form, lambda data: self.ACTIONS[action](partner_id=partner.pk, actor=request.user,
+                                                             reason=data["reason"]),
+            refusal=PartnershipsError, success=f"@{partner.handle}: {action} done.", redirect_to=change_url)
+        return done or self._standing_page(request, action, [partner], form, bulk=False)
 
     def payout_readiness_view(self, request, object_id: int):
         """Finance records the tax form and identity checks, with a reason, through the service."""
         if not self.has_payout_readiness_permission(request):
-            raise PermissionDenied(services.PAYOUT_READINESS_PERMISSION)
+            raise PermissionDenied(PAYOUT_READINESS_PERMISSION)
         partner = get_object_or_404(Partner, pk=object_id)
         initial = {"tax_form_on_file": partner.tax_form_on_file, "identity_verified": partner.identity_verified}
         form = PayoutReadinessForm(request.POST or None, initial=initial)
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.partner_set_payout_readiness(partner_id=partner.pk, actor=request.user,
-                                                      **form.cleaned_data)
-            except PartnershipsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"@{partner.handle}: payout readiness recorded.")
-                return HttpResponseRedirect(reverse("admin:partnerships_partner_change", args=[partner.pk]))
+        done = perform_posted_form(
+            request, form, lambda data: partner_set_payout_readiness(partner_id=partner.pk, actor=request.user, **data),
+            refusal=PartnershipsError, success=f"@{partner.handle}: payout readiness recorded.",
+            redirect_to=reverse("admin:partnerships_partner_change", args=[partner.pk]))
+        if done:
+            return done
         return TemplateResponse(request, "admin/partnerships/partner/payout_readiness.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "title": f"Payout readiness of @{partner.handle}", "partner": partner,
@@ -260,13 +259,9 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
             return None
         return self._standing_page(request, action, partners, form, bulk=True)
 
-    @admin.action(description="Suspend selected partners…", permissions=["suspend"])
-    def suspend_selected(self, request, queryset):
-        return self._bulk(request, queryset, "suspend")
-
-    @admin.action(description="Reinstate selected partners…", permissions=["suspend"])
-    def reinstate_selected(self, request, queryset):
-        return self._bulk(request, queryset, "reinstate")
+    suspend_selected = action_over_selected("suspend", description="Suspend selected partners…", permission="suspend")
+    reinstate_selected = action_over_selected("reinstate", description="Reinstate selected partners…",
+                                              permission="suspend")
 
 
 @admin.register(Category)

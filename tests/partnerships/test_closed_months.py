@@ -17,7 +17,6 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from core.files import IMPORT_HAS_ERRORS
 from partnerships.ingest import guards
 from partnerships.ingest.jobs import import_job_create
@@ -33,10 +32,7 @@ CLOSED_DAY = MONTH.replace(day=10)  # August 2026: its run is approved
 OPEN_DAY = MONTH.replace(month=9, day=10)  # September 2026: no run yet
 
 
-@pytest.fixture(autouse=True)
-def _media_and_eager_tasks(db, settings, tmp_path, monkeypatch):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+pytestmark = pytest.mark.usefixtures("db", "media_and_eager_tasks")
 
 
 def run(program: Program, month=MONTH, status=PayoutRun.Status.APPROVED, kind=PayoutRun.Kind.FINAL) -> PayoutRun:

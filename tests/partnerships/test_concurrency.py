@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from partnerships import services
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Enrolment
+from partnerships.services.enrolments import enrolment_approve, enrolment_reject, enrolment_submit
 from tests.partnerships.factories import EnrolmentFactory, PartnerFactory, ProgramFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -40,8 +40,8 @@ def test_concurrent_approve_and_reject_leave_one_decision(manager, second_manage
     enrolment = EnrolmentFactory()
 
     outcomes = run_together(
-        lambda: services.enrolment_approve(enrolment_id=enrolment.pk, actor=manager, reason="yes"),
-        lambda: services.enrolment_reject(enrolment_id=enrolment.pk, actor=second_manager, reason="no"),
+        lambda: enrolment_approve(enrolment_id=enrolment.pk, actor=manager, reason="yes"),
+        lambda: enrolment_reject(enrolment_id=enrolment.pk, actor=second_manager, reason="no"),
     )
 
     kinds = sorted(kind for kind, _ in outcomes)
@@ -59,7 +59,7 @@ def test_concurrent_submissions_create_one_application(manager):
     partner, program = PartnerFactory(), ProgramFactory()
 
     outcomes = run_together(*[
-        (lambda: services.enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=manager))
+        (lambda: enrolment_submit(partner_id=partner.pk, program_id=program.pk, actor=manager))
         for _ in range(3)
     ])
 

@@ -11,14 +11,12 @@ import io
 import openpyxl
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from core import importexport
 from core.files import EXPORT_TOO_LARGE, FILE_MISSING_COLUMNS, SPREADSHEET_NOT_UTF8, TOO_MANY_ROWS
 from core.spreadsheets import SafeCSV, SafeXLSX, safe_cell
@@ -31,7 +29,9 @@ from partnerships.exceptions import (
     UNKNOWN_PARTNER,
 )
 from partnerships.models import Brand, Campaign, DailyMetric, Partner, PartnerStatistics
-from partnerships.resources import CampaignResource, DailyMetricResource, PartnerResource
+from partnerships.resources.marketplace import CampaignResource
+from partnerships.resources.metrics import DailyMetricResource
+from partnerships.resources.partners import PartnerResource
 from tests.partnerships.factories import (
     CategoryFactory,
     DailyMetricFactory,
@@ -46,13 +46,7 @@ CSV_FORMAT, XLSX_FORMAT = "0", "1"
 FORMULAS = ["=1+1", '==HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 
 
-@pytest.fixture(autouse=True)
-def _media_eager_tasks_and_empty_cache(settings, tmp_path, monkeypatch):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    cache.clear()  # the partner list caches its country filter's choices
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("media_and_eager_tasks", "empty_cache")
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from partnerships.models import PartnerStatistics
-from partnerships.services import partner_statistics_refresh
+from partnerships.services.statistics import partner_statistics_refresh
 from partnerships.tasks import refresh_partner_statistics_task
 from tests.partnerships.factories import DailyMetricFactory, PartnerFactory
 

@@ -20,14 +20,13 @@ from tests.partnerships.factories import PartnerFactory
 from tests.partnerships.test_import_export import (
     HEADER,
     XLSX_FORMAT,
-    _media_eager_tasks_and_empty_cache,
     confirm,
     metric,
     preview,
     xlsx_bytes,
 )
 
-__all__ = ["_media_eager_tasks_and_empty_cache"]
+pytestmark = pytest.mark.usefixtures("media_and_eager_tasks", "empty_cache")  # as test_import_export
 MiB = 1 << 20
 PEAK_LIMIT = 100 * MiB
 SHEET = "xl/worksheets/sheet1.xml"

@@ -17,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from partnerships import services as partner_services
 from partnerships.ingest.jobs import import_job_create
 from partnerships.ingest.metrics import daily_metrics_ingest
 from partnerships.models import Enrolment, EnrolmentSuspension, ImportJob, Program
+from partnerships.services.enrolments import enrolment_reinstate, enrolment_suspend
+from partnerships.services.partners import partner_suspend
 from payouts import configuration, ledger
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import (
@@ -818,9 +819,9 @@ def test_who_asked_to_compute_a_stalled_scheduler_run_again_cannot_approve_it(bo
 def suspend_membership(partner, program, manager, *, starts_on, ends_on=None) -> None:
     """Suspend (and reinstate, when ``ends_on``) through the services, then date the suspension in August."""
     enrolment = Enrolment.objects.get(partner=partner, program=program)
-    partner_services.enrolment_suspend(enrolment_id=enrolment.pk, actor=manager, reason="review")
+    enrolment_suspend(enrolment_id=enrolment.pk, actor=manager, reason="review")
     if ends_on is not None:
-        partner_services.enrolment_reinstate(enrolment_id=enrolment.pk, actor=manager, reason="cleared")
+        enrolment_reinstate(enrolment_id=enrolment.pk, actor=manager, reason="cleared")
     assert EnrolmentSuspension.objects.filter(enrolment=enrolment).update(starts_on=starts_on, ends_on=ends_on) == 1
 
 
@@ -845,7 +846,7 @@ def test_a_suspended_partners_line_is_held(manager):
     # given: ana is suspended as a partner (her membership stays approved)
     program = paying_program()
     ana = member(program, handle="ana", views=1)
-    partner_services.partner_suspend(partner_id=ana.pk, actor=manager, reason="fraud review")
+    partner_suspend(partner_id=ana.pk, actor=manager, reason="fraud review")
 
     # when: August is computed
     august = compute(program, AUGUST)
@@ -967,7 +968,7 @@ def test_a_partner_held_after_computing_cannot_be_approved_into_payment(alice, m
     program = paying_program()
     ana = member(program, handle="ana", views=1)
     august = compute(program, AUGUST)
-    partner_services.partner_suspend(partner_id=ana.pk, actor=manager, reason="fraud review")
+    partner_suspend(partner_id=ana.pk, actor=manager, reason="fraud review")
     before, counts = lines(august), ledger_counts()
 
     # when: August is approved

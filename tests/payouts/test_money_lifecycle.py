@@ -30,10 +30,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from partnerships import services as partner_services
 from partnerships.exceptions import PartnershipsError
 from partnerships.ingest import guards
 from partnerships.models import DailyMetric, Enrolment, Program
+from partnerships.services.enrolments import enrolment_reinstate, enrolment_suspend
+from partnerships.services.partners import partner_reinstate, partner_suspend
 from payouts import configuration
 from payouts.exceptions import PayoutsError
 from payouts.funds import FundPosition, fund_refresh_spent
@@ -267,11 +268,11 @@ class MoneyLifecycle(RuleBasedStateMachine):
     def suspend_or_reinstate(self, partner, program, suspend):
         """A partner (program -1) or one of their memberships is suspended or reinstated by a manager."""
         if program < 0:
-            service, target = (partner_services.partner_suspend if suspend else partner_services.partner_reinstate,
+            service, target = (partner_suspend if suspend else partner_reinstate,
                                {"partner_id": self.partners[partner].pk})
         else:
             enrolment = Enrolment.objects.get(partner=self.partners[partner], program=self.programs[program])
-            service, target = (partner_services.enrolment_suspend if suspend else partner_services.enrolment_reinstate,
+            service, target = (enrolment_suspend if suspend else enrolment_reinstate,
                                {"enrolment_id": enrolment.pk})
         with contextlib.suppress(PartnershipsError):
             service(actor=self.manager, reason="review", **target)

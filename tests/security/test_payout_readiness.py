@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 
 from core.permissions import NO_PERMISSION, REASON_REQUIRED
-from partnerships import services
 from partnerships.exceptions import NotPermitted, ReasonRequired
 from partnerships.models import Partner
+from partnerships.services.partners import PAYOUT_READINESS_PERMISSION, partner_set_payout_readiness
 from tests.partnerships.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,12 +58,12 @@ def test_a_manager_is_refused_the_payout_readiness_page_and_nothing_changes(clie
 
 def test_the_service_refuses_a_manager_and_a_missing_reason(manager, finance, held):
     with pytest.raises(NotPermitted) as refused:
-        services.partner_set_payout_readiness(partner_id=held.pk, actor=manager, tax_form_on_file=True,
+        partner_set_payout_readiness(partner_id=held.pk, actor=manager, tax_form_on_file=True,
                                               identity_verified=True, reason="ok")
     assert str(refused.value) == NO_PERMISSION.format(
         user=manager, action="change a partner's payout readiness", permission="partnerships.change_payout_readiness")
     with pytest.raises(ReasonRequired) as no_reason:
-        services.partner_set_payout_readiness(partner_id=held.pk, actor=finance, tax_form_on_file=True,
+        partner_set_payout_readiness(partner_id=held.pk, actor=finance, tax_form_on_file=True,
                                               identity_verified=True, reason="  ")
     assert str(no_reason.value) == REASON_REQUIRED.format(action="change a partner's payout readiness")
     assert readiness(held) == (False, False)
@@ -88,13 +88,13 @@ def test_finance_records_readiness_with_a_reason_and_the_history_shows_who_and_w
 
 
 def test_the_finance_group_has_the_permission_and_managers_do_not(manager, finance):
-    assert finance.has_perm(services.PAYOUT_READINESS_PERMISSION)
-    assert not manager.has_perm(services.PAYOUT_READINESS_PERMISSION)
+    assert finance.has_perm(PAYOUT_READINESS_PERMISSION)
+    assert not manager.has_perm(PAYOUT_READINESS_PERMISSION)
 
 
 def test_an_unchanged_submission_writes_no_history(finance, held):
     before = held.history.count()
-    services.partner_set_payout_readiness(partner_id=held.pk, actor=finance, tax_form_on_file=False,
+    partner_set_payout_readiness(partner_id=held.pk, actor=finance, tax_form_on_file=False,
                                           identity_verified=False, reason="checked again")
     assert held.history.count() == before
     assert Partner.objects.get(pk=held.pk).tax_form_on_file is False

@@ -1,76 +1,29 @@
-"""What the admin's spreadsheet import and export read and write, per model (django-import-export resources).
+"""Rows keyed by partner and day (daily metrics, and payouts' ad revenue), imported in bulk.
 
-Files name things by their natural keys (a partner's handle, a program's or category's slug), never by
-database ids. Every export cell is typed and safe (core.spreadsheets). Imports:
-- partners: created or updated by handle, one by one (each keeps its history, with the file's name as the
-  reason), validated like the admin's form (full_clean), categories by slug;
-- daily metrics (and payouts' ad revenue): in bulk (``PartnerRowsResource``), with every lookup done once
-  for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the default resource. A row
-  of a month closed for payouts is refused like in bulk ingestion, and a confirmed import tells the period
-  guards what it changed (partnerships.ingest.guards).
+Every lookup is done once for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the
+default resource. A row of a month closed for payouts is refused like in bulk ingestion, and a confirmed import
+tells the period guards what it changed (partnerships.ingest.guards).
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models.base import ModelState
 from django.utils import timezone
 from import_export.fields import Field
-from import_export.instance_loaders import CachedInstanceLoader
 from import_export.results import RowResult
-from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, Widget
 
 from core.files import FILE_MISSING_COLUMNS
-from core.money import to_major
 from core.spreadsheets import SpreadsheetResource
-from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
+from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
 from partnerships.ingest import fields as parsers
 from partnerships.ingest import guards
-from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected, lock_merges, upsert_rows
+from partnerships.ingest.engine import RowRejected, lock_merges, upsert_rows
 from partnerships.ingest.fields import display
-from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
-from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
-from partnerships.models import Brand, Campaign, Category, DailyMetric, Enrolment, Partner
+from partnerships.models import Partner
 
 LOOKUP_CHUNK = 2_000  # keys per IN (...) of the prefetch queries
-
-
-class ParsedWidget(Widget):
-    """Import through one of the shared parsers (same reasons as bulk ingestion); export the typed value."""
-
-    def __init__(self, parse, **kwargs):
-        super().__init__(**kwargs)
-        self.parse = parse
-
-    def clean(self, value, row=None, **kwargs):
-        return self.parse(value)
-
-    def render(self, value, obj=None, **kwargs):
-        return value
-
-
-class CategorySlugsWidget(ManyToManyWidget):
-    """Categories as comma-separated slugs. An unknown slug is an error (the stock widget drops it silently)."""
-
-    def __init__(self):
-        super().__init__(Category, separator=",", field="slug")
-        self._by_slug: dict[str, Category] | None = None
-
-    def clean(self, value, row=None, **kwargs):
-        if self._by_slug is None:  # a short list: read once per import
-            self._by_slug = {category.slug: category for category in Category.objects.all()}
-        slugs = [slug.strip() for slug in str(value or "").split(self.separator) if slug.strip()]
-        unknown = [slug for slug in slugs if slug not in self._by_slug]
-        if unknown:
-            known = ", ".join(sorted(self._by_slug)[:5]) or "comedy"
-            raise ValueError(UNKNOWN_CATEGORY.format(slugs=", ".join(map(display, unknown)), known=known))
-        return [self._by_slug[slug] for slug in dict.fromkeys(slugs)]
-
-    def render(self, value, obj=None, **kwargs):
-        if value is None:
-            return ""
-        return ", ".join(sorted(category.slug for category in value.all()))
 
 
 def _chunks(values, size=LOOKUP_CHUNK):
@@ -78,62 +31,6 @@ def _chunks(values, size=LOOKUP_CHUNK):
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
-
-# --- partners ---------------------------------------------------------------------------------------
-
-class PartnerResource(SpreadsheetResource):
-    categories = Field(attribute="categories", column_name="categories", widget=CategorySlugsWidget())
-    date_of_birth = Field(attribute="date_of_birth", column_name="date_of_birth", widget=DateWidget("%Y-%m-%d"))
-    age_verified = Field(attribute="age_verified", column_name="age_verified", widget=ParsedWidget(parsers.parse_flag))
-    # Exported, never imported: payout readiness is finance's, with a reason (services.partner_set_payout_readiness).
-    tax_form_on_file = Field(attribute="tax_form_on_file", column_name="tax_form_on_file", readonly=True,
-                             widget=ParsedWidget(parsers.parse_flag))
-    identity_verified = Field(attribute="identity_verified", column_name="identity_verified", readonly=True,
-                              widget=ParsedWidget(parsers.parse_flag))
-    opted_into_brand_deals = Field(attribute="opted_into_brand_deals", column_name="opted_into_brand_deals",
-                                   widget=ParsedWidget(parsers.parse_flag))
-    status = Field(attribute="status", column_name="status", readonly=True)  # changes go through suspend
-
-    required_columns = ("handle",)
-
-    class Meta:
-        model = Partner
-        fields = ("handle", "display_name", "kind", "country", "date_of_birth", "categories", "age_verified",
-                  "tax_form_on_file", "identity_verified", "opted_into_brand_deals", "status")
-        export_order = fields
-        import_id_fields = ("handle",)
-        instance_loader_class = CachedInstanceLoader  # every handle of the file in one query
-        clean_model_instances = True  # the same validation as the admin's form: handle, country, organisations
-        skip_unchanged = True
-        report_skipped = True
-
-    def filter_export(self, queryset, **kwargs):
-        return queryset.prefetch_related("categories")
-
-    def import_instance(self, instance, row, **kwargs):
-        # The stock import leaves many-to-many fields to save_m2m, after the row is saved, where an unknown
-        # category would be a crash rather than a row error: check them with the other fields.
-        errors = {}
-        try:
-            super().import_instance(instance, row, **kwargs)
-        except ValidationError as exc:
-            errors = exc.update_error_dict(errors)
-        field = self.fields["categories"]
-        if field.column_name in row:
-            try:
-                field.clean(row)
-            except ValueError as exc:
-                errors[field.column_name] = [str(exc)]
-        if errors:
-            raise ValidationError(errors)
-
-    def before_save_instance(self, instance, row, **kwargs):
-        # The partner's history says who imported the change and from which file.
-        instance._history_user = kwargs.get("user")
-        instance._change_reason = f"Imported from {kwargs.get('file_name') or 'a spreadsheet'}"
-
-
-# --- rows keyed by partner and day, in bulk ---------------------------------------------------------
 
 class PartnerRowsResource(SpreadsheetResource):
     """Rows of a table whose natural key starts with the partner (given by handle) and a day, imported in bulk.
@@ -350,86 +247,3 @@ class PartnerRowsResource(SpreadsheetResource):
                     rows=len(months), loaded_on=timezone.localdate(),
                     source=guards.source_label(what="admin spreadsheet import", user=kwargs.get("user")),
                 ))
-
-
-class DailyMetricResource(PartnerRowsResource):
-    # Widgets for export only (typed cells); the import parses a row at once (parse_row).
-    date = Field(attribute="day", column_name="date", widget=DateWidget("%Y-%m-%d"))
-    views = Field(attribute="views", column_name="views", widget=IntegerWidget())
-    qualified_views = Field(attribute="qualified_views", column_name="qualified_views", widget=IntegerWidget())
-    likes = Field(attribute="likes", column_name="likes", widget=IntegerWidget())
-    comments = Field(attribute="comments", column_name="comments", widget=IntegerWidget())
-    shares = Field(attribute="shares", column_name="shares", widget=IntegerWidget())
-    followers = Field(attribute="followers", column_name="followers", widget=IntegerWidget())
-    posts = Field(attribute="posts", column_name="posts", widget=IntegerWidget())
-
-    value_fields = COUNTS
-    db_types = {"partner_id": "bigint", "day": "date", **dict.fromkeys(COUNTS, "bigint")}
-    lock_name = METRICS_LOCK_NAME
-    period_input = guards.DAILY_METRICS
-    required_columns = ("handle", "date", *COUNTS)
-    bulk_hint = "Import jobs → “Upload metrics file…”, or manage.py ingest_metrics FILE"
-
-    class Meta:
-        model = DailyMetric
-        fields = ("handle", "date", *COUNTS)
-        export_order = fields
-
-    def parse_row(self, row):
-        values = [row.get(column) for column in self.required_columns]
-        clean = metric_values_quick(values, self.latest)
-        if clean is None:
-            clean, problems = metric_values(values, self.latest)
-            if problems:
-                raise RowRejected(problems)
-        return clean
-
-    def after_write(self, partner_ids):
-        from partnerships.tasks import refresh_partner_statistics_task
-
-        ids = sorted(partner_ids) if len(partner_ids) <= PARTNER_LIST_LIMIT else None
-        transaction.on_commit(lambda: refresh_partner_statistics_task.delay(partner_ids=ids))
-
-
-# --- exports only -----------------------------------------------------------------------------------
-
-class EnrolmentResource(SpreadsheetResource):
-    partner = Field(attribute="partner__handle", column_name="partner")
-    program = Field(attribute="program__slug", column_name="program")
-    decided_by = Field(attribute="decided_by__username", column_name="decided_by")
-
-    class Meta:
-        model = Enrolment
-        fields = ("partner", "program", "status", "submitted_at", "eligibility_passed", "decided_by", "decided_at",
-                  "decision_reason", "eligibility_override_reason", "approved_at")
-        export_order = fields
-
-
-class BrandResource(SpreadsheetResource):
-    class Meta:
-        model = Brand
-        fields = ("slug", "name", "is_active", "created_at")
-        export_order = fields
-
-
-class CampaignResource(SpreadsheetResource):
-    brand = Field(attribute="brand__slug", column_name="brand")
-    budget = Field(column_name="budget")
-    categories = Field(attribute="categories", column_name="categories", widget=CategorySlugsWidget())
-    target_countries = Field(column_name="target_countries")
-
-    class Meta:
-        model = Campaign
-        fields = ("brand", "name", "status", "budget", "currency", "starts_on", "ends_on", "target_countries",
-                  "categories", "followers_min", "followers_max", "min_engagement_rate", "min_avg_views",
-                  "deliverables", "created_at")
-        export_order = fields
-
-    def filter_export(self, queryset, **kwargs):
-        return queryset.select_related("brand").prefetch_related("categories")
-
-    def dehydrate_budget(self, campaign: Campaign):
-        return to_major(campaign.budget_minor, campaign.currency)  # major units, beside the currency column
-
-    def dehydrate_target_countries(self, campaign: Campaign):
-        return ", ".join(campaign.target_countries or [])

@@ -1,0 +1,16 @@
+"""The permission and reason checks of the partnerships services, raising the app's own errors."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from core import permissions
+from partnerships.exceptions import NotPermitted, ReasonRequired
+
+
+def require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
+    permissions.require_permission(actor, permission, action, error=NotPermitted)
+
+
+def require_reason(reason: str, action: str) -> str:
+    return permissions.require_reason(reason, action, error=ReasonRequired)
