@@ -7,7 +7,7 @@ database ids. Every export cell is typed and safe (core.spreadsheets). Imports:
 - daily metrics (and payouts' ad revenue): in bulk (``PartnerRowsResource``), with every lookup done once
   for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the default resource. A row
   of a month closed for payouts is refused like in bulk ingestion, and a confirmed import tells the period
-  guards what it changed (partnerships.ingest.guards).
+  guards what it changed (ingestion.guards).
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from import_export.widgets import DateWidget, IntegerWidget, ManyToManyWidget, W
 from core.files import FILE_MISSING_COLUMNS
 from core.money import to_major
 from core.spreadsheets import SpreadsheetResource
-from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
-from partnerships.ingest import fields as parsers
-from partnerships.ingest import guards
-from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected, lock_merges, upsert_rows
-from partnerships.ingest.fields import display
-from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
-from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
+from ingestion import fields as parsers
+from ingestion import guards
+from ingestion.engine.merge import PARTNER_LIST_LIMIT, lock_merges, upsert_rows
+from ingestion.engine.spec import RowRejected
+from ingestion.exceptions import DUPLICATE_ROW, UNKNOWN_CATEGORY, UNKNOWN_PARTNER
+from ingestion.fields import display
+from partnerships.ingest_metrics import COUNTS, metric_values, metric_values_quick
+from partnerships.ingest_metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import Brand, Campaign, Category, DailyMetric, Enrolment, Partner
 
 LOOKUP_CHUNK = 2_000  # keys per IN (...) of the prefetch queries
@@ -154,7 +155,7 @@ class PartnerRowsResource(SpreadsheetResource):
     value_columns: tuple[str, ...] = ()  # their columns in the file, when named otherwise
     db_types: dict[str, str] = {}  # PostgreSQL type of each key and value column, for the bulk write
     lock_name = ""
-    period_input = ""  # the input period guards watch (partnerships.ingest.guards), if any
+    period_input = ""  # the input period guards watch (ingestion.guards), if any
 
     class Meta:
         use_bulk = True

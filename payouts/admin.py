@@ -16,16 +16,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-import payouts.ingest  # noqa: F401 (registers the ad revenue kind of ingestion)
 from core.admin import LargeTableAdminMixin
 from core.admin import ReasonForm as DecisionReasonForm
 from core.importexport import SpreadsheetExportMixin, SpreadsheetImportExportMixin
 from core.money import MAX_MINOR, format_money, format_percent
 from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin, PercentField
-from partnerships.ingest import guards
-from partnerships.ingest.admin_mixins import ClosedPeriodAdminMixin
-from partnerships.ingest.jobs import may_load
-from partnerships.models import ImportJob, Partner, Program
+from ingestion import guards
+from ingestion.admin_mixins import ClosedPeriodAdminMixin
+from ingestion.models import ImportJob
+from ingestion.registry import may_load
+from partnerships.models import Partner, Program
 from payouts import configuration, selectors, services, transitions
 from payouts.closed_months import AdRevenueAdminForm
 from payouts.configuration import (
@@ -1027,7 +1027,7 @@ class AdRevenueAdmin(ClosedPeriodAdminMixin, SpreadsheetImportExportMixin, Large
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         if may_load(request.user, ImportJob.Kind.AD_REVENUE):
-            extra_context["bulk_upload_url"] = reverse("admin:partnerships_importjob_upload",
+            extra_context["bulk_upload_url"] = reverse("admin:ingestion_importjob_upload",
                                                        args=[ImportJob.Kind.AD_REVENUE])
         return super().changelist_view(request, extra_context)
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from partnerships.models import ImportJob
+from ingestion.models import ImportJob
 from payouts import dashboard, services
 from tests.partnerships.factories import EnrolmentFactory, ProgramFactory, UserFactory
 from tests.payouts.factories import MONTH, member, paying_program

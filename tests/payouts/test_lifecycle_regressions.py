@@ -18,10 +18,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
 from partnerships import services as partner_services
-from partnerships.ingest.jobs import import_job_create
-from partnerships.ingest.metrics import daily_metrics_ingest
-from partnerships.models import Enrolment, EnrolmentSuspension, ImportJob, Program
+from partnerships.ingest_metrics import daily_metrics_ingest
+from partnerships.models import Enrolment, EnrolmentSuspension, Program
 from payouts import configuration, ledger, services
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import (

@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from ingestion import guards
 from partnerships import services as partner_services
 from partnerships.exceptions import PartnershipsError
-from partnerships.ingest import guards
 from partnerships.models import DailyMetric, Enrolment, Program
 from payouts import configuration, services
 from payouts.exceptions import PayoutsError

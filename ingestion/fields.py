@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.validators import CURRENCY_CODE_PATTERN as CURRENCY_PATTERN
 from core.validators import HANDLE_PATTERN
-from partnerships.exceptions import (
+from ingestion.exceptions import (
     BAD_COUNT,
     BAD_CURRENCY,
     BAD_DATE,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from partnerships.ingest import guards
+from ingestion import guards
 
 
 class ClosedPeriodAdminMixin:
-    """For the admin of an input that period guards watch (partnerships.ingest.guards), with a form built on
+    """For the admin of an input that period guards watch (ingestion.guards), with a form built on
     ClosedPeriodFormMixin: the form learns who edits (a stale run's reason names them), a row of a closed month
     cannot be deleted (alone or with the bulk action, which asks has_delete_permission for each row), and a
     deletion is told to the guards like any other change."""
