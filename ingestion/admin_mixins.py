@@ -1,10 +1,27 @@
-"""The admin side of period guards: inputs whose closed months must not change from the admin either."""
+"""Admin mixins for the tables ingestion loads: the link to a kind's bulk upload, and the admin side of period
+guards (inputs whose closed months must not change from the admin either)."""
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils import timezone
 
 from ingestion import guards
+from ingestion.registry import may_load
+
+
+class BulkUploadLinkMixin:
+    """For the admin of a table a kind of ingestion loads: its list links to the kind's upload page, for those who
+    may load that kind (the change list template shows ``bulk_upload_url``)."""
+
+    bulk_upload_kind = ""
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if may_load(request.user, self.bulk_upload_kind):
+            extra_context["bulk_upload_url"] = reverse("admin:ingestion_importjob_upload",
+                                                       args=[self.bulk_upload_kind])
+        return super().changelist_view(request, extra_context)
 
 
 class ClosedPeriodAdminMixin:
