@@ -16,7 +16,7 @@ default 900).
 What it measures, in the same run and on the same database (1,000,000 partners; the metrics table emptied
 and a CHECKPOINT before every timing; the order of the paths alternates between repetitions):
 
-1. project: partnerships.ingest.metrics.daily_metrics_ingest on a generated CSV of --rows rows (one day, every
+1. project: partnerships.ingest_metrics.daily_metrics_ingest on a generated CSV of --rows rows (one day, every
    partner), in a Django worker process: streaming read, validation of every row in Python, COPY into the
    staging table, the set-based checks, the merge into partnerships_dailymetric. Statistics are refreshed
    after a load in production; here they are timed apart (a full, set-based refresh), not inside the load.
@@ -59,7 +59,7 @@ from bench.ingest_report import COUNTS, DAY, HEADER, render  # noqa: E402
 
 REPORT_PATH = harness.RESULTS_DIR / "ingest.md"
 LOAD_VERSION = 1
-WORK_MEM = "64MB"  # partnerships.ingest.engine.STAGE_WORK_MEM: the baseline gets the same session setting
+WORK_MEM = "64MB"  # ingestion.engine.stage.STAGE_WORK_MEM: the baseline gets the same session setting
 QUIET_QUERY_SECONDS, QUIET_CPU_BUSY, QUIET_SAMPLES = 2, 0.25, 5  # 5 samples of 3 s: 15 s of quiet
 COPY_CHUNK = 1 << 20
 
@@ -216,21 +216,21 @@ def worker_project(path: str, refresh: bool) -> dict:
     import django
 
     django.setup()
-    from partnerships.ingest import engine
-    from partnerships.ingest.jobs import import_job_create
-    from partnerships.ingest.metrics import daily_metrics_ingest
-    from partnerships.models import ImportJob
+    from ingestion.engine.load import Ingestion
+    from ingestion.jobs import import_job_create
+    from ingestion.models import ImportJob
+    from partnerships.ingest_metrics import daily_metrics_ingest
     from partnerships.services.statistics import partner_statistics_refresh
 
     phases: dict = {}
-    run = engine.Ingestion.run
+    run = Ingestion.run
 
     def recording_run(self):
         outcome = run(self)
         phases.update(outcome.seconds)
         return outcome
 
-    engine.Ingestion.run = recording_run
+    Ingestion.run = recording_run
     job = import_job_create(kind=ImportJob.Kind.METRICS, source_name=Path(path).name, file_path=path)
     rss_before = harness.memory_mb("VmRSS")
     started = time.perf_counter()

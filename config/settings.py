@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "import_export",
     "axes",
     "core",
+    "ingestion",
     "partnerships",
     "payouts",
 ]

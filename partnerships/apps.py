@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PartnershipsConfig(AppConfig):
     name = "partnerships"
     verbose_name = "Partnerships"
+
+    def ready(self) -> None:
+        from ingestion.registry import register_kind
+        from partnerships.ingest_metrics import KIND
+
+        register_kind(KIND)

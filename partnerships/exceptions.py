@@ -36,31 +36,3 @@ OVERRIDE_REQUIRED = (
 HARD_RULE_FAILED = "This application fails {rules}, which cannot be overridden."
 PARTNER_ALREADY_STATUS = "@{handle} is already {status}."
 PARTNER_NOT_SUSPENDED = "@{handle} is {status}; only suspended partners can be reinstated."
-
-
-# --- data in and out ------------------------------------------------------------------------------
-
-class IngestFailed(PartnershipsError):
-    """The whole file is refused (empty, unreadable, a column missing): nothing was loaded."""
-
-
-JOB_NOT_PERMITTED = "{user} may not load {kind} files: it needs the permission “{permission}”."
-UNKNOWN_IMPORT_KIND = "There is no bulk ingestion for “{kind}”."
-
-# One value of one row: the row is rejected and listed in the error report with its row and column.
-ROW_WIDTH = "expected {expected} values, found {found}"
-VALUE_MISSING = "missing value"
-VALUE_NOT_UTF8 = "not UTF-8 text (bytes {bytes} cannot be decoded): save the file as UTF-8"
-BAD_HANDLE = "“{value}” is not a handle: 2-40 lower-case letters, digits, dots or underscores"
-UNKNOWN_PARTNER = "no partner has the handle “{value}”"
-BAD_DATE = "“{value}” is not a date in the form YYYY-MM-DD"
-FUTURE_DATE = "{value} is in the future"
-NEGATIVE_COUNT = "negative ({value}): counts cannot be below zero"
-BAD_COUNT = "“{value}” is not a whole number"
-COUNT_TOO_LARGE = "{value} is larger than any count this system holds"
-QUALIFIED_ABOVE_VIEWS = "qualified views ({qualified}) exceed views ({views})"
-DUPLICATE_ROW = "duplicate of row {first}: the same {key} appears more than once in the file; the first is kept"
-UNKNOWN_CATEGORY = "unknown category: {slugs} (categories are given by slug, e.g. {known})"
-BAD_CURRENCY = "“{value}” is not a three-letter ISO 4217 currency code, e.g. USD"
-BAD_FLAG = "“{value}” is not yes or no (also accepted: true/false, 1/0; empty means no)"
-

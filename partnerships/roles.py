@@ -10,14 +10,13 @@ GROUPS: dict[str, list[str]] = {
         "view_enrolment", "add_enrolment", "change_enrolment", "decide_enrolment", "view_dailymetric",
         # data in and out (migration 0006)
         "import_partner", "export_partner", "import_dailymetric", "export_dailymetric", "export_enrolment",
-        "export_brand", "export_campaign", "view_importjob",
+        "export_brand", "export_campaign",
         # brand matching (migration 0008): oversee brands and record creators' answers to invitations
         "view_brand", "view_brandmembership", "view_campaign", "view_invitation", "change_invitation",
     ],
     "Finance approvers": [
         "view_partner", "view_partnerstatistics", "view_program", "view_category", "view_enrolment",
         "view_dailymetric",
-        "view_importjob",  # migration 0006: follows ad revenue ingestion jobs
         "change_payout_readiness",  # migration 0013: tax form and identity are finance's facts
     ],
     "Brand users": [],
@@ -25,4 +24,7 @@ GROUPS: dict[str, list[str]] = {
 
 
 def ensure_groups() -> None:
+    from ingestion import roles as ingestion_roles
+
     roles.ensure_groups("partnerships", GROUPS)
+    ingestion_roles.ensure_groups()

@@ -24,6 +24,6 @@ def expire_invitations_task() -> int:
 
 @shared_task(name="partnerships.ingest_metrics", **RETRY)
 def ingest_metrics_task(job_id: int) -> str:
-    from partnerships.ingest.metrics import daily_metrics_ingest
+    from partnerships.ingest_metrics import daily_metrics_ingest
 
     return daily_metrics_ingest(job_id=job_id).status

@@ -6,6 +6,9 @@ class PayoutsConfig(AppConfig):
     verbose_name = "Payouts"
 
     def ready(self) -> None:
+        from ingestion.registry import register_kind
         from payouts import closed_months
+        from payouts.ingest import KIND
 
         closed_months.register()
+        register_kind(KIND)

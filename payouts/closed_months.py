@@ -18,7 +18,7 @@ adjustment for a later run (DESIGN, "a closed month does not silently change"). 
 program and the run (MONTH_CLOSED).
 
 ``closed_periods_sql`` is that definition, as one SQL relation; every path reads it through the period guard that
-``register`` hands to partnerships (partnerships.ingest.guards): bulk ingestion (one set-based statement over the
+``register`` hands to ingestion (ingestion.guards): bulk ingestion (one set-based statement over the
 staging table), the admin's spreadsheet import and the admin's forms (one query for the file's partners and
 months). Nothing else in the code decides whether a month is closed.
 
@@ -37,7 +37,7 @@ import datetime as dt
 from django import forms
 from django.db import connection
 
-from partnerships.ingest import guards
+from ingestion import guards
 from partnerships.models import Enrolment, Program
 from payouts.closing import payout_runs_mark_stale
 from payouts.exceptions import MONTH_CLOSED

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from core.money import format_money, to_major
 from core.periods import next_month
-from partnerships.models import Enrolment, ImportJob
+from ingestion.models import ImportJob
+from partnerships.models import Enrolment
 from payouts.charts import bar_chart, horizontal_bars
 from payouts.funds import FundPosition
 from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun
@@ -142,7 +143,7 @@ def failed_imports() -> dict:
     jobs = ImportJob.objects.filter(status=ImportJob.Status.FAILED).select_related("created_by")
     recent = list(jobs.order_by("-created_at")[:FAILED_IMPORTS_SHOWN])
     count = len(recent) if len(recent) < FAILED_IMPORTS_SHOWN else jobs.count()
-    return {"count": count, "jobs": [{"job": job, "url": _admin_url("partnerships_importjob_change", job.pk)}
+    return {"count": count, "jobs": [{"job": job, "url": _admin_url("ingestion_importjob_change", job.pk)}
                                      for job in recent]}
 
 
@@ -157,6 +158,6 @@ def dashboard(user) -> dict:
         context["funds"] = fund_summaries()
     if user.has_perm("payouts.view_earningline"):
         context["countries"] = payouts_by_country(latest_closed_month())
-    if user.has_perm("partnerships.view_importjob"):
+    if user.has_perm("ingestion.view_importjob"):
         context["imports"] = failed_imports()
     return context

@@ -1,7 +1,7 @@
 """Ad revenue from the ad platform: handle, date, amount (in major units, e.g. 12.34), currency.
 
-One row per partner, day and currency; loading a day again replaces its amounts. The engine is partnerships'
-(partnerships.ingest.engine); this module adds what money needs:
+One row per partner, day and currency; loading a day again replaces its amounts. The engine is ingestion's
+(ingestion.engine); this module adds what money needs:
 - amounts are parsed exactly into minor units of their currency (core.money.parse_money), and may be
   negative (refunds, invalid traffic);
 - the currency must be the one a revenue-share program the partner is an approved member of pays in;
@@ -15,11 +15,13 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from core.money import parse_money
-from partnerships.exceptions import UNKNOWN_PARTNER
-from partnerships.ingest import fields, guards
-from partnerships.ingest.engine import Column, IngestSpec, Problem, RowRejected, SetCheck, ingest_run
-from partnerships.ingest.jobs import IngestionKind, register_kind
-from partnerships.models import Enrolment, ImportJob, Partner, Program
+from ingestion import fields, guards
+from ingestion.engine.run import ingest_run
+from ingestion.engine.spec import Column, IngestSpec, Problem, RowRejected, SetCheck
+from ingestion.exceptions import UNKNOWN_PARTNER
+from ingestion.models import ImportJob
+from ingestion.registry import IngestionKind
+from partnerships.models import Enrolment, Partner, Program
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER
 from payouts.models import AdRevenue
 
@@ -98,7 +100,7 @@ SPEC = IngestSpec(
             ),
         ),
         # A month closed for the partner's program in that currency (payouts.closed_months).
-        guards.closed_rows_check(input=guards.AD_REVENUE, currency="s.currency"),
+        guards.closed_rows_check(input=guards.AD_REVENUE, partners=PARTNER, currency="s.currency"),
     ),
     merge_sql=_merge_sql,
     lock_name=LOCK_NAME,
@@ -107,7 +109,7 @@ SPEC = IngestSpec(
 
 
 def ad_revenue_ingest(*, job_id: int) -> ImportJob:
-    """Load an ad revenue job's file (see partnerships.ingest.engine for the guarantees)."""
+    """Load an ad revenue job's file (see ingestion.engine for the guarantees)."""
     return ingest_run(job_id=job_id, spec=SPEC)
 
 
@@ -117,5 +119,6 @@ def _start(job_id: int) -> None:
     ingest_ad_revenue_task.delay(job_id)
 
 
-register_kind(IngestionKind(kind=ImportJob.Kind.AD_REVENUE, label="ad revenue", permission=PERMISSION,
-                            columns=tuple(column.name for column in COLUMNS), start=_start))
+KIND = IngestionKind(kind=ImportJob.Kind.AD_REVENUE, label="ad revenue", permission=PERMISSION,
+                     columns=tuple(column.name for column in COLUMNS), start=_start,
+                     run=lambda job_id: ad_revenue_ingest(job_id=job_id))

@@ -13,7 +13,7 @@ from import_export.widgets import DateWidget
 
 from core.money import to_major
 from core.spreadsheets import SpreadsheetResource, cell_value
-from partnerships.ingest import guards
+from ingestion import guards
 from partnerships.models import Enrolment, Program
 from partnerships.resources.rows import LOOKUP_CHUNK, PartnerRowsResource
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, NOT_REVENUE_SHARE_MEMBER

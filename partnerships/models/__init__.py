@@ -5,7 +5,6 @@ Models hold fields, constraints and pure query filters. Every write goes through
 Each module below holds one area; this package lists them all, as Django expects of an app's models.
 """
 
-from partnerships.models.imports import ImportJob
 from partnerships.models.marketplace import (
     CAMPAIGN_BRIEF_MAX,
     CAMPAIGN_DELIVERABLES_MAX,
@@ -32,6 +31,6 @@ from partnerships.models.programs import (
 __all__ = [
     "CAMPAIGN_BRIEF_MAX", "CAMPAIGN_DELIVERABLES_MAX", "CAMPAIGN_NAME_MAX", "INVITATION_MESSAGE_MAX",
     "SHORTLIST_NOTE_MAX", "ApiToken", "Brand", "BrandMembership", "Campaign", "Category", "DailyMetric", "Enrolment",
-    "EnrolmentQuerySet", "EnrolmentSuspension", "ImportJob", "Invitation", "Partner", "PartnerQuerySet",
+    "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation", "Partner", "PartnerQuerySet",
     "PartnerStatistics", "Program", "ShortlistEntry", "length_at_most", "validate_time_zone",
 ]

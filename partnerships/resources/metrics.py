@@ -7,10 +7,11 @@ from django.db import transaction
 from import_export.fields import Field
 from import_export.widgets import DateWidget, IntegerWidget
 
-from partnerships.ingest import guards
-from partnerships.ingest.engine import PARTNER_LIST_LIMIT, RowRejected
-from partnerships.ingest.metrics import COUNTS, metric_values, metric_values_quick
-from partnerships.ingest.metrics import LOCK_NAME as METRICS_LOCK_NAME
+from ingestion import guards
+from ingestion.engine.merge import PARTNER_LIST_LIMIT
+from ingestion.engine.spec import RowRejected
+from partnerships.ingest_metrics import COUNTS, metric_values, metric_values_quick
+from partnerships.ingest_metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import DailyMetric
 from partnerships.resources.rows import PartnerRowsResource
 

@@ -9,7 +9,7 @@ from import_export.instance_loaders import CachedInstanceLoader
 from import_export.widgets import DateWidget
 
 from core.spreadsheets import SpreadsheetResource
-from partnerships.ingest import fields as parsers
+from ingestion import fields as parsers
 from partnerships.models import Partner
 from partnerships.resources.widgets import CategorySlugsWidget, ParsedWidget
 

@@ -2,7 +2,7 @@
 
 Every lookup is done once for the whole file, so a preview of 50,000 rows takes seconds, not the hours of the
 default resource. A row of a month closed for payouts is refused like in bulk ingestion, and a confirmed import
-tells the period guards what it changed (partnerships.ingest.guards).
+tells the period guards what it changed (ingestion.guards).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from import_export.results import RowResult
 
 from core.files import FILE_MISSING_COLUMNS
 from core.spreadsheets import SpreadsheetResource
-from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
-from partnerships.ingest import fields as parsers
-from partnerships.ingest import guards
-from partnerships.ingest.engine import RowRejected, lock_merges, upsert_rows
-from partnerships.ingest.fields import display
+from ingestion import fields as parsers
+from ingestion import guards
+from ingestion.engine.merge import lock_merges, upsert_rows
+from ingestion.engine.spec import RowRejected
+from ingestion.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
+from ingestion.fields import display
 from partnerships.models import Partner
 
 LOOKUP_CHUNK = 2_000  # keys per IN (...) of the prefetch queries
@@ -51,7 +52,7 @@ class PartnerRowsResource(SpreadsheetResource):
     value_columns: tuple[str, ...] = ()  # their columns in the file, when named otherwise
     db_types: dict[str, str] = {}  # PostgreSQL type of each key and value column, for the bulk write
     lock_name = ""
-    period_input = ""  # the input period guards watch (partnerships.ingest.guards), if any
+    period_input = ""  # the input period guards watch (ingestion.guards), if any
 
     class Meta:
         use_bulk = True

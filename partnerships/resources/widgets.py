@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from import_export.widgets import ManyToManyWidget, Widget
 
-from partnerships.exceptions import UNKNOWN_CATEGORY
-from partnerships.ingest.fields import display
+from ingestion.exceptions import UNKNOWN_CATEGORY
+from ingestion.fields import display
 from partnerships.models import Category
 
 

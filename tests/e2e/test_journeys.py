@@ -8,7 +8,8 @@ import io
 import pytest
 from django.urls import reverse
 
-from partnerships.models import BrandMembership, Campaign, Enrolment, ImportJob, Invitation
+from ingestion.models import ImportJob
+from partnerships.models import BrandMembership, Campaign, Enrolment, Invitation
 from payouts.models import PayoutRun
 from payouts.roles import ensure_group_permissions
 from payouts.services.runs import payout_run_compute

@@ -1,7 +1,7 @@
 """Daily metrics for a month closed for payouts are refused on every path — bulk ingestion, the admin's spreadsheet
 import (preview and confirmation) and the admin's form — row by row, with the month and the run named, while the
 other rows of the same file load. "Closed" is payouts' definition (payouts.closed_months), reached through the
-period guard registry (partnerships.ingest.guards)."""
+period guard registry (ingestion.guards)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.files import IMPORT_HAS_ERRORS
-from partnerships.ingest import guards
-from partnerships.ingest.jobs import import_job_create
-from partnerships.ingest.metrics import daily_metrics_ingest
-from partnerships.models import DailyMetric, Enrolment, ImportJob, Program
+from ingestion import guards
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from partnerships.ingest_metrics import daily_metrics_ingest
+from partnerships.models import DailyMetric, Enrolment, Program
 from payouts.exceptions import MONTH_CLOSED
 from payouts.models import PayoutRun
 from tests.partnerships.factories import DailyMetricFactory, EnrolmentFactory, PartnerFactory
@@ -158,7 +159,7 @@ def test_admin_upload_runs_the_same_refusal(client, superuser, fund, august, tmp
     client.force_login(superuser)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("admin:partnerships_importjob_upload", args=["metrics"]),
+        response = client.post(reverse("admin:ingestion_importjob_upload", args=["metrics"]),
                                {"file": SimpleUploadedFile("m.csv", content)})
 
     job = ImportJob.objects.get()

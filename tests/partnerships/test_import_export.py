@@ -20,7 +20,7 @@ from django.utils import timezone
 from core import importexport
 from core.files import EXPORT_TOO_LARGE, FILE_MISSING_COLUMNS, SPREADSHEET_NOT_UTF8, TOO_MANY_ROWS
 from core.spreadsheets import SafeCSV, SafeXLSX, safe_cell
-from partnerships.exceptions import (
+from ingestion.exceptions import (
     BAD_DATE,
     DUPLICATE_ROW,
     NEGATIVE_COUNT,

@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from core import money
 from core.money import MONEY_TOO_MANY_DECIMALS
-from partnerships.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
-from partnerships.ingest.jobs import import_job_create
-from partnerships.models import ImportJob, Program
+from ingestion.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from partnerships.models import Program
 from payouts.exceptions import CURRENCY_NOT_PROGRAM, MONTH_CLOSED, NOT_REVENUE_SHARE_MEMBER
 from payouts.ingest import ad_revenue_ingest
 from payouts.models import AdRevenue, EarningLine, PayoutRun
@@ -155,13 +156,13 @@ def test_the_command_and_the_task(pulse, tmp_path):
 
 def test_finance_uploads_ad_revenue_in_the_admin_and_managers_may_not(client, pulse, finance, manager, tmp_path,
                                                                         django_capture_on_commit_callbacks):
-    upload_url = reverse("admin:partnerships_importjob_upload", args=["ad_revenue"])
+    upload_url = reverse("admin:ingestion_importjob_upload", args=["ad_revenue"])
     content = Path(write(tmp_path, [["ana", DAY, "3.00", "USD"], ["eve", DAY, "1.00", "USD"]])).read_bytes()
     client.force_login(manager)
     assert client.post(upload_url, {"file": SimpleUploadedFile("r.csv", content)}).status_code == 403
 
     client.force_login(finance)
-    assert "Upload ad revenue file…" in client.get(reverse("admin:partnerships_importjob_changelist")).content.decode()
+    assert "Upload ad revenue file…" in client.get(reverse("admin:ingestion_importjob_changelist")).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(upload_url, {"file": SimpleUploadedFile("r.csv", content)})
 
@@ -169,9 +170,9 @@ def test_finance_uploads_ad_revenue_in_the_admin_and_managers_may_not(client, pu
     assert response.status_code == 302
     assert (job.kind, job.status, job.rows_loaded, job.rows_rejected, job.created_by) == (
         "ad_revenue", "succeeded", 1, 1, finance)
-    assert client.get(reverse("admin:partnerships_importjob_report", args=[job.pk])).status_code == 200
+    assert client.get(reverse("admin:ingestion_importjob_report", args=[job.pk])).status_code == 200
     client.force_login(manager)  # may follow jobs, may not read ad revenue's report
-    assert client.get(reverse("admin:partnerships_importjob_report", args=[job.pk])).status_code == 403
+    assert client.get(reverse("admin:ingestion_importjob_report", args=[job.pk])).status_code == 403
 
 
 # --- the admin's spreadsheet import ------------------------------------------------------------------

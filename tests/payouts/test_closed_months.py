@@ -17,10 +17,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from partnerships.ingest import engine, guards
-from partnerships.ingest.jobs import import_job_create
-from partnerships.ingest.metrics import daily_metrics_ingest
-from partnerships.models import DailyMetric, ImportJob, Program
+from ingestion import guards
+from ingestion.engine import merge
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from partnerships.ingest_metrics import daily_metrics_ingest
+from partnerships.models import DailyMetric, Program
 from payouts.closed_months import AdRevenueAdminForm, payout_runs_mark_stale_after_load
 from payouts.exceptions import MONTH_CLOSED
 from payouts.ingest import ad_revenue_ingest
@@ -232,7 +234,7 @@ def test_ad_revenue_marks_revenue_share_runs_stale_not_pooled_ones(pulse, fund, 
 
 def test_a_load_too_big_to_list_marks_every_computed_run_of_its_months(fund, tmp_path, monkeypatch,
                                                                        django_capture_on_commit_callbacks):
-    monkeypatch.setattr(engine, "PARTNER_LIST_LIMIT", 1)
+    monkeypatch.setattr(merge, "PARTNER_LIST_LIMIT", 1)
     september = run(fund, SEPTEMBER, PayoutRun.Status.COMPUTED)
     october = run(fund, OCTOBER, PayoutRun.Status.COMPUTED)
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from partnerships.models import ImportJob
+from ingestion.models import ImportJob
 from payouts import dashboard
 from payouts.services.runs import payout_run_compute
 from tests.partnerships.factories import EnrolmentFactory, ProgramFactory, UserFactory

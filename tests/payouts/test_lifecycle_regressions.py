@@ -17,9 +17,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from partnerships.ingest.jobs import import_job_create
-from partnerships.ingest.metrics import daily_metrics_ingest
-from partnerships.models import Enrolment, EnrolmentSuspension, ImportJob, Program
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from partnerships.ingest_metrics import daily_metrics_ingest
+from partnerships.models import Enrolment, EnrolmentSuspension, Program
 from partnerships.services.enrolments import enrolment_reinstate, enrolment_suspend
 from partnerships.services.partners import partner_suspend
 from payouts import configuration, ledger

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from ingestion import guards
 from partnerships.exceptions import PartnershipsError
-from partnerships.ingest import guards
 from partnerships.models import DailyMetric, Enrolment, Program
 from partnerships.services.enrolments import enrolment_reinstate, enrolment_suspend
 from partnerships.services.partners import partner_reinstate, partner_suspend

@@ -4,15 +4,10 @@ Columns: handle, date, amount (major units, e.g. 12.34), currency. The admin's u
 a Celery worker. Refused rows are listed in the error report the command names; the exit status is 1 when the
 whole file was refused."""
 
-from partnerships.ingest.command import IngestCommand
-from partnerships.models import ImportJob
-from payouts.ingest import COLUMNS, ad_revenue_ingest
+from ingestion.command import IngestCommand
+from ingestion.models import ImportJob
 
 
 class Command(IngestCommand):
     help = "Load a CSV file (optionally .gz) of ad revenue: one row per partner, day and currency."
     kind = ImportJob.Kind.AD_REVENUE
-    columns = ", ".join(column.name for column in COLUMNS)
-
-    def ingest(self, *, job_id: int) -> ImportJob:
-        return ad_revenue_ingest(job_id=job_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from partnerships.models import DailyMetric, ImportJob, Partner
+from ingestion.models import ImportJob
+from partnerships.models import DailyMetric, Partner
 from partnerships.services.enrolments import enrolment_reject
 from tests.partnerships.admin.helpers import submitted
 from tests.partnerships.factories import CategoryFactory, PartnerFactory, PartnerStatisticsFactory, ProgramFactory

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from partnerships.models import Enrolment, ImportJob, Partner, Program
+from ingestion.models import ImportJob
+from partnerships.models import Enrolment, Partner, Program
 from partnerships.services.enrolments import enrolment_submit
 from tests.partnerships.factories import (
     CategoryFactory,

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from partnerships.ingest import engine
-from partnerships.models import DailyMetric, ImportJob
+from ingestion.engine import load
+from ingestion.models import ImportJob
+from partnerships.models import DailyMetric
+from tests.ingestion.test_ingest import _media_and_eager_tasks, ingest, metric_row, refused_file, write_file
 from tests.partnerships.factories import PartnerFactory
-from tests.partnerships.test_ingest import _media_and_eager_tasks, ingest, metric_row, refused_file, write_file
 from tests.processes import ROOT, child_database_url
 
 MiB = 1 << 20
@@ -33,7 +34,7 @@ def partners(db):
 
 def test_a_line_past_the_line_limit_refuses_the_file_naming_the_line_and_the_limit(
         partners, tmp_path, settings, monkeypatch):
-    monkeypatch.setattr(engine, "STAGE_BATCH_ROWS", 1)  # good rows are staged before the long line
+    monkeypatch.setattr(load, "STAGE_BATCH_ROWS", 1)  # good rows are staged before the long line
     settings.INGEST_MAX_LINE_BYTES = 200
     rows = [metric_row("alice"), metric_row("bob"), ["carol", "x" * 300, 1, 1, 1, 1, 1, 1, 1]]
     job = refused_file(write_file(tmp_path, rows))

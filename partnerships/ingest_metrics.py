@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 
 from django.db import transaction
 
-from partnerships.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
-from partnerships.ingest import fields, guards
-from partnerships.ingest.engine import Column, IngestSpec, Outcome, Problem, RowRejected, SetCheck, ingest_run
-from partnerships.ingest.jobs import IngestionKind, register_kind
-from partnerships.models import DailyMetric, ImportJob, Partner
+from ingestion import fields, guards
+from ingestion.engine.run import ingest_run
+from ingestion.engine.spec import Column, IngestSpec, Outcome, Problem, RowRejected, SetCheck
+from ingestion.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
+from ingestion.models import ImportJob
+from ingestion.registry import IngestionKind
+from partnerships.models import DailyMetric, Partner
 
 COUNTS = ("views", "qualified_views", "likes", "comments", "shares", "followers", "posts")
 COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + tuple(
@@ -192,8 +194,8 @@ SPEC = IngestSpec(
             where=f"NOT EXISTS (SELECT 1 FROM {Partner._meta.db_table} p WHERE p.handle = s.handle)",
             reason=lambda value, detail: UNKNOWN_PARTNER.format(value=value),
         ),
-        # A month a payout run has closed (payouts registers the guard): see partnerships.ingest.guards.
-        guards.closed_rows_check(input=guards.DAILY_METRICS),
+        # A month a payout run has closed (payouts registers the guard): see ingestion.guards.
+        guards.closed_rows_check(input=guards.DAILY_METRICS, partners=Partner._meta.db_table),
     ),
     merge_sql=_merge_sql,
     lock_name=LOCK_NAME,
@@ -205,7 +207,7 @@ SPEC = IngestSpec(
 
 
 def daily_metrics_ingest(*, job_id: int, refresh: bool = True) -> ImportJob:
-    """Load a metrics job's file (see partnerships.ingest.engine for the guarantees). ``refresh`` false leaves
+    """Load a metrics job's file (see ingestion.engine for the guarantees). ``refresh`` false leaves
     the statistics as they are (the benchmark times them apart)."""
     return ingest_run(job_id=job_id, spec=SPEC, after_load=refresh)
 
@@ -216,5 +218,6 @@ def _start(job_id: int) -> None:
     ingest_metrics_task.delay(job_id)
 
 
-register_kind(IngestionKind(kind=ImportJob.Kind.METRICS, label="daily metrics", permission=PERMISSION,
-                            columns=tuple(column.name for column in COLUMNS), start=_start))
+KIND = IngestionKind(kind=ImportJob.Kind.METRICS, label="daily metrics", permission=PERMISSION,
+                     columns=tuple(column.name for column in COLUMNS), start=_start,
+                     run=lambda job_id: daily_metrics_ingest(job_id=job_id))

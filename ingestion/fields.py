@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.validators import CURRENCY_CODE_PATTERN as CURRENCY_PATTERN
 from core.validators import HANDLE_PATTERN
-from partnerships.exceptions import (
+from ingestion.exceptions import (
     BAD_COUNT,
     BAD_CURRENCY,
     BAD_DATE,
@@ -71,13 +71,17 @@ def latest_day() -> dt.date:
     return timezone.now().date() + dt.timedelta(days=1)
 
 
-def parse_handle(value) -> str:
+def _matching(value, pattern: re.Pattern, template: str) -> str:
     text = _text(value)
     if not text:
         raise ValueError(VALUE_MISSING)
-    if HANDLE_PATTERN.fullmatch(text) is None:
-        raise _refuse(BAD_HANDLE, text)
+    if pattern.fullmatch(text) is None:
+        raise _refuse(template, text)
     return text
+
+
+def parse_handle(value) -> str:
+    return _matching(value, HANDLE_PATTERN, BAD_HANDLE)
 
 
 def parse_day(value, *, latest: dt.date | None = None) -> dt.date:
@@ -128,12 +132,7 @@ def parse_count(value) -> int:
 
 
 def parse_currency(value) -> str:
-    text = _text(value)
-    if not text:
-        raise ValueError(VALUE_MISSING)
-    if CURRENCY_PATTERN.fullmatch(text) is None:
-        raise _refuse(BAD_CURRENCY, text)
-    return text
+    return _matching(value, CURRENCY_PATTERN, BAD_CURRENCY)
 
 
 FLAG_TRUE = {"true", "yes", "1", "y"}

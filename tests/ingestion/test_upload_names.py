@@ -3,10 +3,11 @@
 import pytest
 from django.core.files.storage import default_storage
 
-from partnerships.ingest.jobs import stored_upload_name
-from partnerships.models import DailyMetric, ImportJob
+from ingestion.jobs import stored_upload_name
+from ingestion.models import ImportJob
+from partnerships.models import DailyMetric
+from tests.ingestion.test_ingest import HEADER, _media_and_eager_tasks, metric_row, upload, write_file
 from tests.partnerships.test_import_export import CSV_FORMAT, preview
-from tests.partnerships.test_ingest import HEADER, _media_and_eager_tasks, metric_row, upload, write_file
 
 __all__ = ["_media_and_eager_tasks"]
 LONG_NAME = "m" * 296 + ".csv"

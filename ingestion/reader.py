@@ -34,8 +34,8 @@ from core.files import (
     FILE_UTF16,
     size_text,
 )
-from partnerships.exceptions import IngestFailed
-from partnerships.ingest.fields import undecodable_bytes
+from ingestion.exceptions import IngestFailed
+from ingestion.fields import undecodable_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")

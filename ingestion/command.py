@@ -1,5 +1,6 @@
 """The shape of every `manage.py ingest_*` command: create the job for a local file, run it in this process,
-print its summary and the report's path, fail (exit status 1) when the file was refused as a whole."""
+print its summary and the report's path, fail (exit status 1) when the file was refused as a whole. A command
+names its kind; the registry (ingestion.registry) gives the columns and the service that runs the job."""
 
 from __future__ import annotations
 
@@ -9,26 +10,24 @@ from collections.abc import Callable
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
-from partnerships.ingest.jobs import import_job_create
-from partnerships.models import ImportJob
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from ingestion.registry import ingestion_kind
 
 
 class IngestCommand(BaseCommand):
     kind: str
-    columns: str
-
-    def ingest(self, *, job_id: int) -> ImportJob:  # the service of the kind
-        raise NotImplementedError
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help=f"CSV (optionally gzip-compressed) with the columns {self.columns}")
+        columns = ", ".join(ingestion_kind(self.kind).columns)
+        parser.add_argument("file", help=f"CSV (optionally gzip-compressed) with the columns {columns}")
 
     def handle(self, *args, **options):
         path = os.path.abspath(options["file"])
         if not os.path.isfile(path):
             raise CommandError(f"No such file: {path}")
         job = import_job_create(kind=self.kind, source_name=os.path.basename(path), file_path=path)
-        job = self.ingest(job_id=job.pk)
+        job = ingestion_kind(self.kind).run(job.pk)
         self.stdout.write(f"Import job {job.pk} ({job.get_status_display().lower()}): {job.message}")
         if job.error_report_path:
             self.stdout.write(f"Error report: {report_location(job.error_report_path)}")

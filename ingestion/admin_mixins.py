@@ -1,14 +1,31 @@
-"""The admin side of period guards: inputs whose closed months must not change from the admin either."""
+"""Admin mixins for the tables ingestion loads: the link to a kind's bulk upload, and the admin side of period
+guards (inputs whose closed months must not change from the admin either)."""
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils import timezone
 
-from partnerships.ingest import guards
+from ingestion import guards
+from ingestion.registry import may_load
+
+
+class BulkUploadLinkMixin:
+    """For the admin of a table a kind of ingestion loads: its list links to the kind's upload page, for those who
+    may load that kind (the change list template shows ``bulk_upload_url``)."""
+
+    bulk_upload_kind = ""
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if may_load(request.user, self.bulk_upload_kind):
+            extra_context["bulk_upload_url"] = reverse("admin:ingestion_importjob_upload",
+                                                       args=[self.bulk_upload_kind])
+        return super().changelist_view(request, extra_context)
 
 
 class ClosedPeriodAdminMixin:
-    """For the admin of an input that period guards watch (partnerships.ingest.guards), with a form built on
+    """For the admin of an input that period guards watch (ingestion.guards), with a form built on
     ClosedPeriodFormMixin: the form learns who edits (a stale run's reason names them), a row of a closed month
     cannot be deleted (alone or with the bulk action, which asks has_delete_permission for each row), and a
     deletion is told to the guards like any other change."""

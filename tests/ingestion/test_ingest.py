@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from core.files import FILE_EMPTY, FILE_MISSING_COLUMNS, FILE_NO_ROWS, FILE_UTF16
-from partnerships.exceptions import (
+from ingestion.engine import load, run, stage
+from ingestion.exceptions import (
     BAD_COUNT,
     BAD_DATE,
     DUPLICATE_ROW,
@@ -31,10 +32,10 @@ from partnerships.exceptions import (
     VALUE_MISSING,
     VALUE_NOT_UTF8,
 )
-from partnerships.ingest import engine
-from partnerships.ingest.jobs import import_job_create
-from partnerships.ingest.metrics import daily_metrics_ingest
-from partnerships.models import DailyMetric, ImportJob, PartnerStatistics
+from ingestion.jobs import import_job_create
+from ingestion.models import ImportJob
+from partnerships.ingest_metrics import daily_metrics_ingest
+from partnerships.models import DailyMetric, PartnerStatistics
 from partnerships.tasks import ingest_metrics_task
 from tests.partnerships.factories import DailyMetricFactory, PartnerFactory
 
@@ -244,10 +245,10 @@ def test_the_report_neutralises_formulas_in_refused_values(partners, tmp_path):
 def test_rows_read_in_small_blocks_keep_their_row_and_line_numbers(partners, tmp_path, monkeypatch):
     """Clean blocks are copied as they are (PostgreSQL), others read line by line; a quoted value that goes
     on past a block's end is read whole; every refusal names the right row and line."""
-    monkeypatch.setattr(engine, "BLOCK_CHARACTERS", 120)  # two or three lines per block
+    monkeypatch.setattr(load, "BLOCK_CHARACTERS", 120)  # two or three lines per block
     copied = []
-    write_block = engine.Stage.write_block
-    monkeypatch.setattr(engine.Stage, "write_block", lambda self, text, **kw: copied.append(text) or write_block(
+    write_block = stage.Stage.write_block
+    monkeypatch.setattr(stage.Stage, "write_block", lambda self, text, **kw: copied.append(text) or write_block(
         self, text, **kw))
     extra = [PartnerFactory(handle=f"p{index}") for index in range(12)]
     rows = [metric_row(p.handle, views=100 + index, qualified=0) for index, p in enumerate(extra)]  # rows 1-12
@@ -321,7 +322,7 @@ def test_a_truncated_gzip_file_is_refused_and_nothing_is_written(partners, tmp_p
 
 def test_a_file_that_stops_being_csv_halfway_writes_nothing(partners, tmp_path, monkeypatch, settings):
     settings.INGEST_MAX_LINE_BYTES = 1 << 20  # the csv module's field limit is met before the line limit
-    monkeypatch.setattr(engine, "STAGE_BATCH_ROWS", 2)  # several batches are staged before the bad line
+    monkeypatch.setattr(load, "STAGE_BATCH_ROWS", 2)  # several batches are staged before the bad line
     path = tmp_path / "broken.csv"
     good = "\n".join(",".join(map(str, metric_row(handle))) for handle in ("alice", "bob", "carol"))
     path.write_text(",".join(HEADER) + "\n" + good + "\n" + "x" * (csv.field_size_limit() + 1) + "\n")
@@ -422,7 +423,7 @@ def test_two_overlapping_files_loaded_at_once_end_with_each_key_once_holding_one
 def upload(client, content: bytes, name="metrics.csv"):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return client.post(reverse("admin:partnerships_importjob_upload", args=["metrics"]),
+    return client.post(reverse("admin:ingestion_importjob_upload", args=["metrics"]),
                        {"file": SimpleUploadedFile(name, content)})
 
 
@@ -430,7 +431,7 @@ def test_a_manager_uploads_a_file_and_follows_the_job(client, manager, partners,
                                                        django_capture_on_commit_callbacks):
     content = Path(write_file(tmp_path, [metric_row("alice"), metric_row("nobody")], compress=True)).read_bytes()
     client.force_login(manager)
-    jobs_page = client.get(reverse("admin:partnerships_importjob_changelist")).content.decode()
+    jobs_page = client.get(reverse("admin:ingestion_importjob_changelist")).content.decode()
     assert "Upload daily metrics file…" in jobs_page
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -438,16 +439,16 @@ def test_a_manager_uploads_a_file_and_follows_the_job(client, manager, partners,
 
     job = ImportJob.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("admin:partnerships_importjob_change", args=[job.pk])
+    assert response["Location"] == reverse("admin:ingestion_importjob_change", args=[job.pk])
     assert (job.status, job.created_by, job.source_name, job.rows_loaded, job.rows_rejected) == (
         "succeeded", manager, "day.csv.gz", 1, 1)
     assert job.file_path.startswith("imports/")
     page = client.get(response["Location"]).content.decode()
     assert 'http-equiv="refresh"' not in page  # finished: no more refreshing
     assert '<progress value="100"' in page
-    assert reverse("admin:partnerships_importjob_report", args=[job.pk]) in page
+    assert reverse("admin:ingestion_importjob_report", args=[job.pk]) in page
 
-    report = client.get(reverse("admin:partnerships_importjob_report", args=[job.pk]))
+    report = client.get(reverse("admin:ingestion_importjob_report", args=[job.pk]))
     assert report.status_code == 200
     assert b"no partner has the handle" in b"".join(report.streaming_content)
 
@@ -457,7 +458,7 @@ def test_a_running_job_page_refreshes_itself(client, manager):
                                    started_at=timezone.now(), bytes_total=1000, bytes_processed=250)
     client.force_login(manager)
 
-    page = client.get(reverse("admin:partnerships_importjob_change", args=[job.pk])).content.decode()
+    page = client.get(reverse("admin:ingestion_importjob_change", args=[job.pk])).content.decode()
 
     assert '<meta http-equiv="refresh" content="2">' in page
     assert '<progress value="25"' in page
@@ -480,10 +481,10 @@ def test_without_the_import_permission_there_is_no_upload_and_no_report(client, 
     client.force_login(user)
 
     assert upload(client, b"handle\n").status_code == 403
-    assert client.get(reverse("admin:partnerships_importjob_report", args=[job.pk])).status_code == 403
+    assert client.get(reverse("admin:ingestion_importjob_report", args=[job.pk])).status_code == 403
     assert ImportJob.objects.count() == 1
     if who == "finance":  # may follow jobs, may not load metrics
-        page = client.get(reverse("admin:partnerships_importjob_changelist")).content.decode()
+        page = client.get(reverse("admin:ingestion_importjob_changelist")).content.decode()
         assert "Upload daily metrics file" not in page
 
 
@@ -496,7 +497,7 @@ def test_a_job_that_another_worker_is_running_is_left_to_it(tmp_path):
     job = import_job_create(kind=ImportJob.Kind.METRICS, source_name="m.csv",
                             file_path=write_file(tmp_path, [metric_row("alice")]))
     with psycopg.connect(**connection.get_connection_params()) as other:  # the other worker
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [engine.CLAIM_NAMESPACE, job.pk])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [run.CLAIM_NAMESPACE, job.pk])
 
         result = daily_metrics_ingest(job_id=job.pk)
 

@@ -1,15 +1,10 @@
-"""Ingestion jobs: created from a command's file or an admin upload, run by a Celery task of their kind.
-
-Each kind of file registers here what it needs (the permission to load it, how to start its task), so the
-admin's upload and report views serve every kind without knowing the apps that define them (ad revenue lives
-in payouts, which partnerships never imports)."""
+"""Ingestion jobs: created from a command's file or an admin upload, run by a Celery task of their kind
+(ingestion.registry says which)."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import SuspiciousFileOperation
@@ -17,39 +12,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import get_valid_filename
 
-from partnerships.exceptions import JOB_NOT_PERMITTED, UNKNOWN_IMPORT_KIND, NotPermitted, PartnershipsError
-from partnerships.models import ImportJob
+from ingestion.exceptions import JOB_NOT_PERMITTED, NotPermitted
+from ingestion.models import ImportJob
+from ingestion.registry import ingestion_kind, may_load
 
 UPLOAD_DIRECTORY = "imports"
 STORED_NAME_BYTES = 120  # a file system takes 255 bytes per name; the upload's folder and a uuid come first
-
-
-@dataclass(frozen=True)
-class IngestionKind:
-    kind: str
-    label: str  # "daily metrics"
-    permission: str  # "app.codename" needed to load a file and read its error report
-    columns: tuple[str, ...]
-    start: Callable[[int], None]  # enqueue the job's task
-
-
-KINDS: dict[str, IngestionKind] = {}
-
-
-def register_kind(kind: IngestionKind) -> None:
-    KINDS[kind.kind] = kind
-
-
-def ingestion_kind(kind: str) -> IngestionKind:
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise PartnershipsError(UNKNOWN_IMPORT_KIND.format(kind=kind)) from None
-
-
-def may_load(user: AbstractBaseUser | None, kind: str) -> bool:
-    registered = KINDS.get(kind)
-    return bool(registered and user is not None and user.is_active and user.has_perm(registered.permission))
 
 
 def import_job_create(*, kind: str, source_name: str, file_path: str, actor: AbstractBaseUser | None = None

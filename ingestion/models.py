@@ -1,6 +1,6 @@
-"""Data in: the bulk ingestion job (moving to its own app)."""
+"""The import job: one bulk ingestion of a file, whatever its kind, with its progress and outcome.
 
-from __future__ import annotations
+The table keeps its first name (partnerships_importjob): the model moved here by a state-only migration."""
 
 from django.conf import settings
 from django.db import models
@@ -37,6 +37,7 @@ class ImportJob(models.Model):
     message = models.TextField(blank=True)
 
     class Meta:
+        db_table = "partnerships_importjob"
         indexes = [models.Index(fields=["status", "-created_at"], name="import_job_status_idx")]
 
     def __str__(self) -> str:

@@ -1,16 +1,16 @@
 """Period guards: how an app that pays from partnerships' inputs refuses rows of a closed period, and hears of rows
 loaded for an open one, without partnerships importing it.
 
-Daily metrics are loaded here (bulk ingestion, the admin's spreadsheet import, the admin's form), but what closes a
-month is a payout run, which lives in payouts; partnerships never imports payouts. So payouts registers a
-``PeriodGuard`` in its AppConfig.ready, and every path that writes an input asks the registry:
+Daily metrics are loaded by partnerships (bulk ingestion, the admin's spreadsheet import, the admin's form), but
+what closes a month is a payout run, which lives in payouts; partnerships never imports payouts. So payouts
+registers a ``PeriodGuard`` in its AppConfig.ready, and every path that writes an input asks the registry:
 
 - ``closed_rows_check(input=...)``: a set check for the ingestion engine, planned per load — skipped when no
   closed month falls within the staged days, otherwise one statement over the staging table (no query per row);
   ``closed_periods(input=..., partner_ids=..., months=...)``: the same answer for a set of partners and months,
   read at once (spreadsheet import, admin form); ``closed_reason(...)`` for one row. All read the guard's one SQL
   relation of closed periods, so "closed" has a single definition, the guard's.
-- ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and core.admin.ClosedPeriodAdminMixin
+- ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and ingestion.admin_mixins.ClosedPeriodAdminMixin
   (its ModelAdmin: who edits, no deleting a closed row) apply the same rule in the admin.
 - ``period_inputs_loaded(LoadedInputs(...))`` after a successful write: the guards' hooks run once the transaction
   commits, with the loaded (partner, month) pairs, or the loaded day range when too many to list.
@@ -25,17 +25,13 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core import periods
-from partnerships.models import Partner
-
-if TYPE_CHECKING:
-    from partnerships.ingest.engine import SetCheck
+from ingestion.engine.spec import SetCheck
 
 DAILY_METRICS = "daily_metrics"
 AD_REVENUE = "ad_revenue"
@@ -123,18 +119,17 @@ def _date_literal(day: dt.date, vendor: str) -> str:
     return f"DATE '{day.isoformat()}'" if vendor == "postgresql" else f"'{day.isoformat()}'"
 
 
-def closed_rows_check(*, input: str, column: str = "date", handle: str = "s.handle", day: str = "s.day",  # noqa: A002
-                      currency: str | None = None) -> SetCheck:
+def closed_rows_check(*, input: str, partners: str, column: str = "date", handle: str = "s.handle",  # noqa: A002
+                      day: str = "s.day", currency: str | None = None) -> SetCheck:
     """The ingestion engine's check of a staged input (alias ``s``): rows whose partner (by handle) has the row's
-    month closed, in the row's currency when ``currency`` is given. Planned when the load runs (after every app's
-    ready(), so a guard registered later applies), in two steps that keep it cheap at a million rows:
+    month closed, in the row's currency when ``currency`` is given. ``partners`` is the table of partners (its
+    columns ``id`` and ``handle``), given by the kind: ingestion knows no app's models. Planned when the load runs
+    (after every app's ready(), so a guard registered later applies), in two steps that keep it cheap at a million rows:
 
     1. the closed months within the staged days' range (one pass over the staging table for MIN/MAX, then the
        guard's relation for those months only) — none, the everyday case of a file of recent days, skips the check;
     2. the rows of those months whose partner has them closed: one statement, the guard's relation restricted to
        those months, so the database joins members of a few closing runs, not of every run ever approved."""
-    from partnerships.ingest.engine import SetCheck  # the engine imports this module
-
     def plan(stage: str, vendor: str) -> tuple[str, str] | None:
         relation = _closed_relation(input)
         if relation is None:
@@ -152,7 +147,7 @@ def closed_rows_check(*, input: str, column: str = "date", handle: str = "s.hand
         listed = ", ".join(_date_literal(month, vendor) for month in months)
         row_month = month_of(day, vendor)
         in_currency = f" AND c.currency = {currency}" if currency else ""
-        body = (f"FROM ({relation}) c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id "
+        body = (f"FROM ({relation}) c JOIN {partners} p ON p.id = c.partner_id "
                 f"WHERE c.month IN ({listed}) AND p.handle = {handle} AND c.month = {row_month}{in_currency}")
         return f"{row_month} IN ({listed}) AND EXISTS (SELECT 1 {body})", f"(SELECT MIN(c.detail) {body})"
 

@@ -1,0 +1,81 @@
+"""The merge of checked rows into the real table: one transaction, taking turns with other loads of the same
+table, an upsert that only rewrites rows whose values differ."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+
+from ingestion import guards
+
+PARTNER_LIST_LIMIT = 50_000  # above this many rows, the partners a load changed are not listed one by one
+
+
+class StagedMerge:
+    """The merge of an Ingestion (engine.load), which provides stage, spec and outcome."""
+
+    def _merge(self) -> None:
+        if self.outcome.rows_staged == 0:
+            return
+        with transaction.atomic():
+            lock_merges(self.spec.lock_name)
+            self._upsert()
+            if self.spec.period_input and self.outcome.partner_months is None and self.outcome.rows_loaded:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
+                    first, last = cursor.fetchone()
+                self.outcome.day_range = (guards.as_date(first), guards.as_date(last))
+
+    def _upsert(self) -> None:
+        outcome = self.outcome
+        # Few rows: learn which partners changed (their statistics are refreshed). Many: refresh them all.
+        returning = 0 < outcome.rows_staged <= PARTNER_LIST_LIMIT
+        with connection.cursor() as cursor:
+            cursor.execute(self.spec.merge_sql(self.stage.name, returning))
+            if returning:
+                changed = cursor.fetchall()
+                outcome.rows_loaded = len(changed)
+                outcome.partner_ids = {partner_id for partner_id, _ in changed}
+                outcome.partner_months = guards.partner_months(changed)
+            else:
+                outcome.rows_loaded = max(cursor.rowcount, 0)
+
+
+def upsert_rows(*, table: str, columns: Sequence[tuple[str, str]], conflict: Sequence[str], rows: list[tuple]
+                ) -> int:
+    """Write rows already checked, in one statement: insert, or update the row with the same ``conflict`` key
+    when a value differs (so an identical row is not rewritten). Rows go in key order, the order every writer
+    of the table uses. ``columns`` are (name, PostgreSQL type); PostgreSQL takes one array per column
+    (INSERT ... SELECT FROM unnest), SQLite a batch of INSERTs. Returns the number of rows written."""
+    if not rows:
+        return 0
+    rows = sorted(rows, key=operator.itemgetter(*range(len(conflict))))
+    names = [name for name, _ in columns]
+    updated = [name for name in names if name not in conflict]
+    head = f"INSERT INTO {table} AS t ({', '.join(names)})"
+    tail = (f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in updated)
+            + f" WHERE ({', '.join(f't.{name}' for name in updated)}) <> "
+              f"({', '.join(f'excluded.{name}' for name in updated)})")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+            cursor.execute(f"{head} SELECT * FROM unnest({arrays}) {tail}",
+                           [list(column) for column in zip(*rows, strict=True)])
+            return cursor.rowcount
+        dates = [index for index, (_, kind) in enumerate(columns) if kind == "date"]
+        if dates:
+            rows = [tuple(value.isoformat() if index in dates else value for index, value in enumerate(row))
+                    for row in rows]
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"{head} VALUES ({placeholders}) {tail}", rows)
+        return cursor.rowcount
+
+
+def lock_merges(name: str) -> None:
+    """Inside a transaction: wait for other writers of the same table (PostgreSQL; SQLite writes one at a time)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])

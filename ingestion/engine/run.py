@@ -1,0 +1,112 @@
+"""One ingestion job from start to end: claimed by one worker, run, and its outcome written on the job."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from django.db import connection
+from django.utils import timezone
+
+from core.files import FILE_UNEXPECTED
+from ingestion import guards
+from ingestion.engine.load import Ingestion
+from ingestion.engine.spec import IngestSpec, Outcome
+from ingestion.exceptions import IngestFailed
+from ingestion.models import ImportJob
+
+logger = logging.getLogger(__name__)
+
+CLAIM_NAMESPACE = 0x494A  # advisory lock namespace of "this job is being run"
+
+
+@contextlib.contextmanager
+def claimed(job_id: int) -> Iterator[bool]:
+    """True when this process may run the job: not while another worker runs the same job (a duplicated
+    task message). The lock is the session's, so a worker that dies releases it."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [CLAIM_NAMESPACE, job_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def summary(outcome: Outcome, extra: str = "") -> str:
+    text = (
+        f"{outcome.rows_processed:,} rows read: {outcome.rows_loaded:,} loaded (new or changed), "
+        f"{outcome.rows_unchanged:,} unchanged, {outcome.rows_rejected:,} rejected"
+        + (" (see the error report)." if outcome.rows_rejected else ".")
+    )
+    if outcome.ignored_columns:
+        text += f" Ignored the column(s) {', '.join(outcome.ignored_columns)}."
+    return text + (f" {extra}" if extra else "")
+
+
+def ingest_run(*, job_id: int, spec: IngestSpec, after_load: bool = True) -> ImportJob:
+    """Run one ingestion job to its end: SUCCEEDED with counts (and a report of refused rows), or FAILED with
+    the reason and nothing written. A job that already succeeded is not run again."""
+    job = ImportJob.objects.get(pk=job_id)
+    if job.kind != spec.kind:
+        raise ValueError(f"job {job_id} is a {job.kind} job, not {spec.kind}")
+    if job.status == ImportJob.Status.SUCCEEDED:
+        return job
+    with claimed(job.pk) as mine:
+        if not mine:
+            logger.info("import job %s is already being run by another worker", job.pk)
+            return job
+        job.status, job.started_at, job.finished_at = ImportJob.Status.RUNNING, timezone.now(), None
+        job.rows_processed = job.rows_loaded = job.rows_rejected = job.bytes_processed = 0
+        job.error_report_path, job.message = "", "Reading the file…"
+        job.save()
+        ingestion = Ingestion(job, spec)
+        try:
+            outcome = ingestion.run()
+        except IngestFailed as exc:
+            _finish(job, ingestion.outcome, ImportJob.Status.FAILED, str(exc), loaded=False)
+            return job
+        except Exception as exc:
+            _finish(job, ingestion.outcome, ImportJob.Status.FAILED,
+                    FILE_UNEXPECTED.format(error=f"{type(exc).__name__}: {exc}"), loaded=False)
+            raise
+        extra = ""
+        if after_load and spec.after_load is not None and outcome.rows_loaded:
+            extra = spec.after_load(outcome)
+        _finish(job, outcome, ImportJob.Status.SUCCEEDED, summary(outcome, extra), loaded=True)
+        if spec.period_input and outcome.rows_loaded:
+            _inputs_loaded(job, spec, outcome)
+    return job
+
+
+def _inputs_loaded(job: ImportJob, spec: IngestSpec, outcome: Outcome) -> None:
+    """Tell the period guards what the load changed (they may mark computed payout runs stale)."""
+    if outcome.partner_months is not None:
+        months = sorted(month for _, month in outcome.partner_months)
+        first, last = months[0], months[-1]
+    else:
+        first, last = outcome.day_range
+    user = job.created_by
+    guards.period_inputs_loaded(guards.LoadedInputs(
+        input=spec.period_input, partner_months=outcome.partner_months, first_day=first, last_day=last,
+        rows=outcome.rows_loaded, source=f"import job {job.pk}" + (f" ({user})" if user is not None else ""),
+        loaded_on=timezone.localdate(),
+    ))
+
+
+def _finish(job: ImportJob, outcome: Outcome, status: str, message: str, *, loaded: bool) -> None:
+    job.status, job.message, job.finished_at = status, message, timezone.now()
+    job.rows_processed, job.rows_rejected = outcome.rows_processed, outcome.rows_rejected
+    job.rows_loaded = outcome.rows_loaded if loaded else 0
+    if loaded:
+        job.bytes_processed = job.bytes_total
+    else:
+        job.error_report_path = ""
+    job.save()
