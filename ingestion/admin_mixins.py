@@ -3,9 +3,12 @@ guards (inputs whose closed months must not change from the admin either)."""
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
+from core.admin import LargeTableAdminMixin
+from core.importexport import SpreadsheetImportExportMixin
 from ingestion import guards
 from ingestion.registry import may_load
 
@@ -60,3 +63,20 @@ class ClosedPeriodAdminMixin:
                 input=self.period_input, partner_months=months, first_day=min(m for _, m in months),
                 last_day=max(m for _, m in months), rows=len(pairs), loaded_on=timezone.localdate(), verb="deleted",
                 source=guards.source_label(what="admin", user=request.user)))
+
+
+class PartnerDayInputAdmin(BulkUploadLinkMixin, ClosedPeriodAdminMixin, SpreadsheetImportExportMixin,
+                           LargeTableAdminMixin, admin.ModelAdmin):
+    """The admin of a table of rows keyed by partner and day that a kind of ingestion loads (daily metrics, ad
+    revenue): a large list found by exact handle, newest rows first, spreadsheet import and export, a link to the
+    kind's bulk upload, and closed months that cannot change. Subclasses name the kind, the guard input, the
+    form, the resource and the columns."""
+
+    list_select_related = ["partner"]
+    raw_id_fields = ["partner"]
+    search_fields = ["=partner__handle"]
+    search_help_text = "Exact partner handle"
+    # The newest rows first by primary key: an index scan, where ordering by day would sort millions of rows.
+    ordering = ["-id"]
+    skip_admin_log = True  # a file of 50,000 rows is one import, not 50,000 log entries
+    import_export_change_list_template = "admin/ingestion/bulk_upload_change_list.html"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from core.admin import LargeTableAdminMixin
-from core.importexport import SpreadsheetImportExportMixin
 from core.money import format_money
 from ingestion import guards
-from ingestion.admin_mixins import BulkUploadLinkMixin, ClosedPeriodAdminMixin
+from ingestion.admin_mixins import PartnerDayInputAdmin
 from ingestion.models import ImportJob
 from payouts.closed_months import AdRevenueAdminForm
 from payouts.models import (
@@ -19,19 +18,12 @@ from payouts.resources import AdRevenueResource
 
 
 @admin.register(AdRevenue)
-class AdRevenueAdmin(BulkUploadLinkMixin, ClosedPeriodAdminMixin, SpreadsheetImportExportMixin, LargeTableAdminMixin,
-                     admin.ModelAdmin):
+class AdRevenueAdmin(PartnerDayInputAdmin):
     form = AdRevenueAdminForm
     period_input = guards.AD_REVENUE
     bulk_upload_kind = ImportJob.Kind.AD_REVENUE
     list_display = ["partner", "day", "amount", "currency"]
-    list_select_related = ["partner"]
-    raw_id_fields = ["partner"]
-    search_fields = ["=partner__handle"]
-    ordering = ["-id"]
     resource_classes = [AdRevenueResource]  # import and export (permissions import_/export_adrevenue)
-    skip_admin_log = True  # a file is one import, not one log entry per row
-    import_export_change_list_template = "admin/partnerships/bulk_upload_change_list.html"
 
     @admin.display(description="amount")
     def amount(self, obj):
