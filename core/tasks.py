@@ -5,3 +5,13 @@ worker's task is run again), and a database that is briefly unreachable is retri
 from django.db import OperationalError
 
 RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+
+
+def enqueue(name: str, *args: object, **kwargs: object) -> object:
+    """Queue the task registered under ``name`` (e.g. "payouts.compute_month") with these arguments.
+
+    Services queue tasks by name: the tasks modules import the services (a task is one service call), so the
+    services never import them back."""
+    from celery import current_app  # the project's app (config.celery), which knows every shared task
+
+    return current_app.tasks[name].delay(*args, **kwargs)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from django.db import transaction
 
+from core.tasks import enqueue
 from ingestion import fields, guards
 from ingestion.engine.run import ingest_run
 from ingestion.engine.spec import Column, IngestSpec, Outcome, Problem, RowRejected, SetCheck
@@ -23,6 +24,7 @@ COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + t
 )
 PERMISSION = "partnerships.import_dailymetric"
 LOCK_NAME = f"ingest:{DailyMetric._meta.db_table}"
+REFRESH_STATISTICS_TASK = "partnerships.refresh_partner_statistics"  # partnerships.tasks, queued by name
 
 
 def metric_values(values: Sequence, latest: dt.date) -> tuple[tuple | None, list[Problem]]:
@@ -168,10 +170,8 @@ def _merge_sql(stage: str, returning: bool) -> str:
 
 def refresh_statistics(outcome: Outcome) -> str:
     """After the load commits: the changed partners' 30-day statistics, or everyone's when too many to list."""
-    from partnerships.tasks import refresh_partner_statistics_task
-
     ids = sorted(outcome.partner_ids) if outcome.partner_ids is not None else None
-    transaction.on_commit(lambda: refresh_partner_statistics_task.delay(partner_ids=ids))
+    transaction.on_commit(lambda: enqueue(REFRESH_STATISTICS_TASK, partner_ids=ids))
     if ids is None:
         return "Statistics of every partner are being refreshed."
     return f"Statistics of {len(ids):,} partner(s) are being refreshed."
@@ -213,9 +213,7 @@ def daily_metrics_ingest(*, job_id: int, refresh: bool = True) -> ImportJob:
 
 
 def _start(job_id: int) -> None:
-    from partnerships.tasks import ingest_metrics_task
-
-    ingest_metrics_task.delay(job_id)
+    enqueue("partnerships.ingest_metrics", job_id)  # partnerships.tasks.ingest_metrics_task
 
 
 KIND = IngestionKind(kind=ImportJob.Kind.METRICS, label="daily metrics", permission=PERMISSION,

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from core.money import parse_money
+from core.tasks import enqueue
 from ingestion import fields, guards
 from ingestion.engine.run import ingest_run
 from ingestion.engine.spec import Column, IngestSpec, Problem, RowRejected, SetCheck
@@ -114,9 +115,7 @@ def ad_revenue_ingest(*, job_id: int) -> ImportJob:
 
 
 def _start(job_id: int) -> None:
-    from payouts.tasks import ingest_ad_revenue_task
-
-    ingest_ad_revenue_task.delay(job_id)
+    enqueue("payouts.ingest_ad_revenue", job_id)  # payouts.tasks.ingest_ad_revenue_task
 
 
 KIND = IngestionKind(kind=ImportJob.Kind.AD_REVENUE, label="ad revenue", permission=PERMISSION,

@@ -7,10 +7,11 @@ from django.db import transaction
 from import_export.fields import Field
 from import_export.widgets import DateWidget, IntegerWidget
 
+from core.tasks import enqueue
 from ingestion import guards
 from ingestion.engine.merge import PARTNER_LIST_LIMIT
 from ingestion.engine.spec import RowRejected
-from partnerships.ingest_metrics import COUNTS, metric_values, metric_values_quick
+from partnerships.ingest_metrics import COUNTS, REFRESH_STATISTICS_TASK, metric_values, metric_values_quick
 from partnerships.ingest_metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import DailyMetric
 from partnerships.resources.rows import PartnerRowsResource
@@ -49,7 +50,5 @@ class DailyMetricResource(PartnerRowsResource):
         return clean
 
     def after_write(self, partner_ids):
-        from partnerships.tasks import refresh_partner_statistics_task
-
         ids = sorted(partner_ids) if len(partner_ids) <= PARTNER_LIST_LIMIT else None
-        transaction.on_commit(lambda: refresh_partner_statistics_task.delay(partner_ids=ids))
+        transaction.on_commit(lambda: enqueue(REFRESH_STATISTICS_TASK, partner_ids=ids))

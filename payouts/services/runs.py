@@ -20,6 +20,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from core.money import format_money
 from core.periods import month_end, next_month
 from core.sql import drop_temporary, execute, fetchone
+from core.tasks import enqueue
 from partnerships.models import Program
 from payouts.configuration import configuration_changers
 from payouts.exceptions import (
@@ -60,15 +61,8 @@ BIGINT_MAX = 2**63 - 1
 R = PayoutRun.Status
 # Runs left computing longer than this with nobody working on them are handed to a worker again.
 STALLED_AFTER = dt.timedelta(minutes=10)
+COMPUTE_MONTH_TASK = "payouts.compute_month"  # payouts.tasks.compute_month_task
 logger = logging.getLogger(__name__)
-
-
-def _compute_month_task():
-    """The task that computes a month. payouts.tasks imports these services (tasks are thin callers of them), so
-    the services look the task up only when they enqueue it: the one late import between the two modules."""
-    from payouts.tasks import compute_month_task
-
-    return compute_month_task
 
 
 def _check_computable(program: Program, month: dt.date, kind: str) -> tuple[ProgramTerms, Fund]:
@@ -206,7 +200,7 @@ def payout_run_recompute(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
 
 def _enqueue_compute(program_id: int, month: dt.date, kind: str, unavailable: list[Exception]) -> None:
     try:
-        _compute_month_task().delay(program_id, month.isoformat(), kind)
+        enqueue(COMPUTE_MONTH_TASK, program_id, month.isoformat(), kind)
     except BrokerUnavailable as exc:
         logger.warning("Could not queue the computation of program %s, %s: %s", program_id, month, exc,
                        extra={"program_id": program_id, "month": month.isoformat()})
@@ -217,7 +211,6 @@ def payout_runs_requeue_stalled(*, older_than: dt.timedelta = STALLED_AFTER) -> 
     """Hand to a worker again every monthly or estimate run left computing for longer than ``older_than`` that
     no worker is computing now (its row is not locked): a task lost with a broker outage or a dead worker.
     Queuing one twice is harmless: computing is idempotent and the second finds the work done."""
-    compute_month_task = _compute_month_task()
     cutoff = timezone.now() - older_than
     requeued = []
     for run_id in PayoutRun.objects.filter(status=R.COMPUTING, started_at__lte=cutoff).values_list("pk", flat=True):
@@ -226,7 +219,7 @@ def payout_runs_requeue_stalled(*, older_than: dt.timedelta = STALLED_AFTER) -> 
             run = PayoutRun.objects.select_for_update(skip_locked=True).filter(pk=run_id, status=R.COMPUTING).first()
             if run is None:
                 continue
-            compute_month_task.delay(run.program_id, run.month.isoformat(), run.kind)
+            enqueue(COMPUTE_MONTH_TASK, run.program_id, run.month.isoformat(), run.kind)
             requeued.append(run.pk)
     return requeued
 
