@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, ClassVar
 
@@ -12,7 +13,8 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from core.money import format_money
@@ -63,13 +65,14 @@ class LargeTableAdminMixin:
     list_per_page = 50
 
 
-def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None):
+def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None
+                 ) -> Callable[[Any, Model], str]:
     """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
     attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
     amount_of, currency_of = attrgetter(field), attrgetter(currency)
 
     @admin.display(description=description, ordering=ordering)
-    def column(self, obj):
+    def column(self: Any, obj: Model) -> str:  # self: the ModelAdmin the column is set on
         return format_money(amount_of(obj), currency_of(obj))
 
     return column
@@ -78,13 +81,13 @@ def money_column(field: str, description: str, *, currency: str = "currency", or
 class ReadOnlyAdminMixin:
     """A list and pages to read only: rows are written by services, never added, changed or deleted here."""
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
