@@ -118,7 +118,8 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.none())
-    creator = serializers.SlugRelatedField(source="partner", slug_field="handle", read_only=True)
+    creator: serializers.SlugRelatedField[Partner] = serializers.SlugRelatedField(
+        source="partner", slug_field="handle", read_only=True)
     partner_handle = serializers.CharField(write_only=True, max_length=40)
     currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code: the campaign's currency.")
     offered_fee_minor = MinorUnitsField(min_value=0, max_value=MAX_MINOR,
