@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
 
@@ -65,13 +65,14 @@ class LargeTableAdminMixin:
     list_per_page = 50
 
 
-def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None):
+def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None
+                 ) -> Callable[[Any, Model], str]:
     """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
     attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
     amount_of, currency_of = attrgetter(field), attrgetter(currency)
 
     @admin.display(description=description, ordering=ordering)
-    def column(self, obj):
+    def column(self: Any, obj: Model) -> str:  # self: the ModelAdmin the column is set on
         return format_money(amount_of(obj), currency_of(obj))
 
     return column
@@ -80,13 +81,13 @@ def money_column(field: str, description: str, *, currency: str = "currency", or
 class ReadOnlyAdminMixin:
     """A list and pages to read only: rows are written by services, never added, changed or deleted here."""
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -113,13 +114,16 @@ class ReasonForm(forms.Form):
             del self.fields["override_reason"]
 
 
-def action_over_selected(action: str, *, description: str, permission: str, handler: str = "_bulk") -> Callable:
+def action_over_selected(action: str, *, description: str, permission: str,
+                         handler: str = "_bulk") -> Callable[..., HttpResponse | None]:
     """An admin action named ``<action>_selected`` that hands the selected rows and ``action`` to the ModelAdmin's
     ``handler`` (which shows the intermediate page, then calls the service per row). Declared in a ModelAdmin's
     body: ``approve_selected = action_over_selected("approve", description=..., permission="decide")``."""
 
-    def selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return getattr(modeladmin, handler)(request, queryset, action)
+    def selected(modeladmin: admin.ModelAdmin[Any], request: HttpRequest,
+                 queryset: QuerySet[Any]) -> HttpResponse | None:
+        bulk: Callable[[HttpRequest, QuerySet[Any], str], HttpResponse | None] = getattr(modeladmin, handler)
+        return bulk(request, queryset, action)
 
     selected.__name__ = selected.__qualname__ = f"{action}_selected"
     return admin.action(description=description, permissions=[permission])(selected)

@@ -4,7 +4,10 @@ Each app raises its own error class (its callers catch that), so the class is a 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 
 class Actor(Protocol):
@@ -13,7 +16,7 @@ class Actor(Protocol):
     @property
     def is_active(self) -> bool: ...
 
-    def has_perm(self, perm: str, obj: object = None) -> bool: ...
+    def has_perm(self, perm: str, obj: Model | None = None) -> bool: ...  # as PermissionsMixin declares it
 
 
 NO_PERMISSION = "{user} may not {action}: it needs the permission “{permission}”."

@@ -15,7 +15,8 @@ COUNTRY_CODE_VALIDATOR = RegexValidator(rf"^{COUNTRY_CODE_PATTERN.pattern}$",
                                         "Use a two-letter ISO 3166 country code, e.g. US.")
 CURRENCY_CODE_VALIDATOR = RegexValidator(rf"^{CURRENCY_CODE_PATTERN.pattern}$",
                                          "Use a three-letter ISO 4217 currency code, e.g. USD.")
-HANDLE_VALIDATOR = RegexValidator(rf"^{HANDLE_PATTERN.pattern}$",
+HANDLE_REGEX = rf"^{HANDLE_PATTERN.pattern}$"  # anchored: for validators and the API's schema
+HANDLE_VALIDATOR = RegexValidator(HANDLE_REGEX,
                                   "A handle is 2-40 lower-case letters, digits, dots or underscores.")
 
 

@@ -97,7 +97,8 @@ def payout_runs_concerned(loaded: guards.LoadedInputs) -> list[tuple[int, dt.dat
                            f"AND r.month IN ({', '.join(['%s'] * len(months))}) ORDER BY 1, 2", months)
             return [(program_id, guards.as_date(month), None) for program_id, month in cursor.fetchall()]
         pairs = sorted(loaded.partner_months)
-        statements = []
+        # (the relation of the loaded pairs, its parameters): PostgreSQL takes two arrays, SQLite the pairs flat.
+        statements: list[tuple[str, list[int | dt.date | list[int] | list[dt.date]]]] = []
         if connection.vendor == "postgresql":
             statements.append(("unnest(%s::bigint[], %s::date[]) AS l(column1, column2)",
                                [[partner for partner, _ in pairs], [month for _, month in pairs]]))
@@ -131,11 +132,16 @@ def payout_runs_mark_stale_after_load(loaded: guards.LoadedInputs) -> int:
     return marked
 
 
+def _after_load(loaded: guards.LoadedInputs) -> None:
+    """The guard's hook after a load: it wants no result (how many runs were marked is for the tests)."""
+    payout_runs_mark_stale_after_load(loaded)
+
+
 GUARD = guards.PeriodGuard(
     name="payouts.closed_months",
     closed_periods_sql=closed_periods_sql,
     refusal=month_closed_refusal,
-    loaded=payout_runs_mark_stale_after_load,
+    loaded=_after_load,
 )
 
 

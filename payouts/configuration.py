@@ -140,15 +140,16 @@ def _tranche_apply(fund: Fund, change: TrancheChange, *, actor, reason) -> bool:
     if change.id is None:
         if change.delete:
             return False
-        tranche = BudgetTranche(fund=fund, **change.values)
-        _validate(tranche, exclude=["fund"])
-        _save_version(tranche, actor=actor, reason=reason)
+        added = BudgetTranche(fund=fund, **change.values)
+        _validate(added, exclude=["fund"])
+        _save_version(added, actor=actor, reason=reason)
         return True
     tranche = BudgetTranche.objects.select_for_update().filter(pk=change.id).first()
     if tranche is None or tranche.fund_id != fund.pk:
         raise ConfigurationRefused(TRANCHE_OF_ANOTHER_FUND.format(tranche=change.id))
     if change.delete:
-        tranche._change_reason, tranche._history_user = reason, actor
+        # simple-history reads who and why from these attributes when it writes the deletion (it ships no types).
+        tranche._change_reason, tranche._history_user = reason, actor  # type: ignore[attr-defined]
         tranche.delete()
         return True
     changed = [name for name, value in change.values.items() if getattr(tranche, name) != value]
@@ -207,7 +208,7 @@ def tranche_save(*, fund_id: int, actor: AbstractBaseUser, reason: str, tranche_
         _check_fund_money(fund)
         _mark_stale_after_commit(program_id=fund.program_id, what=f"Budget of fund “{fund.name}”", actor=actor,
                                  reason=reason)
-    return BudgetTranche.objects.get(pk=tranche_id) if tranche_id else fund.tranches.order_by("-pk").first()
+    return BudgetTranche.objects.get(pk=tranche_id) if tranche_id else fund.tranches.latest("pk")
 
 
 @transaction.atomic

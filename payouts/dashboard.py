@@ -95,17 +95,18 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
         recent = [position.spend_by_month[month] for month in spent_months[-PACE_MONTHS:]]
         pace, runs_out, projection = _projection(remaining, recent, spent_months[-1] if spent_months else None,
                                                  fund.currency)
-        months = [{"month": row.month, "budget": row.release, "spent": row.spent} for row in position.months()]
-        if len(months) > CHART_MONTHS:  # a longer schedule: the window around today
+        rows = position.months()
+        if len(rows) > CHART_MONTHS:  # a longer schedule: the window around today
             first = (today.replace(day=1) - dt.timedelta(days=31 * (CHART_MONTHS // 2))).replace(day=1)
-            months = [m for m in months if m["month"] >= first][:CHART_MONTHS]
+            rows = [row for row in rows if row.month >= first][:CHART_MONTHS]
+        months = [{"month": row.month, "budget": row.release, "spent": row.spent} for row in rows]
         chart = bar_chart(
-            labels=[f"{m['month']:%b %y}" for m in months],
-            series=[("Budget released", "#9ec5e8", [float(to_major(m["budget"], fund.currency)) for m in months]),
-                    ("Spent by runs", "#1f5f99", [float(to_major(m["spent"], fund.currency)) for m in months])],
+            labels=[f"{row.month:%b %y}" for row in rows],
+            series=[("Budget released", "#9ec5e8", [float(to_major(row.release, fund.currency)) for row in rows]),
+                    ("Spent by runs", "#1f5f99", [float(to_major(row.spent, fund.currency)) for row in rows])],
             unit=fund.currency, title=f"{fund.name}: budget and spend per month",
-            marker=next((i for i, m in enumerate(months) if m["month"] == runs_out), None),
-        ) if months else ""
+            marker=next((i for i, row in enumerate(rows) if row.month == runs_out), None),
+        ) if rows else ""
         summaries.append(FundSummary(
             fund=fund, total=format_money(fund.total_minor, fund.currency),
             spent=format_money(position.spent, fund.currency), remaining=format_money(remaining, fund.currency),

@@ -20,7 +20,7 @@ SEED = 20221
 MILLION = 1_000_000 * 100  # a million, in cents
 
 
-FUNDS = {
+FUNDS: dict[str, tuple[str, int, list[tuple[int, int]], dict[str, object]]] = {
     # slug: (fund name, total in cents, [(years from start, amount in cents)], terms)
     "us-creator-fund": ("US Creator Fund", 1000 * MILLION, [(1, 200 * MILLION), (1, 350 * MILLION), (1, 450 * MILLION)],
                         {"partner_cap_minor": 10_000_00, "min_views": 100_000, "min_payout_minor": 50_00}),
@@ -83,6 +83,7 @@ def _inputs(rng: random.Random, today: dt.date) -> None:
     AdRevenue.objects.bulk_create(revenue_rows, batch_size=5000)
     videos = []
     for enrolment in members.filter(program__slug="creator-rewards").only("partner_id", "approved_at"):
+        assert enrolment.approved_at is not None  # an approved enrolment records when
         for index in range(rng.randint(2, 6)):
             posted = enrolment.approved_at - dt.timedelta(days=rng.randint(-20, 10))
             videos.append(Video(partner_id=enrolment.partner_id, external_id=f"demo-{enrolment.partner_id}-{index}",

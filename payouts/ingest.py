@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from core.money import parse_money
 from core.tasks import enqueue
@@ -46,7 +47,8 @@ MEMBERSHIP = (
 def parse_revenue(values: Sequence, latest: dt.date) -> tuple[str, ...]:
     """A row as clean text (amount in minor units), or RowRejected naming every problem."""
     handle, day, amount, currency = values
-    problems, clean = [], {}
+    problems: list[Problem] = []
+    clean: dict[str, Any] = {}  # each field's parsed value: text, a date, minor units
     for name, parse, value in (("handle", fields.parse_handle, handle),
                                ("date", lambda v: fields.parse_day(v, latest=latest), day),
                                ("currency", fields.parse_currency, currency)):

@@ -3,29 +3,53 @@ partners brands may find."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import Case, Count, F, FloatField, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 
 from partnerships.marketplace.rules import marketplace_partners
 from partnerships.models import Campaign, Partner
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 WEIGHTS = {"category_fit": 35, "country_fit": 15, "follower_fit": 15, "engagement": 15, "average_views": 10,
            "recent_activity": 10}
+
+
+class MatchScores(TypedDict):
+    """What campaign_matches annotates on each partner: the score (0-100) and its components (0..1)."""
+
+    categories_matched: int
+    category_fit: float
+    country_fit: float
+    follower_fit: float
+    engagement: float
+    average_views: float
+    recent_activity: float
+    score: float
 
 
 def _ratio(numerator, denominator):
     return Cast(numerator, FloatField()) / Cast(denominator, FloatField())
 
 
-def campaign_matches(campaign: Campaign, *, limit: int = 50) -> QuerySet[Partner]:
+def _categories_in_common(category_ids: list[int]) -> Coalesce:
+    """How many of these categories the outer query's partner has (0 when none), as a correlated subquery."""
+    counted = (Partner.categories.through.objects
+               .filter(partner_id=OuterRef("pk"), category_id__in=category_ids or [0])
+               .values("partner_id").annotate(n=Count("id")))
+    # django-stubs cannot see an annotation made after values() (it resolves "n" as a field of the through model).
+    return Coalesce(Subquery(counted.values("n")[:1], output_field=IntegerField()), 0)  # type: ignore[misc]
+
+
+def campaign_matches(campaign: Campaign, *, limit: int = 50) -> QuerySet[WithAnnotations[Partner, MatchScores]]:
     """Marketplace partners ranked by a match score (0-100) for the campaign, best first, excluding those
     already invited. The campaign's minimum engagement and average views are requirements; categories,
     countries and the follower range are preferences that score. Each component is annotated (0..1)."""
     category_ids = list(campaign.categories.values_list("pk", flat=True))
-    through = Partner.categories.through
-    matched = Coalesce(Subquery(
-        through.objects.filter(partner_id=OuterRef("pk"), category_id__in=category_ids or [0])
-        .values("partner_id").annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()), 0)
+    matched = _categories_in_common(category_ids)
     followers = F("statistics__followers")
     low, high = campaign.followers_min or 0, campaign.followers_max
     follower_fit = Case(
@@ -58,7 +82,7 @@ def campaign_matches(campaign: Campaign, *, limit: int = 50) -> QuerySet[Partner
     return candidates[:limit]
 
 
-def match_breakdown(partner: Partner, campaign: Campaign) -> dict:
+def match_breakdown(partner: WithAnnotations[Partner, MatchScores], campaign: Campaign) -> dict:
     """The annotated components of one match, with the reason for each, for people and the API."""
     stats = partner.statistics
     parts = {}
@@ -83,11 +107,7 @@ def match_breakdown(partner: Partner, campaign: Campaign) -> dict:
 def similar_creators(partner: Partner, *, limit: int = 20) -> QuerySet[Partner]:
     """Lookalikes: marketplace partners sharing the most categories, then the same country, then the
     closest follower count."""
-    through = Partner.categories.through
-    own = list(partner.categories.values_list("pk", flat=True))
-    shared = Coalesce(Subquery(
-        through.objects.filter(partner_id=OuterRef("pk"), category_id__in=own or [0])
-        .values("partner_id").annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()), 0)
+    shared = _categories_in_common(list(partner.categories.values_list("pk", flat=True)))
     followers = max(getattr(getattr(partner, "statistics", None), "followers", 0), 1)
     return (
         marketplace_partners().exclude(pk=partner.pk)

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from partnerships.models import Brand, BrandMembership, Category, Partner, PartnerStatistics
+
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): brand members and staff
+    from django.contrib.auth.models import User
 
 
 def adult_born_by(today: dt.date) -> dt.date:
@@ -76,7 +79,7 @@ def _compiled_rule(today: dt.date, thresholds: tuple, partner: str, statistics: 
     return f"({sql})", tuple(params)
 
 
-def membership(user: AbstractBaseUser, token=None, *, via: str = "") -> Q:
+def membership(user: User, token=None, *, via: str = "") -> Q:
     """The rows (brands, or what ``via`` leads from to a brand, e.g. ``campaign__brand``) a user acts for: brands that
     are active and count the user among their members; with an API token, its own brand only."""
     prefix = f"{via}__" if via else ""
@@ -87,11 +90,11 @@ def membership(user: AbstractBaseUser, token=None, *, via: str = "") -> Q:
     return rule
 
 
-def user_brands(user: AbstractBaseUser, token=None) -> QuerySet[Brand]:
+def user_brands(user: User, token=None) -> QuerySet[Brand]:
     """The brands a request may act for: the token's brand, or every brand the user belongs to."""
     return Brand.objects.filter(membership(user, token))
 
 
-def is_brand_admin(user: AbstractBaseUser, brand: Brand) -> bool:
+def is_brand_admin(user: User, brand: Brand) -> bool:
     """Whether the user is one of the brand's admins (who alone manage its API tokens)."""
     return BrandMembership.objects.filter(brand=brand, user=user, role=BrandMembership.Role.ADMIN).exists()

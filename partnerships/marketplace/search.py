@@ -54,7 +54,8 @@ def _search_where(query: CreatorQuery) -> tuple[list[str], list]:
     where, params = [rule], list(rule_params)
     if query.q:
         # Django's own icontains SQL for this database: on PostgreSQL the expression the trigram indexes are on.
-        pattern = connection.operators["icontains"] % "%s"
+        # Every backend's DatabaseWrapper defines operators; BaseDatabaseWrapper, the type of connection, does not.
+        pattern = connection.operators["icontains"] % "%s"  # type: ignore[attr-defined]
         column = connection.ops.lookup_cast("icontains")
         where.append(f"({column % 'p.handle'} {pattern} OR {column % 'p.display_name'} {pattern})")
         like = f"%{connection.ops.prep_for_like_query(query.q)}%"

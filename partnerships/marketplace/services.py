@@ -6,9 +6,9 @@ brands reveal nothing. The API, the brand pages, the admin and the Celery task c
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -26,6 +26,9 @@ from partnerships.models import (
     Partner,
     ShortlistEntry,
 )
+
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): brand members and staff
+    from django.contrib.auth.models import User
 
 
 class MarketplaceError(PartnershipsError):
@@ -68,7 +71,7 @@ CAMPAIGN_FIELDS = ("name", "brief", "budget_minor", "currency", "target_countrie
                    "status")
 
 
-def brand_for(user: AbstractBaseUser, brand_id: int, *, token=None, admin: bool = False) -> Brand:
+def brand_for(user: User, brand_id: int, *, token=None, admin: bool = False) -> Brand:
     """The brand the user acts for with this id (rules.membership), else "not found"; with ``admin``, only if they
     are one of its admins."""
     brand = user_brands(user, token).filter(pk=brand_id).first()
@@ -101,7 +104,7 @@ def _validate_campaign(values: dict) -> None:
 
 
 @transaction.atomic
-def campaign_create(*, user: AbstractBaseUser, brand_id: int, categories: list[Category] | None = None,
+def campaign_create(*, user: User, brand_id: int, categories: list[Category] | None = None,
                     token=None, **values) -> Campaign:
     brand = brand_for(user, brand_id, token=token)
     values = {key: value for key, value in values.items() if key in CAMPAIGN_FIELDS}
@@ -113,7 +116,7 @@ def campaign_create(*, user: AbstractBaseUser, brand_id: int, categories: list[C
 
 
 @transaction.atomic
-def campaign_update(*, user: AbstractBaseUser, campaign_id: int, categories: list[Category] | None = None,
+def campaign_update(*, user: User, campaign_id: int, categories: list[Category] | None = None,
                     token=None, **values) -> Campaign:
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)
     merged = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
@@ -137,7 +140,7 @@ def campaign_answered_invitations(campaign_ids) -> set[int]:
 
 
 @transaction.atomic
-def campaign_delete(*, user: AbstractBaseUser, campaign_id: int, token=None) -> None:
+def campaign_delete(*, user: User, campaign_id: int, token=None) -> None:
     """Delete a campaign nobody answered. One with an accepted or answered invitation is refused (close it instead):
     its invitations are locked first, so an answer recorded meanwhile is either seen here or waits and finds the
     campaign gone."""
@@ -150,7 +153,7 @@ def campaign_delete(*, user: AbstractBaseUser, campaign_id: int, token=None) -> 
 
 
 @transaction.atomic
-def campaign_archive(*, user: AbstractBaseUser, campaign_id: int, token=None) -> Campaign:
+def campaign_archive(*, user: User, campaign_id: int, token=None) -> Campaign:
     """Close a campaign for good: nobody is invited or shortlisted any more; it and its invitations stay on record."""
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)
     if campaign.status == Campaign.Status.CLOSED:
@@ -161,7 +164,7 @@ def campaign_archive(*, user: AbstractBaseUser, campaign_id: int, token=None) ->
     return campaign
 
 
-def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> Campaign:
+def _campaign_for(user: User, campaign_id: int, *, token=None, lock: bool = False) -> Campaign:
     campaigns = Campaign.objects.filter(membership(user, token, via="brand"), pk=campaign_id)
     if lock:
         campaigns = Campaign.objects.select_for_update().filter(pk__in=campaigns.values("pk"))
@@ -172,7 +175,7 @@ def _campaign_for(user, campaign_id: int, *, token=None, lock: bool = False) -> 
 
 
 @transaction.atomic
-def invitation_create(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, offered_fee_minor: int,
+def invitation_create(*, user: User, campaign_id: int, partner_handle: str, offered_fee_minor: int,
                       currency: str, message: str = "", token=None) -> Invitation:
     """Invite an available creator to an open campaign of the user's brand, with a fee in its currency.
     The campaign's row is locked, as shortlist_add locks it: a creator is never both invited and shortlisted."""
@@ -209,14 +212,14 @@ def shortlistable_partner(handle: str) -> Partner:
 
 
 @transaction.atomic
-def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, note: str = "",
+def shortlist_add(*, user: User, campaign_id: int, partner_handle: str, note: str = "",
                   token=None) -> tuple[ShortlistEntry, bool]:
     """Keep an available creator in mind for a draft or open campaign of the user's brand, without inviting
     them. Idempotent: adding a creator already on the shortlist returns their entry as it is (note
     unchanged) with ``created`` False. One entry per campaign and creator is a database constraint; a
     creator already invited to the campaign is refused (inviting moves them off the shortlist)."""
     limit = ShortlistEntry._meta.get_field("note").max_length
-    if len(note) > limit:
+    if limit is not None and len(note) > limit:
         raise MarketplaceError(NOTE_TOO_LONG.format(limit=limit, length=len(note)))
     campaign = _campaign_for(user, campaign_id, token=token, lock=True)  # in turn with invitation_create
     if campaign.status == Campaign.Status.CLOSED:
@@ -230,7 +233,7 @@ def shortlist_add(*, user: AbstractBaseUser, campaign_id: int, partner_handle: s
 
 
 @transaction.atomic
-def shortlist_remove(*, user: AbstractBaseUser, campaign_id: int, partner_handle: str, token=None) -> None:
+def shortlist_remove(*, user: User, campaign_id: int, partner_handle: str, token=None) -> None:
     """Take a creator off a campaign's shortlist (any campaign status: tidying a closed campaign is fine)."""
     campaign = _campaign_for(user, campaign_id, token=token)
     deleted, _ = ShortlistEntry.objects.filter(campaign=campaign, partner__handle=partner_handle).delete()
@@ -239,7 +242,7 @@ def shortlist_remove(*, user: AbstractBaseUser, campaign_id: int, partner_handle
 
 
 @transaction.atomic
-def invitation_withdraw(*, user: AbstractBaseUser, invitation_id: int, token=None) -> Invitation:
+def invitation_withdraw(*, user: User, invitation_id: int, token=None) -> Invitation:
     invitation = Invitation.objects.select_for_update(of=("self",)).filter(
         membership(user, token, via="campaign__brand"), pk=invitation_id).first()
     if invitation is None:
@@ -252,7 +255,7 @@ def invitation_withdraw(*, user: AbstractBaseUser, invitation_id: int, token=Non
 
 
 @transaction.atomic
-def invitation_answer(*, invitation_id: int, accept: bool, actor: AbstractBaseUser) -> Invitation:
+def invitation_answer(*, invitation_id: int, accept: bool, actor: User) -> Invitation:
     """Record the creator's answer (staff do it on their behalf for now)."""
     if not actor.has_perm("partnerships.change_invitation"):
         raise MarketplaceError("Only staff with the permission to change invitations record answers.")
@@ -275,7 +278,7 @@ def invitations_expire(*, now: dt.datetime | None = None) -> int:
 
 
 @transaction.atomic
-def api_token_create(*, user: AbstractBaseUser, brand_id: int, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, brand_id: int, name: str) -> tuple[ApiToken, str]:
     """Create a token for a brand's integration; returns it with its secret, which is not stored."""
     brand = brand_for(user, brand_id, admin=True)
     membership = BrandMembership.objects.get(brand=brand, user=user)
@@ -286,7 +289,7 @@ def api_token_create(*, user: AbstractBaseUser, brand_id: int, name: str) -> tup
 
 
 @transaction.atomic
-def api_token_revoke(*, token_id: int, actor: AbstractBaseUser) -> ApiToken:
+def api_token_revoke(*, token_id: int, actor: User) -> ApiToken:
     token = ApiToken.objects.select_for_update().get(pk=token_id)
     if not actor.has_perm("partnerships.change_apitoken"):
         brand_for(actor, token.brand_id, admin=True)

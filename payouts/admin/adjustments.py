@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Case, Value, When
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -18,13 +21,24 @@ from payouts.models import (
 )
 from payouts.services import adjustments as adjustment_services
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 ADJUSTMENTS_DONE = "{count} adjustment(s) {done}: {items}."
 ADJUSTMENTS_SKIPPED = "{count} adjustment(s) skipped:"
 ADJUSTMENT_SKIPPED = "{item}: {why}"
 # Said on the confirmation page before the click; the service decides (and refuses) under the row lock.
 WILL_SKIP_DECIDED = "skipped: already {status}"
 WILL_SKIP_CREATOR = "skipped: you created it"
-ADJUSTMENT_DECISIONS = {
+
+
+class AdjustmentDecision(Protocol):
+    """How the confirmation page calls either decision (approve's reason is optional, reject's is not)."""
+
+    def __call__(self, *, adjustment_id: int, actor: User, reason: str) -> Adjustment: ...
+
+
+ADJUSTMENT_DECISIONS: dict[str, tuple[AdjustmentDecision, str]] = {
     "approve": (adjustment_services.adjustment_approve, "approved"),
     "reject": (adjustment_services.adjustment_reject, "rejected"),
 }
@@ -119,5 +133,5 @@ class AdjustmentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/payouts/adjustment/decide.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
             "title": f"{action.capitalize()} adjustments", "rows": rows, "objects": objects, "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         })

@@ -16,8 +16,8 @@ from payouts.models import (
 
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
-    fields = ["account", "amount_minor"]
-    readonly_fields = fields
+    readonly_fields = ("account", "amount_minor")
+    fields = readonly_fields
     can_delete = False
     extra = 0
     max_num = 0

@@ -13,9 +13,7 @@ from payouts.models import ProgramTerms
 MEMBERS_TABLE = "cp_pooled_members"
 
 
-def _scaled(amount: int | None, share: Decimal) -> int | None:
-    if amount is None:
-        return None
+def _scaled(amount: int, share: Decimal) -> int:
     return int((Decimal(amount) * share).to_integral_value(rounding=ROUND_FLOOR))
 
 
@@ -23,8 +21,9 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
     """Members with at least ``min_views`` qualified views in the month; the pool (budget × pool share,
     floored to a cent) is split exactly. The cap applies to the paid amount (cap × pool share)."""
     share = Decimal(ctx.terms.pool_share)
+    cap = ctx.terms.partner_cap_minor
     split, split_params = split_ctes(
-        budget=_scaled(ctx.budget_minor, share), cap=_scaled(ctx.terms.partner_cap_minor, share),
+        budget=_scaled(ctx.budget_minor, share), cap=None if cap is None else _scaled(cap, share),
         retain_excess=ctx.terms.excess_policy == ProgramTerms.ExcessPolicy.RETAIN)
     # The members' views, aggregated first into a temporary table: the heaviest step of the month (every daily
     # metric row of the month), which PostgreSQL can run on parallel workers in a CREATE TABLE ... AS but never

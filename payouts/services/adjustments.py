@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,13 +23,16 @@ from payouts.models import (
 )
 from payouts.services.guards import require_permission
 
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): the rows the services write point to it
+    from django.contrib.auth.models import User
+
 ADJUST_PERMISSION = "payouts.add_adjustment"
 APPROVE_ADJUSTMENT_PERMISSION = "payouts.approve_adjustment"
 
 
 @transaction.atomic
 def adjustment_create(*, partner_id: int, program_id: int, amount_minor: int, reason: str,
-                      actor: AbstractBaseUser) -> Adjustment:
+                      actor: User) -> Adjustment:
     """Record a correction. It waits for a second finance approver (``adjustment_approve``); once approved, the
     partner's next monthly run applies it (a finalised run is never edited)."""
     require_permission(actor, ADJUST_PERMISSION, "record adjustments")
@@ -44,7 +48,7 @@ def adjustment_create(*, partner_id: int, program_id: int, amount_minor: int, re
                                      reason=reason, created_by=actor)
 
 
-def _adjustment_decide(*, adjustment_id: int, actor: AbstractBaseUser, approve: bool, reason: str) -> Adjustment:
+def _adjustment_decide(*, adjustment_id: int, actor: User, approve: bool, reason: str) -> Adjustment:
     require_permission(actor, APPROVE_ADJUSTMENT_PERMISSION, "approve or reject adjustments")
     adjustment = Adjustment.objects.select_for_update().select_related("program").get(pk=adjustment_id)
     if adjustment.status != Adjustment.Status.PENDING:
@@ -62,13 +66,13 @@ def _adjustment_decide(*, adjustment_id: int, actor: AbstractBaseUser, approve: 
 
 
 @transaction.atomic
-def adjustment_approve(*, adjustment_id: int, actor: AbstractBaseUser, reason: str = "") -> Adjustment:
+def adjustment_approve(*, adjustment_id: int, actor: User, reason: str = "") -> Adjustment:
     """A second finance approver (never its creator) lets an adjustment take effect."""
     return _adjustment_decide(adjustment_id=adjustment_id, actor=actor, approve=True, reason=(reason or "").strip())
 
 
 @transaction.atomic
-def adjustment_reject(*, adjustment_id: int, actor: AbstractBaseUser, reason: str) -> Adjustment:
+def adjustment_reject(*, adjustment_id: int, actor: User, reason: str) -> Adjustment:
     reason = (reason or "").strip()
     if not reason:
         raise RunRefused(REASON_REQUIRED.format(action="reject an adjustment"))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from core import permissions
 from payouts.exceptions import NotPermitted, RunRefused
 from payouts.models import PayoutRun
 from payouts.transitions import run_action_refusal
 
 
-def require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
+def require_permission(actor: permissions.Actor | None, permission: str, action: str) -> None:
     permissions.require_permission(actor, permission, action, error=NotPermitted)
 
 

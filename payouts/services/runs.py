@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -57,6 +57,9 @@ from payouts.months import program_today
 from payouts.services.guards import refuse_transition, require_permission
 from payouts.transitions import COMPUTE_PERMISSION, RUN_ACTIONS
 
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): the rows the services write point to it
+    from django.contrib.auth.models import User
+
 BIGINT_MAX = 2**63 - 1
 R = PayoutRun.Status
 # Runs left computing longer than this with nobody working on them are handed to a worker again.
@@ -88,7 +91,7 @@ def _check_computable(program: Program, month: dt.date, kind: str) -> tuple[Prog
     return terms, fund
 
 
-def _run_open(program: Program, month: dt.date, kind: str, actor) -> PayoutRun:
+def _run_open(program: Program, month: dt.date, kind: str, actor: User | None) -> PayoutRun:
     """The live run for the program-month, created (and committed) if there is none."""
     live = Q(program=program, month=month, kind=kind) & ~Q(status=R.CANCELLED)
     existing = PayoutRun.objects.filter(live).first()
@@ -113,7 +116,7 @@ def _needs_computing(run: PayoutRun) -> bool:
 
 
 def payout_run_compute(
-    *, program_id: int, month: dt.date, actor: AbstractBaseUser | None = None, kind: str = PayoutRun.Kind.FINAL
+    *, program_id: int, month: dt.date, actor: User | None = None, kind: str = PayoutRun.Kind.FINAL
 ) -> PayoutRun:
     """Compute a program's month (``actor`` None = the scheduler). Calling it again after it finished is a
     no-op; two callers at once produce one run; a run left 'computing' by a dead worker is completed, and a stale
@@ -167,7 +170,7 @@ def _fail(run: PayoutRun, error: str) -> None:
 
 
 def payout_run_request(
-    *, program_id: int, month: dt.date, actor: AbstractBaseUser, kind: str = PayoutRun.Kind.FINAL
+    *, program_id: int, month: dt.date, actor: User, kind: str = PayoutRun.Kind.FINAL
 ) -> PayoutRun:
     """What a person's "compute" (or "compute again") does: check, open the run (so it shows as computing, started
     by them), and hand the work to a worker once that is committed. Without a broker the task runs at once, in
@@ -189,7 +192,7 @@ def payout_run_request(
     return run
 
 
-def payout_run_recompute(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
+def payout_run_recompute(*, run_id: int, actor: User) -> PayoutRun:
     """A person's "Compute again" on a run: refused unless the run's state allows it (computing, failed, or computed
     and stale); the person becomes one of the run's makers (``payout_run_request``)."""
     require_permission(actor, COMPUTE_PERMISSION, "compute payout runs again")

@@ -3,7 +3,8 @@ the run's and the fund's row locks; the run's state must allow the action (payou
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,10 +31,13 @@ from payouts.reconciliation import run_reconciliation
 from payouts.services.guards import refuse_transition, require_permission
 from payouts.transitions import APPROVE_PERMISSION, COMPUTE_PERMISSION, PAY_PERMISSION
 
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): the rows the services write point to it
+    from django.contrib.auth.models import User
+
 R = PayoutRun.Status
 
 
-def _fund_post_total(fund: Fund, actor) -> None:
+def _fund_post_total(fund: Fund, actor: User) -> None:
     """Bring the ledger's funding of the fund to its current total (idempotent per total)."""
     source = ledger.fund_account(fund, LedgerAccount.Kind.FUND_SOURCE)
     budget = ledger.fund_account(fund, LedgerAccount.Kind.FUND_BUDGET)
@@ -52,7 +56,7 @@ def _refuse_unreconciled(run: PayoutRun, action: str) -> None:
 
 
 @transaction.atomic
-def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
+def payout_run_approve(*, run_id: int, actor: User) -> PayoutRun:
     """Approve a computed monthly run and post it, in one database transaction under the run's and the fund's row
     locks: what each line earned moves from the fund's budget (or, for a line that takes money back, onto the
     receivable) to the partner's payable balance and to withholding; then every payable line's balance moves from
@@ -113,7 +117,7 @@ def payout_run_approve(*, run_id: int, actor: AbstractBaseUser) -> PayoutRun:
 
 
 @transaction.atomic
-def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str) -> PayoutRun:
+def payout_run_mark_paid(*, run_id: int, actor: User, reference: str) -> PayoutRun:
     """Record that the run's payment file was paid: its lines' amounts move from *in payment* to paid out, in one
     balanced transaction. Refused unless the run reconciles with the ledger (what it put in payment is there)."""
     require_permission(actor, PAY_PERMISSION, "mark payout runs paid")
@@ -145,7 +149,7 @@ def payout_run_mark_paid(*, run_id: int, actor: AbstractBaseUser, reference: str
 
 
 @transaction.atomic
-def payout_run_cancel(*, run_id: int, actor: AbstractBaseUser, reason: str) -> PayoutRun:
+def payout_run_cancel(*, run_id: int, actor: User, reason: str) -> PayoutRun:
     """Cancel a run that was not approved: its spend goes back to the fund, its adjustments back to waiting for
     the next run, and a new run may be computed for the month."""
     require_permission(actor, COMPUTE_PERMISSION, "cancel payout runs")

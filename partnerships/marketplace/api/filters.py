@@ -4,6 +4,9 @@ a 400 that names it, never a silently ignored filter. The creator search's own p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import django_filters
 from django import forms
 from drf_spectacular.plumbing import build_choice_description_list
@@ -17,14 +20,18 @@ from partnerships.models import Invitation
 def _documented(name: str, schema: dict, **kwargs) -> OpenApiParameter:
     """A search parameter as the schema shows it, its description (and choices) from the search form's field."""
     field = CreatorSearchForm.base_fields[name]
+    choices: list[tuple[object, object]] = []
     # Fixed choices only: a model's (categories) are data, not part of the schema.
-    fixed = isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField)
-    choices = [(value, label) for value, label in field.choices if value] if fixed else []
-    parts = [field.help_text] if field.help_text else []
+    if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+        # Setting choices normalises them to (value, label) pairs; django-stubs types the getter as the setter's input.
+        fixed = cast("Iterable[tuple[object, object]]", field.choices)
+        choices = [(value, label) for value, label in fixed if value]
+    parts = [str(field.help_text)] if field.help_text else []
     if choices:
         parts.append(build_choice_description_list(choices))
         kwargs["enum"] = [value for value, _label in choices]
-    return OpenApiParameter(name, schema, description="\n\n".join(parts) or None, **kwargs)
+    # An empty description is left out of the schema, as None was.
+    return OpenApiParameter(name, schema, description="\n\n".join(parts), **kwargs)
 
 
 STRING, NUMBER = {"type": "string"}, {"type": "number"}

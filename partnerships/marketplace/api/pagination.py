@@ -21,17 +21,21 @@ class CreatorKeysetPagination(CursorPagination):
     max_page_size = params.MAX_PAGE_SIZE
     cursor_query_param = search.CURSOR
     ordering = search.DEFAULT_ORDERING
+    # Set by paginate_creators before the links are asked for. The page is not CursorPagination's ``page`` (a list
+    # of model instances): the search reads its own.
+    base_url: str
+    search_result: search.SearchPage
 
     def paginate_creators(self, request, query: CreatorQuery, ordering: str) -> list[dict]:
         """The page of the search the request asks for (its cursor and page_size), as creator_page rows."""
         self.base_url = request.build_absolute_uri()
         size = params.page_size(request.query_params)
-        self.page = search.search_page(query, ordering, cursor=request.query_params.get(self.cursor_query_param),
-                                       size=size)
-        return self.page.rows
+        cursor = request.query_params.get(self.cursor_query_param)
+        self.search_result = search.search_page(query, ordering, cursor=cursor, size=size)
+        return self.search_result.rows
 
     def get_next_link(self) -> str | None:
-        return params.with_parameter(self.base_url, self.cursor_query_param, self.page.next_cursor)
+        return params.with_parameter(self.base_url, self.cursor_query_param, self.search_result.next_cursor)
 
     def get_previous_link(self) -> str | None:
-        return params.with_parameter(self.base_url, self.cursor_query_param, self.page.previous_cursor)
+        return params.with_parameter(self.base_url, self.cursor_query_param, self.search_result.previous_cursor)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.money import CURRENCIES, MAX_MINOR
-from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_VALIDATOR
+from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_REGEX
 from partnerships.models import Brand, Campaign, Category, Invitation, Partner, ShortlistEntry
 
 MINOR_UNITS_INVALID = "Give a whole number of minor units in digits 0-9 (e.g. 150000 for 1,500.00 USD)."
@@ -118,7 +118,8 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.none())
-    creator = serializers.SlugRelatedField(source="partner", slug_field="handle", read_only=True)
+    creator: serializers.SlugRelatedField[Partner] = serializers.SlugRelatedField(
+        source="partner", slug_field="handle", read_only=True)
     partner_handle = serializers.CharField(write_only=True, max_length=40)
     currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code: the campaign's currency.")
     offered_fee_minor = MinorUnitsField(min_value=0, max_value=MAX_MINOR,
@@ -148,7 +149,7 @@ class ShortlistEntrySerializer(serializers.ModelSerializer):
 
 
 class ShortlistAddSerializer(serializers.Serializer):
-    handle = serializers.RegexField(HANDLE_VALIDATOR.regex.pattern, max_length=40, help_text="The creator's handle.")
+    handle = serializers.RegexField(HANDLE_REGEX, max_length=40, help_text="The creator's handle.")
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 

@@ -3,6 +3,8 @@ to the caller's brands. Another brand's objects are "not found" whichever way th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -12,8 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
-from core.validators import HANDLE_VALIDATOR
+from core.validators import HANDLE_REGEX
 from partnerships.marketplace import matching, params, search, selectors, services
 from partnerships.marketplace.api.filters import (
     CREATOR_SEARCH_PARAMETERS,
@@ -37,7 +40,7 @@ from partnerships.marketplace.rules import user_brands
 from partnerships.marketplace.services import MarketplaceError
 from partnerships.models import ApiToken, Campaign, Invitation, Partner
 
-HANDLE_PATTERN = HANDLE_VALIDATOR.regex.pattern
+HANDLE_PATTERN = HANDLE_REGEX
 
 
 class IsBrandUser(permissions.BasePermission):
@@ -52,8 +55,11 @@ class IsBrandUser(permissions.BasePermission):
 
 
 class BrandAPIView:
-    permission_classes = [permissions.IsAuthenticated, IsBrandUser]
-    throttle_classes = [BrandRateThrottle]
+    # Declared exactly as APIView declares them (an attribute is invariant), so the views mixing this in agree.
+    permission_classes: Sequence[
+        type[permissions.BasePermission] | permissions.OperandHolder | permissions.SingleOperandHolder
+    ] = [permissions.IsAuthenticated, IsBrandUser]
+    throttle_classes: Sequence[type[BaseThrottle]] = [BrandRateThrottle]
 
     def token(self):
         return self.request.auth if isinstance(self.request.auth, ApiToken) else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django import forms
 
 from core.money_fields import CurrencyChoiceField, MoneyField, MoneyFormMixin
-from partnerships.models import INVITATION_MESSAGE_MAX, Campaign
+from partnerships.models import INVITATION_MESSAGE_MAX, Brand, Campaign
 
 
 class CampaignForm(MoneyFormMixin, forms.ModelForm):
-    brand = forms.ModelChoiceField(queryset=None)
+    brand: forms.ModelChoiceField[Brand] = forms.ModelChoiceField(queryset=None)  # the user's brands, per request
     currency = CurrencyChoiceField(initial="USD")
     budget = MoneyField(minimum=0, help_text="The campaign's whole budget.")
     target_countries = forms.CharField(required=False, help_text="Two-letter codes, comma-separated, e.g. US, GB")

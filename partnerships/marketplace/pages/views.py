@@ -143,16 +143,14 @@ def campaign_close(request, campaign_id: int):
 def _campaign_page(request, campaign: Campaign, *, invite: dict | None = None, status: int = 200):
     """The campaign with its matches, shortlist and invitations. `invite` re-shows a refused invitation: the fee as
     typed, the error beside the field it was typed in, and the creators that were ticked."""
-    matches = [{"partner": p, "score": round(p.score, 1), "breakdown": matching.match_breakdown(p, campaign)}
-               for p in matching.campaign_matches(campaign, limit=30)]
     invitations = (selectors.brand_invitations(_brands(request)).filter(campaign=campaign)
                    .order_by("-invited_at"))
     shortlist = list(selectors.campaign_shortlist(campaign))
     shortlisted = {entry.partner.handle for entry in shortlist}
     invite = invite or {}
-    for match in matches:
-        match["shortlisted"] = match["partner"].handle in shortlisted
-        match["picked"] = match["partner"].handle in invite.get("handles", ())
+    matches = [{"partner": p, "score": round(p.score, 1), "breakdown": matching.match_breakdown(p, campaign),
+                "shortlisted": p.handle in shortlisted, "picked": p.handle in invite.get("handles", ())}
+               for p in matching.campaign_matches(campaign, limit=30)]
     return render(request, "brands/campaign.html", {
         "campaign": campaign, "budget": format_money(campaign.budget_minor, campaign.currency), "matches": matches,
         "shortlist": shortlist, "invite": invite,
@@ -237,7 +235,8 @@ def campaign_invite(request, campaign_id: int):
     if not form.is_valid():
         # Shown again with the error on the fee field, as typed, rather than redirected away from it.
         return _campaign_page(request, campaign, status=400, invite={
-            "handles": handles, "fee": request.POST.get("fee", ""), "error": " ".join(form.errors["fee"]),
+            "handles": handles, "fee": request.POST.get("fee", ""),
+            "error": " ".join(str(error) for error in form.errors["fee"]),  # ErrorList yields the messages
             "from": request.POST.get("from", "matches"), "message": request.POST.get("message", "")})
     fee = form.cleaned_data["fee"]
     for handle in handles:
@@ -256,6 +255,8 @@ def campaign_invite(request, campaign_id: int):
 @require_POST
 def invitation_withdraw(request, invitation_id: int):
     invitation = Invitation.objects.filter(pk=invitation_id).only("campaign_id").first()
+    if invitation is None:  # what the service would answer: no such invitation is anybody's
+        raise Http404(services.INVITATION_NOT_FOUND)
     try:
         services.invitation_withdraw(user=request.user, invitation_id=invitation_id)
     except services.NotFound as exc:
