@@ -36,10 +36,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     search_fields = ["source_name"]
     ordering = ["-id"]
-    fields = readonly_fields = [
+    fields = readonly_fields = (
         "kind", "source_name", "status", "progress", "message", "rows_processed", "rows_loaded", "rows_unchanged",
         "rows_rejected", "error_report", "duration", "started_at", "finished_at", "created_by", "created_at",
-    ]
+    )
     change_form_template = "admin/ingestion/importjob/change_form.html"
     change_list_template = "admin/ingestion/importjob/change_list.html"
 

@@ -104,7 +104,7 @@ def _closed_relation(input: str) -> str | None:  # noqa: A002 (the domain's word
     return " UNION ALL ".join(parts) or None
 
 
-def _refusal(month: dt.date, detail: str) -> str:
+def _refusal(month: dt.date, detail: object) -> str:
     index, _, rest = str(detail).partition("|")
     return period_guards()[int(index)].refusal(month, rest)
 

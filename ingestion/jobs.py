@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -20,7 +20,7 @@ UPLOAD_DIRECTORY = "imports"
 STORED_NAME_BYTES = 120  # a file system takes 255 bytes per name; the upload's folder and a uuid come first
 
 
-def import_job_create(*, kind: str, source_name: str, file_path: str, actor: AbstractBaseUser | None = None
+def import_job_create(*, kind: str, source_name: str, file_path: str, actor: User | None = None
                       ) -> ImportJob:
     """A queued job for a file already on disk (the command) or in storage (an upload)."""
     return ImportJob.objects.create(kind=kind, source_name=source_name[:255], file_path=file_path, created_by=actor)
@@ -43,7 +43,7 @@ def stored_upload_name(name: str, limit: int = STORED_NAME_BYTES) -> str:
     return stem.encode()[:room].decode(errors="ignore") + extensions
 
 
-def import_job_upload(*, kind: str, uploaded_file, actor: AbstractBaseUser) -> ImportJob:
+def import_job_upload(*, kind: str, uploaded_file, actor: User) -> ImportJob:
     """Store an uploaded file under imports/, create its job and start the job's task once committed."""
     registered = ingestion_kind(kind)
     if not may_load(actor, kind):

@@ -20,8 +20,10 @@ import itertools
 import os
 import zlib
 from collections.abc import Iterator
+from typing import IO
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 
 from core.files import (
@@ -177,6 +179,7 @@ def reading() -> Iterator[None]:
 def open_source(path: str) -> Iterator[CsvSource]:
     """An absolute path is a file on this machine (the command's argument); anything else is a name in the
     default storage (an upload)."""
+    raw: IO[bytes] | File[bytes]  # a file of this machine, or the storage's
     try:
         if os.path.isabs(path):
             raw = open(path, "rb", buffering=READ_BUFFER)  # noqa: SIM115 (closed below)

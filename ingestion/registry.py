@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
-
+from core.permissions import Actor
 from ingestion.exceptions import UNKNOWN_IMPORT_KIND, IngestionError
 from ingestion.models import ImportJob
 
@@ -38,6 +37,6 @@ def ingestion_kind(kind: str) -> IngestionKind:
         raise IngestionError(UNKNOWN_IMPORT_KIND.format(kind=kind)) from None
 
 
-def may_load(user: AbstractBaseUser | None, kind: str) -> bool:
+def may_load(user: Actor | None, kind: str) -> bool:
     registered = KINDS.get(kind)
     return bool(registered and user is not None and user.is_active and user.has_perm(registered.permission))

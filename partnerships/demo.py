@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -106,18 +106,18 @@ def _handle(rng: random.Random, kind: str, index: int) -> tuple[str, str]:
     return f"{first}.{topic}{index}", f"{first.capitalize()} {topic}"
 
 
-def _users() -> tuple[list[tuple[str, str, str]], object]:
-    User = get_user_model()
+def _users() -> tuple[list[tuple[str, str, str]], User]:
+    user_model = get_user_model()
     logins = []
     for username, password, superuser, group_name in DEMO_USERS:
-        user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+        user, _ = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
         user.is_staff, user.is_superuser = True, superuser
         user.set_password(password)
         user.save()
         if group_name:
             user.groups.add(Group.objects.get(name=group_name))
-        logins.append((username, password, "superuser" if superuser else group_name))
-    return logins, User.objects.get(username="manager")
+        logins.append((username, password, "superuser" if superuser else group_name or ""))
+    return logins, user_model.objects.get(username="manager")
 
 
 def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSummary:

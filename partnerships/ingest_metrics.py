@@ -69,7 +69,7 @@ def metric_values_quick(values: Sequence, latest: dt.date) -> tuple | None:
 def metric_problems(values: Sequence, latest: dt.date) -> tuple[tuple[str, ...] | None, list[Problem]]:
     """metric_values as clean text for the staging table (spaces around values, leading zeros removed)."""
     clean, problems = metric_values(values, latest)
-    if problems:
+    if clean is None:  # metric_values gives the clean values or the problems, never both
         return None, problems
     return (clean[0], clean[1].isoformat(), *map(str, clean[2:])), []
 
@@ -98,7 +98,7 @@ def metric_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
                 else:
                     return tuple(values)
         clean, problems = metric_problems(values, latest)
-        if problems:
+        if clean is None:  # there were problems
             raise RowRejected(problems)
         return clean
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
 from ingestion.engine.spec import Problem, SetCheck
 from ingestion.exceptions import DUPLICATE_ROW
+
+if TYPE_CHECKING:
+    from ingestion.engine.report import ErrorReport
+    from ingestion.engine.spec import IngestSpec, Outcome
+    from ingestion.engine.stage import Stage
 
 REPORT_FETCH_ROWS = 5_000
 
@@ -18,7 +24,18 @@ class StagedChecks:
     """The set-based checks of an Ingestion (engine.load), which provides stage, spec, outcome, report,
     _reject and _line."""
 
-    def _refused(self, sql: str) -> Iterator[tuple]:
+    # Declared for the type checker only: Ingestion sets these in __init__ and defines the two methods.
+    stage: Stage
+    spec: IngestSpec
+    outcome: Outcome
+    report: ErrorReport
+
+    if TYPE_CHECKING:
+        def _reject(self, row: int, line: int, problems: list[Problem]) -> None: ...
+
+        def _line(self, row: int, line: int | None) -> int: ...
+
+    def _refused(self, sql: str) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor on PostgreSQL: a file of a million unknown handles is reported without
         # holding a million rows in memory.
         with contextlib.closing(connection.chunked_cursor()) as cursor:

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 
 from ingestion import guards
+
+if TYPE_CHECKING:
+    from ingestion.engine.spec import IngestSpec, Outcome
+    from ingestion.engine.stage import Stage
 
 PARTNER_LIST_LIMIT = 50_000  # above this many rows, the partners a load changed are not listed one by one
 
 
 class StagedMerge:
     """The merge of an Ingestion (engine.load), which provides stage, spec and outcome."""
+
+    # Declared for the type checker only: Ingestion sets them in __init__.
+    stage: Stage
+    spec: IngestSpec
+    outcome: Outcome
 
     def _merge(self) -> None:
         if self.outcome.rows_staged == 0:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import heapq
 import tempfile
+from typing import IO, TYPE_CHECKING
 
 from django.core.files import File
 from django.core.files.storage import default_storage
 
 from core.spreadsheets import safe_cell
 from ingestion.fields import display
+
+if TYPE_CHECKING:
+    from _csv import Writer
 
 REPORT_DIRECTORY = "import-reports"
 REPORT_HEADER = ["row", "line", "column", "value", "reason"]
@@ -25,8 +29,8 @@ class ErrorReport:
 
     def __init__(self, job_id: int):
         self.job_id = job_id
-        self._runs: list = []
-        self._writer = None
+        self._runs: list[IO[str]] = []
+        self._writer: Writer | None = None
 
     def new_pass(self) -> None:
         self._writer = None
@@ -48,7 +52,8 @@ class ErrorReport:
         with tempfile.TemporaryFile(mode="w+", newline="", encoding="utf-8") as merged:
             writer = csv.writer(merged)
             writer.writerow(REPORT_HEADER)
-            writer.writerows(heapq.merge(*passes, key=lambda record: (int(record[0]), int(record[1]))))
+            in_row_order = heapq.merge(*passes, key=lambda record: (int(record[0]), int(record[1])))
+            writer.writerows(in_row_order)
             merged.seek(0)
             name = f"{REPORT_DIRECTORY}/job-{self.job_id}-errors.csv"
             if default_storage.exists(name):

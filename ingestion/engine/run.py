@@ -92,6 +92,8 @@ def _inputs_loaded(job: ImportJob, spec: IngestSpec, outcome: Outcome) -> None:
         months = sorted(month for _, month in outcome.partner_months)
         first, last = months[0], months[-1]
     else:
+        # StagedMerge._merge sets the range whenever a load of a period input changed rows but did not list them.
+        assert outcome.day_range is not None
         first, last = outcome.day_range
     user = job.created_by
     guards.period_inputs_loaded(guards.LoadedInputs(

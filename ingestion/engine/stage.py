@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
 from ingestion.engine.spec import Column
 from ingestion.models import ImportJob
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,8 @@ class Stage:
         self.name = f"{self.PREFIX}{job_id}"
         self.postgres = connection.vendor == "postgresql"
         self.columns = [("row_no", "bigint"), ("line_no", "bigint")] + [(c.stage_name, c.sql_type) for c in columns]
-        self._copy = None  # (cursor, context manager, Copy) while blocks are being copied
+        # (cursor, context manager, Copy) while blocks are being copied
+        self._copy: tuple[CursorWrapper, Any, Any] | None = None
         self._next_row = 0
 
     def create(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -108,7 +109,8 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
     @admin.display(description="eligibility")
     def eligibility_summary(self, obj: Enrolment):
         text = eligibility.summarise(obj.eligibility)
-        colour = {True: "#2e7d32", False: "#c62828"}.get(obj.eligibility_passed, "#666")
+        colours: dict[bool | None, str] = {True: "#2e7d32", False: "#c62828"}
+        colour = colours.get(obj.eligibility_passed, "#666")
         return format_html('<span style="color:{}">{}</span>', colour, text)
 
     @admin.display(description="rules")
@@ -188,7 +190,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             "objects": objects,
             "form": form,
             "bulk": bulk,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "failing": [obj for obj in objects if obj.eligibility_passed is False],
         }
         return TemplateResponse(request, "admin/partnerships/enrolment/decide.html", context)

@@ -102,10 +102,10 @@ class StatisticsInline(admin.StackedInline):
     extra = 0
     max_num = 0
     verbose_name_plural = "statistics (last 30 days)"
-    fields = readonly_fields = [
+    fields = readonly_fields = (
         "as_of", "followers", "views_30d", "qualified_views_30d", "posts_30d", "avg_views_per_post",
         "engagement_rate", "likes_30d", "comments_30d", "shares_30d", "refreshed_at",
-    ]
+    )
 
 
 @admin.register(Partner)

@@ -41,7 +41,7 @@ class ProgramForm(forms.ModelForm):
         codes = [code.strip().upper() for code in raw.replace(";", ",").split(",") if code.strip()]
         bad = bad_country_codes(codes)
         if bad:
-            raise forms.ValidationError(f"Not two-letter country codes: {', '.join(bad)}.")
+            raise forms.ValidationError(f"Not two-letter country codes: {', '.join(str(code) for code in bad)}.")
         return sorted(set(codes))
 
 

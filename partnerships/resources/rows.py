@@ -60,7 +60,7 @@ class PartnerRowsResource(SpreadsheetResource):
         skip_diff = True  # the preview shows each row's values and what changes, computed cheaply below
         report_skipped = True
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.partners: dict[str, int] = {}
         self.existing: dict[tuple, tuple] = {}

@@ -26,7 +26,7 @@ class ParsedWidget(Widget):
 class CategorySlugsWidget(ManyToManyWidget):
     """Categories as comma-separated slugs. An unknown slug is an error (the stock widget drops it silently)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(Category, separator=",", field="slug")
         self._by_slug: dict[str, Category] | None = None
 

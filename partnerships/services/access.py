@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from core import permissions
+from core.permissions import Actor
 from partnerships.exceptions import NotPermitted, ReasonRequired
 
 
-def require_permission(actor: AbstractBaseUser | None, permission: str, action: str) -> None:
+def require_permission(actor: Actor | None, permission: str, action: str) -> None:
     permissions.require_permission(actor, permission, action, error=NotPermitted)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -65,7 +65,7 @@ def enrolment_check_can_apply(*, partner: Partner, program: Program, now: dt.dat
 
 
 @transaction.atomic
-def enrolment_submit(*, partner_id: int, program_id: int, actor: AbstractBaseUser | None = None) -> Enrolment:
+def enrolment_submit(*, partner_id: int, program_id: int, actor: User | None = None) -> Enrolment:
     """Record an application and evaluate its eligibility. At most one live enrolment per partner and
     program (a database constraint); a rejected partner waits out the program's cool-down."""
     partner = Partner.objects.select_for_update().get(pk=partner_id)
@@ -87,7 +87,7 @@ def enrolment_submit(*, partner_id: int, program_id: int, actor: AbstractBaseUse
 
 
 @transaction.atomic
-def enrolment_evaluate_eligibility(*, enrolment_id: int, actor: AbstractBaseUser) -> Enrolment:
+def enrolment_evaluate_eligibility(*, enrolment_id: int, actor: User) -> Enrolment:
     """Re-evaluate the rule against today's statistics and store the new snapshot. Only someone who may
     decide may do it: a new snapshot can spare an application the need for an override."""
     require_permission(actor, DECIDE_PERMISSION, "re-evaluate eligibility")
@@ -100,7 +100,7 @@ def enrolment_evaluate_eligibility(*, enrolment_id: int, actor: AbstractBaseUser
 
 
 def _transition(
-    *, enrolment_id: int, action: str, actor: AbstractBaseUser | None, reason: str, override_reason: str = ""
+    *, enrolment_id: int, action: str, actor: User | None, reason: str, override_reason: str = ""
 ) -> Enrolment:
     transition = ENROLMENT_TRANSITIONS[action]
     require_permission(actor, transition.permission, f"{action} applications")
@@ -156,7 +156,7 @@ def _record_suspension_days(enrolment: Enrolment, action: str, now) -> None:
 
 @transaction.atomic
 def enrolment_approve(
-    *, enrolment_id: int, actor: AbstractBaseUser, reason: str = "", override_reason: str = ""
+    *, enrolment_id: int, actor: User, reason: str = "", override_reason: str = ""
 ) -> Enrolment:
     """Approve a submitted application. A failing rule needs ``override_reason``; a hard rule
     (minimum age) cannot be overridden."""
@@ -165,14 +165,14 @@ def enrolment_approve(
 
 
 class DecisionService(Protocol):
-    def __call__(self, *, enrolment_id: int, actor: AbstractBaseUser, reason: str) -> Enrolment: ...
+    def __call__(self, *, enrolment_id: int, actor: User, reason: str) -> Enrolment: ...
 
 
 def _decision(action: str) -> DecisionService:
     """The service of a decision that takes a reason and nothing else: ``_transition`` along the table's row."""
 
     @transaction.atomic
-    def decide(*, enrolment_id: int, actor: AbstractBaseUser, reason: str) -> Enrolment:
+    def decide(*, enrolment_id: int, actor: User, reason: str) -> Enrolment:
         return _transition(enrolment_id=enrolment_id, action=action, actor=actor, reason=reason)
 
     decide.__name__ = decide.__qualname__ = f"enrolment_{action}"
@@ -186,12 +186,12 @@ enrolment_end = _decision("end")
 
 
 @transaction.atomic
-def enrolment_withdraw(*, enrolment_id: int, actor: AbstractBaseUser, reason: str = "") -> Enrolment:
+def enrolment_withdraw(*, enrolment_id: int, actor: User, reason: str = "") -> Enrolment:
     """The partner withdraws (a staff member records it on their behalf)."""
     return _transition(enrolment_id=enrolment_id, action="withdraw", actor=actor, reason=reason)
 
 
-ENROLMENT_ACTIONS = {
+ENROLMENT_ACTIONS: dict[str, DecisionService] = {
     "approve": enrolment_approve,
     "reject": enrolment_reject,
     "suspend": enrolment_suspend,
@@ -208,7 +208,7 @@ class BulkReport:
 
 
 def enrolments_decide(
-    *, enrolment_ids: Iterable[int], action: str, actor: AbstractBaseUser, reason: str, override_reason: str = ""
+    *, enrolment_ids: Iterable[int], action: str, actor: User, reason: str, override_reason: str = ""
 ) -> BulkReport:
     """Apply one action to many applications, each in its own transaction, and report per row what was
     done and what was skipped and why. A refusal of one row never undoes or blocks the others.
@@ -220,11 +220,13 @@ def enrolments_decide(
     report = BulkReport()
     service = ENROLMENT_ACTIONS[action]
     for enrolment_id in sorted(set(enrolment_ids)):
-        kwargs = {"enrolment_id": enrolment_id, "actor": actor, "reason": reason}
-        if action == "approve":
-            kwargs["override_reason"] = override_reason
         try:
-            report.done.append(service(**kwargs))
+            if action == "approve":  # the one decision that takes an override reason
+                done = enrolment_approve(enrolment_id=enrolment_id, actor=actor, reason=reason,
+                                         override_reason=override_reason)
+            else:
+                done = service(enrolment_id=enrolment_id, actor=actor, reason=reason)
+            report.done.append(done)
         except PartnershipsError as exc:
             report.skipped.append((enrolment_id, str(exc)))
     return report

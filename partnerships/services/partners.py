@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +14,7 @@ SUSPEND_PERMISSION = "partnerships.suspend_partner"
 PAYOUT_READINESS_PERMISSION = "partnerships.change_payout_readiness"
 
 
-def _partner_set_status(*, partner_id: int, actor: AbstractBaseUser, reason: str, target: str, action: str) -> Partner:
+def _partner_set_status(*, partner_id: int, actor: User, reason: str, target: str, action: str) -> Partner:
     require_permission(actor, SUSPEND_PERMISSION, f"{action} partners")
     reason = require_reason(reason, f"{action} a partner")
     partner = Partner.objects.select_for_update().get(pk=partner_id)
@@ -31,14 +31,14 @@ def _partner_set_status(*, partner_id: int, actor: AbstractBaseUser, reason: str
 
 
 @transaction.atomic
-def partner_suspend(*, partner_id: int, actor: AbstractBaseUser, reason: str) -> Partner:
+def partner_suspend(*, partner_id: int, actor: User, reason: str) -> Partner:
     """Suspend a partner: programs that require good standing stop treating them as eligible."""
     return _partner_set_status(partner_id=partner_id, actor=actor, reason=reason,
                                target=Partner.Status.SUSPENDED, action="suspend")
 
 
 @transaction.atomic
-def partner_set_payout_readiness(*, partner_id: int, actor: AbstractBaseUser, tax_form_on_file: bool,
+def partner_set_payout_readiness(*, partner_id: int, actor: User, tax_form_on_file: bool,
                                  identity_verified: bool, reason: str) -> Partner:
     """Record finance's checks of a partner: tax form on file, identity verified. A run holds a partner's lines
     until both are true, so they are set only by someone with the permission (finance, never partnership
@@ -60,6 +60,6 @@ def partner_set_payout_readiness(*, partner_id: int, actor: AbstractBaseUser, ta
 
 
 @transaction.atomic
-def partner_reinstate(*, partner_id: int, actor: AbstractBaseUser, reason: str) -> Partner:
+def partner_reinstate(*, partner_id: int, actor: User, reason: str) -> Partner:
     return _partner_set_status(partner_id=partner_id, actor=actor, reason=reason,
                                target=Partner.Status.ACTIVE, action="reinstate")

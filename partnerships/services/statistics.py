@@ -23,7 +23,7 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
     start = as_of - dt.timedelta(days=STATISTICS_WINDOW_DAYS - 1)
     now = timezone.now()
     ops = connection.ops
-    params = {
+    params: dict[str, str | int | None] = {
         "as_of": ops.adapt_datefield_value(as_of),
         "start": ops.adapt_datefield_value(start),
         "now": ops.adapt_datetimefield_value(now),
