@@ -40,6 +40,10 @@ QUEUE_UNAVAILABLE = (
 FOUR_EYES = "{user} {role} and so cannot approve it: another finance approver must."
 RUN_STALE = "Run {run} is stale ({reason}): compute it again before approving it."
 NOT_RECONCILED = "Cannot {action} run {run}: it does not reconcile: {checks}. Compute it again or ask finance to look."
+COMPUTE_STOPPED = (
+    "Computing stopped on an unexpected error ({error}); nothing of this run was kept. Compute it again once the "
+    "cause is fixed; the error is in the worker's log."
+)
 AMOUNT_TOO_LARGE = (
     "Run {run} has an amount past the largest this system stores (±{limit} minor units); nothing was rounded and "
     "no line was written: check the month's inputs and the terms' rates."

@@ -26,6 +26,7 @@ from payouts.configuration import configuration_changers
 from payouts.exceptions import (
     ADJUSTMENT_NOT_COVERED,
     AMOUNT_TOO_LARGE,
+    COMPUTE_STOPPED,
     CURRENCY_MISMATCH,
     FUND_OVERDRAWN,
     MONTH_NOT_ENDED,
@@ -147,9 +148,14 @@ def payout_run_compute(
         except PayoutsError as exc:
             _fail(run, str(exc))
         except (DataError, OverflowError, OperationalError) as exc:
-            if not _is_overflow(exc):
-                raise
-            _fail(run, AMOUNT_TOO_LARGE.format(run=run, limit=f"{BIGINT_MAX:,}"))
+            if _is_overflow(exc):
+                _fail(run, AMOUNT_TOO_LARGE.format(run=run, limit=f"{BIGINT_MAX:,}"))
+            elif isinstance(exc, OperationalError):
+                raise  # the database went away: the task is retried, and a run left computing is requeued
+            else:
+                _stopped(run, exc)
+        except Exception as exc:  # noqa: BLE001 (any other failure ends the run failed, never stuck computing)
+            _stopped(run, exc)
         if kind == PayoutRun.Kind.FINAL:
             fund_refresh_spent(fund)
     return run
@@ -161,6 +167,13 @@ def _is_overflow(exc: Exception) -> bool:
     text = str(exc).lower()
     return isinstance(exc, OverflowError | DataError) or any(
         words in text for words in ("out of range", "overflow", "user-defined function raised exception", "too big"))
+
+
+def _stopped(run: PayoutRun, exc: Exception) -> None:
+    """An unexpected error while computing: the run's work was rolled back (its savepoint); it ends failed with
+    the reason, and the traceback goes to the log."""
+    logger.exception("Computing run %s stopped on an unexpected error", run.pk)
+    _fail(run, COMPUTE_STOPPED.format(error=f"{type(exc).__name__}: {str(exc)[:200]}"))
 
 
 def _fail(run: PayoutRun, error: str) -> None:

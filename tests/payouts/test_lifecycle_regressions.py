@@ -29,6 +29,7 @@ from payouts.exceptions import (
     ADJUSTMENT_FOUR_EYES,
     ADJUSTMENT_NOT_COVERED,
     AMOUNT_TOO_LARGE,
+    COMPUTE_STOPPED,
     FOUR_EYES,
     NOT_RECONCILED,
     RUN_STALE,
@@ -585,6 +586,37 @@ def test_a_line_past_the_largest_stored_amount_fails_the_run_and_writes_nothing(
     assert (run.status, run.error, EarningLine.objects.filter(run=run).count()) == (
         R.FAILED, AMOUNT_TOO_LARGE.format(run=run, limit=f"{2**63 - 1:,}"), 0)
     assert (run.spend_minor, fund_of(program).spent_minor) == (0, 0)
+
+def test_a_run_that_stops_on_any_unexpected_error_ends_failed_with_the_reason_and_can_be_computed_again(
+        monkeypatch):
+    # given: a month whose computation raises an error nobody planned for, after writing some of its lines
+    program = paying_program()
+    ana = member(program, handle="ana", views=1)
+    fill = run_services._fill
+
+    def fill_then_break(run, program_, terms, fund):
+        fill(run, program_, terms, fund)
+        raise ZeroDivisionError("a formula divided by zero")
+
+    monkeypatch.setattr(run_services, "_fill", fill_then_break)
+
+    # when: August is computed
+    run = compute(program, AUGUST)
+
+    # then: the run is failed (not left computing) with the error named, and nothing of it was kept
+    assert (run.status, run.error, EarningLine.objects.filter(run=run).count()) == (
+        R.FAILED, COMPUTE_STOPPED.format(error="ZeroDivisionError: a formula divided by zero"), 0)
+    run.refresh_from_db()
+    assert (run.status, run.spend_minor, fund_of(program).spent_minor) == (R.FAILED, 0, 0)
+
+    # when: the cause is gone and the month is computed again
+    monkeypatch.setattr(run_services, "_fill", fill)
+    again = compute(program, AUGUST)
+
+    # then: the same run is computed
+    assert (again.pk, again.status, again.error) == (run.pk, R.COMPUTED, "")
+    assert line(again, ana).gross_minor > 0
+
 
 def test_a_tier_rate_finer_than_a_millionth_is_refused_or_applied_exactly(alice):
     # given: the revenue share's single tier set to 50.00005% (seven decimals) through the configuration service
