@@ -12,6 +12,9 @@ def enqueue(name: str, *args: object, **kwargs: object) -> object:
 
     Services queue tasks by name: the tasks modules import the services (a task is one service call), so the
     services never import them back."""
-    from celery import current_app  # the project's app (config.celery), which knows every shared task
+    from celery import current_app  # the project's app (config.celery)
 
+    if name not in current_app.tasks:
+        # A web process has not imported the apps' tasks modules (a worker does at start): autodiscover them now.
+        current_app.loader.import_default_modules()
     return current_app.tasks[name].delay(*args, **kwargs)
