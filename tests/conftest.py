@@ -73,4 +73,3 @@ def _fresh_rate_limits():
     """Each test starts with full per-brand budgets: on SQLite brand ids repeat from test to test, and the counts of
     earlier tests (kept in the cache for their window) would otherwise be spent by the next brand with that id."""
     cache.clear()
-    yield
