@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from django.shortcuts import render
 
 from partnerships.marketplace.rules import user_brands
 
+logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ALL_REQUESTS, WRITES = "brand", "brand-write"
@@ -82,13 +84,20 @@ def _spend(scope: str, rate: str, idents: Sequence[str], now: float) -> int:
 
 def spend(idents: Sequence[str], *, method: str, now: float | None = None) -> int:
     """Count one request by ``method`` against the budgets of ``idents``: 0 when it may go on, else the seconds to
-    wait (Retry-After). A write spends the write budget first, so a refused write leaves the other untouched."""
+    wait (Retry-After). A write spends the write budget first, so a refused write leaves the other untouched.
+
+    When the cache cannot be reached the request goes on, logged: an outage of the counter must not take every
+    brand page and API call down with it (the services' own limits still hold)."""
     now = time.time() if now is None else now
-    if method.upper() not in SAFE_METHODS:
-        wait = _spend(WRITES, settings.BRAND_WRITE_RATE, idents, now)
-        if wait:
-            return wait
-    return _spend(ALL_REQUESTS, settings.BRAND_RATE, idents, now)
+    try:
+        if method.upper() not in SAFE_METHODS:
+            wait = _spend(WRITES, settings.BRAND_WRITE_RATE, idents, now)
+            if wait:
+                return wait
+        return _spend(ALL_REQUESTS, settings.BRAND_RATE, idents, now)
+    except Exception:  # the cache backend's own errors (redis.RedisError, OSError): no common base to name
+        logger.exception("Rate limits not counted: the cache is unreachable")
+        return 0
 
 
 def throttled_page(request: HttpRequest, wait: int) -> HttpResponse:

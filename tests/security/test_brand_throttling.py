@@ -253,3 +253,14 @@ def test_separate_processes_share_the_brand_budget_through_redis(settings, user_
         keys = list(client.scan_iter(match=f"{prefix}:*"))
         if keys:
             client.delete(*keys)
+
+
+def test_an_unreachable_cache_lets_requests_through_and_logs_it(settings, rates, user_a, caplog):
+    # Nothing listens on port 1: every cache operation fails as it would during a Redis outage
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_connect_timeout": 0.2}}}
+    client = page_client(user_a)
+    statuses = [client.get(reverse("brands:campaigns")).status_code for _ in range(6)]
+    assert statuses == [200] * 6
+    assert "Rate limits not counted: the cache is unreachable" in caplog.text
