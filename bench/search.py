@@ -133,8 +133,9 @@ def configure_environment(args: argparse.Namespace) -> None:
     env = harness.django_environment(
         f"{args.server}/{args.db}", "bench-search-not-a-secret",
         ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
-        # 600/minute per brand would answer most timed requests with 429: the throttle still runs, never trips.
-        API_BRAND_RATE="100000000/minute",
+        # The default budgets would answer most timed requests with 429: the throttle still runs, never trips.
+        BRAND_RATE="100000000/minute",
+        BRAND_WRITE_RATE="100000000/minute",
         # The HTTP measurement sends X-Forwarded-Proto: https, as the TLS-terminating proxy would.
         TRUST_X_FORWARDED_PROTO="true",
         CELERY_BROKER_URL=None,

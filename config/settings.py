@@ -217,7 +217,6 @@ REST_FRAMEWORK = {
     # Bodies past DATA_UPLOAD_MAX_MEMORY_SIZE or DATA_UPLOAD_MAX_NUMBER_FIELDS get JSON, not Django's HTML 400.
     "EXCEPTION_HANDLER": "partnerships.marketplace.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"brand": env_str("API_BRAND_RATE", default="600/minute")},
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
@@ -238,6 +237,12 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Requests per brand (its members on the pages and its API tokens together), and of those, writes (POST, PUT, PATCH,
+# DELETE): "<count>/<second|minute|hour|day>". Counted in CACHES["default"], which must be shared in production.
+# API_BRAND_RATE is the name BRAND_RATE had when only the API was throttled.
+BRAND_RATE = env_str("BRAND_RATE", default=env_str("API_BRAND_RATE", default="600/minute"))
+BRAND_WRITE_RATE = env_str("BRAND_WRITE_RATE", default="120/minute")
 
 # API tokens stop working this many days after they were created.
 API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)

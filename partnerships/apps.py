@@ -7,6 +7,7 @@ class PartnershipsConfig(AppConfig):
 
     def ready(self) -> None:
         from ingestion.registry import register_kind
+        from partnerships import checks  # noqa: F401  (registers the deployment's system checks)
         from partnerships.ingest_metrics import KIND
 
         register_kind(KIND)

@@ -66,3 +66,10 @@ def _fresh_readiness():
     health.forget()
     yield
     health.forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with full per-brand budgets: on SQLite brand ids repeat from test to test, and the counts of
+    earlier tests (kept in the cache for their window) would otherwise be spent by the next brand with that id."""
+    cache.clear()

@@ -28,7 +28,9 @@ def manage(*args, env) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_with_production_settings_reports_nothing():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    # A shared cache, as production has (the per-brand rate limits need one): check --deploy warns without it.
+    result = manage("check", "--deploy", "--fail-level", "WARNING",
+                    env=production_env(CACHE_URL="redis://127.0.0.1:6379/14"))
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 

@@ -20,6 +20,7 @@ from partnerships.marketplace import matching, params, search, selectors, servic
 from partnerships.marketplace.pages.forms import CampaignForm, InvitationFeeForm
 from partnerships.marketplace.rules import user_brands
 from partnerships.marketplace.services import MarketplaceError
+from partnerships.marketplace.throttling import brand_throttle
 from partnerships.models import INVITATION_MESSAGE_MAX, Campaign, Category, Invitation, Partner
 
 INVITATION_MESSAGE_TOO_LONG = "Message: at most {limit} characters. Nobody was invited."
@@ -50,6 +51,7 @@ def creator_cards(rows: list[dict], categories: list[Category]) -> list[dict]:
 
 
 @login_required
+@brand_throttle
 def creator_search(request):
     brands = _brands(request)
     form = params.CreatorSearchForm(request.GET)
@@ -94,6 +96,7 @@ def creator_search(request):
 
 
 @login_required
+@brand_throttle
 def campaign_list(request):
     brands = _brands(request)
     form = CampaignForm(request.POST or None, brands=brands)
@@ -122,11 +125,13 @@ def _campaign(request, campaign_id: int) -> Campaign:
 
 
 @login_required
+@brand_throttle
 def campaign_detail(request, campaign_id: int):
     return _campaign_page(request, _campaign(request, campaign_id))
 
 
 @login_required
+@brand_throttle
 @require_POST
 def campaign_close(request, campaign_id: int):
     """Close (archive) a campaign: the pages never delete one, so its invitations stay on record."""
@@ -176,6 +181,7 @@ def _shortlist(request, campaign: Campaign, handles: list[str]) -> None:
 
 
 @login_required
+@brand_throttle
 @require_POST
 def shortlist_add(request, campaign_id: int):
     """The matches form's "Add to shortlist" button: the ticked creators go on this campaign's shortlist."""
@@ -185,6 +191,7 @@ def shortlist_add(request, campaign_id: int):
 
 
 @login_required
+@brand_throttle
 @require_POST
 def creators_shortlist(request):
     """The search page's "Add to shortlist": the ticked creators go on the chosen campaign's shortlist, and the
@@ -205,6 +212,7 @@ def creators_shortlist(request):
 
 
 @login_required
+@brand_throttle
 @require_POST
 def shortlist_remove(request, campaign_id: int, handle: str):
     campaign = _campaign(request, campaign_id)
@@ -218,6 +226,7 @@ def shortlist_remove(request, campaign_id: int, handle: str):
 
 
 @login_required
+@brand_throttle
 @require_POST
 def campaign_invite(request, campaign_id: int):
     """Invite the ticked creators (from the matches, or one from the shortlist), each with the same fee and
@@ -252,6 +261,7 @@ def campaign_invite(request, campaign_id: int):
 
 
 @login_required
+@brand_throttle
 @require_POST
 def invitation_withdraw(request, invitation_id: int):
     invitation = Invitation.objects.filter(pk=invitation_id).only("campaign_id").first()
