@@ -220,7 +220,7 @@ def measure_databases(router: ActiveDatabase, labels: list[str], runs: int, warm
         if page.cold_country_cache:
             cache.delete("partnerships:partner-countries")
         started = time.perf_counter()
-        response = client.get(page.url)
+        response = client.get(page.url, secure=True)  # as behind the TLS proxy: no redirect to https
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{page.url} answered {response.status_code}")
@@ -251,7 +251,7 @@ def measure_databases(router: ActiveDatabase, labels: list[str], runs: int, warm
         clients = {}
         for label in labels:
             use(label)
-            clients[label] = Client(secure=True)  # as behind the TLS proxy: no redirect to https
+            clients[label] = Client()
             clients[label].force_login(get_user_model().objects.get(username=username))
         for index in range(len(pages[labels[0]])):
             timings: dict[str, list[float]] = {label: [] for label in labels}
