@@ -7,6 +7,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, ClassVar
 
+from celery.schedules import ParseException
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -16,7 +17,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
-from celery.schedules import ParseException
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule
 
@@ -148,7 +148,7 @@ def perform_posted_form(request: HttpRequest, form: forms.Form, perform: Callabl
     return HttpResponseRedirect(redirect_to)
 
 
-class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin):
+class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin):  # type: ignore[misc]  # the package ships no types
     """django-celery-beat's own admin, except that a schedule typed wrong shows its errors: the package describes
     the schedule in words by parsing it, which on a re-rendered form with an invalid field (e.g. "-1") raised a 500."""
 
