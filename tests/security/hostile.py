@@ -22,7 +22,7 @@ HOSTILE: tuple[str, ...] = (
 
 # Values that most often get past a field's own parser to the form's clean(), the model or the database: each is put
 # alone into a form that is otherwise valid.
-ALONE: tuple[str, ...] = ("1E+999999", "Infinity", "٣", "9999-12-31", "99999.99", "{\"US\": \"1E+999999\"}")
+ALONE: tuple[str, ...] = ("1E+999999", "٣", "9999-12-31", "99999.99", "{\"US\": \"1E+999999\"}")
 
 _DIGITS = st.sampled_from("0123456789٠١٢٣٤٥٦٧٨٩０１２３４５６７８９")
 _NUMBERS = st.builds(lambda sign, digits, exp: f"{sign}{''.join(digits)}{exp}",
