@@ -7,6 +7,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, ClassVar
 
+from celery.schedules import ParseException
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -16,6 +17,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import CrontabSchedule
 
 from core.money import format_money
 
@@ -143,3 +146,22 @@ def perform_posted_form(request: HttpRequest, form: forms.Form, perform: Callabl
         return None
     messages.success(request, success)
     return HttpResponseRedirect(redirect_to)
+
+
+class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin):  # type: ignore[misc]  # the package ships no types
+    """django-celery-beat's own admin, except that a schedule typed wrong shows its errors: the package describes
+    the schedule in words by parsing it, which on a re-rendered form with an invalid field (e.g. "-1") raised a 500."""
+
+    fields = ("schedule_in_words", "minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+    readonly_fields = ("schedule_in_words",)
+
+    @admin.display(description="Human readable")
+    def schedule_in_words(self, schedule: CrontabSchedule) -> str:
+        try:
+            return str(schedule.human_readable)
+        except (ValueError, ParseException):
+            return "—"
+
+
+admin.site.unregister(CrontabSchedule)
+admin.site.register(CrontabSchedule, CrontabScheduleAdmin)

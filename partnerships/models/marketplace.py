@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -96,7 +96,9 @@ class Campaign(models.Model):
     categories = models.ManyToManyField(Category, blank=True, related_name="campaigns")
     followers_min = models.PositiveBigIntegerField(default=0)
     followers_max = models.PositiveBigIntegerField(null=True, blank=True)
-    min_engagement_rate = models.DecimalField(max_digits=7, decimal_places=2, default=0)
+    # A percentage: 99,999.99 fits the column but matches nobody, so it is refused like in the search filters.
+    min_engagement_rate = models.DecimalField(max_digits=7, decimal_places=2, default=0,
+                                              validators=[MinValueValidator(0), MaxValueValidator(100)])
     min_avg_views = models.PositiveBigIntegerField(default=0)
     deliverables = models.TextField(blank=True, max_length=CAMPAIGN_DELIVERABLES_MAX)
     starts_on = models.DateField()

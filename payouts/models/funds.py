@@ -87,6 +87,14 @@ class BudgetTranche(models.Model):
                 raise ValidationError({name: "Use the first day of a month."})
 
 
+# JSON typed into the admin can be any JSON value: a string, a number, a list of numbers. The shapes are checked
+# before anything reads them, so a wrong shape is a form error rather than an AttributeError.
+TIERS_NOT_A_LIST = ('Revenue tiers are a list of objects, e.g. [{"up_to_minor": 10000000, "rate": "0.70"}, '
+                    '{"up_to_minor": null, "rate": "0.50"}].')
+RPM_NOT_AN_OBJECT = 'Rates by country are an object of country code to rate, e.g. {"US": "0.80", "*": "0.40"}.'
+RPM_MAX = Decimal(1_000_000)  # per 1,000 views, in major units: far above any rate, and exact when scaled to minor
+
+
 class ProgramTerms(models.Model):
     """A program's money terms. Which fields apply depends on the program's archetype."""
 
@@ -167,6 +175,8 @@ class ProgramTerms(models.Model):
         """Year-to-date tiers as (upper bound in minor units or None, rate), validated."""
         if not self.revenue_tiers:
             return [(None, Decimal(self.revenue_share_rate))]
+        if not isinstance(self.revenue_tiers, list) or not all(isinstance(tier, dict) for tier in self.revenue_tiers):
+            raise ValueError(TIERS_NOT_A_LIST)
         tiers, previous = [], 0
         for index, tier in enumerate(self.revenue_tiers, start=1):
             bound, rate = tier.get("up_to_minor"), Decimal(str(tier.get("rate")))
@@ -195,12 +205,18 @@ class ProgramTerms(models.Model):
                                  f"of a minor unit per 1,000 views): use at most {currency_exponent + 3} decimals.")
 
     def rpm_table(self) -> dict[str, Decimal]:
-        table = {}
-        for country, rate in (self.rpm_by_country or {}).items():
+        table: dict[str, Decimal] = {}
+        if not self.rpm_by_country:
+            return table
+        if not isinstance(self.rpm_by_country, dict):
+            raise ValueError(RPM_NOT_AN_OBJECT)
+        for country, rate in self.rpm_by_country.items():
             if country != "*" and (len(country) != 2 or not country.isupper()):
                 raise ValueError(f"{country!r} is not a two-letter country code or \"*\".")
             value = Decimal(str(rate))
             if not value.is_finite() or value < 0:
                 raise ValueError(f"The rate for {country} ({rate}) is not a positive number.")
+            if value > RPM_MAX:
+                raise ValueError(f"The rate for {country} ({rate}) is above {RPM_MAX:,}, the most per 1,000 views.")
             table[country] = value
         return table

@@ -86,7 +86,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     target_countries = serializers.ListField(child=serializers.RegexField(COUNTRY_CODE_VALIDATOR.regex), required=False,
                                              allow_empty=True)
     min_engagement_rate = serializers.DecimalField(max_digits=7, decimal_places=2, required=False,
-                                                   min_value=Decimal("0"), coerce_to_string=False)
+                                                   min_value=Decimal("0"), max_value=Decimal("100"),
+                                                   coerce_to_string=False)
     currency = serializers.ChoiceField(choices=CURRENCIES, help_text="ISO 4217 code of a currency in circulation.")
     budget_minor = MinorUnitsField(min_value=0, max_value=MAX_MINOR,
                                    help_text="The budget in minor units of the campaign's currency.")
