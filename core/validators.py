@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
 COUNTRY_CODE_PATTERN = re.compile(r"[A-Z]{2}")
 CURRENCY_CODE_PATTERN = re.compile(r"[A-Z]{3}")
@@ -27,3 +28,10 @@ def is_country_code(value: object) -> bool:
 def bad_country_codes(values: Iterable[object]) -> list[object]:
     """The values of a list that are not two upper-case letters, in their order."""
     return [value for value in values if not is_country_code(value)]
+
+
+# Dates people plan by (campaigns): a year such as 0001 or 9999 is a typing slip, refused with the range named.
+EARLIEST_PLAN_DATE, LATEST_PLAN_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+PLAN_DATE_RANGE = f"Use a date from {EARLIEST_PLAN_DATE:%Y-%m-%d} to {LATEST_PLAN_DATE:%Y-%m-%d}."
+PLAN_DATE_VALIDATORS = [MinValueValidator(EARLIEST_PLAN_DATE, PLAN_DATE_RANGE),
+                        MaxValueValidator(LATEST_PLAN_DATE, PLAN_DATE_RANGE)]

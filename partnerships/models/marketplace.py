@@ -11,7 +11,7 @@ from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from core.validators import CURRENCY_CODE_VALIDATOR
+from core.validators import CURRENCY_CODE_VALIDATOR, PLAN_DATE_VALIDATORS
 from partnerships.models.partners import Category, Partner
 
 # Text a brand writes has a maximum length, enforced by forms and serializers (from max_length) and by the database
@@ -101,8 +101,8 @@ class Campaign(models.Model):
                                               validators=[MinValueValidator(0), MaxValueValidator(100)])
     min_avg_views = models.PositiveBigIntegerField(default=0)
     deliverables = models.TextField(blank=True, max_length=CAMPAIGN_DELIVERABLES_MAX)
-    starts_on = models.DateField()
-    ends_on = models.DateField()
+    starts_on = models.DateField(validators=PLAN_DATE_VALIDATORS)
+    ends_on = models.DateField(validators=PLAN_DATE_VALIDATORS)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule
 
+from core.validators import PLAN_DATE_RANGE
 from partnerships.models import Campaign
 from payouts.models import ProgramTerms
 from payouts.models.funds import RPM_NOT_AN_OBJECT, TIERS_NOT_A_LIST
@@ -87,3 +88,22 @@ def test_a_campaign_in_a_code_that_is_no_currency_is_refused(api_a, client, user
         "status": "draft"})
     assert "currency" in response.context["form"].errors
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(("starts_on", "ends_on", "field"), [
+    ("0001-01-01", "2030-02-01", "starts_on"), ("2030-01-01", "9999-12-31", "ends_on"),
+    ("1999-12-31", "2030-02-01", "starts_on")])
+def test_a_campaign_dated_outside_a_plausible_range_is_refused_naming_the_field(
+        api_a, client, user_a, brand_a, categories, starts_on, ends_on, field):
+    response = api_a.post("/api/v1/campaigns/", campaign_payload(starts_on=starts_on, ends_on=ends_on),
+                          format="json")
+    assert (response.status_code, response.json()) == (400, {field: [PLAN_DATE_RANGE]})
+    client.force_login(user_a)
+    page = client.post(reverse("brands:campaigns"), {
+        "brand": brand_a.pk, "name": "Loose", "currency": "USD", "budget": "100.00", "followers_min": "0",
+        "min_engagement_rate": "1", "min_avg_views": "0", "starts_on": starts_on, "ends_on": ends_on,
+        "status": "draft"})
+    assert page.context["form"].errors[field] == [PLAN_DATE_RANGE]
+    assert not Campaign.objects.exists()
+    assert api_a.post("/api/v1/campaigns/", campaign_payload(starts_on="2100-12-30", ends_on="2100-12-31"),
+                      format="json").status_code == 201
