@@ -8,7 +8,8 @@ Run by hand from the project root, against a local PostgreSQL and Redis (not par
 Other options: --server (default postgres://postgres@127.0.0.1:5432), --db (default cp_bench_health), --redis
 (default redis://127.0.0.1:6379/13: the broker readiness checks and the shared cache), --clients (50), --seconds
 (30), --samples (timed login pages, idle and loaded, default 200), --workers (gunicorn workers, default 3 as in
-config/gunicorn.py).
+config/gunicorn.py), --path (what the clients hammer, default /health/ready; /health/live shows what the
+cheapest possible answer costs under the same load).
 
 What it does: creates the database and migrates it, collects static files into a temporary folder, starts
 gunicorn with the project's config under production settings (DEBUG off, a broker and a shared cache
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--path", default="/health/ready",
+                        help="what the clients hammer (e.g. /health/live, to compare with the cheapest answer)")
     return parser.parse_args(argv)
 
 
@@ -80,12 +83,13 @@ def time_login(base: str, samples: int) -> dict:
             "statuses": dict(statuses)}
 
 
-def hammer(base: str, clients: int, stop: threading.Event, results: collections.Counter) -> list[threading.Thread]:
+def hammer(base: str, path: str, clients: int, stop: threading.Event,
+           results: collections.Counter) -> list[threading.Thread]:
     lock = threading.Lock()
 
     def loop() -> None:
         while not stop.is_set():
-            status, _ = get(f"{base}/health/ready", timeout=10)
+            status, _ = get(f"{base}{path}", timeout=10)
             with lock:
                 results[status] += 1
 
@@ -142,10 +146,10 @@ def run_benchmark(args) -> dict:
         time_login(base, 10)  # warm-up: every worker has loaded the templates
         harness.log(f"timing {args.samples} login pages, idle")
         idle = time_login(base, args.samples)
-        harness.log(f"{args.clients} clients on /health/ready; timing {args.samples} login pages meanwhile")
+        harness.log(f"{args.clients} clients on {args.path}; timing {args.samples} login pages meanwhile")
         stop, ready = threading.Event(), collections.Counter()
         started = time.perf_counter()
-        threads = hammer(base, args.clients, stop, ready)
+        threads = hammer(base, args.path, args.clients, stop, ready)
         time.sleep(2)  # the load is on before the first timed page
         loaded = time_login(base, args.samples)
         remaining = args.seconds - (time.perf_counter() - started)
@@ -170,22 +174,22 @@ def render_report(args, measured: dict) -> str:
     ratio = loaded["p95"] / idle["p95"]
     verdict = "yes" if ratio <= TARGET_RATIO else "NO"
     return "\n".join([
-        "# Readiness under load: the brand login page while clients hammer /health/ready",
+        f"# Readiness under load: the brand login page while clients hammer {args.path}",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on commit {harness.git('rev-parse', '--short', 'HEAD').strip()}: "
         f"gunicorn with config/gunicorn.py, {args.workers} workers, production settings with a broker and a "
-        f"shared cache; {args.clients} anonymous clients looping GET /health/ready for {measured['seconds']:.0f} s; "
+        f"shared cache; {args.clients} anonymous clients looping GET {args.path} for {measured['seconds']:.0f} s; "
         f"{args.samples} GET /brands/login/ timed one after the other, idle and under the load. Load generator on "
         "the same machine.",
         "",
         "| brand login page | p50 ms | p95 ms | answers |",
         "|---|---:|---:|---|",
         f"| idle | {idle['p50']:.1f} | {idle['p95']:.1f} | {idle['statuses']} |",
-        f"| {args.clients} clients on /health/ready | {loaded['p50']:.1f} | {loaded['p95']:.1f} | "
+        f"| {args.clients} clients on {args.path} | {loaded['p50']:.1f} | {loaded['p95']:.1f} | "
         f"{loaded['statuses']} |",
         "",
         f"p95 under load ÷ idle p95: **{ratio:.2f}×** (target ≤ {TARGET_RATIO:.0f}×): {verdict}.",
-        f"/health/ready answered {measured['ready_per_second']:.0f} requests/s; by status: {measured['ready']}.",
+        f"{args.path} answered {measured['ready_per_second']:.0f} requests/s; by status: {measured['ready']}.",
         "",
     ])
 
