@@ -55,10 +55,10 @@ def budget_idents(user, token=None, *, anonymous: str = "") -> list[str]:
     return [f"anonymous-{anonymous}"]
 
 
-def _spend(scope: str, rate: str, idents: Sequence[str], now: float) -> int:
-    """Count one request against each ident's budget of this scope; 0 if all had room, else the seconds until the
-    window ends (and nothing stays counted)."""
-    limit, seconds = parse_rate(rate)
+def _spend(scope: str, rate: tuple[int, int], idents: Sequence[str], now: float) -> int:
+    """Count one request against each ident's budget of this scope (``rate``: requests, seconds); 0 if all had
+    room, else the seconds until the window ends (and nothing stays counted)."""
+    limit, seconds = rate
     window = int(now // seconds)
     keys = [f"throttle:{scope}:{seconds}:{window}:{ident}" for ident in idents]
     counted: list[str] = []
@@ -89,12 +89,13 @@ def spend(idents: Sequence[str], *, method: str, now: float | None = None) -> in
     When the cache cannot be reached the request goes on, logged: an outage of the counter must not take every
     brand page and API call down with it (the services' own limits still hold)."""
     now = time.time() if now is None else now
+    rates = parse_rate(settings.BRAND_RATE), parse_rate(settings.BRAND_WRITE_RATE)  # checked at start (E001)
     try:
         if method.upper() not in SAFE_METHODS:
-            wait = _spend(WRITES, settings.BRAND_WRITE_RATE, idents, now)
+            wait = _spend(WRITES, rates[1], idents, now)
             if wait:
                 return wait
-        return _spend(ALL_REQUESTS, settings.BRAND_RATE, idents, now)
+        return _spend(ALL_REQUESTS, rates[0], idents, now)
     except Exception:  # the cache backend's own errors (redis.RedisError, OSError): no common base to name
         logger.exception("Rate limits not counted: the cache is unreachable")
         return 0

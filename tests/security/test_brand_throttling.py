@@ -160,6 +160,16 @@ def test_parse_rate_refuses_nonsense():
         throttling.parse_rate("lots/fortnight")
 
 
+def test_a_rate_setting_that_does_not_parse_is_a_system_check_error_naming_it(settings):
+    from partnerships.checks import rate_settings_check
+
+    settings.BRAND_WRITE_RATE = "lots/fortnight"
+    errors = rate_settings_check()
+    assert [(error.id, error.msg.split(":")[0]) for error in errors] == [("partnerships.E001", "BRAND_WRITE_RATE")]
+    settings.BRAND_WRITE_RATE = "120/minute"
+    assert rate_settings_check() == []
+
+
 # --- check --deploy: production must count in a shared cache ---------------------------------------
 
 
