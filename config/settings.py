@@ -108,6 +108,11 @@ STORAGES = {
 }
 MEDIA_ROOT = env_str("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "media/"
+
+# Payees' bank details are encrypted at rest with keys derived from SECRET_KEY and PAYEE_DATA_KEY
+# (django-fernet-encrypted-fields' SALT_KEY; several comma-separated keys rotate: the first encrypts).
+SALT_KEY = env_list("PAYEE_DATA_KEY", default=["insecure-local-development-payee-key"] if DEBUG else [])
+PAYEE_CHANGE_HOLD_DAYS = env_int("PAYEE_CHANGE_HOLD_DAYS", 7)
 LOGIN_URL = "/brands/login/"
 
 # One JSON object per line in production (LOG_FORMAT=json, the default without DEBUG), for log collectors;

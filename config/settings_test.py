@@ -5,6 +5,7 @@ import os
 from typing import Any, cast
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("PAYEE_DATA_KEY", "test-only-payee-data-key")
 
 from config.settings import *  # noqa: E402,F403
 

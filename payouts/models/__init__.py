@@ -1,13 +1,14 @@
 """Money: funds and their budget tranches, program money terms, revenue and video inputs, payout runs,
-earning lines, adjustments and the append-only double-entry ledger (one module each; import from here)."""
+earning lines, adjustments, payees and the append-only double-entry ledger (one module each; import from here)."""
 
 from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, ProgramTerms
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
 
 __all__ = [
     "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine", "Fund",
-    "LedgerAccount", "LedgerEntry", "LedgerTransaction", "PayoutRun", "PayoutRunMaker", "ProgramTerms", "Video",
-    "VideoDailyViews",
+    "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payee", "PayoutRun", "PayoutRunMaker", "ProgramTerms",
+    "Video", "VideoDailyViews",
 ]
