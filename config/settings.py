@@ -181,6 +181,14 @@ AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 # failures count, whatever packages are installed.
 AXES_CLIENT_IP_CALLABLE = "config.lockout.client_ip"
 
+# --- Second factor (django-otp TOTP; core.second_factor, core.two_factor) ---------------------------------------
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = "Creator Partnerships"
+# Throttling of wrong codes, per device (django-otp's default, stated so nobody sets it to 0, which turns it off):
+# after n wrong codes in a row every code, the right one too, is refused for 2^(n-1) seconds (1, 2, 4, ...:
+# 8.5 minutes after 10, 17 after 11). A right code resets the count.
+OTP_TOTP_THROTTLE_FACTOR = 1
+
 # --- Celery -------------------------------------------------------------------------------------
 # No broker configured means the embedded mode: tasks run eagerly, in process, and errors surface.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="")

@@ -11,12 +11,17 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from core.periods import add_months
+from core.two_factor.devices import base32_secret, enrol_fixed_device
 from partnerships.models import Enrolment, Program
 from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 
 SEED = 20221
+# The demo finance user's authenticator secret: fixed so a person can add it to an app once, printed by the demo
+# command (it protects nothing: demo data, DEBUG only). The bytes of "creator-partnership!", in hex.
+DEMO_TOTP_KEY = b"creator-partnership!".hex()
+DEMO_SECOND_FACTOR_USER = "finance"
 MILLION = 1_000_000 * 100  # a million, in cents
 
 
@@ -69,6 +74,21 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
         latest = payout_run_compute(program_id=program.pk, month=last)
         results[slug] = f"{before:%Y-%m} {older.status}, {last:%Y-%m} {latest.status}"
     return results
+
+
+def enrol_demo_second_factor() -> list[str]:
+    """Enrol the demo finance user with the fixed secret; the lines that tell a person how to use it."""
+    finance = get_user_model().objects.filter(username=DEMO_SECOND_FACTOR_USER).first()
+    if finance is None:
+        return []
+    device = enrol_fixed_device(finance, key_hex=DEMO_TOTP_KEY)
+    return [
+        f"Two-factor: {finance.username} has an authenticator app enrolled (needed to approve and pay runs).",
+        f"  secret (type it into an authenticator app): {base32_secret(device)}",
+        f"  or scan/open: {device.config_url}",
+        f"  or print the current code: python manage.py totp_code {finance.username}",
+        "  then sign in with it in the admin's \"Authenticator code\" field, or verify it when an action asks.",
+    ]
 
 
 def _inputs(rng: random.Random, today: dt.date) -> None:

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin, money_column
 from core.money import format_money
+from core.two_factor.refusal import refuse_without_second_factor, warn_second_factor_needed
 from partnerships.models import Program
 from payouts import selectors, transitions
 from payouts.admin.forms import (
@@ -183,6 +184,8 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                                              "its inputs. Asking makes you one of its makers: you cannot approve it."),
     }
     PAYING_ACTIONS = ("approve", "pay")  # their confirmation shows what is to be paid
+    # Money actions: refused (nothing done) unless this session verified a code (core.second_factor).
+    SECOND_FACTOR_ACTIONS = {"approve": "Approving a run", "pay": "Marking a run paid"}
 
     def payment_context(self, run: PayoutRun) -> dict:
         """What approving or marking paid pays: the payment file's total and payees, and the change from the
@@ -198,6 +201,14 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Unknown action “{action}”.", messages.ERROR)
             return HttpResponseRedirect(change_url)
         form_class, label, intro = self.ACTIONS[action]
+        if action in self.SECOND_FACTOR_ACTIONS:
+            here = reverse("admin:payouts_payoutrun_act", args=[run.pk, action])
+            if request.method == "POST":
+                refused = refuse_without_second_factor(request, self.SECOND_FACTOR_ACTIONS[action], return_to=here)
+                if refused is not None:
+                    return refused
+            else:
+                warn_second_factor_needed(request, self.SECOND_FACTOR_ACTIONS[action], return_to=here)
         form = form_class(request.POST or None) if form_class else forms.Form(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

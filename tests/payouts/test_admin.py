@@ -35,6 +35,7 @@ from payouts.services.settlement import payout_run_approve
 from payouts.transitions import APPROVE_PERMISSION
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program, revenue, video
+from tests.second_factor import verified_client
 
 pytestmark = pytest.mark.django_db
 R = PayoutRun.Status
@@ -220,7 +221,7 @@ def test_changelist_queries_do_not_grow_with_the_number_of_rows(csrf_client, app
 
 def test_a_finance_user_approves_a_run_the_scheduler_computed(csrf_client, approver, computed_run):
     assert computed_run.started_by is None
-    csrf_client.force_login(approver)
+    verified_client(csrf_client, approver)  # money actions need a verified second factor
 
     response = submit(csrf_client, act_url(computed_run, "approve"))
 
@@ -252,7 +253,7 @@ def test_whoever_started_a_run_cannot_approve_it_and_nothing_changes(csrf_client
                                                                      django_capture_on_commit_callbacks):
     program = paying_program()
     member(program, handle="ana", views=3)
-    csrf_client.force_login(approver)
+    verified_client(csrf_client, approver)  # money actions need a verified second factor
     with django_capture_on_commit_callbacks(execute=True):
         submit(csrf_client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
     run = PayoutRun.objects.get(program=program)
@@ -275,7 +276,7 @@ def test_another_approver_may_approve_a_run_someone_started(csrf_client, approve
     with django_capture_on_commit_callbacks(execute=True):
         submit(csrf_client, reverse("admin:payouts_payoutrun_compute"), {"program": program.pk, "month": "2026-08"})
     run = PayoutRun.objects.get(program=program)
-    csrf_client.force_login(second_approver)
+    verified_client(csrf_client, second_approver)  # money actions need a verified second factor
 
     response = submit(csrf_client, act_url(run, "approve"))
 
@@ -285,7 +286,7 @@ def test_another_approver_may_approve_a_run_someone_started(csrf_client, approve
 
 
 def test_mark_paid_without_a_reference_is_a_form_error_and_changes_nothing(csrf_client, approver, approved_run):
-    csrf_client.force_login(approver)
+    verified_client(csrf_client, approver)  # money actions need a verified second factor
     before = run_state(approved_run), lines_state(approved_run), ledger_state()
 
     response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "  "})
@@ -297,7 +298,7 @@ def test_mark_paid_without_a_reference_is_a_form_error_and_changes_nothing(csrf_
 
 
 def test_mark_paid_with_a_reference_pays_the_run(csrf_client, approver, approved_run):
-    csrf_client.force_login(approver)
+    verified_client(csrf_client, approver)  # money actions need a verified second factor
 
     response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "BATCH-2026-08"})
 
@@ -505,7 +506,7 @@ def test_a_manager_sees_runs_but_is_offered_no_action(csrf_client, manager, comp
 
 
 def test_a_manager_cannot_approve_and_nothing_changes(csrf_client, manager, computed_run):
-    csrf_client.force_login(manager)
+    verified_client(csrf_client, manager)  # money actions need a verified second factor
     before = run_state(computed_run), lines_state(computed_run)
 
     response = submit(csrf_client, act_url(computed_run, "approve"))

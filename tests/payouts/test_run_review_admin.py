@@ -62,6 +62,7 @@ from tests.payouts.test_admin import (
     run_url,
     submit,
 )
+from tests.second_factor import verified_client
 
 pytestmark = pytest.mark.django_db
 R = PayoutRun.Status
@@ -237,7 +238,7 @@ def test_a_run_whose_ledger_disagrees_shows_the_failed_check_in_red_with_its_dif
 def test_marking_paid_a_run_that_does_not_reconcile_is_a_form_error_and_changes_nothing(csrf_client, approver,
                                                                                         approved_run):
     move_in_payment_away(approved_run, "ana", 100_00)
-    csrf_client.force_login(approver)
+    verified_client(csrf_client, approver)  # money actions need a verified second factor
     before = run_state(approved_run), lines_state(approved_run), ledger_state()
 
     response = submit(csrf_client, act_url(approved_run, "pay"), {"reference": "BATCH-1"})
@@ -279,7 +280,7 @@ def test_a_stale_run_shows_why_and_offers_compute_again_but_not_approve(csrf_cli
 
 def test_approving_a_stale_run_anyway_is_a_form_error_and_changes_nothing(csrf_client, stale_run):
     checker = finance_user("checker")
-    csrf_client.force_login(checker)
+    verified_client(csrf_client, checker)  # money actions need a verified second factor
     before = run_state(stale_run), lines_state(stale_run), ledger_state()
 
     response = submit(csrf_client, act_url(stale_run, "approve"))
@@ -351,7 +352,7 @@ def test_someone_else_is_shown_the_makers_and_offered_approve(csrf_client, run_w
 
 def test_a_maker_who_posts_approve_anyway_is_refused_by_the_service_and_nothing_changes(csrf_client, run_with_makers):
     finance2 = UserFactory(username="finance2")
-    csrf_client.force_login(finance2)
+    verified_client(csrf_client, finance2)  # money actions need a verified second factor
     before = run_state(run_with_makers), lines_state(run_with_makers), ledger_state()
 
     response = submit(csrf_client, act_url(run_with_makers, "approve"))

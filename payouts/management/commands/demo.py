@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from partnerships.models import Partner
+from payouts.demo import enrol_demo_second_factor
 
 
 class Command(BaseCommand):
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
             self.stdout.write("Computing demo payouts…")
             call_command("seed_payouts_demo", stdout=self.stdout)
+        for line in enrol_demo_second_factor():
+            self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"Open http://{addrport}/admin/ and sign in with a login above."))
         if not no_server:
             call_command("runserver", addrport, use_reloader=False)
