@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
@@ -13,3 +16,17 @@ def verified_client(client, user):
     session["otp_device_id"] = device.persistent_id
     session.save()
     return client
+
+
+def current_code(device, *, steps_ahead: int = 0) -> str:
+    """The code ``device``'s authenticator app shows now (or ``steps_ahead`` time steps later, still accepted within
+    the device's tolerance: a second code in the same 30 seconds, since each code is accepted once)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def wrong_code(device) -> str:
+    """A well-formed code the device does not accept now (none of the codes its tolerance allows)."""
+    accepted = {current_code(device, steps_ahead=step) for step in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)
