@@ -86,9 +86,13 @@ def screenshot():
     return take
 
 
-def admin_login(page, username: str, password: str = "pw") -> None:
+def admin_login(page, username: str, password: str = "pw", code: str = "") -> None:
+    """Sign in on the admin's login page; with ``code`` (from the person's authenticator app, e.g.
+    tests.second_factor.current_code) the session is verified for money actions."""
     page.goto("/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
+    if code:
+        page.fill("#id_otp_token", code)
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")

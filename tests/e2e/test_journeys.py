@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ingestion.models import ImportJob
 from partnerships.models import BrandMembership, Campaign, Enrolment, Invitation
@@ -26,6 +27,7 @@ from tests.partnerships.factories import (
     UserFactory,
 )
 from tests.payouts.factories import MONTH, member, paying_program
+from tests.second_factor import current_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +79,8 @@ def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_histo
 
 def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_payment_file(page, screenshot):
     starter = UserFactory(username="starter", groups=["Finance approvers"])
-    UserFactory(username="approver", groups=["Finance approvers"])
+    approver = UserFactory(username="approver", groups=["Finance approvers"])
+    authenticator = TOTPDevice.objects.create(user=approver, name="phone", confirmed=True)
     ensure_group_permissions()
     program = paying_program(partner_cap_minor=5_000_00)
     for handle, views in [("a", 6_000_000), ("b", 3_000_000), ("c", 1_000_000)]:
@@ -85,7 +88,7 @@ def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_
     run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
     assert run.status == PayoutRun.Status.COMPUTED
 
-    admin_login(page, "approver")
+    admin_login(page, "approver", code=current_code(authenticator))  # approving needs a verified second factor
     expect_text(page, "#panel-runs", f"{program.name} 2026-08", "10,000.00 USD", "starter")
     page.click(f"#panel-runs a:text-is('{program.name} 2026-08')")
     expect_text(page, "#content-main", "Computed, awaiting approval", "lines sum to the budget: 10,000.00 USD",
