@@ -77,7 +77,7 @@ def base32_secret(device: TOTPDevice) -> str:
 def qr_svg(data: str) -> str:
     """``data`` as a QR code in an inline <svg> element (no image URL and no script: the CSP allows it)."""
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathFillImage, box_size=16, border=2)
-    svg = image.to_string(encoding="unicode")
+    svg = str(image.to_string(encoding="unicode"))
     return svg[svg.index("<svg"):]
 
 
