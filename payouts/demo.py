@@ -86,7 +86,7 @@ def enrol_demo_second_factor() -> list[str]:
         f"Two-factor: {finance.username} has an authenticator app enrolled (needed to approve and pay runs).",
         f"  secret (type it into an authenticator app): {base32_secret(device)}",
         f"  or scan/open: {device.config_url}",
-        f"  or print the current code: python manage.py totp_code {finance.username}",
+        f"  or print the current code: DEBUG=true python manage.py totp_code {finance.username}",
         "  then sign in with it in the admin's \"Authenticator code\" field, or verify it when an action asks.",
     ]
 

@@ -11,3 +11,10 @@ from tests.marketplace.conftest import (  # noqa: F401 - the brand fixtures, sha
     user_a,
     user_b,
 )
+from tests.payouts.conftest import (  # noqa: F401 - the payouts fixtures, for the second-factor tests
+    approved_run,
+    approver,
+    computed_run,
+    csrf_client,
+    second_approver,
+)

@@ -19,13 +19,6 @@ from core.two_factor.views import ALREADY_ENROLLED, ENROLLED, REMOVED, VERIFIED
 from payouts.demo import DEMO_TOTP_KEY, enrol_demo_second_factor
 from payouts.models import PayoutRun
 from tests.partnerships.factories import UserFactory
-from tests.payouts.conftest import (  # noqa: F401 - the payouts fixtures, shared with these tests
-    approved_run,
-    approver,
-    computed_run,
-    csrf_client,
-    second_approver,
-)
 from tests.payouts.test_admin import act_url, ledger_state, lines_state, messages_of, run_state, run_url, submit
 from tests.second_factor import current_code, verified_client, wrong_code
 
@@ -174,9 +167,11 @@ def test_enrolment_shows_the_qr_code_inline_and_the_secret(client, approver):
     page = client.get(ENROL_URL)
 
     body = page.content.decode()
-    assert "<svg" in body and "<img" not in body  # inline: the CSP allows no image URL but our own
+    assert "<svg" in body  # inline: the CSP allows no image URL but our own
+    assert "<img" not in body
     assert base32_secret(device) in body
-    assert device.user == approver and not device.confirmed
+    assert device.user == approver
+    assert not device.confirmed
     assert "Content-Security-Policy" in page.headers
 
 
@@ -399,4 +394,4 @@ def test_the_demo_enrols_finance_with_the_printed_secret(db):
     assert base32_secret(device) in printed
     assert device.config_url in printed
     assert device.config_url.startswith("otpauth://totp/Creator%20Partnerships%3Afinance?secret=")
-    assert "python manage.py totp_code finance" in printed
+    assert "DEBUG=true python manage.py totp_code finance" in printed
