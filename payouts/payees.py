@@ -302,3 +302,13 @@ def payee_payable_q(now: dt.datetime, *, prefix: str = "") -> Q:
     return (Q(**{f"{prefix}blocked_reason": ""}) & (Q(**{f"{prefix}hold_until__isnull": True})
                                                    | Q(**{f"{prefix}hold_until__lte": now}))
             & Q(**{f"{prefix}pk__isnull": False}))
+
+
+def payee_status(payee: Payee, now: dt.datetime) -> str:
+    """One line for lists and pages: blocked, held (until when), confirmed, or payable."""
+    refusal = payee_payable_refusal(payee, now)
+    if refusal is not None:
+        return refusal.split(";")[0].replace(" UTC:", " UTC —")
+    if payee.confirmed_at is not None:
+        return f"payable (change of {payee.changed_at:%Y-%m-%d} confirmed {payee.confirmed_at:%Y-%m-%d})"
+    return "payable"
