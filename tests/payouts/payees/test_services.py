@@ -136,3 +136,14 @@ def test_payable_refusal_and_its_set_forms_agree_for_held_blocked_and_fine(payee
 
     assert set(Partner.objects.filter(payee_payable_q(now, prefix="payee__")).values_list("pk", flat=True)) == payable
     assert payable_by_sql(now) == payable
+
+
+def test_the_deploy_check_wants_a_payee_data_key_without_debug(settings):
+    from payouts.checks import PAYEE_DATA_KEY_MISSING, payee_data_key_check
+
+    settings.DEBUG, settings.SALT_KEY = False, []
+    assert payee_data_key_check() == [PAYEE_DATA_KEY_MISSING]
+    settings.SALT_KEY = ["a-long-random-key"]
+    assert payee_data_key_check() == []
+    settings.DEBUG, settings.SALT_KEY = True, []
+    assert payee_data_key_check() == []
