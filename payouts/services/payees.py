@@ -88,7 +88,7 @@ def payee_save(*, partner_id: int, data: Mapping[str, object], actor, reason: st
 def payee_confirm(*, partner_id: int, actor, reason: str = "") -> Payee:
     """A second person confirms the last change of bank details: the hold is lifted (hold_until cleared)."""
     require_permission(actor, "payouts.confirm_payee", "confirm a change of bank details")
-    payee = (Payee.objects.select_for_update().select_related("partner", "confirmed_by")
+    payee = (Payee.objects.select_for_update(of=("self",)).select_related("partner", "confirmed_by")
              .filter(partner_id=partner_id).first())
     if payee is None:
         raise PayeeRefused(NO_PAYEE.format(partner=partner_id))
