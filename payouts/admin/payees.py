@@ -244,7 +244,7 @@ class PayeeAdmin(admin.ModelAdmin):
         for record in records:
             changes = []
             for name in TRAIL_FIELDS:
-                old = getattr(previous, name) if previous is not None else None
+                old: object = getattr(previous, name) if previous is not None else None
                 new = getattr(record, name)
                 if previous is None and new in (None, "") or old == new:
                     continue
@@ -263,7 +263,8 @@ class PayeeInline(admin.StackedInline):
     """On the partner's page: the payee, masked, with its hold, and a link to its page."""
 
     model = Payee
-    fields = readonly_fields = ["rail", "currency", "account", "status", "page"]
+    fields = ["rail", "currency", "account", "status", "page"]
+    readonly_fields = ["rail", "currency", "account", "status", "page"]
     can_delete = False
     extra = 0
     verbose_name = verbose_name_plural = "Bank details (payee)"
@@ -295,5 +296,5 @@ class PayeeInline(admin.StackedInline):
 
 
 # The partner's page is partnerships' (which never imports payouts): the inline is added to it from here.
-_partner_admin = admin.site.get_model_admin(Partner)
+_partner_admin = type(admin.site.get_model_admin(Partner))
 _partner_admin.inlines = [*_partner_admin.inlines, PayeeInline]

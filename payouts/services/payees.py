@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +25,9 @@ from partnerships.models import Partner
 from payouts.models import Payee
 from payouts.payees import ACCOUNT_FIELDS, PayeeInvalid, PayeeRefused, payee_details_clean
 from payouts.services.guards import require_permission
+
+if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User)
+    from django.contrib.auth.models import User
 
 # Re-exported for callers of the services: the error of details that do not validate.
 __all__ = ["PayeeInvalid", "PayeeRefused", "payee_block", "payee_confirm", "payee_save"]
@@ -41,13 +45,13 @@ REASON_CONFIRMED = "Change of bank details confirmed; hold lifted."
 REASON_BLOCKED = "Blocked: {reason}"
 
 
-def _history(payee: Payee, actor: object, reason: str) -> None:
+def _history(payee: Payee, actor: User | None, reason: str) -> None:
     payee._history_user = actor  # type: ignore[attr-defined]  # read by django-simple-history
     payee._change_reason = reason  # type: ignore[attr-defined]
 
 
 @transaction.atomic
-def payee_save(*, partner_id: int, data: Mapping[str, object], actor, reason: str = "") -> Payee:
+def payee_save(*, partner_id: int, data: Mapping[str, object], actor: User, reason: str = "") -> Payee:
     """Create or change ``partner_id``'s bank details from what ``actor`` typed (validated by
     payouts.payees.payee_details_clean). A change of account holds payments; see the module docstring."""
     details = payee_details_clean(data)
@@ -85,7 +89,7 @@ def payee_save(*, partner_id: int, data: Mapping[str, object], actor, reason: st
 
 
 @transaction.atomic
-def payee_confirm(*, partner_id: int, actor, reason: str = "") -> Payee:
+def payee_confirm(*, partner_id: int, actor: User, reason: str = "") -> Payee:
     """A second person confirms the last change of bank details: the hold is lifted (hold_until cleared)."""
     require_permission(actor, "payouts.confirm_payee", "confirm a change of bank details")
     payee = (Payee.objects.select_for_update(of=("self",)).select_related("partner", "confirmed_by")
@@ -108,7 +112,7 @@ def payee_confirm(*, partner_id: int, actor, reason: str = "") -> Payee:
 
 
 @transaction.atomic
-def payee_block(*, partner_id: int, reason: str, actor=None) -> Payee:
+def payee_block(*, partner_id: int, reason: str, actor: User | None = None) -> Payee:
     """Stop paying ``partner_id`` (a payment came back): payments wait until the details are changed
     (payee_save clears the block). ``actor`` is None when a statement import blocks it."""
     payee = Payee.objects.select_for_update().filter(partner_id=partner_id).first()
