@@ -109,6 +109,7 @@ class PayeeAdmin(admin.ModelAdmin):
     search_help_text = "Start of the partner's handle"
     ordering = ["partner__handle"]
     change_list_template = "admin/payouts/payee/change_list.html"
+    actions = ["confirm_selected"]
 
     def get_queryset(self, request):
         # The encrypted columns are not even read for lists and exports: they show the last four only.
@@ -125,6 +126,26 @@ class PayeeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # bank details are changed, never deleted: the trail must stay whole
+
+    def has_confirm_permission(self, request):
+        return request.user.has_perm("payouts.confirm_payee")
+
+    @admin.action(description="Confirm the change of bank details of the selected payees", permissions=["confirm"])
+    def confirm_selected(self, request, queryset):
+        """Each payee on its own: those that cannot be confirmed (no pending change, changed by you) are listed."""
+        require_second_factor(request.user, CONFIRM_ACTION)
+        done, skipped = [], []
+        for payee in queryset.select_related("partner"):
+            try:
+                payee_confirm(partner_id=payee.partner_id, actor=request.user)
+            except PayeeRefused as exc:
+                skipped.append(f"@{payee.partner.handle}: {exc}")
+            else:
+                done.append(f"@{payee.partner.handle}")
+        if done:
+            messages.success(request, f"Confirmed and released from the hold: {', '.join(done)}.")
+        if skipped:
+            messages.warning(request, "Not confirmed: " + " | ".join(skipped))
 
     # --- pages -------------------------------------------------------------------------------------------------
 

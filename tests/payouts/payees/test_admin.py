@@ -139,3 +139,26 @@ def test_a_finance_approver_cannot_open_the_change_form(client, approver, payee)
     url = reverse("admin:payouts_payee_details") + f"?partner={payee.partner_id}"
     assert client.get(url).status_code == 403
     assert client.post(url, form_data(payee.partner, iban=NL_IBAN)).status_code == 403
+
+
+def test_the_list_shows_holds_finds_by_handle_and_confirms_selected_with_a_second_factor(
+        client, payee_admin, approver, payee):
+    from tests.partnerships.factories import PartnerFactory
+
+    other = payee_save(partner_id=PartnerFactory(handle="zed").pk, data=SEPA, actor=payee_admin)
+    payee_save(partner_id=payee.partner_id, data={**SEPA, "iban": NL_IBAN}, actor=payee_admin)
+    client.force_login(approver)
+    url = reverse("admin:payouts_payee_changelist")
+    listing = text(client.get(url, {"q": "an"}))
+    assert "held until" in listing
+    assert "zed" not in listing
+    assert text(client.get(url, {"payable": "held"})).count("held until") == 1
+    selected = {"action": "confirm_selected", "_selected_action": [payee.pk, other.pk]}
+    assert client.post(url, selected).status_code == 403  # no second factor
+    verified_client(client, approver)
+    page = text(client.post(url, selected, follow=True))
+    assert "Confirmed and released from the hold: @anna." in page
+    assert "@zed: The bank details of" in page
+    assert "have no unconfirmed change." in page
+    payee.refresh_from_db()
+    assert payee.hold_until is None
