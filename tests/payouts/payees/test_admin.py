@@ -62,6 +62,7 @@ def test_a_payee_administrator_reads_the_details_in_full_on_the_page_but_not_in_
     assert "Anna Schmidt" in page
     trail = page.split("Audit trail")[1]
     assert "DE89370400440532013000" not in trail
+    assert "Anna Schmidt" not in trail
     assert "DE··· 3000" in trail
     assert "onboarding" in trail
     assert "DE89" not in text(client.get(reverse("admin:payouts_payee_changelist")))
@@ -162,3 +163,16 @@ def test_the_list_shows_holds_finds_by_handle_and_confirms_selected_with_a_secon
     assert "have no unconfirmed change." in page
     payee.refresh_from_db()
     assert payee.hold_until is None
+
+
+def test_people_without_payee_permissions_see_no_payee_anywhere(client, payee):
+    from tests.partnerships.factories import UserFactory
+
+    manager = UserFactory(username="manager", groups=["Partnership managers"])
+    client.force_login(manager)
+    assert client.get(reverse("admin:payouts_payee_changelist")).status_code == 403
+    assert client.get(reverse("admin:payouts_payee_change", args=[payee.pk])).status_code == 403
+    assert client.get(reverse("admin:payouts_payee_export")).status_code == 403
+    partner_page = text(client.get(reverse("admin:partnerships_partner_change", args=[payee.partner_id])))
+    assert "Bank details" not in partner_page
+    assert "···3000" not in partner_page
