@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core.second_factor import require_second_factor, second_factor_verified
+from core.second_factor import SecondFactorRequired, require_second_factor, second_factor_verified
 from partnerships.models import Partner
 from payouts import selectors
 from payouts.exports import csv_response
@@ -133,7 +133,11 @@ class PayeeAdmin(admin.ModelAdmin):
     @admin.action(description="Confirm the change of bank details of the selected payees", permissions=["confirm"])
     def confirm_selected(self, request, queryset):
         """Each payee on its own: those that cannot be confirmed (no pending change, changed by you) are listed."""
-        require_second_factor(request.user, CONFIRM_ACTION)
+        try:
+            require_second_factor(request.user, CONFIRM_ACTION)
+        except SecondFactorRequired as exc:
+            messages.error(request, str(exc))
+            return None
         done, skipped = [], []
         for payee in queryset.select_related("partner"):
             try:
@@ -191,10 +195,15 @@ class PayeeAdmin(admin.ModelAdmin):
         payee = Payee.objects.filter(partner=partner).first() if partner is not None else None
         if not (self.has_change_permission(request) if payee else self.has_add_permission(request)):
             raise PermissionDenied
+        status = 200
         if request.method == "POST":
-            require_second_factor(request.user, CHANGE_ACTION)
             form = PayeeForm(request.POST)
-            if form.is_valid():
+            try:
+                require_second_factor(request.user, CHANGE_ACTION)
+            except SecondFactorRequired as exc:  # refused, said on the page with what was typed kept
+                form.add_error(None, str(exc))
+                status = 403
+            if status == 200 and form.is_valid():
                 data = form.cleaned_data
                 target = Partner.objects.filter(handle=data["partner_handle"].strip().lstrip("@").lower()).first()
                 if target is None:
@@ -223,17 +232,21 @@ class PayeeAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "payee": payee,
             "title": f"Bank details of @{partner.handle}" if partner else "Add bank details",
             "retype": payee is not None and not can_read_details(request),
-        })
+        }, status=status)
 
     def confirm_view(self, request, object_id: int):
         payee = get_object_or_404(Payee.objects.select_related("partner", "changed_by"), pk=object_id)
         if not request.user.has_perm("payouts.confirm_payee"):
             raise PermissionDenied
         form = ConfirmForm(request.POST or None)
+        status = 200
         if request.method == "POST" and form.is_valid():
-            require_second_factor(request.user, CONFIRM_ACTION)
             try:
+                require_second_factor(request.user, CONFIRM_ACTION)
                 payee_confirm(partner_id=payee.partner_id, actor=request.user, reason=form.cleaned_data["reason"])
+            except SecondFactorRequired as exc:
+                form.add_error(None, str(exc))
+                status = 403
             except PayeeRefused as exc:
                 form.add_error(None, str(exc))
             else:
@@ -244,7 +257,7 @@ class PayeeAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta, "payee": payee, "form": form,
             "title": f"Confirm the change of @{payee.partner.handle}'s bank details",
             "status": payee_status(payee, timezone.now()),
-        })
+        }, status=status)
 
     def export_view(self, request):
         """The list as it is filtered, as CSV: masked (last four) for everyone; bank files are the batches'."""
