@@ -24,3 +24,14 @@ def payee_data_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage
     if not [key for key in keys if key]:
         return [PAYEE_DATA_KEY_MISSING]
     return []
+
+
+@checks.register()
+def payee_hold_days_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A negative hold would release a changed account at once: the setting must be 0 or more days."""
+    days = settings.PAYEE_CHANGE_HOLD_DAYS
+    if not isinstance(days, int) or days < 0:
+        return [checks.Error(f"PAYEE_CHANGE_HOLD_DAYS is {days!r}; it must be a whole number of days, 0 or more.",
+                             hint="7 is the default: a changed bank account waits a week unless a second person "
+                                  "confirms the change.", id="payouts.E002")]
+    return []

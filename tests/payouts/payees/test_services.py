@@ -147,3 +147,13 @@ def test_the_deploy_check_wants_a_payee_data_key_without_debug(settings):
     assert payee_data_key_check() == []
     settings.DEBUG, settings.SALT_KEY = True, []
     assert payee_data_key_check() == []
+
+
+def test_a_negative_hold_is_a_system_check_error(settings):
+    from payouts.checks import payee_hold_days_check
+
+    settings.PAYEE_CHANGE_HOLD_DAYS = -1
+    [error] = payee_hold_days_check()
+    assert error.id == "payouts.E002"
+    settings.PAYEE_CHANGE_HOLD_DAYS = 0
+    assert payee_hold_days_check() == []
