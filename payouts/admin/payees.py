@@ -8,10 +8,12 @@ the payee (masked) and its hold through PayeeInline.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -44,6 +46,7 @@ TRAIL_FIELDS = ("rail", "currency", "account_holder", "iban", "bic", "routing_nu
                 "hold_until", "confirmed_at", "blocked_reason")
 EXPORT_HEADER = ["partner", "rail", "currency", "account", "bic", "status", "changed_at", "confirmed_at"]
 NO_PARTNER = "There is no partner with the handle “{handle}”."
+ID = re.compile(r"[0-9]{1,18}")  # a row id in a URL: ASCII digits, within bigint
 
 
 def can_read_details(request) -> bool:
@@ -167,8 +170,10 @@ class PayeeAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:payouts_payee_details"))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not ID.fullmatch(str(object_id)):
+            raise Http404
         payee = get_object_or_404(Payee.objects.select_related("partner", "changed_by", "confirmed_by"),
-                                  pk=object_id)
+                                  pk=int(object_id))
         if not self.has_view_permission(request, payee):
             raise PermissionDenied
         full = can_read_details(request)
@@ -190,7 +195,7 @@ class PayeeAdmin(admin.ModelAdmin):
     def details_view(self, request):
         """Add or change a partner's details (?partner=<id> for a change); saved by payee_save."""
         partner = None
-        if request.GET.get("partner", "").isdigit():
+        if ID.fullmatch(request.GET.get("partner", "")):
             partner = get_object_or_404(Partner, pk=int(request.GET["partner"]))
         payee = Payee.objects.filter(partner=partner).first() if partner is not None else None
         if not (self.has_change_permission(request) if payee else self.has_add_permission(request)):

@@ -37,3 +37,11 @@ def test_the_payee_forms_never_fail_and_write_nothing_on_refusal(client, partner
     for query in ({"q": "\x00"}, {"payable": "x" * 5000}, {"rail__exact": "'"}):
         assert client.get(reverse("admin:payouts_payee_changelist"), query).status_code < 500
         assert client.get(reverse("admin:payouts_payee_export"), query).status_code < 500
+
+
+def test_odd_ids_in_payee_urls_are_not_found_not_errors(client, payee_admin, partner):
+    client.force_login(payee_admin)
+    for odd in ("²", "٣", "9" * 30, "-1", "abc"):
+        assert client.get(reverse("admin:payouts_payee_details"), {"partner": odd}).status_code in (200, 404)
+        assert client.get(f"/admin/payouts/payee/{odd}/change/").status_code in (302, 404)
+    assert client.get(reverse("admin:payouts_payee_change", args=[10**17])).status_code == 404
