@@ -7,7 +7,7 @@ class PayoutsConfig(AppConfig):
 
     def ready(self) -> None:
         from ingestion.registry import register_kind
-        from payouts import closed_months
+        from payouts import checks, closed_months  # noqa: F401  (checks registers the deployment's checks)
         from payouts.ingest import KIND
 
         closed_months.register()

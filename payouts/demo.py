@@ -1,5 +1,5 @@
-"""Demo money: funds with their real totals, money terms, ad revenue and videos for members, and runs —
-one month paid, the last month computed and waiting for a finance approver."""
+"""Demo money: funds with their real totals, money terms, ad revenue and videos for members, payees (bank details,
+payouts.demo_payees), and runs — one month paid, the last month computed and waiting for a finance approver."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from core.periods import add_months
 from core.two_factor.devices import base32_secret, enrol_fixed_device
 from partnerships.models import Enrolment, Program
+from payouts.demo_payees import seed_demo_payees
 from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
@@ -60,7 +61,7 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
             ProgramTerms.objects.update_or_create(program=program, defaults=terms)
         _inputs(rng, today)
 
-    results = {}
+    results = {"payees": seed_demo_payees()}
     last = add_months(this_month, -1)
     before = add_months(this_month, -2)
     finance = get_user_model().objects.filter(username="finance").first()

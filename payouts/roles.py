@@ -13,6 +13,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         # four eyes on money inputs, and the money configuration (migration 0009)
         "approve_adjustment", "change_fund", "add_budgettranche", "change_budgettranche", "delete_budgettranche",
         "change_programterms",
+        # payees (migration 0012): see them masked and confirm another person's change of bank details
+        "view_payee", "confirm_payee",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
@@ -21,5 +23,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+# The people who keep partners' bank details (migration 0012): they read and change them in full, but a change they
+# make is confirmed by a finance approver (confirm_payee), never by themselves.
+GROUP_PERMISSIONS["Payee administrators"] = ["view_payee", "add_payee", "change_payee", "view_payee_details"]
+PARTNERSHIPS_PERMISSIONS: dict[str, list[str]] = {"Payee administrators": ["view_partner"]}
+
+
 def ensure_group_permissions() -> None:
     roles.ensure_groups("payouts", GROUP_PERMISSIONS)
+    roles.ensure_groups("partnerships", PARTNERSHIPS_PERMISSIONS)

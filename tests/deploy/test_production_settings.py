@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def production_env(**extra) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DEBUG", "SECURE_", "DJANGO_"))}
     return {**env, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "example.com", "DEBUG": "false", **extra}
+            "PAYEE_DATA_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "example.com", "DEBUG": "false", **extra}
 
 
 def manage(*args, env) -> subprocess.CompletedProcess:
@@ -41,6 +41,15 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "Environment variable SECRET_KEY is required" in result.stderr
+
+
+def test_check_deploy_refuses_production_without_a_payee_data_key():
+    env = production_env(CACHE_URL="redis://127.0.0.1:6379/14")
+    del env["PAYEE_DATA_KEY"]
+    result = manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "payouts.E001" in result.stderr
+    assert "PAYEE_DATA_KEY is not set" in result.stderr
 
 
 def test_production_settings_are_secure_by_default():

@@ -54,6 +54,7 @@ def test_web_worker_and_beat_compute_a_month_and_stop_cleanly(tmp_path):
 
     port = free_port()
     env = base_env(DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
+                   PAYEE_DATA_KEY=secrets.token_urlsafe(50),
                    ALLOWED_HOSTS="127.0.0.1", CELERY_BROKER_URL=stack_broker_url(),
                    STATIC_ROOT=str(tmp_path / "static"),
                    # No TLS in this test; production keeps the secure defaults.

@@ -18,7 +18,8 @@ class Command(BaseCommand):
             raise CommandError("demo runs the development server with demo users: start it with DEBUG=true.")
         call_command("migrate", verbosity=0)
         if Partner.objects.exists():
-            self.stdout.write("Demo data already present; logins: admin/admin, manager/manager, finance/finance.")
+            self.stdout.write("Demo data already present; logins: admin/admin, manager/manager, finance/finance, "
+                              "payees/payees.")
         else:
             self.stdout.write("Creating demo data (takes under a minute)…")
             call_command("seed_demo", stdout=self.stdout)
