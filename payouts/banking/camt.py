@@ -174,9 +174,9 @@ def _entry(reader: _Reader, entry: Any, *, first_position: int) -> list[Statemen
                                           problem=f"is {indicator[:10]!r}, not DBIT or CRDT."))
     booking_date = _booking_date(reader, entry, first_position)
     entry_reference = reader.text(entry, "AcctSvcrRef") or reader.text(entry, "NtryRef")
+    entry_amount, entry_currency = _amount(reader, entry, position=first_position, field="Amt")  # strict, always
     details = reader.findall(entry, "NtryDtls/TxDtls")
     if not details:
-        entry_amount, entry_currency = _amount(reader, entry, position=first_position, field="Amt")
         if indicator == "DBIT" or _bank_code(reader, entry) in RETURN_CODES:
             return [StatementEntry(end_to_end_id=None, amount_minor=entry_amount, currency=entry_currency,
                                    outcome="paid" if indicator == "DBIT" else "returned",
