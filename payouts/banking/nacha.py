@@ -20,7 +20,7 @@ from django.utils import timezone
 from stdnum.us import rtn
 
 from payouts.banking.instructions import BankFileError, Originator, PaymentInstruction, check_common, instruction_error
-from payouts.banking.text import ach_text
+from payouts.banking.text import ach_remittance, ach_text
 
 RECORD = 94
 BLOCKING_FACTOR = 10
@@ -101,7 +101,7 @@ def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, file_id_mo
             f"6{CREDIT_CHECKING}{routing}{_field(payment.account_number or '', 17)}{_number(payment.amount_minor, 10)}"
             f"{_field(payment.end_to_end_id, 15)}{_field(ach_text(payment.name, 22), 22)}  1{trace}")
         # the id as it is (letters of both cases, digits, hyphens: what the statement brings back)
-        information = f"{payment.end_to_end_id} {ach_text(payment.remittance, 80)}"[:80]
+        information = f"{payment.end_to_end_id} {ach_remittance(payment.remittance, 80)}"[:80]
         records.append(f"705{_field(information, 80)}0001{sequence:07d}")
         if len(records) >= 2000:
             handle.write("\n".join(records) + "\n")

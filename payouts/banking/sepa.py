@@ -21,7 +21,7 @@ from typing import IO, Any
 from django.utils import timezone
 
 from payouts.banking.instructions import BankFileError, Originator, PaymentInstruction, check_common, instruction_error
-from payouts.banking.text import sepa_text
+from payouts.banking.text import sepa_remittance, sepa_text
 
 SCHEMA = "pain.001.001.03"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{SCHEMA}"
@@ -86,7 +86,7 @@ def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, message_id
     lines = []
     for payment in payments:
         agent = f"<CdtrAgt><FinInstnId><BIC>{payment.bic.upper()}</BIC></FinInstnId></CdtrAgt>" if payment.bic else ""
-        remittance = sepa_text(payment.remittance, 140)
+        remittance = sepa_remittance(payment.remittance)
         lines.append(
             f"<CdtTrfTxInf><PmtId><EndToEndId>{payment.end_to_end_id}</EndToEndId></PmtId>"
             f'<Amt><InstdAmt Ccy="EUR">{_decimal(payment.amount_minor)}</InstdAmt></Amt>{agent}'

@@ -7,6 +7,7 @@ character once (text_unidecode's table for that character): C speed after the fi
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from text_unidecode import unidecode
 
@@ -35,3 +36,13 @@ def sepa_text(text: str, limit: int) -> str:
 
 def ach_text(text: str, limit: int) -> str:
     return _NOT_ACH.sub(" ", ascii_text(text).upper())[:limit]
+
+
+@lru_cache(maxsize=64)  # a batch has one remittance line or a few: transliterate each once
+def sepa_remittance(text: str) -> str:
+    return sepa_text(text, 140)
+
+
+@lru_cache(maxsize=64)
+def ach_remittance(text: str, limit: int) -> str:
+    return ach_text(text, limit)

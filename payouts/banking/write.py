@@ -25,7 +25,7 @@ RAILS = ("sepa", "ach", "other")
 EXTENSIONS = {"sepa": "xml", "ach": "ach", "other": "csv"}
 UNKNOWN_RAIL = "Rail {rail!r} has no bank file; use one of sepa, ach, other."
 BAD_MAX = "max_per_file must be a whole number of at least 1; it is {value!r}."
-DUPLICATE_ID = "Payment {end_to_end_id}: end_to_end_id appears twice in the batch; each payment needs its own."
+DUPLICATE_ID = "Payment {end_to_end_id}: end_to_end_id appears twice in one file; each payment needs its own."
 BAD_REFERENCE = "The batch reference {value!r} must hold letters or digits; it names the files."
 NACHA_MODIFIERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -60,7 +60,6 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
     if rail == "ach" and limit > 999_999:  # the batch control's 6-digit entry/addenda count
         raise BankFileError(BAD_MAX.format(value=limit) + " A NACHA file holds fewer than 500,000 payments.")
     directory.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()  # ids only, a few dozen bytes each: a repeated id would pay twice
     written: list[WrittenFile] = []
     iterator = iter(instructions)
     try:
@@ -68,6 +67,9 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
             chunk = list(itertools.islice(iterator, limit))
             if not chunk:
                 break
+            # A repeated id would pay twice. Checked within each file, so memory stays one file's: across a batch
+            # the ids come from the batches' unique payments (a database constraint), not from here.
+            seen: set[str] = set()
             for instruction in chunk:
                 check(instruction)
                 if instruction.end_to_end_id in seen:

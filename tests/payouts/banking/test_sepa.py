@@ -109,7 +109,7 @@ def test_a_bad_payment_in_a_later_file_removes_the_files_already_written(tmp_pat
 
 def test_a_repeated_end_to_end_id_is_refused(tmp_path, originator):
     with pytest.raises(BankFileError, match="B7-P000001: end_to_end_id appears twice"):
-        write(tmp_path, originator, [sepa_payment(1), sepa_payment(1)], max_per_file=1)
+        write(tmp_path, originator, [sepa_payment(1), sepa_payment(1)])
 
 
 def test_an_originator_without_an_iban_is_refused(tmp_path, originator):
