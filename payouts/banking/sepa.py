@@ -27,6 +27,7 @@ SCHEMA = "pain.001.001.03"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{SCHEMA}"
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 _BIC = re.compile(r"[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?")
+MAX_CONTROL_SUM_MINOR = 10**18  # CtrlSum is a decimal of at most 18 digits
 _LETTER_DIGITS = {ord(letter): str(value) for value, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", start=10)}
 NO_ORIGINATOR = ("The originator's {field} is not set (setting PAYMENT_ORIGINATOR_{setting}); a SEPA file needs "
                  "the paying account.")
@@ -67,7 +68,11 @@ def _decimal(amount_minor: int) -> str:
 def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, message_id: str, execution_date: date,
           originator: Originator) -> None:
     """One pain.001 file of `payments` (already checked) to `handle`; header totals are the file's own."""
-    total = _decimal(sum(payment.amount_minor for payment in payments))
+    total_minor = sum(payment.amount_minor for payment in payments)
+    if total_minor >= MAX_CONTROL_SUM_MINOR:
+        raise BankFileError(f"The file's control sum of {total_minor} cents has more than the 18 digits pain.001 "
+                            f"allows; set PAYMENT_FILE_MAX_PAYMENTS lower.")
+    total = _decimal(total_minor)
     debtor_agent = (f"<BIC>{originator.bic.upper()}</BIC>" if originator.bic
                     else "<Othr><Id>NOTPROVIDED</Id></Othr>")
     message_id = sepa_text(message_id, 35)
