@@ -139,3 +139,14 @@ def test_the_same_payments_as_sepaxml_writes_them(tmp_path, originator):
                 for tx in root.iterfind(".//p:CdtTrfTxInf", namespaces=NS)]
 
     assert transactions(etree.parse(str(written.path)).getroot()) == transactions(theirs)
+
+
+def test_the_schema_check_finds_a_broken_file(tmp_path, originator):
+    [written] = write(tmp_path, originator, [sepa_payment(1), sepa_payment(2)])
+    text = written.path.read_text()
+    written.path.write_text(text.replace("<Cdtr><Nm>", "<Cdtr><Name>", 1).replace("</Nm></Cdtr>", "</Name></Cdtr>", 1))
+
+    [error] = schema_errors(written.path)
+
+    assert "Name" in error
+    assert "This element is not expected" in error
