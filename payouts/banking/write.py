@@ -57,7 +57,7 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
         sepa.check_originator(originator)
     elif rail == "ach":
         nacha.check_originator(originator)
-    if rail == "ach" and limit > 999_999:  # the batch control's 6-digit entry/addenda count
+    if rail == "ach" and 2 * limit > 999_999:  # an entry and its addenda in the batch control's 6-digit count
         raise BankFileError(BAD_MAX.format(value=limit) + " A NACHA file holds fewer than 500,000 payments.")
     directory.mkdir(parents=True, exist_ok=True)
     written: list[WrittenFile] = []

@@ -83,3 +83,8 @@ def test_the_parser_refuses_a_file_whose_controls_do_not_add_up(tmp_path, origin
 def test_the_parser_refuses_a_record_of_the_wrong_length():
     with pytest.raises(BankFileError, match="Line 1 is 3 characters long"):
         parse_nacha("\n".join(["101"] + ["9" * 94] * 9))
+
+
+def test_a_file_limit_beyond_the_nacha_counts_is_refused(tmp_path, originator):
+    with pytest.raises(BankFileError, match="fewer than 500,000"):
+        write(tmp_path, originator, [ach_payment(1)], max_per_file=500_000)
