@@ -119,6 +119,23 @@ SALT_KEY = env_list("PAYEE_DATA_KEY", default=["insecure-local-development-payee
 PAYEE_CHANGE_HOLD_DAYS = env_int("PAYEE_CHANGE_HOLD_DAYS", 7)
 LOGIN_URL = "/brands/login/"
 
+# Bank files and statements (payouts.banking). A bank takes at most so many payments per file; a statement upload
+# is refused past BANK_STATEMENT_MAX_BYTES. The originator is who pays: the company's own accounts, given by the
+# bank; DEBUG has demo values (a test IBAN and routing number) so the demo writes files without configuration.
+PAYMENT_FILE_MAX_PAYMENTS = env_int("PAYMENT_FILE_MAX_PAYMENTS", 100_000)
+BANK_STATEMENT_MAX_BYTES = env_int("BANK_STATEMENT_MAX_BYTES", 20 * 1024 * 1024)
+PAYMENT_ORIGINATOR_NAME = env_str("PAYMENT_ORIGINATOR_NAME", default="Creator Partnerships Demo" if DEBUG else "")
+PAYMENT_ORIGINATOR_IBAN = env_str("PAYMENT_ORIGINATOR_IBAN", default="DE89370400440532013000" if DEBUG else "")
+PAYMENT_ORIGINATOR_BIC = env_str("PAYMENT_ORIGINATOR_BIC", default="COBADEFFXXX" if DEBUG else "")
+PAYMENT_ORIGINATOR_ACH_ROUTING = env_str("PAYMENT_ORIGINATOR_ACH_ROUTING", default="021000021" if DEBUG else "")
+PAYMENT_ORIGINATOR_ACH_ACCOUNT = env_str("PAYMENT_ORIGINATOR_ACH_ACCOUNT", default="000123456789" if DEBUG else "")
+PAYMENT_ORIGINATOR_ACH_COMPANY_ID = env_str("PAYMENT_ORIGINATOR_ACH_COMPANY_ID",
+                                            default="1234567890" if DEBUG else "")
+# NACHA's file header: the receiving bank's routing number and the originator's id, as the bank assigns them
+# (empty: the originator's routing number and company id).
+PAYMENT_ORIGINATOR_ACH_IMMEDIATE_DESTINATION = env_str("PAYMENT_ORIGINATOR_ACH_IMMEDIATE_DESTINATION", default="")
+PAYMENT_ORIGINATOR_ACH_IMMEDIATE_ORIGIN = env_str("PAYMENT_ORIGINATOR_ACH_IMMEDIATE_ORIGIN", default="")
+
 # One JSON object per line in production (LOG_FORMAT=json, the default without DEBUG), for log collectors;
 # plain lines in development. Celery workers and gunicorn log through the same configuration.
 LOG_FORMAT = env_str("LOG_FORMAT", default="plain" if DEBUG else "json")
