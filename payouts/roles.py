@@ -13,6 +13,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         # four eyes on money inputs, and the money configuration (migration 0009)
         "approve_adjustment", "change_fund", "add_budgettranche", "change_budgettranche", "delete_budgettranche",
         "change_programterms",
+        # payment batches and bank statements (migration 0014)
+        "view_paymentbatch", "add_paymentbatch", "release_paymentbatch", "view_payment", "view_statementimport",
+        "import_statement",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
