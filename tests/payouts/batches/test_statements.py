@@ -3,12 +3,17 @@ blocked) and unmatched entries; a statement imported twice changes nothing; runs
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from partnerships.models import DailyMetric
 from payouts.exceptions import StatementAlreadyImported, StatementRefused
 from payouts.models import LedgerEntry, Payee, Payment, PaymentBatch, PayoutRun, StatementImport
 from payouts.reconciliation import run_reconciliation
 from payouts.services.batches import batch_create, batch_release
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve
 from payouts.services.statements import statement_import
 from tests.payouts.batches.helpers import (
     K,
@@ -20,8 +25,10 @@ from tests.payouts.batches.helpers import (
     returned_entry,
     statement,
 )
+from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
+SEPTEMBER = dt.date(2026, 9, 1)
 
 
 @pytest.fixture
@@ -159,3 +166,28 @@ def test_a_returned_partner_is_left_out_of_the_next_batch_until_the_details_are_
     # the new program's line; the returned 2,500.00 waits on payable for its own program's next run to carry in
     assert list(fixed.payments.values_list("partner__handle", "amount_minor")) == [("ben", 2_500_00)]
     assert balance(partners["ben"], K.PARTNER_PAYABLE) == payments["ben"].amount_minor
+
+
+def test_a_returned_amount_is_carried_by_the_next_month_and_paid_by_a_new_batch(run_approver, maker, checker):
+    """Returned → payable → the program's next run carries it in → a new batch pays it, once."""
+    program = paying_program(months=2)
+    ana, ben = member(program, handle="ana", views=3), member(program, handle="ben", views=1)
+    DailyMetric.objects.create(partner=ana, day=SEPTEMBER.replace(day=5), views=1, qualified_views=1)
+    payee(ana)
+    payee(ben)
+    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    returned = Payment.objects.get(batch=batch, partner=ben)
+    statement_import(data=statement("R-1", paid_entry(Payment.objects.get(batch=batch, partner=ana)),
+                                    returned_entry(returned)), file_name="r.xml", actor=checker)
+    assert PayoutRun.objects.get(pk=august.pk).status == "paid"
+    Payee.objects.filter(partner=ben).update(blocked_reason="")  # fixed
+
+    september = payout_run_compute(program_id=program.pk, month=SEPTEMBER)
+    assert september.lines.get(partner=ben).carried_in_minor == returned.amount_minor
+    payout_run_approve(run_id=september.pk, actor=run_approver)
+    again = batch_create(currency="USD", rail="ach", actor=maker)
+    assert again.payments.get(partner=ben).amount_minor == returned.amount_minor
+    assert balance(ben, K.PARTNER_PAYABLE) == 0
+    assert_ledger_balanced()
