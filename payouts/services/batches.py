@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,7 +224,7 @@ def _payees_changed(batch: PaymentBatch) -> list[str]:
             for e2e, reason, changed in rows if reason or changed]
 
 
-def _instructions(batch: PaymentBatch):
+def _instructions(batch: PaymentBatch) -> Iterator[banking.PaymentInstruction]:
     """The batch's payments as bank instructions, read from the encrypted payees one chunk at a time."""
     remittance = f"Creator Partnerships payment batch {batch.pk}"
     payments = (Payment.objects.filter(batch=batch).select_related("partner__payee").order_by("pk")
@@ -289,7 +290,7 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
     return batch
 
 
-def ensure_item_accounts(*, where: str, params: dict, kind: str) -> None:
+def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) -> None:
     """One partner account of ``kind`` per (partner, program, currency) of the items ``i`` joined to their payment
     ``pay`` that ``where`` selects, created in one statement."""
     execute(f"""

@@ -16,6 +16,7 @@ keys name the import. A run whose every payable line is covered by settled payme
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from payouts.exceptions import (
     StatementAlreadyImported,
     StatementRefused,
 )
-from payouts.formulas.tables import ACCOUNT_TABLE, LINE_TABLE, PAID, PAYABLE, quoted
+from payouts.formulas.tables import ACCOUNT_TABLE, LINE_TABLE, PAID, PAYABLE, PAYMENT_TABLE, quoted
 from payouts.models import (
     Fund,
     LedgerAccount,
@@ -42,7 +43,7 @@ from payouts.models import (
     StatementImport,
     StatementLine,
 )
-from payouts.services.batches import ITEM_TABLE, PAYMENT_TABLE, ensure_item_accounts, item_moves_sql
+from payouts.services.batches import ITEM_TABLE, ensure_item_accounts, item_moves_sql
 from payouts.services.guards import require_permission
 
 if TYPE_CHECKING:
@@ -134,10 +135,10 @@ def _apply(imported: StatementImport, statement: banking.Statement, actor: User)
     ids = sorted({entry.end_to_end_id for entry in statement.entries if entry.end_to_end_id})
     payments: dict[str, Payment] = {}
     for start in range(0, len(ids), 5000):
-        for payment in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
-                                                                  ).order_by("pk"):
-            payments[payment.end_to_end_id] = payment
-    state = {payment.pk: payment.status for payment in payments.values()}
+        for locked in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
+                                                                 ).order_by("pk"):
+            payments[locked.end_to_end_id] = locked
+    state = {locked.pk: locked.status for locked in payments.values()}
     was_paid = {pk for pk, status in state.items() if status == P.PAID}
     lines = []
     for entry in sorted(statement.entries, key=lambda e: e.position):
@@ -151,16 +152,17 @@ def _apply(imported: StatementImport, statement: banking.Statement, actor: User)
             result=result, message=message[:300]))
     StatementLine.objects.bulk_create(lines, batch_size=2000)
     now = timezone.now()
-    paid = [line.payment_id for line in lines if line.result == L.PAID]
+    paid = [int(line.payment_id) for line in lines if line.result == L.PAID and line.payment_id is not None]
     returned = [line for line in lines if line.result == L.RETURNED]
     for start in range(0, len(paid), 5000):
         Payment.objects.filter(pk__in=paid[start:start + 5000]).update(
             status=P.PAID, paid_statement=imported, settled_at=now)
     for line in returned:
-        Payment.objects.filter(pk=line.payment_id).update(
+        Payment.objects.filter(pk=int(line.payment_id or 0)).update(
             status=P.RETURNED, returned_statement=imported, settled_at=now, reason_code=line.reason_code,
             reason=line.message[:200])
-    _post(imported, actor, returned_after_paid={line.payment_id for line in returned} & (was_paid | set(paid)))
+    _post(imported, actor, returned_after_paid={int(line.payment_id or 0) for line in returned}
+                                                & (was_paid | set(paid)))
     _block_payees(returned)
     _settle_runs_and_batches(imported, actor, now)
     imported.paid_count, imported.returned_count = len(paid), len(returned)
@@ -168,7 +170,7 @@ def _apply(imported: StatementImport, statement: banking.Statement, actor: User)
     imported.save(update_fields=["paid_count", "returned_count", "unmatched_count"])
 
 
-def _paid_out_accounts(where: str, params: dict) -> None:
+def _paid_out_accounts(where: str, params: dict[str, object]) -> None:
     """The programs' paid-out fund accounts, for the items ``where`` selects."""
     programs = {row[0] for row in fetchall(f"""SELECT DISTINCT i.program_id FROM {ITEM_TABLE} i
         JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}""", params)}
@@ -217,7 +219,7 @@ def _post(imported: StatementImport, actor: User, *, returned_after_paid: set[in
 def _block_payees(returned: list[StatementLine]) -> None:
     """Hold each partner whose payment came back until their bank details are fixed (with the payee's history)."""
     for line in returned:
-        payee = Payee.objects.select_for_update().filter(partner__payments__pk=line.payment_id).first()
+        payee = Payee.objects.select_for_update().filter(partner__payments__pk=int(line.payment_id or 0)).first()
         if payee is None:
             continue
         payee.blocked_reason = f"payment returned: {line.message} ({line.end_to_end_id})"[:200]
@@ -228,7 +230,7 @@ def _block_payees(returned: list[StatementLine]) -> None:
 SETTLED = quoted(P.PAID, P.RETURNED)
 
 
-def _settle_runs_and_batches(imported: StatementImport, actor: User, now) -> None:
+def _settle_runs_and_batches(imported: StatementImport, actor: User, now: datetime) -> None:
     """Runs whose every payable line is covered by a settled payment become paid (their paid lines marked paid);
     released batches whose every payment is settled are closed."""
     touched = {"statement": imported.pk}
