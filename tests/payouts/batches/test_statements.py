@@ -11,6 +11,7 @@ from partnerships.models import DailyMetric
 from payouts.exceptions import StatementAlreadyImported, StatementRefused
 from payouts.models import LedgerEntry, Payee, Payment, PaymentBatch, PayoutRun, StatementImport
 from payouts.reconciliation import run_reconciliation
+from payouts.selectors import run_ledger_summary
 from payouts.services.batches import batch_create, batch_release
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve
@@ -77,6 +78,8 @@ def test_a_paid_a_returned_and_an_unknown_entry(released, checker):
     assert run.lines.get(partner=partners["ben"]).status == "payable"  # its money came back
     assert PaymentBatch.objects.get(pk=batch.pk).status == "closed"
     assert [c.label for c in run_reconciliation(run) if not c.ok] == []
+    summary = run_ledger_summary(run)
+    assert summary.paid == summary.paid_in_ledger == ana.amount_minor
 
 
 def test_the_same_statement_twice_changes_nothing(released, checker, maker):
