@@ -149,3 +149,11 @@ def test_list_filters_and_batch_page(browser, draft, checker):
     page = browser.get(reverse("admin:payouts_paymentbatch_change", args=[draft.pk]))
     assert page.status_code == 200
     assert "Release…" in page.content.decode()
+
+
+def test_the_run_page_does_not_offer_mark_paid_for_a_run_in_a_batch(browser, draft, checker):
+    run = draft.payments.first().items.first().run
+    browser.force_login(checker)
+    page = browser.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
+    assert reverse("admin:payouts_payoutrun_act", args=[run.pk, "pay"]) not in page
+    assert reverse("admin:payouts_payoutrun_act", args=[run.pk, "cancel"]) not in page  # approved: never cancelled
