@@ -115,17 +115,21 @@ def statement_import(*, data: bytes, file_name: str, actor: User) -> StatementIm
         statement = banking.parse_statement(data)
     except banking.StatementError as exc:
         raise StatementRefused(f"{file_name}: {exc}") from None
-    existing = StatementImport.objects.filter(identifier=statement.identifier).select_related("imported_by").first()
+    identifier = statement.identifier.strip()[:200]  # as stored: a longer one is compared by its first 200 characters
+    if not identifier:
+        raise StatementRefused(f"{file_name}: the statement carries no identifier, so importing it twice could not "
+                               "be told apart; ask the bank for the statement with its Id.")
+    existing = StatementImport.objects.filter(identifier=identifier).select_related("imported_by").first()
     if existing is not None:
         raise _already(existing)
     with transaction.atomic():
         try:
             with transaction.atomic():
                 imported = StatementImport.objects.create(
-                    identifier=statement.identifier[:200], kind=statement.kind[:10], file_name=file_name[:255],
+                    identifier=identifier, kind=statement.kind[:10], file_name=file_name[:255],
                     sha256=hashlib.sha256(data).hexdigest(), imported_by=actor, entry_count=len(statement.entries))
         except IntegrityError:  # the same statement imported at the same moment: the other import applied it
-            existing = StatementImport.objects.select_related("imported_by").get(identifier=statement.identifier)
+            existing = StatementImport.objects.select_related("imported_by").get(identifier=identifier)
             raise _already(existing) from None
         _apply(imported, statement, actor)
     return imported
