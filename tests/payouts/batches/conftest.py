@@ -27,4 +27,9 @@ def run_approver(db):
 
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
+    """Bank files under a scratch media root, and the originator the bank files need (the contract's settings)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PAYMENT_ORIGINATOR_NAME = "Creator Partnerships Test"
+    settings.PAYMENT_ORIGINATOR_IBAN, settings.PAYMENT_ORIGINATOR_BIC = "DE89370400440532013000", "COBADEFFXXX"
+    settings.PAYMENT_ORIGINATOR_ACH_ROUTING, settings.PAYMENT_ORIGINATOR_ACH_ACCOUNT = "021000021", "000123456789"
+    settings.PAYMENT_ORIGINATOR_ACH_COMPANY_ID = "1234567890"
