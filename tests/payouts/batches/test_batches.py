@@ -187,3 +187,16 @@ def test_a_run_in_a_batch_cannot_be_marked_paid_by_hand(usd_world, maker, checke
     with pytest.raises(RunRefused, match="is covered by payment batch"):
         payout_run_mark_paid(run_id=first.pk, actor=checker, reference="BANK-1")
     assert PayoutRun.objects.get(pk=first.pk).status == "approved"
+
+
+def test_a_sepa_batch_is_released_in_euros(run_approver, maker, checker):
+    partners: dict = {}
+    approved_program_run(run_approver, currency="EUR", views={"eva": 3, "finn": 1}, partners=partners)
+    for partner in partners.values():
+        payee(partner, rail="sepa", currency="EUR")
+    batch = batch_create(currency="EUR", rail="sepa", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=10_000_00)
+    (written,) = batch.files.all()
+    assert (written.payments, written.control_total_minor) == (2, 10_000_00)
+    assert set(batch.payments.values_list("status", flat=True)) == {"sent"}
+    assert_ledger_balanced()
