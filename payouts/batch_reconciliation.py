@@ -36,8 +36,8 @@ def batch_reconciliation(batch: PaymentBatch) -> list[Check]:
         Check("Payments: what they cover of approved runs' lines", batch.control_total_minor,
               _total(payments, "items__amount_minor"), currency),
     ]
-    if batch.status in (PaymentBatch.Status.DRAFT, PaymentBatch.Status.CANCELLED):
-        return checks
+    if batch.status != PaymentBatch.Status.RELEASED and batch.status != PaymentBatch.Status.CLOSED:
+        return checks  # a draft: nothing written or posted yet
     files = batch.files.aggregate(n=Sum("payments"), total=Sum("control_total_minor"))
     lines = StatementLine.objects.filter(payment__batch=batch)
     paid, returned = payments.filter(status=P.PAID), payments.filter(status=P.RETURNED)

@@ -206,7 +206,11 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
              money(row.statement_returned), row.unmatched_entries) for row in rows),
             '<tr{}><td>{}</td><td class="money">{}</td><td>{}</td><td class="money">{}</td><td class="money">{}</td>'
             "<td>{}</td></tr>")
-        body = format_html("{}<h3>Payments</h3>{}", reconciliation_table(batch_reconciliation(batch)), payments)
+        if batch.status == PaymentBatch.Status.CANCELLED:
+            body = format_html("<p>{}</p>", "A cancelled batch pays nothing: its payments were deleted before "
+                                            "release and their lines can go into another batch.")
+        else:
+            body = format_html("{}<h3>Payments</h3>{}", reconciliation_table(batch_reconciliation(batch)), payments)
         change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
         return self._page(request, f"Reconciliation of {batch}", body=body, object_url=change_url,
                           object_label=batch, intro="Payments sent vs bank files vs statement entries vs ledger.")

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from payouts.models import Payment, PaymentBatch, StatementImport
 from payouts.services.batches import batch_create, batch_release
+from payouts.services.statements import statement_import
 from tests.payouts.batches.helpers import approved_program_run, paid_entry, payee, returned_entry, statement
 from tests.second_factor import verified_client
 
@@ -159,3 +160,13 @@ def test_the_run_page_does_not_offer_mark_paid_for_a_run_in_a_batch(browser, dra
     page = browser.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
     assert reverse("admin:payouts_payoutrun_act", args=[run.pk, "pay"]) not in page
     assert reverse("admin:payouts_payoutrun_act", args=[run.pk, "cancel"]) not in page  # approved: never cancelled
+
+
+def test_the_reconciliation_page_shows_a_difference_in_red(browser, draft, checker):
+    batch_release(batch_id=draft.pk, actor=checker, expected_count=2, expected_total_minor=draft.control_total_minor)
+    ana = Payment.objects.filter(batch=draft).order_by("partner__handle").first()
+    statement_import(data=statement("RED-1", (ana, ana.amount_minor - 1, "USD", "paid")), file_name="r.xml",
+                     actor=checker)
+    browser.force_login(checker)
+    page = browser.get(reverse("admin:payouts_paymentbatch_reconciliation", args=[draft.pk])).content.decode()
+    assert f' class="differs" style="color:#c62828"><td>{ana.end_to_end_id}</td>' in page
