@@ -69,3 +69,43 @@ MONTH_CLOSED = (
     "{month:%B %Y} is closed for “{program}” (run {run}, {status}): record a late correction as an adjustment "
     "for a later run"
 )
+
+# Payment batches and bank statements (payouts.services.batches, payouts.services.statements).
+class BatchRefused(PayoutsError):
+    pass
+
+
+class StatementRefused(PayoutsError):
+    pass
+
+
+class StatementAlreadyImported(StatementRefused):
+    def __init__(self, message: str, statement_id: int) -> None:
+        super().__init__(message)
+        self.statement_id = statement_id
+
+
+BATCH_UNKNOWN_CURRENCY = "{currency!r} is not a currency this system pays in (a three-letter ISO 4217 code)."
+BATCH_UNKNOWN_RAIL = "{rail!r} is not a payment rail; choose one of: {rails}."
+BATCH_RAIL_CURRENCY = "The {rail} rail pays in {expected} only, not {currency}."
+BATCH_NOTHING_TO_PAY = (
+    "Nothing to pay in {currency} by {rail}: no approved run has a payable line that no other batch covers{left_out}."
+)
+BATCH_WRONG_STATUS = "Cannot {action} {batch}: it is {status}; only draft batches can be {done}."
+BATCH_FOUR_EYES = "{user} created {batch} and so cannot release it: another finance approver must."
+BATCH_CONFIRMATION_DIFFERS = (
+    "You confirmed {expected_count} payments for {expected_total}, but {batch} holds {count} payments for {total}: "
+    "reload the batch's page, check it again and confirm what it shows."
+)
+BATCH_PAYEES_CHANGED = (
+    "Cannot release {batch}: the bank details of some partners changed or are held since it was made ({payments}). "
+    "Cancel the batch and create it again."
+)
+RUN_IN_BATCH = (
+    "Run {run} is covered by payment batch {batches}: it becomes paid when the bank statement says its payments "
+    "were paid, not by hand."
+)
+STATEMENT_TOO_LARGE = "The statement is {size:,} bytes; at most {limit:,} bytes are accepted."
+STATEMENT_ALREADY_IMPORTED = (
+    "Statement {identifier} was already imported by {user} on {when:%Y-%m-%d %H:%M} UTC; nothing changed."
+)

@@ -14,10 +14,20 @@ from dataclasses import dataclass
 from core.money import format_money
 from core.sql import fetchone
 from payouts.formulas.settle import CARRIED_BY_OTHER_RUNS, hold_reason_sql
-from payouts.formulas.tables import ACCOUNT_TABLE, ENTRY_TABLE, LINE_TABLE, PARTNER_TABLE, PAYABLE, TRANSACTION_TABLE
+from payouts.formulas.tables import (
+    ACCOUNT_TABLE,
+    ENTRY_TABLE,
+    LINE_TABLE,
+    PAID,
+    PARTNER_TABLE,
+    PAYABLE,
+    PAYMENT_ITEM_TABLE,
+    PAYMENT_TABLE,
+    TRANSACTION_TABLE,
+)
 from payouts.funds import FundPosition
 from payouts.ledger import PARTNER_BALANCES
-from payouts.models import EarningLine, Fund, LedgerAccount, PayoutRun, ProgramTerms
+from payouts.models import Fund, LedgerAccount, Payment, PayoutRun, ProgramTerms
 
 
 @dataclass(frozen=True)
@@ -63,14 +73,16 @@ def _posted(run: PayoutRun, event: str, kinds: tuple[str, ...]) -> int:
         {"key": f"run:{run.pk}:{event}", **{f"kind{i}": kind for i, kind in enumerate(kinds)}})[0])
 
 
-def _line_totals(run: PayoutRun, status: str) -> tuple[int, int, int, int, int, int]:
-    """Gross, balance, posted to partners, then the paid (or payable) lines' count, total and sum of partner ids."""
+def _line_totals(run: PayoutRun) -> tuple[int, int, int, int, int, int]:
+    """Gross, balance, posted to partners, then the count, total and sum of partner ids of the lines approving put
+    into payment: payable or paid (a run marked paid has only paid ones; a run paid through payment batches keeps a
+    line whose payment came back payable, its money back on the partner's payable balance)."""
     return tuple(int(v or 0) for v in fetchone(f"""
         SELECT SUM(gross_minor), SUM(net_minor), SUM(gross_minor + adjustments_minor - withholding_minor),
-               SUM(CASE WHEN status = %(status)s THEN 1 ELSE 0 END),
-               SUM(CASE WHEN status = %(status)s THEN net_minor ELSE 0 END),
-               SUM(CASE WHEN status = %(status)s THEN partner_id ELSE 0 END)
-        FROM {LINE_TABLE} WHERE run_id = %(run)s""", {"run": run.pk, "status": status}))  # type: ignore[return-value]
+               SUM(CASE WHEN status IN ({PAYABLE}, {PAID}) THEN 1 ELSE 0 END),
+               SUM(CASE WHEN status IN ({PAYABLE}, {PAID}) THEN net_minor ELSE 0 END),
+               SUM(CASE WHEN status IN ({PAYABLE}, {PAID}) THEN partner_id ELSE 0 END)
+        FROM {LINE_TABLE} WHERE run_id = %(run)s""", {"run": run.pk}))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -84,8 +96,7 @@ class PaymentFile:
 
 
 def payment_file_summary(run: PayoutRun) -> PaymentFile:
-    status = EarningLine.Status.PAID if run.status == PayoutRun.Status.PAID else EarningLine.Status.PAYABLE
-    *_, count, control, hash_total = _line_totals(run, status)
+    *_, count, control, hash_total = _line_totals(run)
     return PaymentFile(count=count, control_total=control, hash_total=hash_total % 10**10)
 
 
@@ -117,9 +128,20 @@ def _in_payment_short(run: PayoutRun) -> int:
     return int(fetchone(f"""
         SELECT COUNT(*) FROM {LINE_TABLE} l
         LEFT JOIN ({PARTNER_BALANCES.format(kind="in_payment")}) b ON b.partner_id = l.partner_id
-        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND l.net_minor > COALESCE(b.amount, 0)""",
+        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND l.net_minor > COALESCE(b.amount, 0)
+          AND NOT EXISTS (SELECT 1 FROM {PAYMENT_ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+                          WHERE i.line_id = l.id AND pay.status <> %(pending)s)""",
         {"run": run.pk, "program": run.program_id, "currency": run.currency,
-         "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT})[0])
+         "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT, "pending": Payment.Status.PENDING})[0])
+
+
+def _in_batches(run: PayoutRun) -> tuple[int, int, int]:
+    """What payment batches cover of the run: in all, then what the bank paid and what it returned."""
+    return tuple(int(v or 0) for v in fetchone(f"""
+        SELECT SUM(i.amount_minor), SUM(CASE WHEN pay.status = %(paid)s THEN i.amount_minor ELSE 0 END),
+               SUM(CASE WHEN pay.status = %(returned)s THEN i.amount_minor ELSE 0 END)
+        FROM {PAYMENT_ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE i.run_id = %(run)s""",
+        {"run": run.pk, "paid": Payment.Status.PAID, "returned": Payment.Status.RETURNED}))  # type: ignore
 
 
 def run_reconciliation(run: PayoutRun) -> list[Check]:
@@ -127,8 +149,7 @@ def run_reconciliation(run: PayoutRun) -> list[Check]:
     S, currency = PayoutRun.Status, run.currency
     if not run.spends:
         return []
-    status = EarningLine.Status.PAID if run.status == S.PAID else EarningLine.Status.PAYABLE
-    gross, net, posted_to_partners, _count, control, _hash = _line_totals(run, status)
+    gross, net, posted_to_partners, _count, control, _hash = _line_totals(run)
     checks = [
         Check("Lines add up to the run's gross", run.total_gross_minor, gross, currency),
         Check("Lines add up to the run's balance", run.total_net_minor, net, currency),
@@ -153,9 +174,16 @@ def run_reconciliation(run: PayoutRun) -> list[Check]:
         Check("Put into payment at approval", control, in_payment, currency),
         Check("Payment file: control total", in_payment, control, currency),
     ]
+    covered, paid, returned = _in_batches(run)
     if run.status == S.APPROVED:
         checks.append(Check("Payable lines no longer covered by the partner's in-payment balance", 0,
                             _in_payment_short(run)))
+        if covered:
+            checks.append(Check("In payment batches", control, covered, currency, at_most=True))
+    elif covered:  # paid through payment batches, settled by the bank's statements
+        checks += [Check("In payment batches", control, covered, currency),
+                   Check("Paid by the bank, or returned to the partner's payable balance", in_payment,
+                         paid + returned, currency)]
     else:
         checks.append(Check("Paid out", in_payment, _posted(run, "pay", (LedgerAccount.Kind.PAID_OUT,)), currency))
     return checks

@@ -15,6 +15,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "change_programterms",
         # payees (migration 0012): see them masked and confirm another person's change of bank details
         "view_payee", "confirm_payee",
+        # payment batches and bank statements (migration 0014)
+        "view_paymentbatch", "add_paymentbatch", "release_paymentbatch", "view_payment", "view_statementimport",
+        "import_statement",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",

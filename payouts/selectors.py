@@ -12,7 +12,7 @@ from core.money import to_major
 from partnerships.models import Partner
 from payouts.exceptions import NO_PAYMENT_FILE, RunRefused
 from payouts.explain import explain_line
-from payouts.models import EarningLine, LedgerAccount, LedgerEntry, PayoutRun, PayoutRunMaker
+from payouts.models import EarningLine, LedgerAccount, LedgerEntry, Payment, PaymentItem, PayoutRun, PayoutRunMaker
 
 STATEMENT_HEADER = ["partner", "display_name", "program", "month", "status", "basis", "basis_value", "gross",
                     "adjustments", "carried_in", "withholding", "net", "currency", "hold_reason", "explanation"]
@@ -104,11 +104,16 @@ def run_ledger_summary(run: PayoutRun) -> RunLedgerSummary:
     def in_ledger(event: str) -> int | None:
         return posted.get((event, LEDGER_EVENTS[event]))
 
+    paid_in_ledger = in_ledger("pay")
+    if paid_in_ledger is None and run.status == PayoutRun.Status.PAID:
+        # paid through payment batches: the bank statements' postings moved what its paid payments cover
+        paid_in_ledger = int(PaymentItem.objects.filter(run=run, payment__status=Payment.Status.PAID).aggregate(
+            total=Sum("amount_minor"))["total"] or 0)
     return RunLedgerSummary(
         owed_before=int(lines["owed_before"] or 0), posted=int(lines["posted"] or 0),
         in_payment=int(lines["in_payment"] or 0), paid=int(lines["paid"] or 0),
         posted_in_ledger=in_ledger("approve"), in_payment_in_ledger=in_ledger("in-payment"),
-        paid_in_ledger=in_ledger("pay"))
+        paid_in_ledger=paid_in_ledger)
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         is_maker = any(maker.user_id == user.pk for maker in makers)
         offered = [action for action in transitions.run_actions_allowed(run)
                    if user.has_perm(transitions.RUN_ACTIONS[action].permission)]
+        if "pay" in offered and run.payment_items.exists():  # the bank statement settles it (payment batches)
+            offered.remove("pay")
         return {
             "run_actions": [action for action in offered if not (action == "approve" and is_maker)],
             "stale_banner": RUN_STALE_BANNER.format(reason=run.stale_reason)

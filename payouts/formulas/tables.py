@@ -4,6 +4,7 @@ changed choice value reaches every statement (formulas, settlement, ledger, reco
 from __future__ import annotations
 
 from partnerships.models import DailyMetric, Enrolment, EnrolmentSuspension, Partner, Program
+from payouts.models.batches import Payment, PaymentItem
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.runs import Adjustment, EarningLine, PayoutRun
@@ -28,6 +29,8 @@ PROGRAM_TABLE = Program._meta.db_table
 ENROLMENT_TABLE = Enrolment._meta.db_table
 SUSPENSION_TABLE = EnrolmentSuspension._meta.db_table
 DAILY_METRIC_TABLE = DailyMetric._meta.db_table
+PAYMENT_TABLE = Payment._meta.db_table
+PAYMENT_ITEM_TABLE = PaymentItem._meta.db_table
 
 # Status values as SQL literals.
 PAYABLE = quoted(EarningLine.Status.PAYABLE)

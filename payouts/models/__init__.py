@@ -1,6 +1,16 @@
 """Money: funds and their budget tranches, program money terms, revenue and video inputs, payout runs,
 earning lines, adjustments, payees and the append-only double-entry ledger (one module each; import from here)."""
 
+from payouts.models.batches import (
+    RAIL_CURRENCY,
+    Payment,
+    PaymentBatch,
+    PaymentBatchExclusion,
+    PaymentBatchFile,
+    PaymentItem,
+    StatementImport,
+    StatementLine,
+)
 from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, ProgramTerms
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -8,7 +18,9 @@ from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
 
 __all__ = [
-    "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine", "Fund",
+    "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "Payment", "PaymentBatch", "PaymentBatchExclusion",
+    "PaymentBatchFile", "PaymentItem", "StatementImport", "StatementLine", "AdRevenue", "Adjustment",
+    "BudgetTranche", "EarningLine", "Fund",
     "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payee", "PayoutRun", "PayoutRunMaker", "ProgramTerms",
     "Video", "VideoDailyViews",
 ]

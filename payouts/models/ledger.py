@@ -17,6 +17,7 @@ class LedgerAccount(models.Model):
         FUND_BUDGET = "fund_budget", "Fund budget (unspent)"
         PARTNER_PAYABLE = "partner_payable", "Owed to a partner (not yet in a payment)"
         PARTNER_IN_PAYMENT = "partner_in_payment", "In payment to a partner (approved run, not yet paid)"
+        PARTNER_SENT = "partner_sent", "Sent to the bank for a partner (released batch, not yet paid or returned)"
         FUND_RECEIVABLE = "fund_receivable", "Owed back by partners (receivable, never budget)"
         PAID_OUT = "paid_out", "Paid out"
         WITHHOLDING = "withholding", "Tax withheld"

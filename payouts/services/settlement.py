@@ -16,6 +16,7 @@ from payouts.exceptions import (
     FOUR_EYES,
     NOT_RECONCILED,
     REFERENCE_REQUIRED,
+    RUN_IN_BATCH,
     RunRefused,
 )
 from payouts.formulas.tables import LINE_TABLE, PAID, PAYABLE
@@ -24,6 +25,7 @@ from payouts.models import (
     Adjustment,
     Fund,
     LedgerAccount,
+    PaymentItem,
     PayoutRun,
     PayoutRunMaker,
 )
@@ -126,6 +128,9 @@ def payout_run_mark_paid(*, run_id: int, actor: User, reference: str) -> PayoutR
         raise RunRefused(REFERENCE_REQUIRED)
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     refuse_transition(run, "pay")
+    batches = sorted(set(PaymentItem.objects.filter(run=run).values_list("payment__batch_id", flat=True)))
+    if batches:  # its payments are settled by the bank's statement (payouts.services.statements)
+        raise RunRefused(RUN_IN_BATCH.format(run=run, batches=", ".join(str(batch) for batch in batches)))
     fund = Fund.objects.select_for_update().get(program=run.program)
     _refuse_unreconciled(run, "mark paid")
     paid_out = ledger.fund_account(fund, LedgerAccount.Kind.PAID_OUT)

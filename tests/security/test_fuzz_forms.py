@@ -206,7 +206,7 @@ def test_every_admin_form_never_fails_and_writes_nothing_on_refusal(client, supe
 
 def custom_admin_urls(partner, enrolment) -> list[str]:
     """The admin's own views with a form: compute a run, readiness, standing, decisions, imports upload."""
-    return [reverse("admin:payouts_payoutrun_compute"),
+    return [reverse("admin:payouts_payoutrun_compute"), reverse("admin:payouts_paymentbatch_create"),
             reverse("admin:partnerships_partner_payout_readiness", args=[partner.pk]),
             reverse("admin:partnerships_partner_standing", args=[partner.pk, "suspend"]),
             *(f"/admin/partnerships/enrolment/{enrolment.pk}/decide/{action}/" for action in ENROLMENT_TRANSITIONS),

@@ -1,0 +1,56 @@
+"""The forms of the payment batch pages: create (currency and rail), release (the count and control total the person
+read), cancel (a reason), statement upload (a bounded file)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from core.money import parse_money
+from payouts.models import Payee
+
+DEFAULT_STATEMENT_MAX_BYTES = 20 * 1024 * 1024
+
+
+class BatchCreateForm(forms.Form):
+    currency = forms.CharField(max_length=3, help_text="ISO 4217 code: EUR for SEPA, USD for ACH, any for other.")
+    rail = forms.ChoiceField(choices=Payee.Rail.choices)
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().upper()
+
+
+class BatchReleaseForm(forms.Form):
+    payments = forms.IntegerField(min_value=0, max_value=10**9, label="Number of payments",
+                                  help_text="Type the number of payments shown above.")
+    control_total = forms.CharField(max_length=40, help_text="Type the control total shown above.")
+
+    def __init__(self, *args, currency: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["control_total"].help_text = f"Type the control total shown above, in {currency}."
+
+    def clean_control_total(self) -> int:
+        try:
+            return parse_money(self.cleaned_data["control_total"], self.currency)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class BatchCancelForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), max_length=500)
+
+
+def statement_max_bytes() -> int:
+    return int(getattr(settings, "BANK_STATEMENT_MAX_BYTES", DEFAULT_STATEMENT_MAX_BYTES))
+
+
+class StatementUploadForm(forms.Form):
+    statement = forms.FileField(help_text="The bank's camt.053 statement or camt.054 notification (XML).")
+
+    def clean_statement(self):
+        upload = self.cleaned_data["statement"]
+        if upload.size > statement_max_bytes():
+            raise forms.ValidationError(f"The file is {upload.size:,} bytes; at most {statement_max_bytes():,} "
+                                        "bytes are accepted.")
+        return upload

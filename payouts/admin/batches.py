@@ -1,0 +1,216 @@
+"""Payment batches: the list (by status, currency, rail), the batch page with its payments (masked accounts) and
+who was left out, creating, releasing (a second person, a second factor, the count and control total typed back),
+cancelling a draft, downloading its bank files, and its reconciliation page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
+from core.money import format_money
+from core.second_factor import require_second_factor
+from payouts.admin.batch_forms import BatchCancelForm, BatchCreateForm, BatchReleaseForm
+from payouts.admin.review import RED, reconciliation_table
+from payouts.batch_reconciliation import batch_reconciliation, payment_rows
+from payouts.exceptions import BatchRefused, PayoutsError
+from payouts.models import PaymentBatch
+from payouts.services import batches as batch_services
+
+RELEASE_ACTION = "Releasing a payment batch"
+PAYMENTS_SHOWN = 500
+
+
+def _table(head: list[str], rows, row_html: str):
+    header = format_html_join("", "<th>{}</th>", ((h,) for h in head))
+    return format_html('<table class="batch-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', header,
+                       format_html_join("", row_html, rows))
+
+
+@admin.register(PaymentBatch)
+class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "status", "currency", "rail", "payment_count", "control_total", "created_by",
+                    "released_by", "released_at"]
+    list_filter = ["status", "currency", "rail"]
+    list_select_related = ["created_by", "released_by"]
+    ordering = ["-pk"]
+    readonly_fields = ["currency", "rail", "status", "payment_count", "control_total", "created_by", "created_at",
+                       "released_by", "released_at", "closed_at", "cancelled_reason", "actions_links", "files_list",
+                       "payments_table", "left_out_table"]
+    fieldsets = [
+        (None, {"fields": ["currency", "rail", "status", "payment_count", "control_total", "actions_links"]}),
+        ("Who and when", {"fields": ["created_by", "created_at", "released_by", "released_at", "closed_at",
+                                     "cancelled_reason"]}),
+        ("Bank files", {"fields": ["files_list"]}),
+        ("Payments", {"fields": ["payments_table"]}),
+        ("Left out of this batch", {"fields": ["left_out_table"]}),
+    ]
+    change_list_template = "admin/payouts/paymentbatch/change_list.html"
+
+    control_total = money_column("control_total_minor", "control total", ordering="control_total_minor")
+
+    @admin.display(description="actions")
+    def actions_links(self, obj):
+        links = [(reverse("admin:payouts_paymentbatch_reconciliation", args=[obj.pk]), "Reconciliation")]
+        if obj.status == PaymentBatch.Status.DRAFT:
+            links = [(reverse("admin:payouts_paymentbatch_release", args=[obj.pk]), "Release…"),
+                     (reverse("admin:payouts_paymentbatch_cancel", args=[obj.pk]), "Cancel…"), *links]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="files")
+    def files_list(self, obj):
+        files = list(obj.files.order_by("name"))
+        if not files:
+            return "written when the batch is released"
+        return _table(["File", "Payments", "Control total", "SHA-256"], (
+            (reverse("admin:payouts_paymentbatch_file", args=[obj.pk, f.pk]), f.name, f"{f.payments:,}",
+             format_money(f.control_total_minor, obj.currency), f.sha256) for f in files),
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td class="money">{}</td><td><code>{}</code></td></tr>')
+
+    @admin.display(description="payments")
+    def payments_table(self, obj):
+        payments = obj.payments.select_related("partner").order_by("pk")[:PAYMENTS_SHOWN]
+        return _table(["End-to-end id", "Partner", "Account", "Amount", "Status", "Reason"], (
+            (format_html(' style="{}"', RED) if p.status in ("returned", "failed") else "", p.end_to_end_id,
+             p.partner, p.masked_account, format_money(p.amount_minor, p.currency), p.get_status_display(),
+             p.reason_code and f"{p.reason_code}: {p.reason}" or "") for p in payments),
+            '<tr{}><td>{}</td><td>{}</td><td>{}</td><td class="money">{}</td><td>{}</td><td>{}</td></tr>')
+
+    @admin.display(description="left out")
+    def left_out_table(self, obj):
+        rows = obj.exclusions.select_related("partner").order_by("partner_id")[:PAYMENTS_SHOWN]
+        return _table(["Partner", "Amount waiting", "Why"], (
+            (x.partner, format_money(x.amount_minor, obj.currency), x.reason) for x in rows),
+            '<tr><td>{}</td><td class="money">{}</td><td>{}</td></tr>')
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("create/", view(self.create_view), name="payouts_paymentbatch_create"),
+            path("<int:batch_id>/release/", view(self.release_view), name="payouts_paymentbatch_release"),
+            path("<int:batch_id>/cancel/", view(self.cancel_view), name="payouts_paymentbatch_cancel"),
+            path("<int:batch_id>/files/<int:file_id>/", view(self.file_view), name="payouts_paymentbatch_file"),
+            path("<int:batch_id>/reconciliation/", view(self.reconciliation_view),
+                 name="payouts_paymentbatch_reconciliation"),
+        ] + super().get_urls()
+
+    def _page(self, request, title: str, **context):
+        return TemplateResponse(request, "admin/payouts/paymentbatch/action.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context})
+
+    def _require(self, request, permission: str) -> None:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+
+    def create_view(self, request):
+        self._require(request, batch_services.CREATE_PERMISSION)
+        form = BatchCreateForm(request.POST or request.GET or None)
+        preview = None
+        if form.is_valid():
+            try:
+                preview = batch_services.batch_preview(currency=form.cleaned_data["currency"],
+                                                       rail=form.cleaned_data["rail"])
+            except PayoutsError as exc:
+                form.add_error(None, str(exc))
+        if request.method == "POST" and form.is_valid() and "create" in request.POST:
+            try:
+                batch = batch_services.batch_create(currency=form.cleaned_data["currency"],
+                                                    rail=form.cleaned_data["rail"], actor=request.user)
+            except PayoutsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"{batch} created: {batch.payment_count:,} payments, "
+                                           f"{format_money(batch.control_total_minor, batch.currency)}. A second "
+                                           "finance approver releases it.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:payouts_paymentbatch_change", args=[batch.pk]))
+        body = ""
+        if preview is not None:
+            left_out = _table(["Partner", "Amount waiting", "Why left out"], (
+                (x.partner, format_money(x.amount_minor, preview.currency), x.reason) for x in preview.left_out),
+                f'<tr style="{RED}"><td>{{}}</td><td class="money">{{}}</td><td>{{}}</td></tr>')
+            body = format_html("<p>Creating now pays <strong>{}</strong> payments for <strong>{}</strong>.</p>"
+                               "<h3>Left out</h3>{}", f"{preview.payments:,}",
+                               format_money(preview.total_minor, preview.currency), left_out)
+        return self._page(request, "Create a payment batch", form=form, body=body,
+                          submit="Create batch" if preview else "Show what it pays",
+                          submit_name="create" if preview else "preview",
+                          intro="One payment per partner: the partner's approved runs' payable lines in the currency "
+                                "that no other batch covers. Partners without usable bank details are left out, "
+                                "with the reason.")
+
+    def release_view(self, request, batch_id: int):
+        require_second_factor(request.user, RELEASE_ACTION)
+        self._require(request, batch_services.RELEASE_PERMISSION)
+        batch = get_object_or_404(PaymentBatch.objects.select_related("created_by"), pk=batch_id)
+        change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
+        form = BatchReleaseForm(request.POST or None, currency=batch.currency)
+        done = perform_posted_form(request, form, lambda data: batch_services.batch_release(
+            batch_id=batch.pk, actor=request.user, expected_count=data["payments"],
+            expected_total_minor=data["control_total"]), refusal=PayoutsError,
+            success=f"{batch} released: its bank files are ready to download.", redirect_to=change_url)
+        if done is not None:
+            return done
+        refusal = ""
+        if batch.created_by_id == request.user.pk:
+            refusal = f"You created {batch}: another finance approver must release it."
+        body = format_html(
+            '<table class="batch-confirmation"><tr><th>Payments</th><td class="count">{}</td></tr>'
+            '<tr><th>Control total</th><td class="control-total">{}</td></tr><tr><th>Rail</th><td>{}</td></tr>'
+            "<tr><th>Created by</th><td>{}</td></tr></table>", f"{batch.payment_count:,}",
+            format_money(batch.control_total_minor, batch.currency), batch.get_rail_display(), batch.created_by)
+        return self._page(request, f"Release {batch}", form=form, body=body, refusal=refusal, submit="Release",
+                          object_url=change_url, object_label=batch,
+                          intro="Releasing writes the bank files and marks the payments sent. Check the count and "
+                                "control total, then type them back.")
+
+    def cancel_view(self, request, batch_id: int):
+        self._require(request, batch_services.CREATE_PERMISSION)
+        batch = get_object_or_404(PaymentBatch, pk=batch_id)
+        change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
+        form = BatchCancelForm(request.POST or None)
+        done = perform_posted_form(request, form, lambda data: batch_services.batch_cancel(
+            batch_id=batch.pk, actor=request.user, reason=data["reason"]), refusal=BatchRefused,
+            success=f"{batch} cancelled: its lines can go into a new batch.", redirect_to=change_url)
+        return done or self._page(request, f"Cancel {batch}", form=form, submit="Cancel batch", object_url=change_url,
+                                  object_label=batch, intro="Only a draft batch can be cancelled.")
+
+    def file_view(self, request, batch_id: int, file_id: int):
+        """A bank file holds full bank details: only those who may release batches download it."""
+        self._require(request, batch_services.RELEASE_PERMISSION)
+        batch = get_object_or_404(PaymentBatch, pk=batch_id)
+        written = get_object_or_404(batch.files, pk=file_id)
+        root = (Path(settings.MEDIA_ROOT) / "payment_files").resolve()
+        target = (Path(settings.MEDIA_ROOT) / written.path).resolve()
+        if root not in target.parents or not target.is_file():
+            raise Http404("The file is not on disk.")
+        return FileResponse(target.open("rb"), as_attachment=True, filename=written.name)
+
+    def reconciliation_view(self, request, batch_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        batch = get_object_or_404(PaymentBatch, pk=batch_id)
+        rows = payment_rows(batch, PAYMENTS_SHOWN)
+        money = lambda amount: format_money(amount, batch.currency)  # noqa: E731
+        payments = _table(["Payment", "Sent", "Status", "Statement: paid", "Statement: returned",
+                           "Unmatched entries"], (
+            (format_html(' class="differs" style="{}"', RED) if row.differs else "", row.payment.end_to_end_id,
+             money(row.payment.amount_minor), row.payment.get_status_display(), money(row.statement_paid),
+             money(row.statement_returned), row.unmatched_entries) for row in rows),
+            '<tr{}><td>{}</td><td class="money">{}</td><td>{}</td><td class="money">{}</td><td class="money">{}</td>'
+            "<td>{}</td></tr>")
+        if batch.status == PaymentBatch.Status.CANCELLED:
+            body = format_html("<p>{}</p>", "A cancelled batch pays nothing: its payments were deleted before "
+                                            "release and their lines can go into another batch.")
+        else:
+            body = format_html("{}<h3>Payments</h3>{}", reconciliation_table(batch_reconciliation(batch)), payments)
+        change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
+        return self._page(request, f"Reconciliation of {batch}", body=body, object_url=change_url,
+                          object_label=batch, intro="Payments sent vs bank files vs statement entries vs ledger.")

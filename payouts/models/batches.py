@@ -1,0 +1,186 @@
+"""Payment batches: one payment per partner and currency, sent to the bank in its files, and the bank statements
+that say which payments were paid and which came back.
+
+A payment covers earning lines of approved runs (``PaymentItem``, one row per line): a line is covered by at most
+one payment, ever (a database constraint). A draft batch that is cancelled deletes its payments and items, so its
+lines can go into another batch; a returned payment keeps its items (its money went back to the partner's payable
+balance, which a later run carries into a new line). Bank details are never copied here: the files are written from
+the encrypted ``Payee`` at release; a payment keeps only the masked last four characters and when the payee's
+details last changed (a change after the batch was made refuses its release).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from partnerships.models import Partner, Program
+from payouts.models.payees import Payee
+from payouts.models.runs import EarningLine, PayoutRun
+
+RAIL_CURRENCY = {Payee.Rail.SEPA: "EUR", Payee.Rail.ACH: "USD"}  # "other" takes any currency
+
+
+class PaymentBatch(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft, awaiting release"
+        RELEASED = "released", "Released to the bank"
+        CLOSED = "closed", "Closed (every payment paid or returned)"
+        CANCELLED = "cancelled", "Cancelled before release"
+
+    currency = models.CharField(max_length=3)
+    rail = models.CharField(max_length=8, choices=Payee.Rail.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    payment_count = models.IntegerField(default=0)
+    control_total_minor = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    released_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "payment batches"
+        indexes = [models.Index(fields=["status", "currency"], name="payment_batch_status_idx")]
+        permissions = [("release_paymentbatch", "Can release a payment batch created by someone else")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.currency}, {self.rail})"
+
+
+class PaymentBatchFile(models.Model):
+    """A bank file written at release: where it is under MEDIA_ROOT, what it holds and its SHA-256."""
+
+    batch = models.ForeignKey(PaymentBatch, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=400, help_text="Relative to MEDIA_ROOT.")
+    payments = models.IntegerField()
+    control_total_minor = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "name"], name="payment_batch_file_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PaymentBatchExclusion(models.Model):
+    """A partner with something to pay in the batch's currency whom the batch left out, and why."""
+
+    batch = models.ForeignKey(PaymentBatch, on_delete=models.CASCADE, related_name="exclusions")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    amount_minor = models.BigIntegerField()
+    reason = models.CharField(max_length=300)
+
+    def __str__(self) -> str:
+        return f"partner {self.partner_id}: {self.reason}"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (batch not released)"
+        SENT = "sent", "Sent to the bank"
+        PAID = "paid", "Paid"
+        RETURNED = "returned", "Returned by the bank"
+        FAILED = "failed", "Failed"
+
+    batch = models.ForeignKey(PaymentBatch, on_delete=models.PROTECT, related_name="payments")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payments")
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    end_to_end_id = models.CharField(max_length=35, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason_code = models.CharField(max_length=8, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    payee_last4 = models.CharField(max_length=4, blank=True, help_text="Masked account, for display only.")
+    payee_changed_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="When the payee's details last changed, as the batch saw it.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    paid_statement = models.ForeignKey("StatementImport", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    returned_statement = models.ForeignKey("StatementImport", null=True, blank=True, on_delete=models.PROTECT,
+                                           related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "partner"], name="payment_one_per_partner_batch"),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status"], name="payment_status_idx")]
+
+    def __str__(self) -> str:
+        return self.end_to_end_id
+
+    @property
+    def masked_account(self) -> str:
+        return f"···{self.payee_last4}" if self.payee_last4 else ""
+
+
+class PaymentItem(models.Model):
+    """What a payment pays: one earning line of an approved run (its in-payment amount)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="items")
+    line = models.OneToOneField(EarningLine, on_delete=models.PROTECT, related_name="payment_item",
+                                help_text="A line is covered by at most one payment.")
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="payment_items")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    amount_minor = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"line {self.line_id} in payment {self.payment_id}"
+
+
+class StatementImport(models.Model):
+    """A bank statement read once: the same statement (its identifier) is never applied twice."""
+
+    identifier = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10)
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    imported_at = models.DateTimeField(auto_now_add=True)
+    entry_count = models.IntegerField(default=0)
+    paid_count = models.IntegerField(default=0)
+    returned_count = models.IntegerField(default=0)
+    unmatched_count = models.IntegerField(default=0)
+
+    class Meta:
+        permissions = [("import_statement", "Can import bank statements")]
+
+    def __str__(self) -> str:
+        return f"statement {self.identifier}"
+
+
+class StatementLine(models.Model):
+    """One entry of an imported statement and what it matched."""
+
+    class Result(models.TextChoices):
+        PAID = "paid", "Paid"
+        RETURNED = "returned", "Returned"
+        ALREADY = "already", "Already recorded (no change)"
+        UNMATCHED = "unmatched", "Unmatched: for a person to look at"
+
+    statement = models.ForeignKey(StatementImport, on_delete=models.CASCADE, related_name="lines")
+    position = models.IntegerField()
+    end_to_end_id = models.CharField(max_length=35, blank=True)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    outcome = models.CharField(max_length=10)
+    reason_code = models.CharField(max_length=8, blank=True)
+    reference = models.CharField(max_length=100, blank=True)
+    booking_date = models.DateField(null=True, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    result = models.CharField(max_length=10, choices=Result.choices)
+    message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"entry {self.position} of {self.statement_id}"

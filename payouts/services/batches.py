@@ -1,0 +1,329 @@
+"""Payment batches: create (finance picks a currency and rail), release (a second person, who confirms the count
+and control total), cancel a draft. Statements (payouts.services.statements) then settle the payments.
+
+How the money moves in the ledger (per partner, program and currency):
+
+- approving a run moved each payable line's balance *payable* → *in payment* (payouts.services.settlement);
+- creating a batch posts nothing: it only records which lines each payment covers (``PaymentItem``, a line in at
+  most one payment, a database constraint), so a draft can be cancelled and no cent is claimed twice;
+- releasing a batch moves what its payments cover from *in payment* → *sent* (``partner_sent``, a new account kind:
+  money in a bank file, not yet confirmed), in one balanced transaction keyed ``batch:<id>:release``;
+- a paid statement entry moves the payment's amount *sent* → the program's *paid out*; a return moves it *sent*
+  (or, when the bank had already booked it paid, *paid out*) back to *payable*, where the next run carries it in.
+
+So each cent is at any time on exactly one of payable, in payment, sent or paid out; it is in at most one live
+payment (the line it came from is covered once, and a returned cent comes back only through a new run's line).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.money import UnknownCurrency, exponent, format_money
+from core.permissions import require_reason
+from core.sql import datetime_param, execute, fetchall
+from payouts import banking, ledger
+from payouts.exceptions import (
+    BATCH_CONFIRMATION_DIFFERS,
+    BATCH_FOUR_EYES,
+    BATCH_NOTHING_TO_PAY,
+    BATCH_PAYEES_CHANGED,
+    BATCH_RAIL_CURRENCY,
+    BATCH_UNKNOWN_CURRENCY,
+    BATCH_UNKNOWN_RAIL,
+    BATCH_WRONG_STATUS,
+    BatchRefused,
+)
+from payouts.formulas.tables import (
+    ACCOUNT_TABLE,
+    LINE_TABLE,
+    PARTNER_TABLE,
+    PAYABLE,
+    PAYMENT_ITEM_TABLE,
+    PAYMENT_TABLE,
+    RUN_TABLE,
+    quoted,
+)
+from payouts.models import (
+    RAIL_CURRENCY,
+    LedgerAccount,
+    Payee,
+    Payment,
+    PaymentBatch,
+    PaymentBatchExclusion,
+    PaymentBatchFile,
+    PaymentItem,
+    PayoutRun,
+)
+from payouts.services.guards import require_permission
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+CREATE_PERMISSION = "payouts.add_paymentbatch"
+RELEASE_PERMISSION = "payouts.release_paymentbatch"
+B = PaymentBatch.Status
+
+ITEM_TABLE = PAYMENT_ITEM_TABLE
+PAYEE_TABLE = Payee._meta.db_table
+EXCLUSION_TABLE = PaymentBatchExclusion._meta.db_table
+APPROVED_FINAL = f"r.kind = {quoted(PayoutRun.Kind.FINAL)} AND r.status = {quoted(PayoutRun.Status.APPROVED)}"
+
+
+def payee_refusal_sql(now_param: str = "%(now)s") -> str:
+    """SQL over the payee ``p`` (LEFT JOINed) for the batch's %(rail)s and %(currency)s: why the partner cannot be
+    paid now ('' when they can)."""
+    return f"""CASE WHEN p.id IS NULL THEN 'no bank details (payee) on file'
+        WHEN p.blocked_reason <> '' THEN 'payee blocked: ' || p.blocked_reason
+        WHEN p.hold_until > {now_param} AND (p.confirmed_at IS NULL OR p.confirmed_at < p.changed_at)
+             THEN 'bank details changed: held until the change is confirmed by a second person or the hold ends'
+        WHEN p.rail <> %(rail)s THEN 'payee is paid by another rail (' || p.rail || ')'
+        WHEN p.currency <> %(currency)s THEN 'payee is paid in ' || p.currency
+        ELSE '' END"""
+
+
+# Each partner's payable lines of approved monthly runs in the currency that no payment covers yet, with the reason
+# the partner cannot be paid now ('' when they can).
+CANDIDATES = f"""SELECT l.partner_id, SUM(l.net_minor) AS amount, MAX({payee_refusal_sql()}) AS reason,
+        MAX(COALESCE(p.last4, '')) AS last4, MAX(p.changed_at) AS changed_at
+    FROM {LINE_TABLE} l JOIN {RUN_TABLE} r ON r.id = l.run_id
+    LEFT JOIN {PAYEE_TABLE} p ON p.partner_id = l.partner_id
+    WHERE {APPROVED_FINAL} AND r.currency = %(currency)s AND l.status = {PAYABLE}
+      AND NOT EXISTS (SELECT 1 FROM {ITEM_TABLE} i WHERE i.line_id = l.id)
+    GROUP BY l.partner_id"""
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    partner_id: int
+    partner: str
+    amount_minor: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    currency: str
+    rail: str
+    payments: int
+    total_minor: int
+    left_out: list[LeftOut]
+
+
+def check_currency_and_rail(currency: str, rail: str) -> tuple[str, str]:
+    currency, rail = (currency or "").strip().upper(), (rail or "").strip().lower()
+    try:
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise UnknownCurrency(currency)
+        exponent(currency)
+    except UnknownCurrency:
+        raise BatchRefused(BATCH_UNKNOWN_CURRENCY.format(currency=currency)) from None
+    if rail not in Payee.Rail.values:
+        raise BatchRefused(BATCH_UNKNOWN_RAIL.format(rail=rail, rails=", ".join(Payee.Rail.values)))
+    expected = RAIL_CURRENCY.get(rail)  # type: ignore[call-overload]
+    if expected and expected != currency:
+        raise BatchRefused(BATCH_RAIL_CURRENCY.format(rail=rail, expected=expected, currency=currency))
+    return currency, rail
+
+
+def batch_preview(*, currency: str, rail: str, limit: int = 200) -> BatchPreview:
+    """What creating a batch now would pay, and whom it would leave out and why (at most ``limit`` of them)."""
+    currency, rail = check_currency_and_rail(currency, rail)
+    params = {"currency": currency, "rail": rail, "now": datetime_param(timezone.now())}
+    payments, total = (int(v or 0) for v in fetchall(
+        f"SELECT COUNT(*), SUM(c.amount) FROM ({CANDIDATES}) c WHERE c.reason = ''", params)[0])
+    rows = fetchall(f"""SELECT c.partner_id, pa.handle, c.amount, c.reason FROM ({CANDIDATES}) c
+        JOIN {PARTNER_TABLE} pa ON pa.id = c.partner_id WHERE c.reason <> ''
+        ORDER BY c.partner_id LIMIT {int(limit)}""", params)
+    left_out = [LeftOut(int(p), str(h), int(a), str(r)) for p, h, a, r in rows]
+    return BatchPreview(currency, rail, payments, total, left_out)
+
+
+@transaction.atomic
+def batch_create(*, currency: str, rail: str, actor: User) -> PaymentBatch:
+    """A draft batch paying, in ``currency`` by ``rail``, one payment per partner: the sum of the partner's payable
+    lines of approved monthly runs that no payment covers yet, across runs and programs. Partners without a payee,
+    with a payee of another rail or currency, held by a change of bank details or blocked by a return are left out
+    and recorded with the reason (``batch.exclusions``). In a handful of set-based statements under the row locks of
+    the currency's approved runs, so two creations (or a creation and a "mark paid") never cover a line twice; a
+    second creation finds nothing left and is refused."""
+    require_permission(actor, CREATE_PERMISSION, "create payment batches")
+    currency, rail = check_currency_and_rail(currency, rail)
+    list(PayoutRun.objects.select_for_update().filter(kind=PayoutRun.Kind.FINAL, status=PayoutRun.Status.APPROVED,
+                                                      currency=currency).order_by("pk").values_list("pk", flat=True))
+    batch = PaymentBatch.objects.create(currency=currency, rail=rail, created_by=actor)
+    params = {"currency": currency, "rail": rail, "now": datetime_param(timezone.now()), "batch": batch.pk,
+              "prefix": f"CP{batch.pk}-", "pending": Payment.Status.PENDING}
+    created = execute(f"""
+        INSERT INTO {PAYMENT_TABLE} (batch_id, partner_id, currency, amount_minor, end_to_end_id, status, reason_code,
+                                     reason, payee_last4, payee_changed_at)
+        SELECT %(batch)s, c.partner_id, %(currency)s, c.amount, %(prefix)s || CAST(c.partner_id AS TEXT), %(pending)s,
+               '', '', c.last4, c.changed_at
+        FROM ({CANDIDATES}) c WHERE c.reason = '' ORDER BY c.partner_id""", params)
+    execute(f"""
+        INSERT INTO {EXCLUSION_TABLE} (batch_id, partner_id, amount_minor, reason)
+        SELECT %(batch)s, c.partner_id, c.amount, c.reason FROM ({CANDIDATES}) c WHERE c.reason <> ''""", params)
+    if not created:
+        left_out = "; ".join(f"partner {x.partner_id}: {x.reason}" for x in batch.exclusions.all()[:20])
+        raise BatchRefused(BATCH_NOTHING_TO_PAY.format(currency=currency, rail=rail,
+                                                       left_out=f" (left out: {left_out})" if left_out else ""))
+    execute(f"""
+        INSERT INTO {ITEM_TABLE} (payment_id, line_id, run_id, program_id, partner_id, amount_minor)
+        SELECT pay.id, l.id, l.run_id, r.program_id, l.partner_id, l.net_minor
+        FROM {LINE_TABLE} l JOIN {RUN_TABLE} r ON r.id = l.run_id
+        JOIN {PAYMENT_TABLE} pay ON pay.batch_id = %(batch)s AND pay.partner_id = l.partner_id
+        WHERE {APPROVED_FINAL} AND r.currency = %(currency)s AND l.status = {PAYABLE}
+          AND NOT EXISTS (SELECT 1 FROM {ITEM_TABLE} i WHERE i.line_id = l.id)""", params)
+    count, total = (int(v or 0) for v in fetchall(
+        f"SELECT COUNT(*), SUM(amount_minor) FROM {PAYMENT_TABLE} WHERE batch_id = %(batch)s", params)[0])
+    covered = int(fetchall(f"SELECT COALESCE(SUM(i.amount_minor), 0) FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay "
+                           f"ON pay.id = i.payment_id WHERE pay.batch_id = %(batch)s", params)[0][0])
+    if covered != total:  # the same set read twice under the runs' locks: a difference is a bug, never paid
+        raise BatchRefused(f"{batch}: its payments total {total} but cover {covered}; nothing was created.")
+    batch.payment_count, batch.control_total_minor = count, total
+    batch.save(update_fields=["payment_count", "control_total_minor"])
+    return batch
+
+
+@transaction.atomic
+def batch_cancel(*, batch_id: int, actor: User, reason: str) -> PaymentBatch:
+    """Cancel a draft batch: its payments and what they cover are deleted (nothing was posted), so its lines can go
+    into a new batch. The batch stays, cancelled, with the reason."""
+    require_permission(actor, CREATE_PERMISSION, "cancel payment batches")
+    reason = require_reason(reason, "cancel a payment batch", error=BatchRefused)
+    batch = PaymentBatch.objects.select_for_update().get(pk=batch_id)
+    if batch.status != B.DRAFT:
+        raise BatchRefused(BATCH_WRONG_STATUS.format(action="cancel", batch=batch, status=batch.get_status_display()
+                                                     .lower(), done="cancelled"))
+    PaymentItem.objects.filter(payment__batch=batch).delete()
+    Payment.objects.filter(batch=batch).delete()
+    batch.status, batch.cancelled_reason = B.CANCELLED, f"{reason} (by {actor} at {timezone.now():%Y-%m-%d %H:%M} UTC)"
+    batch.save(update_fields=["status", "cancelled_reason"])
+    return batch
+
+
+def _payees_changed(batch: PaymentBatch) -> list[str]:
+    """Payments whose payee changed, is held or blocked, or no longer matches the batch's rail and currency."""
+    params = {"batch": batch.pk, "rail": batch.rail, "currency": batch.currency, "now": datetime_param(timezone.now())}
+    rows = fetchall(f"""
+        SELECT pay.end_to_end_id, {payee_refusal_sql()} AS reason,
+               CASE WHEN p.changed_at IS NOT NULL AND (pay.payee_changed_at IS NULL
+                                                      OR p.changed_at <> pay.payee_changed_at) THEN 1 ELSE 0 END
+        FROM {PAYMENT_TABLE} pay LEFT JOIN {PAYEE_TABLE} p ON p.partner_id = pay.partner_id
+        WHERE pay.batch_id = %(batch)s ORDER BY pay.id""", params)
+    return [f"{e2e}: {reason or 'bank details changed after the batch was made'}"
+            for e2e, reason, changed in rows if reason or changed]
+
+
+def _instructions(batch: PaymentBatch) -> Iterator[banking.PaymentInstruction]:
+    """The batch's payments as bank instructions, read from the encrypted payees one chunk at a time."""
+    remittance = f"Creator Partnerships payment batch {batch.pk}"
+    payments = (Payment.objects.filter(batch=batch).select_related("partner__payee").order_by("pk")
+                .iterator(chunk_size=2000))
+    for payment in payments:
+        payee = payment.partner.payee
+        yield banking.PaymentInstruction(
+            end_to_end_id=payment.end_to_end_id, amount_minor=payment.amount_minor, currency=payment.currency,
+            name=payee.account_holder, iban=payee.iban or None, bic=payee.bic or None,
+            routing_number=payee.routing_number or None, account_number=payee.account_number or None,
+            remittance=remittance)
+
+
+def batch_files_directory(batch: PaymentBatch) -> Path:
+    return Path(settings.MEDIA_ROOT) / "payment_files" / str(batch.pk)
+
+
+@transaction.atomic
+def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_total_minor: int) -> PaymentBatch:
+    """Release a draft batch to the bank: a second person (not its creator) confirms the count and control total they
+    were shown; the bank files are written (payouts.banking) and recorded with their SHA-256; the payments become
+    sent and what they cover moves *in payment* → *sent* in one balanced ledger transaction. Under the batch's row
+    lock: two people releasing at once give one release, the other is refused."""
+    require_permission(actor, RELEASE_PERMISSION, "release payment batches")
+    batch = PaymentBatch.objects.select_for_update().get(pk=batch_id)
+    if batch.status != B.DRAFT:
+        raise BatchRefused(BATCH_WRONG_STATUS.format(action="release", batch=batch, status=batch.get_status_display()
+                                                     .lower(), done="released"))
+    if batch.created_by_id == actor.pk:
+        raise BatchRefused(BATCH_FOUR_EYES.format(user=actor, batch=batch))
+    if (expected_count, expected_total_minor) != (batch.payment_count, batch.control_total_minor):
+        raise BatchRefused(BATCH_CONFIRMATION_DIFFERS.format(
+            expected_count=f"{expected_count:,}", expected_total=format_money(expected_total_minor, batch.currency),
+            batch=batch, count=f"{batch.payment_count:,}", total=format_money(batch.control_total_minor,
+                                                                              batch.currency)))
+    changed = _payees_changed(batch)
+    if changed:
+        more = f"; and {len(changed) - 10} more" if len(changed) > 10 else ""
+        raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed[:10]) + more))
+    directory = batch_files_directory(batch)
+    shutil.rmtree(directory, ignore_errors=True)  # what an earlier, rolled-back attempt left
+    try:
+        written = banking.write_payment_files(
+            rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
+            execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings())
+    except banking.BankFileError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise BatchRefused(f"Cannot release {batch}: {exc}") from None
+    media = Path(settings.MEDIA_ROOT)
+    if (sum(f.payments for f in written), sum(f.control_total_minor for f in written)) != (
+            batch.payment_count, batch.control_total_minor):
+        shutil.rmtree(directory, ignore_errors=True)
+        raise BatchRefused(f"Cannot release {batch}: the bank files do not hold its count and control total.")
+    PaymentBatchFile.objects.bulk_create([
+        PaymentBatchFile(batch=batch, name=f.name, path=str(Path(f.path).resolve().relative_to(media.resolve())),
+                         payments=f.payments, control_total_minor=f.control_total_minor, sha256=f.sha256)
+        for f in written])
+    now = timezone.now()
+    Payment.objects.filter(batch=batch, status=Payment.Status.PENDING).update(status=Payment.Status.SENT, sent_at=now)
+    _post_release(batch, actor)
+    batch.status, batch.released_by, batch.released_at = B.RELEASED, actor, now
+    batch.save(update_fields=["status", "released_by", "released_at"])
+    return batch
+
+
+def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) -> None:
+    """One partner account of ``kind`` per (partner, program, currency) of the items ``i`` joined to their payment
+    ``pay`` that ``where`` selects, created in one statement."""
+    execute(f"""
+        INSERT INTO {ACCOUNT_TABLE} (kind, currency, partner_id, program_id)
+        SELECT DISTINCT %(account_kind)s, pay.currency, i.partner_id, i.program_id
+        FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+        WHERE {where} AND NOT EXISTS (
+            SELECT 1 FROM {ACCOUNT_TABLE} a WHERE a.kind = %(account_kind)s AND a.currency = pay.currency
+              AND a.partner_id = i.partner_id AND a.program_id = i.program_id)""", {**params, "account_kind": kind})
+
+
+def item_moves_sql(where: str, source: str, target: str) -> str:
+    """Entries moving the selected items' amounts from the partner account of kind %(source)s to %(target)s (both
+    per partner, program and currency)."""
+    return f"""
+        SELECT a.id AS account_id, SUM(m.amount) AS amount_minor FROM (
+            SELECT -i.amount_minor AS amount, i.partner_id, i.program_id, pay.currency,
+                   %({source})s AS kind
+            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}
+            UNION ALL
+            SELECT i.amount_minor, i.partner_id, i.program_id, pay.currency, %({target})s
+            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}) m
+        JOIN {ACCOUNT_TABLE} a ON a.kind = m.kind AND a.currency = m.currency AND a.partner_id = m.partner_id
+             AND a.program_id = m.program_id
+        GROUP BY a.id"""
+
+
+def _post_release(batch: PaymentBatch, actor: User) -> None:
+    where = "pay.batch_id = %(batch)s"
+    params = {"batch": batch.pk, "in_payment": LedgerAccount.Kind.PARTNER_IN_PAYMENT,
+              "sent": LedgerAccount.Kind.PARTNER_SENT}
+    ensure_item_accounts(where=where, params=params, kind=LedgerAccount.Kind.PARTNER_SENT)
+    ledger.post(key=f"batch:{batch.pk}:release", actor=actor, params=params,
+                description=f"Released {batch}: {format_money(batch.control_total_minor, batch.currency)} "
+                            f"sent to the bank in {batch.payment_count:,} payments",
+                entries_sql=item_moves_sql(where, "in_payment", "sent"))

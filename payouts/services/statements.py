@@ -1,0 +1,265 @@
+"""Bank statements: read the bank's camt.053 or camt.054 (payouts.banking.parse_statement), match each entry to a
+payment by end-to-end id, amount and currency, and settle what matched.
+
+- a booked debit of a sent payment: the payment is paid, its amount moves *sent* → the program's *paid out*;
+- a return credit: the payment is returned with the bank's reason code, its amount moves *sent* (or *paid out*,
+  when the bank had booked it paid first) back to the partner's *payable* balance, and the partner's payee is
+  blocked ("payment returned: AC04 …") until the details are fixed, so no new batch pays that account again;
+- anything else (an unknown id, another amount or currency, a payment not released) is listed, unmatched, for a
+  person; an entry that repeats what is already recorded changes nothing.
+
+A statement is applied once: its identifier is unique (two imports of the same statement at once: the second waits
+for the first and is refused), each settlement is a status change of payments locked FOR UPDATE, and the ledger
+keys name the import. A run whose every payable line is covered by settled payments (paid or returned) becomes paid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.money import format_money
+from core.sql import execute, fetchall
+from payouts import banking, ledger
+from payouts.exceptions import (
+    STATEMENT_ALREADY_IMPORTED,
+    STATEMENT_TOO_LARGE,
+    StatementAlreadyImported,
+    StatementRefused,
+)
+from payouts.formulas.tables import ACCOUNT_TABLE, LINE_TABLE, PAID, PAYABLE, PAYMENT_TABLE, quoted
+from payouts.models import (
+    Fund,
+    LedgerAccount,
+    Payee,
+    Payment,
+    PaymentBatch,
+    PayoutRun,
+    StatementImport,
+    StatementLine,
+)
+from payouts.services.batches import ITEM_TABLE, ensure_item_accounts, item_moves_sql
+from payouts.services.guards import require_permission
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+IMPORT_PERMISSION = "payouts.import_statement"
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+P, L = Payment.Status, StatementLine.Result
+
+# The ISO 20022 return reasons a person meets most, said in words on the payment and the payee's block.
+RETURN_REASONS = {
+    "AC01": "incorrect account number", "AC04": "account closed", "AC06": "account blocked",
+    "AG01": "transaction forbidden on this account", "AM05": "duplicate payment", "BE04": "creditor address missing",
+    "MD07": "account holder deceased", "MS02": "refused by the payee", "MS03": "reason not given by the bank",
+    "RC01": "bank identifier (BIC) incorrect", "RR01": "debtor account or identification missing",
+    "R02": "account closed (ACH)", "R03": "no account / unable to locate account (ACH)",
+    "R04": "invalid account number (ACH)",
+}
+
+
+def return_reason(code: str) -> str:
+    code = (code or "").strip().upper()
+    return f"{code} {RETURN_REASONS.get(code, 'returned by the bank')}" if code else "no reason code given"
+
+
+def _already(statement: StatementImport) -> StatementAlreadyImported:
+    return StatementAlreadyImported(STATEMENT_ALREADY_IMPORTED.format(
+        identifier=statement.identifier, user=statement.imported_by, when=statement.imported_at), statement.pk)
+
+
+def _match(entry: banking.StatementEntry, payment: Payment | None, state: dict[int, str]) -> tuple[str, str]:
+    """(result, message) of one entry, given the payments' statuses so far in this statement (``state``)."""
+    amount = format_money(entry.amount_minor, entry.currency) if entry.currency else str(entry.amount_minor)
+    if payment is None:
+        return L.UNMATCHED, (f"no payment has the end-to-end id {entry.end_to_end_id!r}" if entry.end_to_end_id
+                             else "the entry carries no end-to-end id")
+    if entry.currency != payment.currency or entry.amount_minor != payment.amount_minor:
+        return L.UNMATCHED, (f"{amount} differs from payment {payment.end_to_end_id}'s "
+                             f"{format_money(payment.amount_minor, payment.currency)}")
+    status = state[payment.pk]
+    if entry.outcome == "paid":
+        if status == P.SENT:
+            state[payment.pk] = P.PAID
+            return L.PAID, ""
+        if status == P.PAID:
+            return L.ALREADY, "already recorded as paid"
+        if status == P.RETURNED:
+            return L.ALREADY, "the payment was already returned; a debit after the return needs a person to look"
+        return L.UNMATCHED, f"payment {payment.end_to_end_id} is {status}: its batch was not released"
+    if entry.outcome == "returned":
+        if status in (P.SENT, P.PAID):
+            state[payment.pk] = P.RETURNED
+            return L.RETURNED, return_reason(entry.reason_code)
+        if status == P.RETURNED:
+            return L.ALREADY, "already recorded as returned"
+        return L.UNMATCHED, f"payment {payment.end_to_end_id} is {status}: its batch was not released"
+    return L.UNMATCHED, f"unknown outcome {entry.outcome!r}"
+
+
+def statement_import(*, data: bytes, file_name: str, actor: User) -> StatementImport:
+    """Import a bank statement once and settle what it says (see the module docstring). Refused with a sentence on
+    a file too large or malformed (nothing changes); a statement already imported is refused with
+    ``StatementAlreadyImported`` (which names the first import) and changes nothing."""
+    require_permission(actor, IMPORT_PERMISSION, "import bank statements")
+    limit = int(getattr(settings, "BANK_STATEMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    if len(data) > limit:
+        raise StatementRefused(STATEMENT_TOO_LARGE.format(size=len(data), limit=limit))
+    try:
+        statement = banking.parse_statement(data)
+    except banking.StatementError as exc:
+        raise StatementRefused(f"{file_name}: {exc}") from None
+    identifier = statement.identifier.strip()[:200]  # as stored: a longer one is compared by its first 200 characters
+    if not identifier:
+        raise StatementRefused(f"{file_name}: the statement carries no identifier, so importing it twice could not "
+                               "be told apart; ask the bank for the statement with its Id.")
+    existing = StatementImport.objects.filter(identifier=identifier).select_related("imported_by").first()
+    if existing is not None:
+        raise _already(existing)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                imported = StatementImport.objects.create(
+                    identifier=identifier, kind=statement.kind[:10], file_name=file_name[:255],
+                    sha256=hashlib.sha256(data).hexdigest(), imported_by=actor, entry_count=len(statement.entries))
+        except IntegrityError:  # the same statement imported at the same moment: the other import applied it
+            existing = StatementImport.objects.select_related("imported_by").get(identifier=identifier)
+            raise _already(existing) from None
+        _apply(imported, statement, actor)
+    return imported
+
+
+def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
+    ids = sorted({entry.end_to_end_id for entry in statement.entries if entry.end_to_end_id})
+    payments: dict[str, Payment] = {}
+    for start in range(0, len(ids), 5000):
+        for locked in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
+                                                                 ).order_by("pk"):
+            payments[locked.end_to_end_id] = locked
+    state = {locked.pk: locked.status for locked in payments.values()}
+    was_paid = {pk for pk, status in state.items() if status == P.PAID}
+    lines = []
+    for entry in sorted(statement.entries, key=lambda e: e.position):
+        payment = payments.get(entry.end_to_end_id or "")
+        result, message = _match(entry, payment, state)
+        lines.append(StatementLine(
+            statement=imported, position=entry.position, end_to_end_id=(entry.end_to_end_id or "")[:35],
+            amount_minor=entry.amount_minor, currency=(entry.currency or "")[:3], outcome=entry.outcome[:10],
+            reason_code=(entry.reason_code or "")[:8], reference=(entry.reference or "")[:100],
+            booking_date=entry.booking_date, payment=payment,
+            result=result, message=message[:300]))
+    StatementLine.objects.bulk_create(lines, batch_size=2000)
+    now = timezone.now()
+    paid = [int(line.payment_id) for line in lines if line.result == L.PAID and line.payment_id is not None]
+    returned = [line for line in lines if line.result == L.RETURNED]
+    for start in range(0, len(paid), 5000):
+        Payment.objects.filter(pk__in=paid[start:start + 5000]).update(
+            status=P.PAID, paid_statement=imported, settled_at=now)
+    for line in returned:
+        Payment.objects.filter(pk=int(line.payment_id or 0)).update(
+            status=P.RETURNED, returned_statement=imported, settled_at=now, reason_code=line.reason_code,
+            reason=line.message[:200])
+    _post(imported, actor, returned_after_paid={int(line.payment_id or 0) for line in returned}
+                                                & (was_paid | set(paid)))
+    _block_payees(returned)
+    _settle_runs_and_batches(imported, actor, now)
+    imported.paid_count, imported.returned_count = len(paid), len(returned)
+    imported.unmatched_count = sum(1 for line in lines if line.result == L.UNMATCHED)
+    imported.save(update_fields=["paid_count", "returned_count", "unmatched_count"])
+
+
+def _paid_out_accounts(where: str, params: dict[str, object]) -> None:
+    """The programs' paid-out fund accounts, for the items ``where`` selects."""
+    programs = {row[0] for row in fetchall(f"""SELECT DISTINCT i.program_id FROM {ITEM_TABLE} i
+        JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}""", params)}
+    for fund in Fund.objects.filter(program_id__in=programs):
+        ledger.fund_account(fund, LedgerAccount.Kind.PAID_OUT)
+
+
+def _program_moves_sql(where: str, partner_kind: str, *, to_paid_out: bool) -> str:
+    """Entries between a partner account of kind %(partner_kind)s and the program's paid-out account: the items'
+    amounts leave the partner account (``to_paid_out``) or arrive on it from paid out."""
+    sign = 1 if to_paid_out else -1
+    return f"""
+        SELECT a.id AS account_id, SUM({-sign} * i.amount_minor) AS amount_minor
+        FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+        JOIN {ACCOUNT_TABLE} a ON a.kind = %({partner_kind})s AND a.currency = pay.currency
+             AND a.partner_id = i.partner_id AND a.program_id = i.program_id
+        WHERE {where} GROUP BY a.id
+        UNION ALL
+        SELECT o.id, SUM({sign} * i.amount_minor)
+        FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+        JOIN {ACCOUNT_TABLE} o ON o.kind = %(paid_out)s AND o.currency = pay.currency AND o.partner_id IS NULL
+             AND o.program_id = i.program_id
+        WHERE {where} GROUP BY o.id"""
+
+
+def _post(imported: StatementImport, actor: User, *, returned_after_paid: set[int]) -> None:
+    kinds = {"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "sent": LedgerAccount.Kind.PARTNER_SENT,
+             "paid_out": LedgerAccount.Kind.PAID_OUT, "statement": imported.pk}
+    paid = "pay.paid_statement_id = %(statement)s"
+    _paid_out_accounts(paid, kinds)
+    ledger.post(key=f"statement:{imported.pk}:paid", actor=actor, params=kinds,
+                description=f"Paid by the bank ({imported})"[:200],
+                entries_sql=_program_moves_sql(paid, "sent", to_paid_out=True))
+    returned = "pay.returned_statement_id = %(statement)s"
+    ensure_item_accounts(where=returned, params=kinds, kind=LedgerAccount.Kind.PARTNER_PAYABLE)
+    after_paid = ",".join(str(int(pk)) for pk in sorted(returned_after_paid)) or "0"
+    from_sent = f"{returned} AND pay.id NOT IN ({after_paid})"
+    from_paid = f"{returned} AND pay.id IN ({after_paid})"
+    _paid_out_accounts(from_paid, kinds)
+    ledger.post(key=f"statement:{imported.pk}:returned", actor=actor, params=kinds,
+                description=f"Returned by the bank, back to the partners' payable balance ({imported})"[:200],
+                entries_sql=f"""{item_moves_sql(from_sent, "sent", "payable")}
+                    UNION ALL {_program_moves_sql(from_paid, "payable", to_paid_out=False)}""")
+
+
+def _block_payees(returned: list[StatementLine]) -> None:
+    """Hold each partner whose payment came back until their bank details are fixed (with the payee's history)."""
+    for line in returned:
+        payee = Payee.objects.select_for_update().filter(partner__payments__pk=int(line.payment_id or 0)).first()
+        if payee is None:
+            continue
+        payee.blocked_reason = f"payment returned: {line.message} ({line.end_to_end_id})"[:200]
+        payee._change_reason = payee.blocked_reason  # type: ignore[attr-defined]  # simple-history's audit reason
+        payee.save(update_fields=["blocked_reason"])
+
+
+SETTLED = quoted(P.PAID, P.RETURNED)
+
+
+def _settle_runs_and_batches(imported: StatementImport, actor: User, now: datetime) -> None:
+    """Runs whose every payable line is covered by a settled payment become paid (their paid lines marked paid);
+    released batches whose every payment is settled are closed."""
+    touched = {"statement": imported.pk}
+    runs = [row[0] for row in fetchall(f"""SELECT DISTINCT i.run_id FROM {ITEM_TABLE} i
+        JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+        WHERE pay.paid_statement_id = %(statement)s OR pay.returned_statement_id = %(statement)s""", touched)]
+    for run in PayoutRun.objects.select_for_update().filter(pk__in=runs, status=PayoutRun.Status.APPROVED
+                                                            ).order_by("pk"):
+        unsettled = fetchall(f"""SELECT COUNT(*) FROM {LINE_TABLE} l
+            LEFT JOIN {ITEM_TABLE} i ON i.line_id = l.id LEFT JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+            WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND (pay.id IS NULL OR pay.status NOT IN ({SETTLED}))""",
+                             {"run": run.pk})[0][0]
+        if unsettled:
+            continue
+        execute(f"""UPDATE {LINE_TABLE} SET status = {PAID} WHERE run_id = %(run)s AND status = {PAYABLE}
+            AND id IN (SELECT i.line_id FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
+                       WHERE i.run_id = %(run)s AND pay.status = %(paid)s)""", {"run": run.pk, "paid": P.PAID})
+        run.status, run.paid_by, run.paid_at = PayoutRun.Status.PAID, actor, now
+        run.payment_reference = f"bank statement {imported.identifier}"[:120]
+        run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
+    batches = Payment.objects.filter(paid_statement=imported).values("batch").union(
+        Payment.objects.filter(returned_statement=imported).values("batch"))
+    for batch in PaymentBatch.objects.select_for_update().filter(pk__in=[row["batch"] for row in batches],
+                                                                 status=PaymentBatch.Status.RELEASED):
+        if not batch.payments.exclude(status__in=[P.PAID, P.RETURNED]).exists():
+            batch.status, batch.closed_at = PaymentBatch.Status.CLOSED, now
+            batch.save(update_fields=["status", "closed_at"])
+

@@ -1,0 +1,298 @@
+"""Payment batches across any sequence, as a stateful property driving the real services: computing and approving
+months of two programs, creating batches per rail, releasing them (by the creator or another, with the right or a
+wrong confirmation), cancelling drafts, importing statements with paid, returned, unknown and wrong-amount entries
+(and importing one again), changing and fixing payees' bank details, marking runs paid by hand. After every step:
+
+- the ledger balances, transaction by transaction and in all;
+- no cent is in two live payments: a line is covered once, a pending payment's cover is still in payment, a sent
+  payment's amount is exactly what its partner has on *sent*;
+- per partner and program, payable + in payment + sent + paid equals what approved runs posted (earned);
+- every approved or paid run reconciles; a payment's amount is what it covers.
+
+CI runs a fixed seed (derandomised); ``HYPOTHESIS_PROFILE=thorough`` runs many more sequences by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections import Counter, defaultdict
+
+import pytest
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from partnerships.models import DailyMetric, Enrolment, Program
+from payouts.exceptions import BatchRefused, PayoutsError, StatementAlreadyImported
+from payouts.models import (
+    AdRevenue,
+    EarningLine,
+    LedgerAccount,
+    LedgerEntry,
+    Payee,
+    Payment,
+    PaymentBatch,
+    PaymentItem,
+    PayoutRun,
+)
+from payouts.reconciliation import run_reconciliation
+from payouts.roles import ensure_group_permissions
+from payouts.services.batches import batch_cancel, batch_create, batch_release
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
+from payouts.services.statements import statement_import
+from tests.partnerships.factories import UserFactory
+from tests.payouts.batches.helpers import payee, statement
+from tests.payouts.factories import MONTH, member, paying_program
+
+MONTHS = [MONTH, dt.date(2026, 9, 1), dt.date(2026, 10, 1)]
+R, P, K = PayoutRun.Status, Payment.Status, LedgerAccount.Kind
+REACHED: Counter = Counter()
+
+settings.register_profile("batches-ci", max_examples=int(os.environ.get("BATCH_LIFECYCLE_EXAMPLES", "15")),
+                          stateful_step_count=30, derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("batches-thorough", max_examples=300, stateful_step_count=50, deadline=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+PROFILE = settings.get_profile("batches-thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+                               else "batches-ci")
+
+
+def by_partner_program(rows) -> dict[tuple[int, int], int]:
+    totals: dict[tuple[int, int], int] = defaultdict(int)
+    for partner, program, amount in rows:
+        totals[(partner, program)] += int(amount or 0)
+    return totals
+
+
+def ledger_balances(kind: str) -> dict[tuple[int, int], int]:
+    return by_partner_program(LedgerEntry.objects.filter(account__kind=kind).values_list(
+        "account__partner_id", "account__program_id").annotate(total=Sum("amount_minor")))
+
+
+class BatchLifecycle(RuleBasedStateMachine):
+    """Two USD programs (a pooled fund over three months, a revenue share) and three partners in both: two paid by
+    ACH, one with no bank details until a rule gives them; three finance approvers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.statements: list[bytes] = []
+
+    def teardown(self) -> None:
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    @initialize()
+    def world(self) -> None:
+        ensure_group_permissions()
+        self.finance = [UserFactory(username=f"batch-finance{i}", groups=["Finance approvers"]) for i in range(3)]
+        pooled = paying_program(month_budget=1_000_00, months=3, fund_total=3_000_00, min_payout_minor=10_00)
+        revenue = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=2_000_00,
+                                 revenue_share_rate="0.5")
+        self.programs = [pooled, revenue]
+        self.partners = [member(pooled, handle=f"b{i}") for i in range(3)]
+        for index, partner in enumerate(self.partners):
+            Enrolment.objects.create(partner=partner, program=revenue, status=Enrolment.Status.APPROVED,
+                                     submitted_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+                                     approved_at=dt.datetime(2026, 7, 1, tzinfo=dt.UTC), eligibility=[],
+                                     eligibility_passed=True)
+            for month in MONTHS:
+                views = (1_000_000, 2_000_000, 3_000_000)[index]
+                DailyMetric.objects.create(partner=partner, day=month.replace(day=10), views=views,
+                                           qualified_views=views)
+                AdRevenue.objects.create(partner=partner, day=month.replace(day=10), currency="USD",
+                                         amount_minor=(60_00, 100_00, 200_00)[index])
+        payee(self.partners[0])
+        payee(self.partners[1])
+        for program in (0, 1):  # August closed from the start, so batches have something to pay
+            self.close_month(program, MONTH, program + 1)
+
+    def _drafts(self) -> bool:
+        return PaymentBatch.objects.filter(status=PaymentBatch.Status.DRAFT).exists()
+
+    # --- runs -------------------------------------------------------------------------------------------
+    def _pick(self, queryset, pick: int):
+        rows = list(queryset.order_by("pk"))
+        return rows[pick % len(rows)] if rows else None
+
+    @rule(program=st.integers(0, 1), month=st.sampled_from(MONTHS), actor=st.integers(0, 2))
+    def close_month(self, program, month, actor):
+        """The scheduler computes a month and a finance approver approves it (refused out of order: a month not
+        computable, a run that does not reconcile)."""
+        with contextlib.suppress(PayoutsError):
+            run = payout_run_compute(program_id=self.programs[program].pk, month=month)
+            payout_run_approve(run_id=run.pk, actor=self.finance[actor])
+            REACHED.update(["approved" + (" carrying in" if run.lines.exclude(carried_in_minor=0).exists()
+                                          else "")])
+
+    @precondition(lambda self: PayoutRun.objects.filter(status=R.APPROVED).exists())
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def mark_paid_by_hand(self, pick, actor):
+        run = self._pick(PayoutRun.objects.filter(kind="final", status=R.APPROVED), pick)
+        if run is None:
+            return
+        covered = PaymentItem.objects.filter(run=run).exists()
+        try:
+            payout_run_mark_paid(run_id=run.pk, actor=self.finance[actor], reference="BY-HAND")
+        except PayoutsError:
+            return
+        assert not covered, "a run covered by a batch was marked paid by hand"
+
+    # --- batches ----------------------------------------------------------------------------------------
+    @rule(actor=st.integers(0, 2))
+    def create_batch(self, actor):
+        try:
+            batch = batch_create(currency="USD", rail="ach", actor=self.finance[actor])
+        except BatchRefused:
+            return
+        REACHED.update(["created a batch"])
+        assert batch.payment_count > 0
+
+    @precondition(lambda self: self._drafts())
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), correct=st.sampled_from([True, True, True, False]))
+    def release(self, pick, actor, correct):
+        batch = self._pick(PaymentBatch.objects.filter(status=PaymentBatch.Status.DRAFT), pick)
+        if batch is None:
+            return
+        user, entries = self.finance[actor], LedgerEntry.objects.count()
+        try:
+            batch_release(batch_id=batch.pk, actor=user, expected_count=batch.payment_count,
+                          expected_total_minor=batch.control_total_minor + (0 if correct else 1))
+        except BatchRefused as exc:
+            REACHED.update([f"release refused: {str(exc).split(':')[0][:50]}"])
+            assert LedgerEntry.objects.count() == entries
+            assert PaymentBatch.objects.get(pk=batch.pk).status == PaymentBatch.Status.DRAFT
+            return
+        assert correct, "released with a wrong control total"
+        assert batch.created_by_id != user.pk, "released by its creator"
+        REACHED.update(["released a batch"])
+
+    @precondition(lambda self: self._drafts())
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def cancel_draft(self, pick, actor):
+        batch = self._pick(PaymentBatch.objects.filter(status=PaymentBatch.Status.DRAFT), pick)
+        if batch is not None:
+            batch_cancel(batch_id=batch.pk, actor=self.finance[actor], reason="redo")
+
+    # --- the bank ---------------------------------------------------------------------------------------
+    @precondition(lambda self: Payment.objects.exclude(status=P.PENDING).exists())
+    @rule(entries=st.lists(st.tuples(st.integers(0, 9), st.sampled_from(["paid", "returned", "unknown", "amount"])),
+                           min_size=1, max_size=4), actor=st.integers(0, 2))
+    def import_statement(self, entries, actor):
+        payments = list(Payment.objects.exclude(status=P.PENDING).order_by("pk"))
+        built = []
+        for pick, kind in entries:
+            if kind == "unknown" or not payments:
+                built.append((f"X{pick}", 1_00, "USD", "paid"))
+                continue
+            payment = payments[pick % len(payments)]
+            if kind == "amount":
+                built.append((payment, payment.amount_minor + 1, "USD", "paid"))
+            else:
+                built.append((payment, payment.amount_minor, "USD", kind, "AC04" if kind == "returned" else ""))
+        data = statement(f"S{len(self.statements)}-{timezone.now().timestamp()}", *built)
+        imported = statement_import(data=data, file_name="s.xml", actor=self.finance[actor])
+        self.statements.append(data)
+        REACHED.update(["imported a statement"] + (["paid"] if imported.paid_count else [])
+                       + (["returned"] if imported.returned_count else []))
+
+    @precondition(lambda self: bool(self.statements))
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def import_a_statement_again(self, pick, actor):
+        if not self.statements:
+            return
+        entries, statuses = LedgerEntry.objects.count(), dict(Payment.objects.values_list("pk", "status"))
+        with pytest.raises(StatementAlreadyImported):
+            statement_import(data=self.statements[pick % len(self.statements)], file_name="again.xml",
+                             actor=self.finance[actor])
+        assert LedgerEntry.objects.count() == entries
+        assert dict(Payment.objects.values_list("pk", "status")) == statuses
+
+    # --- payees -----------------------------------------------------------------------------------------
+    @rule(partner=st.integers(0, 2), confirmed=st.booleans())
+    def change_bank_details(self, partner, confirmed):
+        """The details are given or fixed (clearing a block): held unless a second person confirmed."""
+        target = self.partners[partner]
+        now = timezone.now()
+        existing = Payee.objects.filter(partner=target).first()
+        if existing is None:
+            existing = payee(target)
+        Payee.objects.filter(pk=existing.pk).update(
+            blocked_reason="", changed_at=now, hold_until=now + dt.timedelta(days=7),
+            confirmed_at=now if confirmed else None)
+
+    # --- invariants -------------------------------------------------------------------------------------
+    @invariant()
+    def ledger_balances(self):
+        unbalanced = LedgerEntry.objects.values("transaction").annotate(total=Sum("amount_minor")).exclude(total=0)
+        assert not unbalanced.exists()
+        assert (LedgerEntry.objects.aggregate(total=Sum("amount_minor"))["total"] or 0) == 0
+
+    @invariant()
+    def no_cent_in_two_live_payments(self):
+        for payment in Payment.objects.annotate(covered=Sum("items__amount_minor")):
+            assert payment.covered == payment.amount_minor, payment
+        lines = PaymentItem.objects.values_list("line_id", flat=True)
+        assert len(lines) == len(set(lines))
+        assert not PaymentItem.objects.exclude(line__status__in=[EarningLine.Status.PAYABLE,
+                                                                 EarningLine.Status.PAID]).exists()
+        in_payment, sent = ledger_balances(K.PARTNER_IN_PAYMENT), ledger_balances(K.PARTNER_SENT)
+        pending = by_partner_program(PaymentItem.objects.filter(payment__status=P.PENDING).values_list(
+            "partner_id", "program_id", "amount_minor"))
+        in_files = by_partner_program(PaymentItem.objects.filter(payment__status=P.SENT).values_list(
+            "partner_id", "program_id", "amount_minor"))
+        for key in set(pending) | set(in_payment):
+            assert pending.get(key, 0) <= in_payment.get(key, 0), f"a draft covers more than is in payment: {key}"
+        for key in set(in_files) | set(sent):
+            assert in_files.get(key, 0) == sent.get(key, 0), f"sent payments and the ledger differ: {key}"
+
+    @invariant()
+    def paid_plus_owed_equals_earned(self):
+        closed = {"run__kind": "final", "run__status__in": [R.APPROVED, R.PAID]}
+        earned = by_partner_program(EarningLine.objects.filter(**closed).values_list(
+            "partner_id", "run__program_id").annotate(t=Sum("gross_minor") + Sum("adjustments_minor")
+                                                      - Sum("withholding_minor")))
+        paid = by_partner_program(PaymentItem.objects.filter(payment__status=P.PAID).values_list(
+            "partner_id", "program_id", "amount_minor"))
+        by_hand = by_partner_program(EarningLine.objects.filter(status=EarningLine.Status.PAID,
+                                                                payment_item__isnull=True).values_list(
+            "partner_id", "run__program_id", "net_minor"))
+        owed = [ledger_balances(kind) for kind in (K.PARTNER_PAYABLE, K.PARTNER_IN_PAYMENT, K.PARTNER_SENT)]
+        keys = set(earned).union(paid, by_hand, *owed)
+        for key in keys:
+            total = sum(balances.get(key, 0) for balances in owed) + paid.get(key, 0) + by_hand.get(key, 0)
+            assert total == earned.get(key, 0), (key, total, earned.get(key, 0))
+        paid_out = int(LedgerEntry.objects.filter(account__kind=K.PAID_OUT).aggregate(t=Sum("amount_minor"))["t"]
+                       or 0)
+        assert paid_out == sum(paid.values()) + sum(by_hand.values())
+
+    @invariant()
+    def closed_runs_reconcile(self):
+        for run in PayoutRun.objects.filter(kind="final", status__in=[R.APPROVED, R.PAID]):
+            failed = [check.label for check in run_reconciliation(run) if not check.ok]
+            assert failed == [], (run, failed)
+
+
+@pytest.mark.django_db
+def test_batches_keep_the_money_invariants_over_any_sequence(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    REACHED.clear()
+    run_state_machine_as_test(BatchLifecycle, settings=PROFILE)
+    assert REACHED["released a batch"] >= 3, REACHED
+    assert REACHED["paid"] >= 1, REACHED
+    assert REACHED["returned"] >= 1, REACHED
