@@ -81,10 +81,11 @@ APPROVED_FINAL = f"r.kind = {quoted(PayoutRun.Kind.FINAL)} AND r.status = {quote
 
 def payee_refusal_sql(now_param: str = "%(now)s") -> str:
     """SQL over the payee ``p`` (LEFT JOINed) for the batch's %(rail)s and %(currency)s: why the partner cannot be
-    paid now ('' when they can)."""
+    paid now ('' when they can). Blocked and held are payouts.payees' definitions (PAYEE_PAYABLE_SQL: a confirmed
+    change has no hold_until), spelt out here to name the reason."""
     return f"""CASE WHEN p.id IS NULL THEN 'no bank details (payee) on file'
         WHEN p.blocked_reason <> '' THEN 'payee blocked: ' || p.blocked_reason
-        WHEN p.hold_until > {now_param} AND (p.confirmed_at IS NULL OR p.confirmed_at < p.changed_at)
+        WHEN p.hold_until > {now_param}
              THEN 'bank details changed: held until the change is confirmed by a second person or the hold ends'
         WHEN p.rail <> %(rail)s THEN 'payee is paid by another rail (' || p.rail || ')'
         WHEN p.currency <> %(currency)s THEN 'payee is paid in ' || p.currency

@@ -45,6 +45,7 @@ from payouts.models import (
 )
 from payouts.services.batches import ITEM_TABLE, ensure_item_accounts, item_moves_sql
 from payouts.services.guards import require_permission
+from payouts.services.payees import payee_block
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -167,7 +168,7 @@ def _apply(imported: StatementImport, statement: banking.Statement, actor: User)
             reason=line.message[:200])
     _post(imported, actor, returned_after_paid={int(line.payment_id or 0) for line in returned}
                                                 & (was_paid | set(paid)))
-    _block_payees(returned)
+    _block_payees(returned, actor)
     _settle_runs_and_batches(imported, actor, now)
     imported.paid_count, imported.returned_count = len(paid), len(returned)
     imported.unmatched_count = sum(1 for line in lines if line.result == L.UNMATCHED)
@@ -220,15 +221,13 @@ def _post(imported: StatementImport, actor: User, *, returned_after_paid: set[in
                     UNION ALL {_program_moves_sql(from_paid, "payable", to_paid_out=False)}""")
 
 
-def _block_payees(returned: list[StatementLine]) -> None:
-    """Hold each partner whose payment came back until their bank details are fixed (with the payee's history)."""
+def _block_payees(returned: list[StatementLine], actor: User) -> None:
+    """Hold each partner whose payment came back until their bank details are fixed (payouts.services.payees)."""
     for line in returned:
-        payee = Payee.objects.select_for_update().filter(partner__payments__pk=int(line.payment_id or 0)).first()
-        if payee is None:
-            continue
-        payee.blocked_reason = f"payment returned: {line.message} ({line.end_to_end_id})"[:200]
-        payee._change_reason = payee.blocked_reason  # type: ignore[attr-defined]  # simple-history's audit reason
-        payee.save(update_fields=["blocked_reason"])
+        partner_id = Payment.objects.filter(pk=int(line.payment_id or 0)).values_list("partner_id", flat=True).first()
+        if partner_id is not None and Payee.objects.filter(partner_id=partner_id).exists():
+            payee_block(partner_id=partner_id, actor=actor,
+                        reason=f"payment returned: {line.message} ({line.end_to_end_id})")
 
 
 SETTLED = quoted(P.PAID, P.RETURNED)

@@ -68,7 +68,7 @@ def test_a_paid_a_returned_and_an_unknown_entry(released, checker):
     assert balance(partners["ana"], K.PARTNER_PAYABLE) == 0
     blocked = Payee.objects.get(partner=partners["ben"]).blocked_reason
     assert blocked == f"payment returned: AC04 account closed ({ben.end_to_end_id})"
-    assert Payee.objects.get(partner=partners["ben"]).history.first().history_change_reason == blocked
+    assert Payee.objects.get(partner=partners["ben"]).history.first().history_change_reason == f"Blocked: {blocked}"
     assert Payee.objects.get(partner=partners["ana"]).blocked_reason == ""
     assert_ledger_balanced()
     # every payment is settled: the run is paid, its batch closed, and the run still reconciles
