@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_a_link_used_twice_at_once_makes_one_account(repeat):
     partner = PartnerFactory()
     token = f"token-{repeat}-abcdefghijklmnopqrstuvwxyz"
-    ClaimInvitation.objects.create(partner=partner, email=f"twice{repeat}@example.org", token_digest=token_digest(token),
+    ClaimInvitation.objects.create(partner=partner, email=f"twice{repeat}@example.org",
+                                   token_digest=token_digest(token),
                                    expires_at="2100-01-01T00:00:00Z")
     outcomes = run_together(lambda: claim_invitation_accept(token=token, password="a long good password 1"),
                             lambda: claim_invitation_accept(token=token, password="a long good password 2"))
