@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # django-allauth's per-request state (the creator pages' sign-in, e-mail verification and password reset).
     "allauth.account.middleware.AccountMiddleware",
+    # The creator pages in the visitor's language (English or Spanish); everything else stays in English.
+    "creators.middleware.CreatorLanguageMiddleware",
     # Last: turns a sign-in refused by axes (the account is locked) into the "locked, try again at" answer.
     "axes.middleware.AxesMiddleware",
 ]

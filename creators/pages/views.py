@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.money import format_money
@@ -25,6 +26,7 @@ from core.spreadsheets import safe_cell
 from creators import selectors
 from creators.exceptions import CreatorsError
 from creators.models import NotificationPreference, PartnerContact
+from creators.pages import words
 from creators.pages.forms import AnswerForm, ClaimForm, PreferencesForm, ProfileForm
 from creators.services.claims import claim_invitation_accept, claim_invitation_for
 from creators.services.profile import notification_preferences_update, partner_profile_update
@@ -37,6 +39,10 @@ from payouts.selectors import STATEMENT_HEADER, statement_row
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 NOT_A_CREATOR = "This account does not act for a partner."
+
+
+def _date(value) -> str:
+    return formats.date_format(value, "DATE_FORMAT")
 
 
 def creator_required(view):
@@ -58,7 +64,25 @@ def creator_required(view):
 
 @creator_required
 def programs(request):
-    return render(request, "creators/programs.html", {"programs": selectors.partner_programs(request.partner)})
+    views = selectors.partner_programs(request.partner)
+    rows = [{"view": view, "rules": [words.rule_row(rule) for rule in view.rules],
+             "status": words.status(view.enrolment.status) if view.enrolment else "",
+             "refusal": _refusal(view)} for view in views]
+    return render(request, "creators/programs.html", {"programs": rows})
+
+
+def _refusal(view: selectors.ProgramView) -> str:
+    """Why applying is refused now, in the visitor's language (the service's sentence is English)."""
+    if not view.refusal:
+        return ""
+    if view.reapply_from:
+        return _("You may apply again from %(date)s (cool-down after a rejection).") % {
+            "date": _date(view.reapply_from)}
+    if not view.program.is_open:
+        return _("This program is closed to new applications.")
+    if view.enrolment and view.enrolment.status in ("submitted", "approved", "suspended"):
+        return _("You already have a live application or membership here.")
+    return _("You cannot apply to programs at the moment.")
 
 
 @require_POST
@@ -70,9 +94,10 @@ def program_apply(request, program_id: int):
     try:
         enrolment_submit(partner_id=request.partner.pk, program_id=program_id, actor=request.user)
     except PartnershipsError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(views[program_id]) or str(exc))
     else:
-        messages.success(request, f"Applied to “{views[program_id].program.name}”: your application is pending.")
+        messages.success(request, _("Applied to “%(program)s”: your application is pending.") % {
+            "program": views[program_id].program.name})
     return HttpResponseRedirect(reverse("creators:programs"))
 
 
@@ -87,16 +112,17 @@ def enrolment_withdraw_view(request, enrolment_id: int):
     except PartnershipsError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Withdrawn from “{enrolment.program.name}”.")
+        messages.success(request, _("Withdrawn from “%(program)s”.") % {"program": enrolment.program.name})
     return HttpResponseRedirect(reverse("creators:programs"))
 
 
 def _invitation_row(invitation: Invitation) -> dict:
     now = timezone.now()
+    expired = invitation.status == Invitation.Status.EXPIRED or (
+        invitation.status == Invitation.Status.INVITED and invitation.expires_at <= now)
     return {"invitation": invitation, "fee": format_money(invitation.offered_fee_minor, invitation.currency),
             "open": invitation.status == Invitation.Status.INVITED and invitation.expires_at > now,
-            "expired": invitation.status == Invitation.Status.EXPIRED
-            or (invitation.status == Invitation.Status.INVITED and invitation.expires_at <= now)}
+            "expired": expired, "status": words.status("expired" if expired else invitation.status)}
 
 
 @creator_required
@@ -118,10 +144,12 @@ def invitation_detail(request, invitation_id: int):
                 invitation_answer(invitation_id=invitation.pk, accept=form.cleaned_data["answer"] == "accept",
                                   actor=request.user, message=form.cleaned_data["message"])
             except PartnershipsError as exc:
-                messages.error(request, str(exc))
+                expired = _("This invitation expired on %(date)s: it can no longer be accepted or declined.") % {
+                    "date": _date(invitation.expires_at)}
+                messages.error(request, expired if invitation.expires_at <= timezone.now() else str(exc))
                 status = 400
             else:
-                messages.success(request, "Your answer was sent to the brand.")
+                messages.success(request, _("Your answer was sent to the brand."))
                 return HttpResponseRedirect(reverse("creators:invitation", args=[invitation.pk]))
         else:
             status = 400
@@ -134,6 +162,7 @@ def earnings(request):
     months = selectors.partner_earnings(request.partner)
     rows = [{"month": month.month, "lines": [
         {"run": run, "line": line, "steps": steps, "net": format_money(line.net_minor, run.currency),
+         "status": words.status(line.status),
          "gross": format_money(line.gross_minor, run.currency)} for run, line, steps in month.lines]}
         for month in months]
     estimates = [{"line": line, "gross": format_money(line.gross_minor, line.run.currency)}
@@ -170,7 +199,7 @@ def profile(request):
     if request.method == "POST":
         if form.is_valid():
             partner_profile_update(partner_id=partner.pk, actor=request.user, **form.cleaned_data)
-            messages.success(request, "Profile saved.")
+            messages.success(request, _("Profile saved."))
             return HttpResponseRedirect(reverse("creators:profile"))
         return render(request, "creators/profile.html", {"form": form, "partner": partner}, status=400)
     return render(request, "creators/profile.html", {"form": form, "partner": partner})
@@ -183,7 +212,7 @@ def preferences(request):
     form = PreferencesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         notification_preferences_update(user=request.user, **form.cleaned_data)
-        messages.success(request, "Notification preferences saved.")
+        messages.success(request, _("Notification preferences saved."))
         return HttpResponseRedirect(reverse("creators:preferences"))
     return render(request, "creators/preferences.html", {"form": form})
 
@@ -204,7 +233,8 @@ def claim(request, token: str):
             return render(request, "creators/claim_refused.html", {"reason": str(exc)}, status=410)
         else:
             login(request, user, backend="allauth.account.auth_backends.AuthenticationBackend")
-            messages.success(request, f"Welcome: your account acts for @{invitation.partner.handle}.")
+            messages.success(request, _("Welcome: your account acts for @%(handle)s.") % {
+                "handle": invitation.partner.handle})
             return HttpResponseRedirect(reverse("creators:programs"))
     return render(request, "creators/claim.html", {"form": form, "claim": invitation},
                   status=400 if request.method == "POST" else 200)
