@@ -30,7 +30,8 @@ def user_partner(user) -> Partner | None:
 
 
 def user_acts_for_partner(actor: Actor, partner_id: int) -> bool:
-    return CreatorMembership.objects.filter(user_id=getattr(actor, "pk", None), partner_id=partner_id).exists()
+    user_id = getattr(actor, "pk", None)
+    return user_id is not None and CreatorMembership.objects.filter(user_id=user_id, partner_id=partner_id).exists()
 
 
 @dataclass
@@ -48,8 +49,8 @@ def partner_programs(partner: Partner) -> list[ProgramView]:
     application and whether they may apply (the service's own check, so the page refuses what it would refuse)."""
     statistics = PartnerStatistics.objects.filter(partner=partner).first()
     latest: dict[int, Enrolment] = {}
-    for enrolment in Enrolment.objects.filter(partner=partner).order_by("submitted_at", "pk"):
-        latest[enrolment.program_id] = enrolment
+    for application in Enrolment.objects.filter(partner=partner).order_by("submitted_at", "pk"):
+        latest[application.program_id] = application
     now = timezone.now()
     views = []
     for program in Program.objects.order_by("name"):
@@ -59,8 +60,7 @@ def partner_programs(partner: Partner) -> list[ProgramView]:
             enrolment_check_can_apply(partner=partner, program=program, now=now)
         except ApplicationRefused as exc:
             view.refusal = str(exc)
-        enrolment = view.enrolment
-        if enrolment is not None:
+        if (enrolment := view.enrolment) is not None:
             view.can_withdraw = enrolment.status in (Enrolment.Status.SUBMITTED, Enrolment.Status.APPROVED,
                                                      Enrolment.Status.SUSPENDED)
             if enrolment.status == Enrolment.Status.REJECTED and enrolment.decided_at:

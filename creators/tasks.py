@@ -2,11 +2,13 @@
 event and recipient by the service (creators.services.notifications), so a task that runs twice is harmless."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from core.tasks import RETRY
 from creators.services import notifications
 
-MAIL_RETRY = {**RETRY, "autoretry_for": (*RETRY["autoretry_for"], OSError)}  # an SMTP server briefly unreachable
+# As every task (core.tasks.RETRY), and an SMTP server briefly unreachable too.
+MAIL_RETRY = {**RETRY, "autoretry_for": (OperationalError, OSError)}
 
 
 @shared_task(name="creators.send_claim_link", **MAIL_RETRY)

@@ -12,8 +12,7 @@ import secrets
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -51,11 +50,11 @@ def _normalised_email(email: str) -> str:
 
 
 @transaction.atomic
-def claim_invitation_send(*, partner_id: int, email: str, actor: AbstractBaseUser | None) -> ClaimInvitation:
+def claim_invitation_send(*, partner_id: int, email: str, actor: User | None) -> ClaimInvitation:
     """Create a claim link for the partner and e-mail it once the transaction commits. ``actor`` None is the platform
     itself (a command, the demo); a person needs the permission. The address also becomes the partner's contact
     e-mail when it has none."""
-    if actor is not None and not actor.has_perm(SEND_PERMISSION):  # type: ignore[attr-defined]
+    if actor is not None and not actor.has_perm(SEND_PERMISSION):
         raise CreatorsError(NO_PERMISSION.format(user=actor, permission=SEND_PERMISSION))
     email = _normalised_email(email)
     partner = Partner.objects.get(pk=partner_id)
@@ -89,7 +88,6 @@ def claim_invitation_for(token: str, *, lock: bool = False) -> ClaimInvitation:
 
 
 def _free_username(email: str, claim_id: int) -> str:
-    User = get_user_model()
     username = email[:150]
     if User.objects.filter(username=username).exists():
         username = f"{email[:130]}-{claim_id}"
@@ -97,12 +95,11 @@ def _free_username(email: str, claim_id: int) -> str:
 
 
 @transaction.atomic
-def claim_invitation_accept(*, token: str, password: str) -> AbstractBaseUser:
+def claim_invitation_accept(*, token: str, password: str) -> User:
     """Use a claim link: create the user (password checked by Django's validators), their membership of the partner
     and their verified e-mail address, and spend the link. The link's row is locked, so two uses at once make one
     account; the second is told the link was used."""
     claim = claim_invitation_for(token, lock=True)
-    User = get_user_model()
     if (User.objects.filter(email__iexact=claim.email).exists()
             or EmailAddress.objects.filter(email__iexact=claim.email).exists()):
         raise CreatorsError(EMAIL_TAKEN.format(email=claim.email))

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -42,7 +41,7 @@ def render_email(template: str, context: dict[str, Any], to: str) -> EmailMultiA
 
 
 def notification_send(*, event_key: str, kind: str, email: str, template: str, context: dict[str, Any],
-                      user: AbstractBaseUser | None = None) -> Notification:
+                      user: User | None = None) -> Notification:
     """Send one event's e-mail to one recipient, unless it was sent already or the user turned this kind off."""
     lookup: dict[str, Any] = {"event_key": event_key, "user": user} if user else {
         "event_key": event_key, "user": None, "email": email}
@@ -65,7 +64,7 @@ def notification_send(*, event_key: str, kind: str, email: str, template: str, c
     return notification
 
 
-def _partner_users(partner_id: int) -> list[AbstractBaseUser]:
+def _partner_users(partner_id: int) -> list[User]:
     return [membership.user for membership in CreatorMembership.objects.filter(
         partner_id=partner_id, user__is_active=True).select_related("user").order_by("pk") if membership.user.email]
 
@@ -114,7 +113,7 @@ def invitation_answered_notify(*, invitation_id: int) -> list[Notification]:
 
 def security_notice_send(*, user_id: int, event_key: str, what: str) -> Notification | None:
     """A change to the account (password set or reset): always sent, whatever the preferences say."""
-    user = get_user_model().objects.filter(pk=user_id).first()
+    user = User.objects.filter(pk=user_id).first()
     if user is None or not user.email:
         return None
     return notification_send(event_key=event_key, kind=Notification.Kind.SECURITY, email=user.email, user=user,

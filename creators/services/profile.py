@@ -3,7 +3,7 @@ the contact e-mail; and their own notification preferences."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from creators.exceptions import CreatorsError
@@ -15,7 +15,7 @@ NOT_YOUR_PARTNER = "You do not act for this partner."
 
 
 @transaction.atomic
-def partner_profile_update(*, partner_id: int, actor: AbstractBaseUser, display_name: str,
+def partner_profile_update(*, partner_id: int, actor: User, display_name: str,
                            opted_into_brand_deals: bool, categories: list[Category], contact_email: str) -> Partner:
     """Change the partner's public profile; the partner's history records who (the creator's user) and what."""
     if not user_acts_for_partner(actor, partner_id):
@@ -40,7 +40,7 @@ def partner_profile_update(*, partner_id: int, actor: AbstractBaseUser, display_
 
 
 @transaction.atomic
-def notification_preferences_update(*, user: AbstractBaseUser, application_decided: bool, invitation_received: bool,
+def notification_preferences_update(*, user: User, application_decided: bool, invitation_received: bool,
                                     invitation_answered: bool) -> NotificationPreference:
     preference, _ = NotificationPreference.objects.get_or_create(user=user)
     preference.application_decided = application_decided
