@@ -64,6 +64,7 @@ class Notification(models.Model):
         APPLICATION_DECIDED = "application_decided", "Application decided"
         INVITATION_RECEIVED = "invitation_received", "Brand invitation received"
         INVITATION_ANSWERED = "invitation_answered", "Invitation answered (brands)"
+        STATEMENTS = "statements", "Statement ready or payment sent"
         SECURITY = "security", "Security notice"
 
     event_key = models.CharField(max_length=200)
@@ -96,6 +97,9 @@ class NotificationPreference(models.Model):
     application_decided = models.BooleanField(default=True)
     invitation_received = models.BooleanField(default=True)
     invitation_answered = models.BooleanField(default=True)
+    statements = models.BooleanField(default=True)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True,
+                                help_text="The language of the e-mails; empty: the site's default (English).")
 
     def __str__(self) -> str:
         return f"notification preferences of {self.user}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.tasks import enqueue
 from partnerships.models import Enrolment, Invitation
+from payouts.models import PayoutRun
 
 DECIDED = (Enrolment.Status.APPROVED, Enrolment.Status.REJECTED)
 ANSWERED = (Invitation.Status.ACCEPTED, Invitation.Status.DECLINED)
@@ -33,6 +34,18 @@ def invitation_events(sender, instance: Invitation, created: bool, update_fields
         transaction.on_commit(lambda: enqueue("creators.notify_invitation_received", instance.pk))
     elif instance.status in ANSWERED and (update_fields is None or "status" in update_fields):
         transaction.on_commit(lambda: enqueue("creators.notify_invitation_answered", instance.pk))
+
+
+@receiver(post_save, sender=PayoutRun, dispatch_uid="creators.run_events")
+def run_events(sender, instance: PayoutRun, created: bool, update_fields=None, **kwargs) -> None:
+    """A monthly run approved (statements ready) or marked paid (payments sent)."""
+    if instance.kind != PayoutRun.Kind.FINAL or instance.status not in (PayoutRun.Status.APPROVED,
+                                                                          PayoutRun.Status.PAID):
+        return
+    if update_fields is not None and "status" not in update_fields:
+        return
+    run_id, status = instance.pk, instance.status
+    transaction.on_commit(lambda: enqueue("creators.notify_run_event", run_id, status))
 
 
 def _security_notice(user, what: str) -> None:

@@ -39,3 +39,8 @@ def security_notice_task(user_id: int, event_key: str, what: str) -> None:
 @shared_task(name="creators.send_email", **MAIL_RETRY)
 def send_email_task(to: str, subject: str, text: str, html: str = "") -> None:
     notifications.email_send(to=to, subject=subject, text=text, html=html)
+
+
+@shared_task(name="creators.notify_run_event", **MAIL_RETRY)
+def notify_run_event_task(run_id: int, status: str) -> None:
+    notifications.run_event_notify(run_id=run_id, status=status)

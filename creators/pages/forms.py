@@ -33,3 +33,6 @@ class PreferencesForm(forms.Form):
     application_decided = forms.BooleanField(required=False, label=_("A program decided my application"))
     invitation_received = forms.BooleanField(required=False, label=_("A brand invited me"))
     invitation_answered = forms.BooleanField(required=False, label=_("A creator answered my brand's invitation"))
+    statements = forms.BooleanField(required=False, label=_("A statement is ready or a payment was sent"))
+    language = forms.ChoiceField(choices=[("", _("English (default)")), ("es", "Español")], required=False,
+                                 label=_("Language of the e-mails"))

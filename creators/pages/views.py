@@ -23,10 +23,9 @@ from django.views.decorators.http import require_POST
 
 from core.money import format_money
 from core.spreadsheets import safe_cell
-from creators import selectors
+from creators import selectors, words
 from creators.exceptions import CreatorsError
 from creators.models import NotificationPreference, PartnerContact
-from creators.pages import words
 from creators.pages.forms import AnswerForm, ClaimForm, PreferencesForm, ProfileForm
 from creators.services.claims import claim_invitation_accept, claim_invitation_for
 from creators.services.profile import notification_preferences_update, partner_profile_update

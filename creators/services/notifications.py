@@ -18,8 +18,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from core.money import format_money
+from creators import words
 from creators.models import ClaimInvitation, CreatorMembership, Notification, NotificationPreference
 from partnerships.models import BrandMembership, Enrolment, Invitation
+from payouts.models import EarningLine, PayoutRun
 
 ALWAYS_SENT = {Notification.Kind.CLAIM, Notification.Kind.SECURITY}  # not the person's choice
 TURNED_OFF = "turned off in the recipient's notification preferences"
@@ -50,13 +52,12 @@ def notification_send(*, event_key: str, kind: str, email: str, template: str, c
         notification = Notification.objects.select_for_update().get(**lookup)
         if notification.sent_at is not None or notification.skipped_reason:
             return notification
-        if user is not None and kind not in ALWAYS_SENT:
-            preference = NotificationPreference.objects.filter(user=user).first()
-            if preference is not None and not preference.allows(kind):
-                notification.skipped_reason = TURNED_OFF
-                notification.save(update_fields=["skipped_reason"])
-                return notification
-        with translation.override(settings.LANGUAGE_CODE):
+        preference = NotificationPreference.objects.filter(user=user).first() if user is not None else None
+        if kind not in ALWAYS_SENT and preference is not None and not preference.allows(kind):
+            notification.skipped_reason = TURNED_OFF
+            notification.save(update_fields=["skipped_reason"])
+            return notification
+        with translation.override((preference.language if preference else "") or settings.LANGUAGE_CODE):
             message = render_email(template, {**context, "recipient": user, "site_url": settings.SITE_URL}, email)
         message.send()
         notification.sent_at, notification.subject = timezone.now(), message.subject[:200]
@@ -80,6 +81,7 @@ def claim_link_send(*, claim_id: int, token: str) -> Notification:
 def application_decided_notify(*, enrolment_id: int, event_key: str) -> list[Notification]:
     enrolment = Enrolment.objects.select_related("partner", "program").get(pk=enrolment_id)
     context = {"enrolment": enrolment, "program": enrolment.program, "partner": enrolment.partner,
+               "status": words.STATUSES.get(enrolment.status, enrolment.status),  # translated when rendered
                "link": absolute("/creators/programs/")}
     return [notification_send(event_key=event_key, kind=Notification.Kind.APPLICATION_DECIDED, email=user.email,
                               user=user, template="application_decided", context=context)
@@ -126,3 +128,22 @@ def email_send(*, to: str, subject: str, text: str, html: str = "") -> None:
     if html:
         message.attach_alternative(html, "text/html")
     message.send()
+
+
+def run_event_notify(*, run_id: int, status: str) -> list[Notification]:
+    """A monthly run approved (the statement is ready) or paid (the payment is sent): every user of each partner with a
+    line in it, once per run, event and user."""
+    run = PayoutRun.objects.select_related("program").get(pk=run_id)
+    lines = {line.partner_id: line for line in EarningLine.objects.filter(
+        run=run, partner__creator_memberships__isnull=False).distinct()}
+    sent = []
+    for membership in (CreatorMembership.objects.filter(partner_id__in=lines, user__is_active=True)
+                       .select_related("user").order_by("pk")):
+        user, line = membership.user, lines[membership.partner_id]
+        if not user.email:
+            continue
+        context = {"run": run, "program": run.program, "line": line, "paid": status == PayoutRun.Status.PAID,
+                   "net": format_money(line.net_minor, run.currency), "link": absolute("/creators/earnings/")}
+        sent.append(notification_send(event_key=f"run:{run.pk}:{status}", kind=Notification.Kind.STATEMENTS,
+                                      email=user.email, user=user, template="statement", context=context))
+    return sent

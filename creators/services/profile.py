@@ -41,10 +41,13 @@ def partner_profile_update(*, partner_id: int, actor: User, display_name: str,
 
 @transaction.atomic
 def notification_preferences_update(*, user: User, application_decided: bool, invitation_received: bool,
-                                    invitation_answered: bool) -> NotificationPreference:
+                                    invitation_answered: bool, statements: bool = True,
+                                    language: str = "") -> NotificationPreference:
     preference, _ = NotificationPreference.objects.get_or_create(user=user)
     preference.application_decided = application_decided
     preference.invitation_received = invitation_received
     preference.invitation_answered = invitation_answered
+    preference.statements = statements
+    preference.language = language
     preference.save()
     return preference

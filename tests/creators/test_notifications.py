@@ -158,3 +158,41 @@ def test_task_names_are_pinned():
                                    tasks.security_notice_task, tasks.send_email_task)} == {
         "creators.send_claim_link", "creators.notify_application_decided", "creators.notify_invitation_received",
         "creators.notify_invitation_answered", "creators.security_notice", "creators.send_email"}
+
+
+@pytest.mark.django_db
+def test_statement_ready_then_payment_sent_through_the_real_services(smtp, django_capture_on_commit_callbacks):
+    from payouts.roles import ensure_group_permissions
+    from payouts.services.runs import payout_run_compute
+    from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
+    from tests.payouts.factories import MONTH, member, paying_program
+
+    starter = UserFactory(username="starter", groups=["Finance approvers"])
+    approver = UserFactory(username="approver", groups=["Finance approvers"])
+    ensure_group_permissions()
+    program = paying_program()
+    partner = member(program, handle="maya", views=1_000_000)
+    user = make_creator(partner=partner, email="maya@example.org")
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
+    with django_capture_on_commit_callbacks(execute=True):
+        payout_run_approve(run_id=run.pk, actor=approver)
+    [ready] = smtp.to(user.email)
+    assert ready["Subject"] == f"[Creator Partnerships] Your statement is ready: {program.name}, August 2026"
+    assert "http://127.0.0.1:8000/creators/earnings/" in smtp.text(ready)
+    with django_capture_on_commit_callbacks(execute=True):
+        payout_run_mark_paid(run_id=run.pk, actor=approver, reference="BATCH-1")
+    paid = smtp.to(user.email)[-1]
+    assert paid["Subject"] == f"[Creator Partnerships] Payment sent: {program.name}, August 2026"
+    assert len(smtp.to(user.email)) == 2
+
+
+@pytest.mark.django_db
+def test_emails_in_the_users_language(smtp, creator, manager, django_capture_on_commit_callbacks):
+    NotificationPreference.objects.create(user=creator, language="es")
+    enrolment = enrolment_submit(partner_id=partner_of(creator).pk, program_id=ProgramFactory(name="Fondo").pk,
+                                 actor=creator)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrolment_approve(enrolment_id=enrolment.pk, actor=manager)
+    [message] = smtp.to(creator.email)
+    assert message["Subject"] == "[Creator Partnerships] Tu solicitud a Fondo: Aprobada"
+    assert "Consúltala en tu página de programas" in smtp.text(message)
