@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
     "Re-queue payout runs left computing (every 10 minutes)": {
         "task": "payouts.requeue_stalled_runs", "schedule": 600.0,
     },
+    # Creators hear of invitations about to expire (a day before) and expired, once each.
+    "Invitation deadlines to creators (hourly)": {
+        "task": "creators.notify_invitation_deadlines", "schedule": 3600.0,
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers log through LOGGING above (JSON in production) instead of Celery's own format.

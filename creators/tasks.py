@@ -44,3 +44,8 @@ def send_email_task(to: str, subject: str, text: str, html: str = "") -> None:
 @shared_task(name="creators.notify_run_event", **MAIL_RETRY)
 def notify_run_event_task(run_id: int, status: str) -> None:
     notifications.run_event_notify(run_id=run_id, status=status)
+
+
+@shared_task(name="creators.notify_invitation_deadlines", **MAIL_RETRY)
+def notify_invitation_deadlines_task() -> int:
+    return notifications.invitation_deadlines_notify()

@@ -8,12 +8,14 @@ that failed rolls the row back and the retry sends it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -97,6 +99,33 @@ def invitation_received_notify(*, invitation_id: int) -> list[Notification]:
                               kind=Notification.Kind.INVITATION_RECEIVED, email=user.email, user=user,
                               template="invitation_received", context=context)
             for user in _partner_users(invitation.partner_id)]
+
+
+REMINDER_BEFORE = dt.timedelta(hours=24)
+EXPIRED_LOOKBACK = dt.timedelta(days=2)  # how far back the hourly sweep looks for expiries it has not told
+
+
+def invitation_deadlines_notify(*, now: dt.datetime | None = None) -> int:
+    """The hourly sweep: an invitation still unanswered within a day of its answer-by date is about to expire; one
+    that expired recently has expired. Each is told once per invitation and user (the event keys), however often
+    the sweep runs. Returns how many notifications it looked at."""
+    now = now or timezone.now()
+    count = 0
+    due = Invitation.objects.filter(status=Invitation.Status.INVITED, expires_at__gt=now,
+                                    expires_at__lte=now + REMINDER_BEFORE)
+    expired = Invitation.objects.filter(Q(status=Invitation.Status.EXPIRED, responded_at__gte=now - EXPIRED_LOOKBACK)
+                                        | Q(status=Invitation.Status.INVITED, expires_at__lte=now,
+                                            expires_at__gte=now - EXPIRED_LOOKBACK))
+    for event, invitations in (("reminder", due), ("expired", expired)):
+        for invitation in invitations.select_related("campaign__brand", "partner").order_by("pk")[:10_000]:
+            context = {"invitation": invitation, "campaign": invitation.campaign, "brand": invitation.campaign.brand,
+                       "expired": event == "expired", "link": absolute(f"/creators/invitations/{invitation.pk}/")}
+            for user in _partner_users(invitation.partner_id):
+                notification_send(event_key=f"invitation:{invitation.pk}:{event}",
+                                  kind=Notification.Kind.INVITATION_RECEIVED, email=user.email, user=user,
+                                  template="invitation_deadline", context=context)
+                count += 1
+    return count
 
 
 def invitation_answered_notify(*, invitation_id: int) -> list[Notification]:

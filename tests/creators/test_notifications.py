@@ -155,9 +155,11 @@ def test_task_names_are_pinned():
 
     assert {task.name for task in (tasks.send_claim_link_task, tasks.notify_application_decided_task,
                                    tasks.notify_invitation_received_task, tasks.notify_invitation_answered_task,
-                                   tasks.security_notice_task, tasks.send_email_task)} == {
+                                   tasks.security_notice_task, tasks.send_email_task, tasks.notify_run_event_task,
+                                   tasks.notify_invitation_deadlines_task)} == {
         "creators.send_claim_link", "creators.notify_application_decided", "creators.notify_invitation_received",
-        "creators.notify_invitation_answered", "creators.security_notice", "creators.send_email"}
+        "creators.notify_invitation_answered", "creators.security_notice", "creators.send_email",
+        "creators.notify_run_event", "creators.notify_invitation_deadlines"}
 
 
 @pytest.mark.django_db
@@ -196,3 +198,24 @@ def test_emails_in_the_users_language(smtp, creator, manager, django_capture_on_
     [message] = smtp.to(creator.email)
     assert message["Subject"] == "[Creator Partnerships] Tu solicitud a Fondo: Aprobada"
     assert "Consúltala en tu página de programas" in smtp.text(message)
+
+
+@pytest.mark.django_db
+def test_invitation_about_to_expire_and_expired_are_told_once_however_often_the_sweep_runs(smtp, creator):
+    from creators.services.notifications import invitation_deadlines_notify
+    from partnerships.marketplace.services import invitations_expire
+
+    partner = partner_of(creator)
+    soon = invite(partner, expires_in=dt.timedelta(hours=3))
+    invite(partner, expires_in=dt.timedelta(days=5))  # not yet
+    invitation_deadlines_notify()
+    invitation_deadlines_notify()
+    [reminder] = smtp.to(creator.email)
+    assert reminder["Subject"] == f"[Creator Partnerships] Answer soon: {soon.campaign.name}"
+    assert f"/creators/invitations/{soon.pk}/" in smtp.text(reminder)
+    later = timezone.now() + dt.timedelta(hours=4)
+    invitations_expire(now=later)
+    invitation_deadlines_notify(now=later)
+    invitation_deadlines_notify(now=later)
+    assert [message["Subject"] for message in smtp.to(creator.email)][1:] == [
+        f"[Creator Partnerships] Invitation expired: {soon.campaign.name}"]
