@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 
+from babel.numbers import format_currency
+from django.utils import translation
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.money import EXPONENTS, format_money, to_major
 from partnerships.eligibility import RuleResult
 
 RULE_LABELS = {
@@ -49,3 +53,17 @@ def rule_row(rule: RuleResult) -> dict:
 
 def status(code: str) -> str:
     return str(STATUSES.get(code, code))
+
+
+def money(amount_minor: int, currency: str) -> str:
+    """An amount for the visitor: the house format in English ("1,500.00 USD"), the locale's elsewhere
+    ("1.500,00 USD" in Spanish), always with the currency's own decimals and its ISO code."""
+    language = translation.get_language() or "en"
+    if language.startswith("en") or currency not in EXPONENTS:
+        return format_money(amount_minor, currency)
+    return format_currency(to_major(amount_minor, currency), currency, format="#,##0.00 ¤¤",
+                           locale=translation.to_locale(language))
+
+
+# For e-mail contexts built before the recipient's language is chosen: formatted when the template renders.
+lazy_money = lazy(money, str)

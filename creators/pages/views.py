@@ -21,7 +21,6 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core.money import format_money
 from core.spreadsheets import safe_cell
 from creators import selectors, words
 from creators.exceptions import CreatorsError
@@ -119,7 +118,7 @@ def _invitation_row(invitation: Invitation) -> dict:
     now = timezone.now()
     expired = invitation.status == Invitation.Status.EXPIRED or (
         invitation.status == Invitation.Status.INVITED and invitation.expires_at <= now)
-    return {"invitation": invitation, "fee": format_money(invitation.offered_fee_minor, invitation.currency),
+    return {"invitation": invitation, "fee": words.money(invitation.offered_fee_minor, invitation.currency),
             "open": invitation.status == Invitation.Status.INVITED and invitation.expires_at > now,
             "expired": expired, "status": words.status("expired" if expired else invitation.status)}
 
@@ -160,11 +159,11 @@ def invitation_detail(request, invitation_id: int):
 def earnings(request):
     months = selectors.partner_earnings(request.partner)
     rows = [{"month": month.month, "lines": [
-        {"run": run, "line": line, "steps": steps, "net": format_money(line.net_minor, run.currency),
+        {"run": run, "line": line, "steps": steps, "net": words.money(line.net_minor, run.currency),
          "status": words.status(line.status),
-         "gross": format_money(line.gross_minor, run.currency)} for run, line, steps in month.lines]}
+         "gross": words.money(line.gross_minor, run.currency)} for run, line, steps in month.lines]}
         for month in months]
-    estimates = [{"line": line, "gross": format_money(line.gross_minor, line.run.currency)}
+    estimates = [{"line": line, "gross": words.money(line.gross_minor, line.run.currency)}
                  for line in selectors.partner_estimates(request.partner)]
     return render(request, "creators/earnings.html", {"months": rows, "estimates": estimates})
 

@@ -19,7 +19,6 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from core.money import format_money
 from creators import words
 from creators.models import ClaimInvitation, CreatorMembership, Notification, NotificationPreference
 from partnerships.models import BrandMembership, Enrolment, Invitation
@@ -93,7 +92,7 @@ def application_decided_notify(*, enrolment_id: int, event_key: str) -> list[Not
 def invitation_received_notify(*, invitation_id: int) -> list[Notification]:
     invitation = Invitation.objects.select_related("campaign__brand", "partner").get(pk=invitation_id)
     context = {"invitation": invitation, "campaign": invitation.campaign, "brand": invitation.campaign.brand,
-               "fee": format_money(invitation.offered_fee_minor, invitation.currency),
+               "fee": words.lazy_money(invitation.offered_fee_minor, invitation.currency),
                "link": absolute(f"/creators/invitations/{invitation.pk}/")}
     return [notification_send(event_key=f"invitation:{invitation.pk}:received",
                               kind=Notification.Kind.INVITATION_RECEIVED, email=user.email, user=user,
@@ -172,7 +171,7 @@ def run_event_notify(*, run_id: int, status: str) -> list[Notification]:
         if not user.email:
             continue
         context = {"run": run, "program": run.program, "line": line, "paid": status == PayoutRun.Status.PAID,
-                   "net": format_money(line.net_minor, run.currency), "link": absolute("/creators/earnings/")}
+                   "net": words.lazy_money(line.net_minor, run.currency), "link": absolute("/creators/earnings/")}
         sent.append(notification_send(event_key=f"run:{run.pk}:{status}", kind=Notification.Kind.STATEMENTS,
                                       email=user.email, user=user, template="statement", context=context))
     return sent

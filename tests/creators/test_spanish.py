@@ -99,3 +99,12 @@ def test_the_admin_and_brand_pages_stay_english(client, manager):
     response = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="es")
     assert "Site administration" in response.content.decode() or "Back-office" in response.content.decode()
     assert "Administración" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_money_is_formatted_for_the_locale(creator_client, spanish_data):
+    english = creator_client.get(f"/creators/invitations/{spanish_data.pk}/").content.decode()
+    spanish = creator_client.get(f"/creators/invitations/{spanish_data.pk}/",
+                                 HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "1,500.00 USD" in english
+    assert "1.500,00 USD" in spanish
