@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import re
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -50,7 +51,7 @@ def creator_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             login_url = reverse("account_login")
-            return HttpResponseRedirect(f"{login_url}?next={request.path}")
+            return HttpResponseRedirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
         partner = selectors.user_partner(request.user)
         if partner is None:
             raise Http404(NOT_A_CREATOR)

@@ -184,3 +184,18 @@ def test_the_admin_link_page_needs_the_permission(client, outsider):
     assert client.post(f"/admin/partnerships/partner/{partner.pk}/claim-link/",
                        {"email": "m@example.org"}).status_code == 403
     assert not ClaimInvitation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_adding_a_partner_with_an_address_sends_the_link(client, superuser, django_capture_on_commit_callbacks):
+    client.force_login(superuser)  # partners are added by whoever may add them (imports, mostly)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/partnerships/partner/add/", {
+            "handle": "newbie", "display_name": "Newbie", "kind": "creator", "country": "US",
+            "date_of_birth": "1990-01-01", "claim_email": "newbie@example.org",
+            "statistics-TOTAL_FORMS": "0", "statistics-INITIAL_FORMS": "0"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    claim = ClaimInvitation.objects.get()
+    assert claim.partner.handle == "newbie"
+    assert claim.created_by == superuser
+    assert mail.outbox[-1].to == ["newbie@example.org"]
