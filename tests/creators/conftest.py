@@ -7,7 +7,16 @@ from allauth.account.models import EmailAddress
 
 from config.celery import app as celery_app
 from creators.models import CreatorMembership
+from creators.roles import ensure_group_permissions
 from tests.partnerships.factories import PartnerFactory, UserFactory
+
+
+@pytest.fixture
+def manager(db):
+    """A partnership manager, with the portal's permission even after a transactional test flushed the groups."""
+    user = UserFactory(username="manager", groups=["Partnership managers"])
+    ensure_group_permissions()
+    return user
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from creators.roles import ensure_group_permissions
 from partnerships.models import BrandMembership, Campaign, Enrolment, Invitation
 from tests.creators.conftest import _eager_tasks, smtp  # noqa: F401  (SMTP server; tasks in process, even with a broker)
 from tests.e2e.conftest import admin_login
@@ -31,6 +32,7 @@ def link_in(inbox, address: str, pattern: str) -> str:
 def test_claim_apply_approved_invited_accepted(page, browser, live_server, smtp, settings, screenshot):  # noqa: F811
     settings.SITE_URL = live_server.url
     UserFactory(username="manager", groups=["Partnership managers"])
+    ensure_group_permissions()  # the portal's part of the group (a flushed database lost the migration's grant)
     partner = PartnerFactory(handle="maya", opted_into_brand_deals=True)
     for days in range(1, 6):  # statistics the eligibility and the brands' search read (refreshed on applying)
         DailyMetricFactory(partner=partner, day=timezone.localdate() - dt.timedelta(days=days), followers=50_000,
