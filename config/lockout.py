@@ -21,6 +21,15 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def client_username(request: HttpRequest, credentials: dict | None) -> str | None:
+    """The username axes counts failures for: the admin's and brand pages' "username", or the e-mail address a
+    creator signs in with (django-allauth authenticates with "email")."""
+    if credentials:
+        return credentials.get("username") or credentials.get("email")
+    data = getattr(request, "POST", {}) or {}
+    return data.get("username") or data.get("login")
+
+
 def locked_until(request: HttpRequest, username: str):
     last = (AccessAttempt.objects.filter(username=username, ip_address=client_ip(request))
             .order_by("-attempt_time").values_list("attempt_time", flat=True).first())

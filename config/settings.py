@@ -39,10 +39,13 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "allauth",
+    "allauth.account",
     "core",
     "ingestion",
     "partnerships",
     "payouts",
+    "creators",
 ]
 
 MIDDLEWARE = [
@@ -60,6 +63,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # django-allauth's per-request state (the creator pages' sign-in, e-mail verification and password reset).
+    "allauth.account.middleware.AccountMiddleware",
+    # The creator pages in the visitor's language (English or Spanish); everything else stays in English.
+    "creators.middleware.CreatorLanguageMiddleware",
     # Last: turns a sign-in refused by axes (the account is locked) into the "locked, try again at" answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -86,9 +93,11 @@ DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", default="sqli
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # axes first: it refuses any sign-in (admin, brand pages) of a locked username + address, the right password too.
+# The creator pages sign in by e-mail address through django-allauth's backend, after axes.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -117,7 +126,7 @@ MEDIA_URL = "media/"
 # (django-fernet-encrypted-fields' SALT_KEY; several comma-separated keys rotate: the first encrypts).
 SALT_KEY = env_list("PAYEE_DATA_KEY", default=["insecure-local-development-payee-key"] if DEBUG else [])
 PAYEE_CHANGE_HOLD_DAYS = env_int("PAYEE_CHANGE_HOLD_DAYS", 7)
-LOGIN_URL = "/brands/login/"
+LOGIN_URL = "/brands/login/"  # the brand pages' sign-in; the creator pages redirect to their own (creators.pages)
 
 # Bank files and statements (payouts.banking). A bank takes at most so many payments per file; a statement upload
 # is refused past BANK_STATEMENT_MAX_BYTES. The originator is who pays: the company's own accounts, given by the
@@ -197,6 +206,8 @@ AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 # The address is the connection's (REMOTE_ADDR): a client-supplied X-Forwarded-For must never pick whose
 # failures count, whatever packages are installed.
 AXES_CLIENT_IP_CALLABLE = "config.lockout.client_ip"
+# A creator signs in with an e-mail address (django-allauth passes it as "email"): it counts as the username.
+AXES_USERNAME_CALLABLE = "config.lockout.client_username"
 
 # --- Second factor (django-otp TOTP; core.second_factor, core.two_factor) ---------------------------------------
 # The name authenticator apps show beside the account.
@@ -235,6 +246,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "Re-queue payout runs left computing (every 10 minutes)": {
         "task": "payouts.requeue_stalled_runs", "schedule": 600.0,
+    },
+    # Creators hear of invitations about to expire (a day before) and expired, once each.
+    "Invitation deadlines to creators (hourly)": {
+        "task": "creators.notify_invitation_deadlines", "schedule": 3600.0,
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -304,5 +319,38 @@ ADMIN_IMPORT_MAX_XLSX_BYTES = env_int("ADMIN_IMPORT_MAX_XLSX_BYTES", 50 << 20)
 # a small gzip file can hold gigabytes, and a line is held in memory whole.
 INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 2 << 30)
 INGEST_MAX_LINE_BYTES = env_int("INGEST_MAX_LINE_BYTES", 64 << 10)
+# --- Creator portal (creators/): accounts by django-allauth under /creators/, e-mail ---------------
+# Nobody signs up: a partner's people claim an account from an e-mailed link (creators.services.claims).
+ACCOUNT_ADAPTER = "creators.adapter.CreatorAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "/creators/account/login/"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Creator Partnerships] "
+# Failed sign-ins: per address and per account (allauth counts in the default cache, shared in production). The
+# account's budget is below axes' LOGIN_FAILURE_LIMIT, so a creator meets allauth's message first.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("CREATOR_LOGIN_RATE", default="20/m/ip,3/5m/key"),
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/3m/key",
+}
+CREATOR_CLAIM_DAYS = env_int("CREATOR_CLAIM_DAYS", 7)
+# Links in e-mails are absolute: the address people reach the site at.
+SITE_URL = env_str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Creator Partnerships <no-reply@localhost>")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "creators" / "locale"]
+
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

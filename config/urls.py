@@ -19,4 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("partnerships.marketplace.api.urls")),
     path("brands/", include("partnerships.marketplace.pages.urls")),
+    # The creator portal: django-allauth's accounts (sign-in, password reset, e-mail verification) and the pages.
+    path("creators/account/", include("allauth.urls")),
+    path("creators/", include("creators.pages.urls")),
 ]

@@ -25,14 +25,19 @@ from tests.layout_check import (
     with_component,
 )
 
-APPLICATION_PACKAGES = ("config", "core", "ingestion", "partnerships", "payouts")  # migrations excluded
+APPLICATION_PACKAGES = ("config", "core", "ingestion", "partnerships", "payouts", "creators")  # migrations excluded
 MAX_MODULE_LINES = 400
 
 RULES = [
     Rule("core imports no project app",
-         source=in_package("core"), forbidden=in_package("config", "ingestion", "partnerships", "payouts")),
+         source=in_package("core"),
+         forbidden=in_package("config", "ingestion", "partnerships", "payouts", "creators")),
     Rule("ingestion imports only core (of the project's packages)",
-         source=in_package("ingestion"), forbidden=in_package("config", "partnerships", "payouts")),
+         source=in_package("ingestion"), forbidden=in_package("config", "partnerships", "payouts", "creators")),
+    Rule("creators imports only core, partnerships and payouts (of the project's packages)",
+         source=in_package("creators"), forbidden=in_package("config", "ingestion")),
+    Rule("no app imports creators (only config's urls and settings name it)",
+         source=in_package("core", "ingestion", "partnerships", "payouts"), forbidden=in_package("creators")),
     Rule("partnerships never imports payouts",
          source=in_package("partnerships"), forbidden=in_package("payouts")),
     Rule("services and selectors never import admin, API or page modules",

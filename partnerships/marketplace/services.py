@@ -26,6 +26,7 @@ from partnerships.models import (
     Partner,
     ShortlistEntry,
 )
+from partnerships.services.access import acts_for_partner
 
 if TYPE_CHECKING:  # the project's user model (AUTH_USER_MODEL is auth.User): brand members and staff
     from django.contrib.auth.models import User
@@ -254,19 +255,32 @@ def invitation_withdraw(*, user: User, invitation_id: int, token=None) -> Invita
     return invitation
 
 
+ANSWER_EXPIRED = ("This invitation expired on {expires:%Y-%m-%d %H:%M} UTC: it can no longer be accepted or declined.")
+NOT_ANSWERER = "Only the invited creator's people, or staff with the permission to change invitations, record answers."
+
+
 @transaction.atomic
-def invitation_answer(*, invitation_id: int, accept: bool, actor: User) -> Invitation:
-    """Record the creator's answer (staff do it on their behalf for now)."""
-    if not actor.has_perm("partnerships.change_invitation"):
-        raise MarketplaceError("Only staff with the permission to change invitations record answers.")
-    invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
-    if invitation.status != Invitation.Status.INVITED or invitation.expires_at <= timezone.now():
-        status = invitation.status if invitation.status != Invitation.Status.INVITED else "expired"
-        raise MarketplaceError(CANNOT_ANSWER.format(pk=invitation.pk, status=status))
+def invitation_answer(*, invitation_id: int, accept: bool, actor: User, message: str = "") -> Invitation:
+    """Record the creator's answer, with an optional message for the brand: by one of the invited partner's own
+    people (creator portal) or by staff on their behalf. Refused once the invitation expired, even before the
+    expiry task marked it."""
+    staff = actor.has_perm("partnerships.change_invitation")
+    text_within_limits(Invitation, {"answer_message": message})
+    invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound(INVITATION_NOT_FOUND)
+    if not (staff or acts_for_partner(actor, invitation.partner_id)):
+        raise MarketplaceError(NOT_ANSWERER)
+    now = timezone.now()
+    if invitation.status == Invitation.Status.INVITED and invitation.expires_at <= now:
+        raise MarketplaceError(ANSWER_EXPIRED.format(expires=invitation.expires_at))
+    if invitation.status != Invitation.Status.INVITED:
+        raise MarketplaceError(CANNOT_ANSWER.format(pk=invitation.pk, status=invitation.status))
     invitation.status = Invitation.Status.ACCEPTED if accept else Invitation.Status.DECLINED
-    invitation.responded_at = timezone.now()
+    invitation.responded_at = now
+    invitation.answer_message = message.strip()
     invitation._history_user = actor  # type: ignore[attr-defined]
-    invitation.save(update_fields=["status", "responded_at"])
+    invitation.save(update_fields=["status", "responded_at", "answer_message"])
     return invitation
 
 

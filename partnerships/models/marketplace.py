@@ -148,6 +148,8 @@ class Invitation(models.Model):
     invited_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
+    # The creator's words with their answer (the creator portal), shown to the brand beside it.
+    answer_message = models.TextField(blank=True, default="", max_length=INVITATION_MESSAGE_MAX)
 
     history = HistoricalRecords()
 
@@ -157,6 +159,7 @@ class Invitation(models.Model):
                                     violation_error_message="This creator was already invited to this campaign."),
             models.CheckConstraint(condition=Q(offered_fee_minor__gte=0), name="invitation_fee_not_negative"),
             length_at_most("message", INVITATION_MESSAGE_MAX, "invitation_message_length"),
+            length_at_most("answer_message", INVITATION_MESSAGE_MAX, "invitation_answer_message_length"),
         ]
         indexes = [models.Index(fields=["status", "expires_at"], name="invitation_expiry_idx")]
 

@@ -26,7 +26,7 @@ from partnerships.exceptions import (
     TransitionError,
 )
 from partnerships.models import Enrolment, EnrolmentSuspension, Partner, PartnerStatistics, Program
-from partnerships.services.access import require_permission, require_reason
+from partnerships.services.access import acts_for_partner, require_permission, require_reason
 from partnerships.services.statistics import partner_statistics_refresh
 from partnerships.transitions import DECIDE_PERMISSION, ENROLMENT_TRANSITIONS, enrolment_action_refusal
 
@@ -103,7 +103,11 @@ def _transition(
     *, enrolment_id: int, action: str, actor: User | None, reason: str, override_reason: str = ""
 ) -> Enrolment:
     transition = ENROLMENT_TRANSITIONS[action]
-    require_permission(actor, transition.permission, f"{action} applications")
+    # The partner's own people may withdraw the partner's applications (acts_for_partner, checked once the row is
+    # read); every other action, and anyone else, needs the staff permission.
+    by_partner = action == "withdraw" and actor is not None and not actor.has_perm(transition.permission)
+    if not by_partner:
+        require_permission(actor, transition.permission, f"{action} applications")
     if transition.reason_required:
         reason = require_reason(reason, f"{action} an application")
     reason = (reason or "").strip()
@@ -113,6 +117,8 @@ def _transition(
     enrolment = (
         Enrolment.objects.select_for_update(of=("self",)).select_related("partner", "program").get(pk=enrolment_id)
     )
+    if by_partner and not acts_for_partner(actor, enrolment.partner_id):
+        require_permission(actor, transition.permission, f"{action} applications")
     refusal = enrolment_action_refusal(enrolment, action)
     if refusal:
         raise TransitionError(refusal)
@@ -187,7 +193,7 @@ enrolment_end = _decision("end")
 
 @transaction.atomic
 def enrolment_withdraw(*, enrolment_id: int, actor: User, reason: str = "") -> Enrolment:
-    """The partner withdraws (a staff member records it on their behalf)."""
+    """The partner withdraws: one of the partner's own people (creator portal), or staff on their behalf."""
     return _transition(enrolment_id=enrolment_id, action="withdraw", actor=actor, reason=reason)
 
 

@@ -129,8 +129,8 @@ class InvitationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invitation
         fields = ["id", "campaign", "creator", "partner_handle", "offered_fee_minor", "currency", "message",
-                  "status", "invited_at", "expires_at", "responded_at"]
-        read_only_fields = ["id", "creator", "status", "invited_at", "expires_at", "responded_at"]
+                  "status", "invited_at", "expires_at", "responded_at", "answer_message"]
+        read_only_fields = ["id", "creator", "status", "invited_at", "expires_at", "responded_at", "answer_message"]
 
     def __init__(self, *args, campaigns=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -27,6 +27,7 @@ class Command(BaseCommand):
             call_command("seed_payouts_demo", stdout=self.stdout)
         for line in enrol_demo_second_factor():
             self.stdout.write(line)
+        call_command("seed_creators_demo", stdout=self.stdout)  # the creator portal's login (creators app)
         self.stdout.write(self.style.SUCCESS(f"Open http://{addrport}/admin/ and sign in with a login above."))
         if not no_server:
             call_command("runserver", addrport, use_reloader=False)

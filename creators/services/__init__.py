@@ -1,0 +1,1 @@
+"""Every write of the creator portal: claim links, accounts, notifications, profile."""
