@@ -309,15 +309,20 @@ class PayeeInline(admin.StackedInline):
     verbose_name = verbose_name_plural = "Bank details (payee)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).only("id", "partner_id", *PLAIN_FIELDS[:-2])
+        # Not super(): it asks has_view_permission without the partner, which is False here by design.
+        return Payee.objects.only("id", "partner_id", *PLAIN_FIELDS[:-2])
 
     def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("payouts.view_payee")
+        # Not on the add page (a partner being added has no payee; a shown inline would demand its formset's data).
+        return obj is not None and request.user.has_perm("payouts.view_payee")
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.display(description="account")
