@@ -1,14 +1,15 @@
 """Money: funds and their budget tranches, program money terms, revenue and video inputs, payout runs,
 earning lines, adjustments, payees and the append-only double-entry ledger (one module each; import from here)."""
 
-from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, ProgramTerms
+from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, IncomeType, ProgramTerms
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
+from payouts.models.tax import MissingFormPolicy, TaxProfile, TreatyRate, WithholdingSource
 
 __all__ = [
     "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine", "Fund",
-    "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payee", "PayoutRun", "PayoutRunMaker", "ProgramTerms",
-    "Video", "VideoDailyViews",
+    "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "MissingFormPolicy", "Payee", "PayoutRun",
+    "PayoutRunMaker", "ProgramTerms", "TaxProfile", "TreatyRate", "Video", "VideoDailyViews", "WithholdingSource",
 ]
