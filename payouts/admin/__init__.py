@@ -3,7 +3,7 @@ ledger and the inputs. One module per area; importing the package registers them
 
 from django.contrib import admin
 
-from payouts.admin import adjustments, funds, inputs, ledger, lines, runs  # noqa: F401 (they register)
+from payouts.admin import adjustments, funds, inputs, ledger, lines, runs, tax  # noqa: F401 (they register)
 
 # The admin's front page opens on the dashboard (payouts.dashboard), above the usual list of apps.
 admin.site.index_template = "admin/dashboard.html"
