@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO
+from typing import Protocol
 
 from django.db.models import Count, F, Max, Min, Sum
 
@@ -97,6 +97,10 @@ def tax_year_rows(year: int) -> Iterator[list]:
                row.lines]
 
 
-def tax_year_write_csv(stream: IO[str], year: int) -> int:
+class Writable(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
+def tax_year_write_csv(stream: Writable, year: int) -> int:
     """Write the year's CSV to ``stream``; returns the number of rows."""
     return write_csv(stream, HEADER, tax_year_rows(year))
