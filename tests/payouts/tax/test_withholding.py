@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from partnerships.models import Program
 from payouts.explain import explain_line
 from payouts.models import IncomeType, MissingFormPolicy, PayoutRun, TreatyRate, WithholdingSource
 from tests.payouts.factories import member, paying_program
@@ -126,3 +127,16 @@ def _queries_to_compute(partners: int, prefix: str) -> int:
 def test_computing_a_run_takes_the_same_number_of_queries_whatever_the_number_of_partners():
     # set-based: the profile and treaty tables are joined into the statement that writes the lines
     assert _queries_to_compute(6, "few") == _queries_to_compute(36, "many")
+
+
+@pytest.mark.parametrize(("grant", "rate", "withheld"), [
+    (1, "0.5", 0), (3, "0.5", 2), (5, "0.5", 2), (7, "0.5", 4),  # ties go to the even cent
+    (1_000_01, "0.15", 15_000), (99_999_99, "0.333333", 33_33_330),
+    # past the bigint fast path on PostgreSQL (amount × rate in millionths > 2**63): the exact numeric one
+    (10_000_000_000_000, "0.3", 3_000_000_000_000),
+])
+def test_withholding_rounds_half_to_even_exactly_whatever_the_size(grant, rate, withheld):
+    program = paying_program(Program.Archetype.GRANT, month_budget=grant, fund_total=grant, grant_monthly_minor=grant,
+                             withholding_rate=rate)
+    partner = member(program, handle="g")
+    assert line(compute(program), partner).withholding_minor == withheld
