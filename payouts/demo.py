@@ -9,12 +9,25 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from simple_history.utils import bulk_create_with_history
 
 from core.periods import add_months
 from core.two_factor.devices import base32_secret, enrol_fixed_device
-from partnerships.models import Enrolment, Program
+from partnerships.models import Enrolment, Partner, Program
 from payouts.demo_payees import seed_demo_payees
-from payouts.models import AdRevenue, BudgetTranche, Fund, PayoutRun, ProgramTerms, Video, VideoDailyViews
+from payouts.models import (
+    AdRevenue,
+    BudgetTranche,
+    Fund,
+    IncomeType,
+    MissingFormPolicy,
+    PayoutRun,
+    ProgramTerms,
+    TaxProfile,
+    TreatyRate,
+    Video,
+    VideoDailyViews,
+)
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 
@@ -29,17 +42,21 @@ MILLION = 1_000_000 * 100  # a million, in cents
 FUNDS: dict[str, tuple[str, int, list[tuple[int, int]], dict[str, object]]] = {
     # slug: (fund name, total in cents, [(years from start, amount in cents)], terms)
     "us-creator-fund": ("US Creator Fund", 1000 * MILLION, [(1, 200 * MILLION), (1, 350 * MILLION), (1, 450 * MILLION)],
-                        {"partner_cap_minor": 10_000_00, "min_views": 100_000, "min_payout_minor": 50_00}),
+                        {"partner_cap_minor": 10_000_00, "min_views": 100_000, "min_payout_minor": 50_00,
+                         "missing_form_policy": MissingFormPolicy.HOLD}),
     "eu-creator-fund": ("European Creator Fund", 300 * MILLION, [(1, 70 * MILLION), (1, 110 * MILLION),
                                                                  (1, 120 * MILLION)],
-                        {"min_views": 100_000, "min_payout_minor": 10_00}),
+                        {"min_views": 100_000, "min_payout_minor": 10_00,
+                         "missing_form_policy": MissingFormPolicy.STATUTORY}),
     "educator-fund": ("Educator fund", 50 * MILLION, [(3, 50 * MILLION)],
                       {"grant_monthly_minor": 1_500_00, "min_payout_minor": 0}),
     "ad-revenue-share": ("Ad revenue share", 500 * MILLION, [(3, 500 * MILLION)],
-                         {"revenue_share_rate": Decimal("0.50"), "min_payout_minor": 100_00}),
+                         {"revenue_share_rate": Decimal("0.50"), "min_payout_minor": 100_00,
+                          "income_type": IncomeType.ROYALTIES}),
     "creator-rewards": ("Creator rewards", 200 * MILLION, [(3, 200 * MILLION)],
                         {"rpm_by_country": {"US": "0.80", "GB": "0.70", "DE": "0.60", "*": "0.40"},
-                         "video_cap_minor": 2_000_00, "partner_cap_minor": 10_000_00, "min_payout_minor": 50_00}),
+                         "video_cap_minor": 2_000_00, "partner_cap_minor": 10_000_00, "min_payout_minor": 50_00,
+                         "income_type": IncomeType.ROYALTIES}),
 }
 
 
@@ -60,6 +77,7 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
                 cursor = add_months(end, 1)
             ProgramTerms.objects.update_or_create(program=program, defaults=terms)
         _inputs(rng, today)
+        _tax(random.Random(SEED + 1), today)
 
     results = {"payees": seed_demo_payees()}
     last = add_months(this_month, -1)
@@ -115,3 +133,46 @@ def _inputs(rng: random.Random, today: dt.date) -> None:
             for video in Video.objects.filter(external_id__startswith="demo-") for day in days]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} (video_id, day, qualified_views) VALUES (%s, %s, %s)", rows)
+
+
+# A handful of treaty rows (residence country, income type) → rate: illustrative, not tax advice.
+TREATIES = {("DE", "royalties"): "0", ("GB", "royalties"): "0", ("FR", "royalties"): "0", ("JP", "royalties"): "0",
+            ("CA", "royalties"): "0", ("IN", "royalties"): "0.15", ("MX", "royalties"): "0.10",
+            ("ES", "royalties"): "0.08", ("DE", "other"): "0", ("GB", "other"): "0", ("IN", "other"): "0.15",
+            ("DE", "services"): "0", ("GB", "services"): "0"}
+
+
+def _tax(rng: random.Random, today: dt.date) -> None:
+    """Treaty rows, and a tax profile for most partners: validated for most of those with a form on file (W-9 in
+    the US, a W-8BEN or, for organisations, a W-8BEN-E elsewhere), a few expired or only received, the rest missing.
+    About one partner in twenty keeps no profile (the program's flat rate and the tax-form flag still apply)."""
+    for (country, income_type), rate in TREATIES.items():
+        TreatyRate.objects.get_or_create(residence_country=country, income_type=income_type,
+                                         defaults={"rate": Decimal(rate)})
+    validator = get_user_model().objects.filter(username="finance").first()
+    now = dt.datetime.combine(today, dt.time(9), tzinfo=dt.UTC)
+    F, S = TaxProfile.FormType, TaxProfile.Status
+    profiles = []
+    partners = Partner.objects.filter(tax_profile__isnull=True).order_by("pk")
+    for partner in partners.only("pk", "country", "kind", "tax_form_on_file"):
+        roll = rng.random()
+        if roll < 0.05:
+            continue
+        form = F.W9 if partner.country == "US" else (F.W8BENE if partner.is_organisation else F.W8BEN)
+        expires = None if form == F.W9 else dt.date(today.year + 2, 12, 31)
+        if not partner.tax_form_on_file:
+            status, form, expires = (S.RECEIVED, form, expires) if roll < 0.5 else (S.MISSING, F.NONE, None)
+        elif roll < 0.10 and form != F.W9:
+            status, expires = S.VALIDATED, dt.date(today.year - 1, 12, 31)  # expired by date: policy applies
+        elif validator is None:
+            status = S.RECEIVED
+        else:
+            status = S.VALIDATED
+        profiles.append(TaxProfile(
+            partner_id=partner.pk, form_type=form, status=status, expires_on=expires,
+            residence_country=partner.country if form != F.NONE else "",
+            received_at=now if status != S.MISSING else None,
+            validated_by=validator if status == S.VALIDATED else None,
+            validated_at=now if status == S.VALIDATED else None))
+    bulk_create_with_history(profiles, TaxProfile, batch_size=2000, default_user=validator,
+                             default_change_reason="Demo data")

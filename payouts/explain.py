@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
-from core.money import format_money
+from core.money import format_money, format_percent
 from partnerships.models import Program
-from payouts.models import EarningLine, PayoutRun
+from payouts.formulas.tax import PPM
+from payouts.models import EarningLine, IncomeType, PayoutRun, WithholdingSource
 
 
 def _percent(part: int, whole: int) -> str:
     return f"{float(Fraction(part, whole) * 100):.4f}%" if whole else "0%"
+
+
+def withholding_reason(line: EarningLine) -> str:
+    """'withheld 15% (treaty: DE, royalties)': the rate a line was withheld at and where it came from."""
+    rate = format_percent(Decimal(line.withholding_ppm) / PPM)
+    source = WithholdingSource(line.withholding_source)
+    income = IncomeType(line.income_type).label.lower() if line.income_type else ""
+    if source == WithholdingSource.TREATY:
+        detail = f"treaty: {line.tax_country}, {income}"
+    elif source == WithholdingSource.NO_TREATY:
+        detail = f"no treaty for {line.tax_country}, {income}: statutory rate"
+    else:
+        detail = source.label
+    return f"withheld {rate} ({detail})"
 
 
 def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: str = "") -> list[str]:
@@ -44,7 +60,8 @@ def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: st
     if line.carried_in_minor:
         steps.append(f"Carried in from earlier months: {money(line.carried_in_minor)}.")
     if line.withholding_minor:
-        steps.append(f"Tax withheld: {money(line.withholding_minor)}.")
+        steps.append(f"Tax withheld: {money(line.withholding_minor)}" + (
+            f", {withholding_reason(line)}." if line.withholding_source else "."))
     steps.append(f"Balance: {money(line.net_minor)}.")
     if line.status == EarningLine.Status.HELD:
         steps.append(f"Held: {line.hold_reason}. The balance stays owed until the hold clears.")

@@ -25,6 +25,7 @@ from payouts.formulas.tables import (
     PAYMENT_TABLE,
     TRANSACTION_TABLE,
 )
+from payouts.formulas.tax import TAX_JOINS, TAX_SOURCE, tax_params
 from payouts.funds import FundPosition
 from payouts.ledger import PARTNER_BALANCES
 from payouts.models import Fund, LedgerAccount, Payment, PayoutRun, ProgramTerms
@@ -119,8 +120,9 @@ def _holds_now(run: PayoutRun) -> int:
     if terms is None:
         return 0
     return int(fetchone(f"""
-        SELECT COUNT(*) FROM {LINE_TABLE} l JOIN {PARTNER_TABLE} p ON p.id = l.partner_id
-        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND {hold_reason_sql(terms)} <> ''""", {"run": run.pk})[0])
+        SELECT COUNT(*) FROM {LINE_TABLE} l JOIN {PARTNER_TABLE} p ON p.id = l.partner_id {TAX_JOINS.format(line="l")}
+        WHERE l.run_id = %(run)s AND l.status = {PAYABLE} AND {hold_reason_sql(terms, source=TAX_SOURCE)} <> ''""",
+        {"run": run.pk, **tax_params(terms, run)})[0])
 
 
 def _in_payment_short(run: PayoutRun) -> int:

@@ -18,10 +18,15 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         # payment batches and bank statements (migration 0014)
         "view_paymentbatch", "add_paymentbatch", "release_paymentbatch", "view_payment", "view_statementimport",
         "import_statement",
+        # tax profiles and the treaty table (migration 0013): finance validates forms and keeps the treaty data
+        "view_taxprofile", "add_taxprofile", "change_taxprofile", "export_tax_year", "view_treatyrate",
+        "add_treatyrate", "change_treatyrate", "delete_treatyrate",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
         "view_adjustment",
+        # managers record a form as received; validating it needs partnerships.change_payout_readiness (finance)
+        "view_taxprofile", "add_taxprofile", "change_taxprofile", "view_treatyrate",
     ],
 }
 

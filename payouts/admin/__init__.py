@@ -13,6 +13,7 @@ from payouts.admin import (  # noqa: F401 (they register)
     payees,
     runs,
     statements,
+    tax,
 )
 
 # The admin's front page opens on the dashboard (payouts.dashboard), above the usual list of apps.

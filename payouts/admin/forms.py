@@ -130,7 +130,13 @@ class ProgramTermsForm(ShowsInitialMixin, MoneyFormMixin, forms.ModelForm):
     grant_monthly_minor = MoneyField(label="Monthly grant", required=False, minimum=1)
     min_payout_minor = MoneyField(label="Minimum payout", minimum=0,
                                   help_text="Balances below this roll over to the next month.")
-    withholding_rate = PercentField(label="Withholding", help_text="Tax withheld from each payment.")
+    withholding_rate = PercentField(label="Flat withholding",
+                                    help_text="Withheld from partners who have no tax profile yet.")
+    domestic_withholding_rate = PercentField(label="Domestic withholding",
+                                             help_text="Withheld from partners with a validated W-9; usually 0.")
+    statutory_withholding_rate = PercentField(label="Statutory withholding",
+                                              help_text="Withheld without a treaty rate or a valid form (30% for US "
+                                                        "payers).")
     change_reason = reason_field()
 
     class Meta:

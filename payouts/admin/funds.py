@@ -30,7 +30,8 @@ from payouts.models import (
 )
 
 MONEY_TERMS = ("partner_cap_minor", "video_cap_minor", "grant_monthly_minor", "min_payout_minor")
-PERCENT_TERMS = ("pool_share", "revenue_share_rate", "withholding_rate")
+PERCENT_TERMS = ("pool_share", "revenue_share_rate", "withholding_rate", "domestic_withholding_rate",
+                 "statutory_withholding_rate")
 
 
 class ConfigurationAdminMixin:
@@ -173,8 +174,13 @@ class ProgramTermsAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
         ("Rate per 1,000 views", {"fields": ["rpm_by_country", "rpm_multiplier", "min_video_qualified_views",
                                              "min_video_duration_seconds", "video_cap_minor"]}),
         ("Grant", {"fields": ["grant_monthly_minor"]}),
-        ("Every program", {"fields": ["min_payout_minor", "withholding_rate", "hold_without_tax_form",
-                                      "hold_without_identity", "hold_when_suspended"]}),
+        ("Every program", {"fields": ["min_payout_minor", "hold_without_identity", "hold_when_suspended"]}),
+        ("Tax", {"fields": ["income_type", "domestic_withholding_rate", "statutory_withholding_rate",
+                            "missing_form_policy", "withholding_rate", "hold_without_tax_form"],
+                 "description": "Each line is withheld at the rate its partner's tax profile gives (payouts.formulas."
+                                "tax): a validated W-9 at the domestic rate, a validated W-8 at the treaty rate for "
+                                "the residence country and this income type, else the statutory rate. The flat rate "
+                                "and the tax-form hold apply to partners who have no tax profile yet."}),
         ("This change", {"fields": ["change_reason"]}),
         ("History", {"fields": ["versions"]}),
     ]

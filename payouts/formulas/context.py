@@ -51,7 +51,8 @@ LIVE_DAY = f"""
 
 LINE_COLUMNS = (
     "run_id, partner_id, basis, basis_value, basis_total, weight, gross_minor, capped, rounding_minor, remainder, "
-    "adjustments_minor, carried_in_minor, withholding_minor, net_minor, status, hold_reason, note"
+    "adjustments_minor, carried_in_minor, withholding_minor, withholding_ppm, withholding_source, income_type, "
+    "tax_country, net_minor, status, hold_reason, note"
 )
 # Every archetype defines a CTE named ``earned`` with these columns; settle.py turns it into the lines.
 EARNED_COLUMNS = "partner_id, basis, basis_value, basis_total, weight, gross, capped, rounding, remainder, note"

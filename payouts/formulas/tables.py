@@ -8,6 +8,7 @@ from payouts.models.batches import Payment, PaymentItem
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.runs import Adjustment, EarningLine, PayoutRun
+from payouts.models.tax import TaxProfile, TreatyRate
 
 
 def quoted(*values: str) -> str:
@@ -43,3 +44,6 @@ ADJUSTMENT_APPROVED = quoted(Adjustment.Status.APPROVED)
 PARTNER_ACTIVE = quoted(Partner.Status.ACTIVE)
 # A live membership: approved, or suspended now (at most one per partner and program).
 LIVE_MEMBERSHIP = quoted(Enrolment.Status.APPROVED, Enrolment.Status.SUSPENDED)
+
+TAX_PROFILE_TABLE = TaxProfile._meta.db_table
+TREATY_TABLE = TreatyRate._meta.db_table

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('partnerships', '0016_campaign_dates_in_a_plausible_range'),
-        ('payouts', '0012_payee_groups'),
+        ('payouts', '0013_tax_profiles'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

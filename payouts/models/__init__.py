@@ -11,16 +11,17 @@ from payouts.models.batches import (
     StatementImport,
     StatementLine,
 )
-from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, ProgramTerms
+from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, IncomeType, ProgramTerms
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
+from payouts.models.tax import MissingFormPolicy, TaxProfile, TreatyRate, WithholdingSource
 
 __all__ = [
-    "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "Payment", "PaymentBatch", "PaymentBatchExclusion",
-    "PaymentBatchFile", "PaymentItem", "StatementImport", "StatementLine", "AdRevenue", "Adjustment",
-    "BudgetTranche", "EarningLine", "Fund",
-    "LedgerAccount", "LedgerEntry", "LedgerTransaction", "Payee", "PayoutRun", "PayoutRunMaker", "ProgramTerms",
-    "Video", "VideoDailyViews",
+    "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine",
+    "Fund", "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "MissingFormPolicy", "Payee",
+    "Payment", "PaymentBatch", "PaymentBatchExclusion", "PaymentBatchFile", "PaymentItem", "PayoutRun",
+    "PayoutRunMaker", "ProgramTerms", "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
+    "VideoDailyViews", "WithholdingSource",
 ]

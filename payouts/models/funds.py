@@ -20,6 +20,21 @@ from partnerships.models import Program
 RATE_VALIDATORS = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]
 
 
+class IncomeType(models.TextChoices):
+    """What a program's payments are, for the treaty table and the year-end filings (1042-S income codes)."""
+
+    ROYALTIES = "royalties", "Royalties"
+    SERVICES = "services", "Services"
+    OTHER = "other", "Other income"
+
+
+class MissingFormPolicy(models.TextChoices):
+    """What a program does with a partner whose tax form is missing, not validated or expired."""
+
+    STATUTORY = "statutory", "Pay, withholding at the statutory rate"
+    HOLD = "hold", "Hold the line until a valid form is on file"
+
+
 class Fund(models.Model):
     """The money a program pays from: a total, released month by month through budget tranches."""
 
@@ -135,8 +150,23 @@ class ProgramTerms(models.Model):
     min_payout_minor = models.BigIntegerField(default=0, validators=[MinValueValidator(0)],
                                               help_text="Balances below this roll over to the next month.")
     withholding_rate = models.DecimalField(max_digits=7, decimal_places=6, default=Decimal("0"),
-                                           validators=RATE_VALIDATORS)
-    hold_without_tax_form = models.BooleanField(default=True)
+                                           validators=RATE_VALIDATORS,
+                                           help_text="Flat rate withheld from partners who have no tax profile.")
+    hold_without_tax_form = models.BooleanField(
+        default=True, help_text="Hold the lines of a partner without a tax profile whose \"tax form on file\" is off.")
+    # tax (payouts.models.tax): the profile and treaty table choose each line's rate; withholding_rate above is the
+    # flat rate of partners who have no tax profile yet (the behaviour before profiles, unchanged for them).
+    income_type = models.CharField(max_length=10, choices=IncomeType.choices, default=IncomeType.OTHER,
+                                   help_text="What the program's payments are, for the treaty rate and tax filings.")
+    domestic_withholding_rate = models.DecimalField(
+        max_digits=7, decimal_places=6, default=Decimal("0"), validators=RATE_VALIDATORS,
+        help_text="Withheld from partners with a validated W-9 (US persons); usually 0.")
+    statutory_withholding_rate = models.DecimalField(
+        max_digits=7, decimal_places=6, default=Decimal("0.30"), validators=RATE_VALIDATORS,
+        help_text="Withheld without a treaty rate or a valid form (30% for US payers).")
+    missing_form_policy = models.CharField(
+        max_length=10, choices=MissingFormPolicy.choices, default=MissingFormPolicy.HOLD,
+        help_text="A partner with a tax profile whose form is missing, not validated or expired.")
     hold_without_identity = models.BooleanField(default=True)
     hold_when_suspended = models.BooleanField(default=True)
 

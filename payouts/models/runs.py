@@ -10,6 +10,8 @@ from django.db.models import Q
 
 from core import periods
 from partnerships.models import Partner, Program
+from payouts.models.funds import IncomeType
+from payouts.models.tax import WithholdingSource
 
 
 class PayoutRunQuerySet(models.QuerySet):
@@ -162,6 +164,14 @@ class EarningLine(models.Model):
     adjustments_minor = models.BigIntegerField(default=0)
     carried_in_minor = models.BigIntegerField(default=0, help_text="Unpaid balance from earlier months.")
     withholding_minor = models.BigIntegerField(default=0)
+    # Why that was withheld (payouts.formulas.settle): the rate in millionths, its source, and the income type and
+    # residence country it was looked up with. Database defaults: lines written before tax profiles read "".
+    withholding_ppm = models.IntegerField(default=0, db_default=0, help_text="The rate applied × 1,000,000.")
+    withholding_source = models.CharField(max_length=10, choices=WithholdingSource.choices, blank=True, default="",
+                                          db_default="")
+    income_type = models.CharField(max_length=10, choices=IncomeType.choices, blank=True, default="", db_default="")
+    tax_country = models.CharField(max_length=2, blank=True, default="", db_default="",
+                                   help_text="The residence country of the partner's tax profile, as applied.")
     net_minor = models.BigIntegerField(default=0, help_text="Carried in + gross + adjustments − withholding.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PAYABLE)
     hold_reason = models.CharField(max_length=200, blank=True)

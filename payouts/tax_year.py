@@ -1,0 +1,106 @@
+"""The year-end tax figures per partner: gross, withheld and net by program and income type, as a 1099 or a
+1042-S filing needs them. One aggregate query over the earning lines; read by the admin page and the
+``tax_year_export`` command (the same rows, the same CSV).
+
+Which lines count for a year: the lines of the monthly runs *approved* in that calendar year (UTC), whatever the
+line's status. Approval is when the ledger credits the partner (gross + adjustments − withholding to their payable
+balance) and posts the withholding: the tax event of this system. A held line counts in the year it was credited
+and withheld, not in the year its balance is finally paid out (the later run carries it in, without new gross or
+withholding, so nothing is counted twice). Gross is gross + adjustments (a negative adjustment reduces it); net is
+gross − withheld.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from django.db.models import Count, F, Max, Min, Sum
+
+from core.money import format_percent, to_major
+from payouts.exports import write_csv
+from payouts.formulas.tax import PPM
+from payouts.models import EarningLine, IncomeType, PayoutRun
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+YEAR_OUT_OF_RANGE = "The tax year is a year from {low} to {high}, not {year!r}."
+HEADER = ["handle", "display_name", "form_type", "residence_country", "program", "program_name", "currency",
+          "income_type", "gross", "withheld", "net", "rates_applied", "lines"]
+
+
+@dataclass(frozen=True)
+class TaxYearRow:
+    handle: str
+    display_name: str
+    form_type: str
+    residence_country: str
+    program: str
+    program_name: str
+    currency: str
+    income_type: str
+    gross_minor: int
+    withheld_minor: int
+    lines: int
+    lowest_ppm: int
+    highest_ppm: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.gross_minor - self.withheld_minor
+
+    @property
+    def rates_applied(self) -> str:
+        low, high = (format_percent(Decimal(ppm) / PPM) for ppm in (self.lowest_ppm, self.highest_ppm))
+        return low if low == high else f"{low} to {high}"
+
+
+def parse_year(value: object) -> int:
+    """A year typed by a person or given on the command line, strictly: four digits in the supported range."""
+    text = str(value).strip() if value is not None else ""
+    if not (text.isascii() and text.isdigit() and len(text) == 4) or not EARLIEST_YEAR <= int(text) <= LATEST_YEAR:
+        raise ValueError(YEAR_OUT_OF_RANGE.format(low=EARLIEST_YEAR, high=LATEST_YEAR, year=value))
+    return int(text)
+
+
+def tax_year_figures(year: int) -> list[TaxYearRow]:
+    """One row per partner, program and income type with lines in the runs approved in ``year``."""
+    start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+    lines = EarningLine.objects.filter(
+        run__kind=PayoutRun.Kind.FINAL, run__status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID],
+        run__approved_at__gte=start, run__approved_at__lt=start.replace(year=year + 1))
+    rows = (lines.values("partner__handle", "partner__display_name", "partner__tax_profile__form_type",
+                         "partner__tax_profile__residence_country", "run__program__slug", "run__program__name",
+                         "run__currency", "income_type")
+            .annotate(gross=Sum(F("gross_minor") + F("adjustments_minor")), withheld=Sum("withholding_minor"),
+                      count=Count("pk"), low=Min("withholding_ppm"), high=Max("withholding_ppm"))
+            .order_by("partner__handle", "run__program__slug", "income_type"))
+    return [TaxYearRow(handle=row["partner__handle"], display_name=row["partner__display_name"],
+                       form_type=row["partner__tax_profile__form_type"] or "",
+                       residence_country=row["partner__tax_profile__residence_country"] or "",
+                       program=row["run__program__slug"], program_name=row["run__program__name"],
+                       currency=row["run__currency"], income_type=row["income_type"], gross_minor=int(row["gross"]),
+                       withheld_minor=int(row["withheld"]), lines=row["count"], lowest_ppm=int(row["low"]),
+                       highest_ppm=int(row["high"]))
+            for row in rows]
+
+
+def tax_year_rows(year: int) -> Iterator[list]:
+    """The CSV rows: money in major units beside its currency (numbers stay numbers in a spreadsheet)."""
+    for row in tax_year_figures(year):
+        income = IncomeType(row.income_type).label if row.income_type else "not recorded (computed before tax profiles)"
+        yield [row.handle, row.display_name, row.form_type, row.residence_country, row.program, row.program_name,
+               row.currency, income, to_major(row.gross_minor, row.currency),
+               to_major(row.withheld_minor, row.currency), to_major(row.net_minor, row.currency), row.rates_applied,
+               row.lines]
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
+def tax_year_write_csv(stream: Writable, year: int) -> int:
+    """Write the year's CSV to ``stream``; returns the number of rows."""
+    return write_csv(stream, HEADER, tax_year_rows(year))
