@@ -59,3 +59,16 @@ def test_the_partner_page_shows_the_payee_blocked_by_a_return_and_the_returned_p
     paid = client.get(reverse("admin:partnerships_partner_change", args=[partners["ana"].pk])).content.decode()
     assert f'<div class="payee-payment">{ana.end_to_end_id} · 7,500.00 USD' in paid
     assert "payee-refused" not in paid  # still payable: not in red
+
+
+def test_the_preview_says_nobody_is_left_out_instead_of_an_empty_table(client, run_approver, maker):
+    partners: dict = {}
+    approved_program_run(run_approver, views={"ana": 1}, partners=partners)
+    payee(partners["ana"])
+    client.force_login(maker)
+    url = reverse("admin:payouts_paymentbatch_create") + "?" + urlencode({"currency": "USD", "rail": "ach"})
+    preview = client.get(url).content.decode()
+    assert "Creating now pays <strong>1</strong> payments for <strong>10,000.00 USD</strong>" in preview
+    assert "<h3>Left out</h3><p>Nobody: every partner with money waiting in this currency has usable bank details" \
+           in preview
+    assert "Why left out" not in preview
