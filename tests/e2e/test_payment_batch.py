@@ -14,9 +14,11 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from lxml import etree
 
+from partnerships.roles import ensure_groups
 from payouts.banking import StatementEntry
 from payouts.banking.camt_build import build_camt053
 from payouts.models import LedgerAccount, Payee, Payment, PaymentBatch, PayoutRun, StatementImport
+from payouts.roles import ensure_group_permissions
 from tests.e2e.conftest import admin_login
 from tests.partnerships.factories import UserFactory
 from tests.payouts.batches.helpers import approved_program_run, assert_ledger_balanced, balance, payee
@@ -48,6 +50,8 @@ def test_two_finance_approvers_pay_a_run_through_a_sepa_batch_and_a_return_block
     checker = UserFactory(username="checker", groups=["Finance approvers"])
     maker_app = TOTPDevice.objects.create(user=maker, name="phone", confirmed=True)
     checker_app = TOTPDevice.objects.create(user=checker, name="phone", confirmed=True)
+    ensure_groups()  # a browser test before this one flushed the tables: the groups' permissions again
+    ensure_group_permissions()
     partners: dict = {}
     run = approved_program_run(run_approver, currency="EUR", views={"ana": 3, "ben": 1}, partners=partners)
     ana, ben = partners["ana"], partners["ben"]
