@@ -87,6 +87,7 @@ DEMO_USERS = [
     ("admin", "admin", True, None),
     ("manager", "manager", False, "Partnership managers"),
     ("finance", "finance", False, "Finance approvers"),
+    ("finance2", "finance2", False, "Finance approvers"),  # the second person: releases what finance creates
 ]
 
 

@@ -1,5 +1,6 @@
 """Demo money: funds with their real totals, money terms, ad revenue and videos for members, payees (bank details,
-payouts.demo_payees), and runs — one month paid, the last month computed and waiting for a finance approver."""
+payouts.demo_payees), and runs: one month paid (the European fund's approved and left for a payment batch), the
+last month computed and waiting for a finance approver; two finance approvers with printed authenticator secrets."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ SEED = 20221
 # command (it protects nothing: demo data, DEBUG only). The bytes of "creator-partnership!", in hex.
 DEMO_TOTP_KEY = b"creator-partnership!".hex()
 DEMO_SECOND_FACTOR_USER = "finance"
+# The second finance approver (maker-checker: finance creates a payment batch, finance2 releases it), with its own
+# fixed secret. The bytes of "second-approver-key!", in hex.
+DEMO_SECOND_APPROVER = "finance2"
+DEMO_SECOND_APPROVER_TOTP_KEY = b"second-approver-key!".hex()
+DEMO_TOTP_KEYS = {DEMO_SECOND_FACTOR_USER: DEMO_TOTP_KEY, DEMO_SECOND_APPROVER: DEMO_SECOND_APPROVER_TOTP_KEY}
+# The program whose older month is approved and left unpaid: its payment batch is made by hand in the demo (SEPA).
+DEMO_BATCH_PROGRAM = "eu-creator-fund"
 MILLION = 1_000_000 * 100  # a million, in cents
 
 
@@ -87,27 +95,38 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
         program = Program.objects.get(slug=slug)
         older = payout_run_compute(program_id=program.pk, month=before)
         if finance is not None and older.status == PayoutRun.Status.COMPUTED:
-            payout_run_approve(run_id=older.pk, actor=finance)
-            older = payout_run_mark_paid(run_id=older.pk, actor=finance,
-                                                  reference=f"DEMO-{before:%Y%m}-{slug}")
+            older = payout_run_approve(run_id=older.pk, actor=finance)
+            if slug != DEMO_BATCH_PROGRAM:  # that one waits for a payment batch (README: "Payment batches")
+                older = payout_run_mark_paid(run_id=older.pk, actor=finance,
+                                             reference=f"DEMO-{before:%Y%m}-{slug}")
         latest = payout_run_compute(program_id=program.pk, month=last)
         results[slug] = f"{before:%Y-%m} {older.status}, {last:%Y-%m} {latest.status}"
     return results
 
 
 def enrol_demo_second_factor() -> list[str]:
-    """Enrol the demo finance user with the fixed secret; the lines that tell a person how to use it."""
-    finance = get_user_model().objects.filter(username=DEMO_SECOND_FACTOR_USER).first()
-    if finance is None:
-        return []
-    device = enrol_fixed_device(finance, key_hex=DEMO_TOTP_KEY)
-    return [
-        f"Two-factor: {finance.username} has an authenticator app enrolled (needed to approve and pay runs).",
-        f"  secret (type it into an authenticator app): {base32_secret(device)}",
-        f"  or scan/open: {device.config_url}",
-        f"  or print the current code: DEBUG=true python manage.py totp_code {finance.username}",
-        "  then sign in with it in the admin's \"Authenticator code\" field, or verify it when an action asks.",
-    ]
+    """Enrol the demo finance approvers with their fixed secrets; the lines that tell a person how to use them."""
+    lines: list[str] = []
+    for username, key_hex in DEMO_TOTP_KEYS.items():
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            continue
+        device = enrol_fixed_device(user, key_hex=key_hex)
+        lines += [
+            f"Two-factor: {user.username} has an authenticator app enrolled (needed for money actions).",
+            f"  secret (type it into an authenticator app): {base32_secret(device)}",
+            f"  or scan/open: {device.config_url}",
+            f"  or print the current code: DEBUG=true python manage.py totp_code {user.username}",
+        ]
+    if lines:
+        lines += [
+            "  Sign in with a code in the admin's \"Authenticator code\" field, or verify it when an action asks.",
+            f"Payment batches: {DEMO_SECOND_FACTOR_USER} creates one from the approved run of {DEMO_BATCH_PROGRAM} "
+            f"(its page: \"Create a payment batch…\"), {DEMO_SECOND_APPROVER} releases it and downloads the SEPA "
+            "file; DEBUG=true python manage.py demo_statement <batch id> > camt.xml writes the bank's statement "
+            "for it (the first payment returned, account closed) to upload.",
+        ]
+    return lines
 
 
 def _inputs(rng: random.Random, today: dt.date) -> None:

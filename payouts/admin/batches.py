@@ -135,7 +135,9 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if preview is not None:
             left_out = _table(["Partner", "Amount waiting", "Why left out"], (
                 (x.partner, format_money(x.amount_minor, preview.currency), x.reason) for x in preview.left_out),
-                f'<tr style="{RED}"><td>{{}}</td><td class="money">{{}}</td><td>{{}}</td></tr>')
+                f'<tr style="{RED}"><td>{{}}</td><td class="money">{{}}</td><td>{{}}</td></tr>'
+            ) if preview.left_out else format_html("<p>{}</p>", "Nobody: every partner with money waiting in this "
+                                                                "currency has usable bank details on this rail.")
             body = format_html("<p>Creating now pays <strong>{}</strong> payments for <strong>{}</strong>.</p>"
                                "<h3>Left out</h3>{}", f"{preview.payments:,}",
                                format_money(preview.total_minor, preview.currency), left_out)

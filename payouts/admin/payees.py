@@ -21,11 +21,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core.money import format_money
 from core.second_factor import SecondFactorRequired, require_second_factor, second_factor_verified
 from partnerships.models import Partner
 from payouts import selectors
+from payouts.admin.review import RED
 from payouts.exports import csv_response
-from payouts.models import Payee
+from payouts.models import Payee, Payment
 from payouts.payees import (
     DETAIL_FIELDS,
     FIELD_LABELS,
@@ -302,8 +304,8 @@ class PayeeInline(admin.StackedInline):
     """On the partner's page: the payee, masked, with its hold, and a link to its page."""
 
     model = Payee
-    fields = ["rail", "currency", "account", "status", "page"]
-    readonly_fields = ["rail", "currency", "account", "status", "page"]
+    fields = ["rail", "currency", "account", "status", "payments", "page"]
+    readonly_fields = ["rail", "currency", "account", "status", "payments", "page"]
     can_delete = False
     extra = 0
     verbose_name = verbose_name_plural = "Bank details (payee)"
@@ -331,9 +333,23 @@ class PayeeInline(admin.StackedInline):
 
     @admin.display(description="status")
     def status(self, obj):
-        return payee_status(obj, timezone.now())
+        text = payee_status(obj, timezone.now())  # blocked or held: in red, it stops the partner's payments
+        return text if text.startswith("payable") else format_html('<strong class="payee-refused" style="{}">{}'
+                                                                   "</strong>", RED, text)
 
-    @admin.display(description="")
+    @admin.display(description="latest payments")
+    def payments(self, obj):
+        """The partner's last payments with their batch and outcome: a returned one (in red) says why."""
+        latest = Payment.objects.filter(partner_id=obj.partner_id).select_related("batch").order_by("-pk")[:5]
+        if not latest:
+            return "none yet"
+        return format_html_join("", '<div class="payee-payment"{}>{} · {} · <a href="{}">{}</a> · {}{}</div>', (
+            (format_html(' style="{}"', RED) if p.status in (Payment.Status.RETURNED, Payment.Status.FAILED) else "",
+             p.end_to_end_id, format_money(p.amount_minor, p.currency),
+             reverse("admin:payouts_paymentbatch_change", args=[p.batch_id]), p.batch, p.get_status_display(),
+             f" ({p.reason or p.reason_code})" if p.reason or p.reason_code else "") for p in latest))
+
+    @admin.display(description="pages")
     def page(self, obj):
         return format_html('<a href="{}">Bank details, audit trail and confirmation</a>',
                            reverse("admin:payouts_payee_change", args=[obj.pk]))

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from core.admin import ReadOnlyAdminMixin, money_column
 from core.money import format_money
@@ -35,9 +36,12 @@ from payouts.models import (
     PayoutRun,
 )
 from payouts.reconciliation import payment_file_summary, run_reconciliation
+from payouts.services import batches as batch_services
 from payouts.services import runs as run_services
 from payouts.services import settlement
 from payouts.transitions import PAY_PERMISSION
+
+BATCH_RAIL_BY_CURRENCY = {"EUR": "sepa", "USD": "ach"}  # the rails' currencies (payouts.payees)
 
 
 @admin.register(PayoutRun)
@@ -148,7 +152,15 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "you_cannot_approve": YOU_CANNOT_APPROVE if is_maker and "approve" in offered else "",
             "can_export": user.has_perm(PAY_PERMISSION),
             "has_payment_file": run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID),
+            "batch_create_url": self.batch_create_url(run) if run.status == PayoutRun.Status.APPROVED
+            and user.has_perm(batch_services.CREATE_PERMISSION) else "",
         }
+
+    @staticmethod
+    def batch_create_url(run: PayoutRun) -> str:
+        """The payment batch page showing what a batch in the run's currency would pay now (its usual rail)."""
+        rail = BATCH_RAIL_BY_CURRENCY.get(run.currency, "other")
+        return f"{reverse('admin:payouts_paymentbatch_create')}?{urlencode({'currency': run.currency, 'rail': rail})}"
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:  # the run as the page loaded it (with its program and users): no second read

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         if Partner.objects.exists():
             self.stdout.write("Demo data already present; logins: admin/admin, manager/manager, finance/finance, "
-                              "payees/payees.")
+                              "finance2/finance2, payees/payees.")
         else:
             self.stdout.write("Creating demo data (takes under a minute)…")
             call_command("seed_demo", stdout=self.stdout)
