@@ -18,11 +18,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from creators import words
 from creators.models import ClaimInvitation, CreatorMembership, Notification, NotificationPreference
 from partnerships.models import BrandMembership, Enrolment, Invitation
-from payouts.models import EarningLine, PayoutRun
+from payouts.models import EarningLine, Payee, PayoutRun
 
 ALWAYS_SENT = {Notification.Kind.CLAIM, Notification.Kind.SECURITY}  # not the person's choice
 TURNED_OFF = "turned off in the recipient's notification preferences"
@@ -148,6 +150,34 @@ def security_notice_send(*, user_id: int, event_key: str, what: str) -> Notifica
         return None
     return notification_send(event_key=event_key, kind=Notification.Kind.SECURITY, email=user.email, user=user,
                              template="security", context={"what": what, "link": absolute("/creators/")})
+
+
+PAYOUT_DETAILS_CHANGED = _("The bank details your payments go to were changed. Payments are held until "
+                           "{until}, unless your partnership manager confirms the change.")
+PAYOUT_DETAILS_BLOCKED = _("A payment to your bank account came back and payments to it are stopped until the "
+                           "details are corrected. Contact your partnership manager.")
+
+
+def payout_details_notify(*, history_id: int) -> list[Notification]:
+    """A version of a partner's bank details that changed the account (or blocked it after a returned payment): a
+    security notice to every user of the partner, once per version and user. The first details set and other
+    versions (a confirmation, the same account re-saved) tell nobody."""
+    version = Payee.history.filter(history_id=history_id).first()
+    if version is None or version.history_type != "~":
+        return []
+    previous = version.prev_record
+    if previous is None:
+        return []
+    if version.changed_at is not None and version.changed_at != previous.changed_at:
+        what: Any = format_lazy(PAYOUT_DETAILS_CHANGED, until=words.lazy_date(version.hold_until))
+    elif version.blocked_reason and version.blocked_reason != previous.blocked_reason:
+        what = PAYOUT_DETAILS_BLOCKED
+    else:
+        return []
+    return [notification_send(event_key=f"payee:{version.id}:version:{version.history_id}",
+                              kind=Notification.Kind.SECURITY, email=user.email, user=user, template="security",
+                              context={"what": what, "link": absolute("/creators/profile/")})
+            for user in _partner_users(version.partner_id)]
 
 
 def email_send(*, to: str, subject: str, text: str, html: str = "") -> None:
