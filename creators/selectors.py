@@ -17,6 +17,7 @@ from partnerships.models import Enrolment, Invitation, Partner, PartnerStatistic
 from partnerships.services.enrolments import enrolment_check_can_apply
 from payouts.explain import explain_line
 from payouts.models import EarningLine, PayoutRun
+from payouts.models.batches import Payment
 
 VISIBLE_RUN_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 
@@ -117,3 +118,8 @@ def partner_estimates(partner: Partner) -> list[EarningLine]:
     for line in lines:
         latest.setdefault(line.run.program_id, line)
     return list(latest.values())
+
+
+def partner_payments(partner, *, limit: int = 200):
+    """The partner's own payments, newest first (never another partner's: the filter is the partner)."""
+    return list(Payment.objects.filter(partner=partner).order_by("-pk")[:limit])

@@ -30,6 +30,10 @@ STATUSES = {
     "declined": _("Declined"), "expired": _("Expired"), "payable": _("Payable"), "held": _("Held"),
     "carried_over": _("Carried over"), "paid": _("Paid"),
 }
+PAYMENT_STATUSES = {
+    "pending": _("Pending: not yet sent to the bank"), "sent": _("Sent to the bank"), "paid": _("Paid"),
+    "returned": _("Returned by the bank"), "failed": _("Failed"),
+}
 YEARS = re.compile(r"^(≥ )?(\d+) years$")
 
 

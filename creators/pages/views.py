@@ -166,7 +166,11 @@ def earnings(request):
         for month in months]
     estimates = [{"line": line, "gross": words.money(line.gross_minor, line.run.currency)}
                  for line in selectors.partner_estimates(request.partner)]
-    return render(request, "creators/earnings.html", {"months": rows, "estimates": estimates})
+    payments = [{"payment": payment, "amount": words.money(payment.amount_minor, payment.currency),
+                 "status": str(words.PAYMENT_STATUSES.get(payment.status, payment.status))}
+                for payment in selectors.partner_payments(request.partner)]
+    return render(request, "creators/earnings.html", {"months": rows, "estimates": estimates,
+                                                      "payments": payments})
 
 
 @creator_required
