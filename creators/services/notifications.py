@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from creators import words
 from creators.models import ClaimInvitation, CreatorMembership, Notification, NotificationPreference
 from partnerships.models import BrandMembership, Enrolment, Invitation
-from payouts.models import EarningLine, Payee, PayoutRun
+from payouts.models import EarningLine, Payee, Payment, PayoutRun
 
 ALWAYS_SENT = {Notification.Kind.CLAIM, Notification.Kind.SECURITY}  # not the person's choice
 TURNED_OFF = "turned off in the recipient's notification preferences"
@@ -178,6 +178,26 @@ def payout_details_notify(*, history_id: int) -> list[Notification]:
                               kind=Notification.Kind.SECURITY, email=user.email, user=user, template="security",
                               context={"what": what, "link": absolute("/creators/profile/")})
             for user in _partner_users(version.partner_id)]
+
+
+def payments_notify(*, source: str, source_id: int) -> list[Notification]:
+    """A released batch's payments were sent; a statement's returned payments came back. Every user of each paid
+    partner is told once per payment and status (the event key), however often the task runs."""
+    if source == "batch":
+        payments = Payment.objects.filter(batch_id=source_id, status=Payment.Status.SENT)
+    else:
+        payments = Payment.objects.filter(returned_statement_id=source_id, status=Payment.Status.RETURNED)
+    sent = []
+    for payment in payments.order_by("pk")[:100_000]:
+        returned = payment.status == Payment.Status.RETURNED
+        context = {"payment": payment, "returned": returned, "reason": payment.reason,
+                   "amount": words.lazy_money(payment.amount_minor, payment.currency),
+                   "link": absolute("/creators/earnings/")}
+        sent += [notification_send(event_key=f"payment:{payment.pk}:{payment.status}",
+                                   kind=Notification.Kind.STATEMENTS, email=user.email, user=user,
+                                   template="payment", context=context)
+                 for user in _partner_users(payment.partner_id)]
+    return sent
 
 
 def email_send(*, to: str, subject: str, text: str, html: str = "") -> None:

@@ -36,3 +36,36 @@ def test_payments_in_spanish(creator_client, creator):
     assert "Pagos" in page
     assert "Devuelto por el banco" in page
     assert "Returned by the bank" not in page
+
+
+def release(batch):
+    """What payouts.services.batches releases do: the payments marked sent in bulk, then the batch saved."""
+    now = timezone.now()
+    Payment.objects.filter(batch=batch).update(status=Payment.Status.SENT, sent_at=now)
+    batch.status, batch.released_at = PaymentBatch.Status.RELEASED, now
+    batch.save(update_fields=["status", "released_at"])
+
+
+def test_payment_sent_then_returned_mail_once_each(smtp, creator, django_capture_on_commit_callbacks):
+    from payouts.models import StatementImport
+
+    sent = payment(partner_of(creator), 120_00, Payment.Status.PENDING, "E2E-1")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        release(sent.batch)
+    [message] = smtp.to(creator.email)
+    assert message["Subject"] == "[Creator Partnerships] Payment sent: 120.00 EUR"
+    assert "http://127.0.0.1:8000/creators/earnings/" in smtp.text(message)
+    for callback in callbacks:  # the task delivered twice
+        callback()
+    assert len(smtp.to(creator.email)) == 1
+    statement = StatementImport.objects.create(identifier="STMT-1", kind="camt053", file_name="s.xml", sha256="0" * 64,
+                                               imported_by=UserFactory())
+    Payment.objects.filter(pk=sent.pk).update(status=Payment.Status.RETURNED, returned_statement=statement,
+                                              reason="Account closed")
+    statement.returned_count = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        statement.save(update_fields=["paid_count", "returned_count", "unmatched_count"])
+    returned = smtp.to(creator.email)[-1]
+    assert returned["Subject"] == "[Creator Partnerships] Payment returned: 120.00 EUR"
+    assert "Account closed" in smtp.text(returned)
+    assert len(smtp.to(creator.email)) == 2
