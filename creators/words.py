@@ -34,6 +34,10 @@ PAYMENT_STATUSES = {
     "pending": _("Pending: not yet sent to the bank"), "sent": _("Sent to the bank"), "paid": _("Paid"),
     "returned": _("Returned by the bank"), "failed": _("Failed"),
 }
+RAILS = {"sepa": _("SEPA transfer"), "ach": _("ACH transfer"), "other": _("Bank transfer")}
+TAX_FORMS = {"W-9": "W-9", "W-8BEN": "W-8BEN", "W-8BEN-E": "W-8BEN-E", "none": _("none")}
+TAX_STATUSES = {"missing": _("Missing"), "received": _("Received, not yet validated"), "validated": _("Validated"),
+                "expired": _("Expired")}
 YEARS = re.compile(r"^(≥ )?(\d+) years$")
 
 

@@ -204,8 +204,10 @@ def profile(request):
             partner_profile_update(partner_id=partner.pk, actor=request.user, **form.cleaned_data)
             messages.success(request, _("Profile saved."))
             return HttpResponseRedirect(reverse("creators:profile"))
-        return render(request, "creators/profile.html", {"form": form, "partner": partner}, status=400)
-    return render(request, "creators/profile.html", {"form": form, "partner": partner})
+        return render(request, "creators/profile.html", {"form": form, "partner": partner,
+                                                         **selectors.partner_payout_details(partner)}, status=400)
+    return render(request, "creators/profile.html", {"form": form, "partner": partner,
+                                                     **selectors.partner_payout_details(partner)})
 
 
 @creator_required
