@@ -10,13 +10,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.permissions import Actor
+from creators import words
 from creators.models import CreatorMembership
 from partnerships import eligibility
 from partnerships.exceptions import ApplicationRefused
 from partnerships.models import Enrolment, Invitation, Partner, PartnerStatistics, Program
 from partnerships.services.enrolments import enrolment_check_can_apply
 from payouts.explain import explain_line
-from payouts.models import EarningLine, PayoutRun
+from payouts.models import EarningLine, Payee, PayoutRun, TaxProfile
+from payouts.models.batches import Payment
 
 VISIBLE_RUN_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 
@@ -117,3 +119,25 @@ def partner_estimates(partner: Partner) -> list[EarningLine]:
     for line in lines:
         latest.setdefault(line.run.program_id, line)
     return list(latest.values())
+
+
+def partner_payments(partner, *, limit: int = 200):
+    """The partner's own payments, newest first (never another partner's: the filter is the partner)."""
+    return list(Payment.objects.filter(partner=partner).order_by("-pk")[:limit])
+
+
+def partner_payout_details(partner) -> dict:
+    """What the creator may see of their own payout and tax details: masked, read-only, in words."""
+    payee = Payee.objects.filter(partner=partner).first()
+    tax = TaxProfile.objects.filter(partner=partner).first()
+    details: dict = {"payee": None, "tax": None}
+    if payee is not None:
+        now = timezone.now()
+        details["payee"] = {
+            "rail": str(words.RAILS.get(payee.rail, payee.rail)), "currency": payee.currency,
+            "account": payee.masked_account, "blocked": bool(payee.blocked_reason),
+            "held_until": payee.hold_until if payee.hold_until and payee.hold_until > now else None}
+    if tax is not None:
+        details["tax"] = {"form": str(words.TAX_FORMS.get(tax.form_type, tax.form_type)),
+                          "status": str(words.TAX_STATUSES.get(tax.status, tax.status)), "expires_on": tax.expires_on}
+    return details

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.tasks import enqueue
 from partnerships.models import Enrolment, Invitation
-from payouts.models import PayoutRun
+from payouts.models import Payee, PaymentBatch, PayoutRun, StatementImport
 
 DECIDED = (Enrolment.Status.APPROVED, Enrolment.Status.REJECTED)
 ANSWERED = (Invitation.Status.ACCEPTED, Invitation.Status.DECLINED)
@@ -66,3 +66,31 @@ def on_password_set(sender, request, user, **kwargs) -> None:
 @receiver(password_reset, dispatch_uid="creators.password_reset")
 def on_password_reset(sender, request, user, **kwargs) -> None:
     _security_notice(user, "Your password was reset from an e-mailed link.")
+
+
+@receiver(post_save, sender=Payee.history.model, dispatch_uid="creators.payout_details_events")
+def payout_details_events(sender, instance, created: bool, **kwargs) -> None:
+    """Each version of a payee's bank details is one event (its history row): a change of account or a block after a
+    returned payment queues a security notice to the partner's people; the service decides which versions are."""
+    if not created:
+        return
+    history_id = instance.history_id
+    transaction.on_commit(lambda: enqueue("creators.payout_details_notice", history_id))
+
+
+@receiver(post_save, sender=PaymentBatch, dispatch_uid="creators.batch_released")
+def batch_released(sender, instance: PaymentBatch, created: bool, update_fields=None, **kwargs) -> None:
+    """A released batch sent its payments (payouts marks them sent in bulk, so the batch is the signal)."""
+    if instance.status != PaymentBatch.Status.RELEASED or (update_fields is not None and "status" not in update_fields):
+        return
+    batch_id = instance.pk
+    transaction.on_commit(lambda: enqueue("creators.notify_payments", "batch", batch_id))
+
+
+@receiver(post_save, sender=StatementImport, dispatch_uid="creators.statement_imported")
+def statement_imported(sender, instance: StatementImport, created: bool, update_fields=None, **kwargs) -> None:
+    """An imported bank statement settled payments; the ones it returned are told."""
+    if update_fields is None or "returned_count" not in update_fields or not instance.returned_count:
+        return
+    import_id = instance.pk
+    transaction.on_commit(lambda: enqueue("creators.notify_payments", "statement", import_id))

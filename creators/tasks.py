@@ -36,6 +36,16 @@ def security_notice_task(user_id: int, event_key: str, what: str) -> None:
     notifications.security_notice_send(user_id=user_id, event_key=event_key, what=what)
 
 
+@shared_task(name="creators.payout_details_notice", **MAIL_RETRY)
+def payout_details_notice_task(history_id: int) -> None:
+    notifications.payout_details_notify(history_id=history_id)
+
+
+@shared_task(name="creators.notify_payments", **MAIL_RETRY)
+def notify_payments_task(source: str, source_id: int) -> None:
+    notifications.payments_notify(source=source, source_id=source_id)
+
+
 @shared_task(name="creators.send_email", **MAIL_RETRY)
 def send_email_task(to: str, subject: str, text: str, html: str = "") -> None:
     notifications.email_send(to=to, subject=subject, text=text, html=html)

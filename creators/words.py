@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from babel.numbers import format_currency
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -30,6 +30,14 @@ STATUSES = {
     "declined": _("Declined"), "expired": _("Expired"), "payable": _("Payable"), "held": _("Held"),
     "carried_over": _("Carried over"), "paid": _("Paid"),
 }
+PAYMENT_STATUSES = {
+    "pending": _("Pending: not yet sent to the bank"), "sent": _("Sent to the bank"), "paid": _("Paid"),
+    "returned": _("Returned by the bank"), "failed": _("Failed"),
+}
+RAILS = {"sepa": _("SEPA transfer"), "ach": _("ACH transfer"), "other": _("Bank transfer")}
+TAX_FORMS = {"W-9": "W-9", "W-8BEN": "W-8BEN", "W-8BEN-E": "W-8BEN-E", "none": _("none")}
+TAX_STATUSES = {"missing": _("Missing"), "received": _("Received, not yet validated"), "validated": _("Validated"),
+                "expired": _("Expired")}
 YEARS = re.compile(r"^(≥ )?(\d+) years$")
 
 
@@ -67,3 +75,15 @@ def money(amount_minor: int, currency: str) -> str:
 
 # For e-mail contexts built before the recipient's language is chosen: formatted when the template renders.
 lazy_money = lazy(money, str)
+
+
+def date(value) -> str:
+    """A date (or a datetime, in the current time zone) in the visitor's locale's format; empty for none."""
+    if value is None:
+        return ""
+    if hasattr(value, "tzinfo") and hasattr(value, "hour"):
+        value = timezone.localtime(value).date()
+    return formats.date_format(value, "DATE_FORMAT")
+
+
+lazy_date = lazy(date, str)

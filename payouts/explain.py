@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+from django.utils.translation import gettext as _
+
 from core.money import format_money, format_percent
 from partnerships.models import Program
 from payouts.formulas.tax import PPM
@@ -21,59 +23,64 @@ def withholding_reason(line: EarningLine) -> str:
     source = WithholdingSource(line.withholding_source)
     income = IncomeType(line.income_type).label.lower() if line.income_type else ""
     if source == WithholdingSource.TREATY:
-        detail = f"treaty: {line.tax_country}, {income}"
+        detail = _("treaty: {country}, {income}").format(country=line.tax_country, income=income)
     elif source == WithholdingSource.NO_TREATY:
-        detail = f"no treaty for {line.tax_country}, {income}: statutory rate"
+        detail = _("no treaty for {country}, {income}: statutory rate").format(country=line.tax_country,
+                                                                              income=income)
     else:
         detail = source.label
-    return f"withheld {rate} ({detail})"
+    return _("withheld {rate} ({detail})").format(rate=rate, detail=detail)
 
 
 def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: str = "") -> list[str]:
     money = lambda amount: format_money(amount, run.currency)  # noqa: E731
     steps: list[str] = []
     if line.basis == EarningLine.Basis.VIEWS and archetype == Program.Archetype.POOLED_FUND:
-        steps.append(f"Share of the pool: {line.basis_value:,} of {line.basis_total:,} qualified views "
-                     f"({_percent(line.basis_value, line.basis_total)}) of a {money(run.budget_minor)} budget.")
+        share = _("Share of the pool: {value} of {total} qualified views ({percent}) of a {budget} budget.")
+        steps.append(share.format(
+            value=f"{line.basis_value:,}", total=f"{line.basis_total:,}",
+            percent=_percent(line.basis_value, line.basis_total), budget=money(run.budget_minor)))
         if line.capped:
-            where = {"redistribute": "was shared among the other partners",
-                     "retain": "went back to the fund"}.get(excess_policy, "was handled as the program says")
-            steps.append(f"Capped at {money(line.gross_minor)}; the excess over the cap {where}.")
+            where = {"redistribute": _("was shared among the other partners"),
+                     "retain": _("went back to the fund")}.get(excess_policy, _("was handled as the program says"))
+            steps.append(_("Capped at {amount}; the excess over the cap {where}.").format(
+                amount=money(line.gross_minor), where=where))
     elif line.basis == EarningLine.Basis.VIEWS:
-        steps.append(f"{line.basis_value:,} qualified views on eligible videos at the program's rate per 1,000 "
-                     f"views ({line.note}).")
+        steps.append(_("{views} qualified views on eligible videos at the program's rate per 1,000 views ({note})."
+                       ).format(views=f"{line.basis_value:,}", note=line.note))
     elif line.basis == EarningLine.Basis.REVENUE:
-        steps.append(f"Revenue share of {money(line.basis_value)} net attributed ad revenue, rounded half-even "
-                     f"once: {money(line.gross_minor)}." + (f" ({line.note}.)" if line.note else ""))
+        steps.append(_("Revenue share of {revenue} net attributed ad revenue, rounded half-even once: {amount}."
+                       ).format(revenue=money(line.basis_value), amount=money(line.gross_minor))
+                     + (f" ({line.note}.)" if line.note else ""))
     elif line.basis == EarningLine.Basis.GRANT:
-        steps.append(f"Fixed monthly grant of {money(line.basis_value)}"
+        steps.append(_("Fixed monthly grant of {amount}").format(amount=money(line.basis_value))
                      + (f": {line.note}." if line.note else "."))
     else:
-        steps.append("No earnings this month; the line carries corrections or an unpaid balance.")
+        steps.append(_("No earnings this month; the line carries corrections or an unpaid balance."))
     if line.rounding_minor:
-        steps.append(f"+{line.rounding_minor} minor unit from largest-remainder rounding, so the lines sum to the "
-                     "budget exactly.")
+        steps.append(_("+{units} minor unit from largest-remainder rounding, so the lines sum to the budget exactly."
+                       ).format(units=line.rounding_minor))
     if line.note and line.basis == EarningLine.Basis.VIEWS and "scaled" in line.note:
-        steps.append("The program's total passed its budget: every partner was scaled pro rata.")
+        steps.append(_("The program's total passed its budget: every partner was scaled pro rata."))
     if line.adjustments_minor:
-        steps.append(f"Adjustments: {money(line.adjustments_minor)}.")
+        steps.append(_("Adjustments: {amount}.").format(amount=money(line.adjustments_minor)))
     if line.carried_in_minor:
-        steps.append(f"Carried in from earlier months: {money(line.carried_in_minor)}.")
+        steps.append(_("Carried in from earlier months: {amount}.").format(amount=money(line.carried_in_minor)))
     if line.withholding_minor:
-        steps.append(f"Tax withheld: {money(line.withholding_minor)}" + (
+        steps.append(_("Tax withheld: {amount}").format(amount=money(line.withholding_minor)) + (
             f", {withholding_reason(line)}." if line.withholding_source else "."))
-    steps.append(f"Balance: {money(line.net_minor)}.")
+    steps.append(_("Balance: {amount}.").format(amount=money(line.net_minor)))
     if line.status == EarningLine.Status.HELD:
-        steps.append(f"Held: {line.hold_reason}. The balance stays owed until the hold clears.")
+        steps.append(_("Held: {reason}. The balance stays owed until the hold clears.").format(reason=line.hold_reason))
     elif line.status == EarningLine.Status.CARRIED_OVER:
         if line.net_minor < 0:
-            steps.append("A negative balance blocks payment; it is carried forward.")
+            steps.append(_("A negative balance blocks payment; it is carried forward."))
         else:
-            steps.append("Below the program's minimum payout: rolled over to next month.")
+            steps.append(_("Below the program's minimum payout: rolled over to next month."))
     elif line.status == EarningLine.Status.PAID:
-        steps.append(f"Paid (reference {run.payment_reference}).")
+        steps.append(_("Paid (reference {reference}).").format(reference=run.payment_reference))
     else:
-        steps.append("Payable.")
+        steps.append(_("Payable."))
     return steps
 
 

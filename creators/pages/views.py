@@ -166,7 +166,11 @@ def earnings(request):
         for month in months]
     estimates = [{"line": line, "gross": words.money(line.gross_minor, line.run.currency)}
                  for line in selectors.partner_estimates(request.partner)]
-    return render(request, "creators/earnings.html", {"months": rows, "estimates": estimates})
+    payments = [{"payment": payment, "amount": words.money(payment.amount_minor, payment.currency),
+                 "status": str(words.PAYMENT_STATUSES.get(payment.status, payment.status))}
+                for payment in selectors.partner_payments(request.partner)]
+    return render(request, "creators/earnings.html", {"months": rows, "estimates": estimates,
+                                                      "payments": payments})
 
 
 @creator_required
@@ -200,8 +204,10 @@ def profile(request):
             partner_profile_update(partner_id=partner.pk, actor=request.user, **form.cleaned_data)
             messages.success(request, _("Profile saved."))
             return HttpResponseRedirect(reverse("creators:profile"))
-        return render(request, "creators/profile.html", {"form": form, "partner": partner}, status=400)
-    return render(request, "creators/profile.html", {"form": form, "partner": partner})
+        return render(request, "creators/profile.html", {"form": form, "partner": partner,
+                                                         **selectors.partner_payout_details(partner)}, status=400)
+    return render(request, "creators/profile.html", {"form": form, "partner": partner,
+                                                     **selectors.partner_payout_details(partner)})
 
 
 @creator_required

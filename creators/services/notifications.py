@@ -18,11 +18,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from creators import words
 from creators.models import ClaimInvitation, CreatorMembership, Notification, NotificationPreference
 from partnerships.models import BrandMembership, Enrolment, Invitation
-from payouts.models import EarningLine, PayoutRun
+from payouts.models import EarningLine, Payee, Payment, PayoutRun
 
 ALWAYS_SENT = {Notification.Kind.CLAIM, Notification.Kind.SECURITY}  # not the person's choice
 TURNED_OFF = "turned off in the recipient's notification preferences"
@@ -148,6 +150,54 @@ def security_notice_send(*, user_id: int, event_key: str, what: str) -> Notifica
         return None
     return notification_send(event_key=event_key, kind=Notification.Kind.SECURITY, email=user.email, user=user,
                              template="security", context={"what": what, "link": absolute("/creators/")})
+
+
+PAYOUT_DETAILS_CHANGED = _("The bank details your payments go to were changed. Payments are held until "
+                           "{until}, unless your partnership manager confirms the change.")
+PAYOUT_DETAILS_BLOCKED = _("A payment to your bank account came back and payments to it are stopped until the "
+                           "details are corrected. Contact your partnership manager.")
+
+
+def payout_details_notify(*, history_id: int) -> list[Notification]:
+    """A version of a partner's bank details that changed the account (or blocked it after a returned payment): a
+    security notice to every user of the partner, once per version and user. The first details set and other
+    versions (a confirmation, the same account re-saved) tell nobody."""
+    version = Payee.history.filter(history_id=history_id).first()
+    if version is None or version.history_type != "~":
+        return []
+    previous = version.prev_record
+    if previous is None:
+        return []
+    if version.changed_at is not None and version.changed_at != previous.changed_at:
+        what: Any = format_lazy(PAYOUT_DETAILS_CHANGED, until=words.lazy_date(version.hold_until))
+    elif version.blocked_reason and version.blocked_reason != previous.blocked_reason:
+        what = PAYOUT_DETAILS_BLOCKED
+    else:
+        return []
+    return [notification_send(event_key=f"payee:{version.id}:version:{version.history_id}",
+                              kind=Notification.Kind.SECURITY, email=user.email, user=user, template="security",
+                              context={"what": what, "link": absolute("/creators/profile/")})
+            for user in _partner_users(version.partner_id)]
+
+
+def payments_notify(*, source: str, source_id: int) -> list[Notification]:
+    """A released batch's payments were sent; a statement's returned payments came back. Every user of each paid
+    partner is told once per payment and status (the event key), however often the task runs."""
+    if source == "batch":
+        payments = Payment.objects.filter(batch_id=source_id, status=Payment.Status.SENT)
+    else:
+        payments = Payment.objects.filter(returned_statement_id=source_id, status=Payment.Status.RETURNED)
+    sent = []
+    for payment in payments.order_by("pk")[:100_000]:
+        returned = payment.status == Payment.Status.RETURNED
+        context = {"payment": payment, "returned": returned, "reason": payment.reason,
+                   "amount": words.lazy_money(payment.amount_minor, payment.currency),
+                   "link": absolute("/creators/earnings/")}
+        sent += [notification_send(event_key=f"payment:{payment.pk}:{payment.status}",
+                                   kind=Notification.Kind.STATEMENTS, email=user.email, user=user,
+                                   template="payment", context=context)
+                 for user in _partner_users(payment.partner_id)]
+    return sent
 
 
 def email_send(*, to: str, subject: str, text: str, html: str = "") -> None:

@@ -156,10 +156,12 @@ def test_task_names_are_pinned():
     assert {task.name for task in (tasks.send_claim_link_task, tasks.notify_application_decided_task,
                                    tasks.notify_invitation_received_task, tasks.notify_invitation_answered_task,
                                    tasks.security_notice_task, tasks.send_email_task, tasks.notify_run_event_task,
-                                   tasks.notify_invitation_deadlines_task)} == {
+                                   tasks.notify_invitation_deadlines_task, tasks.payout_details_notice_task,
+                                   tasks.notify_payments_task)} == {
         "creators.send_claim_link", "creators.notify_application_decided", "creators.notify_invitation_received",
         "creators.notify_invitation_answered", "creators.security_notice", "creators.send_email",
-        "creators.notify_run_event", "creators.notify_invitation_deadlines"}
+        "creators.notify_run_event", "creators.notify_invitation_deadlines", "creators.payout_details_notice",
+        "creators.notify_payments"}
 
 
 @pytest.mark.django_db
