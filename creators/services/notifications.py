@@ -210,10 +210,15 @@ def email_send(*, to: str, subject: str, text: str, html: str = "") -> None:
 
 def run_event_notify(*, run_id: int, status: str) -> list[Notification]:
     """A monthly run approved (the statement is ready) or paid (the payment is sent): every user of each partner with a
-    line in it, once per run, event and user."""
+    line in it, once per run, event and user. Lines paid through a payment batch get no run-level "payment sent": the
+    payment's own notices cover them."""
     run = PayoutRun.objects.select_related("program").get(pk=run_id)
-    lines = {line.partner_id: line for line in EarningLine.objects.filter(
-        run=run, partner__creator_memberships__isnull=False).distinct()}
+    lines = EarningLine.objects.filter(run=run, partner__creator_memberships__isnull=False).distinct()
+    if status == PayoutRun.Status.PAID:
+        # A line paid through a payment batch was told when its payment was sent (and is told if it comes back):
+        # the run becoming paid is no second "payment sent" for it.
+        lines = lines.exclude(payment_item__isnull=False)
+    lines = {line.partner_id: line for line in lines}
     sent = []
     for membership in (CreatorMembership.objects.filter(partner_id__in=lines, user__is_active=True)
                        .select_related("user").order_by("pk")):

@@ -191,6 +191,39 @@ def test_statement_ready_then_payment_sent_through_the_real_services(smtp, djang
 
 
 @pytest.mark.django_db
+def test_a_run_paid_through_a_batch_sends_no_second_payment_mail(smtp, django_capture_on_commit_callbacks):
+    """The batch's release told the partner "payment sent"; the run becoming paid when the bank statement settles its
+    payments does not tell it again (a run paid by hand still does: the test above)."""
+    from payouts.models import Payment, PaymentBatch, PaymentItem, PayoutRun
+    from payouts.roles import ensure_group_permissions
+    from payouts.services.runs import payout_run_compute
+    from payouts.services.settlement import payout_run_approve
+    from tests.payouts.factories import MONTH, member, paying_program
+
+    starter = UserFactory(username="starter", groups=["Finance approvers"])
+    approver = UserFactory(username="approver", groups=["Finance approvers"])
+    ensure_group_permissions()
+    program = paying_program()
+    user = make_creator(partner=member(program, handle="maya", views=1_000_000), email="maya@example.org")
+    run = payout_run_compute(program_id=program.pk, month=MONTH, actor=starter)
+    with django_capture_on_commit_callbacks(execute=True):
+        payout_run_approve(run_id=run.pk, actor=approver)
+    line = run.lines.get()
+    batch = PaymentBatch.objects.create(currency=run.currency, rail="csv", created_by=starter)
+    payment = Payment.objects.create(batch=batch, partner=line.partner, currency=run.currency,
+                                     amount_minor=line.net_minor, end_to_end_id="E2E-MAYA", status=Payment.Status.PAID)
+    PaymentItem.objects.create(payment=payment, line=line, run=run, program=program, partner=line.partner,
+                               amount_minor=line.net_minor)
+    # What payouts.services.statements does once every payment of the run is settled
+    run.status = PayoutRun.Status.PAID
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run.save(update_fields=["status"])
+    assert callbacks, "the run's paid event was queued"
+    assert [m["Subject"] for m in smtp.to(user.email)] == [
+        f"[Creator Partnerships] Your statement is ready: {program.name}, August 2026"]
+
+
+@pytest.mark.django_db
 def test_emails_in_the_users_language(smtp, creator, manager, django_capture_on_commit_callbacks):
     NotificationPreference.objects.create(user=creator, language="es")
     enrolment = enrolment_submit(partner_id=partner_of(creator).pk, program_id=ProgramFactory(name="Fondo").pk,
