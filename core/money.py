@@ -14,7 +14,8 @@ import unicodedata
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from babel.core import get_global
-from babel.numbers import get_currency_name, get_currency_precision, list_currencies
+from babel.numbers import format_currency, format_decimal, get_currency_name, get_currency_precision, list_currencies
+from django.utils import translation
 
 # CLDR's "digits" is how many decimals a currency is *shown* with; ISO 4217's minor unit is what its smallest stored
 # amount is. They agree except for these, where CLDR shows whole units by custom but the currency (and every bank
@@ -254,3 +255,50 @@ def format_percent(rate: Decimal | None) -> str:
 
 def round_half_even(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+# Text for a reader in the active language. English keeps the house format above, character for character (the admin,
+# exports and every English page read it); other languages get their locale's separators from babel (CLDR):
+# "1.500,00 EUR", "12.345", "25,0000 %" in Spanish.
+
+
+def _reader_locale() -> str | None:
+    """The active language's locale, or None where the house (English) format applies."""
+    language = translation.get_language() or "en"
+    return None if language.startswith("en") else translation.to_locale(language)
+
+
+def format_count_for_reader(value: int) -> str:
+    """A count (views, followers): '12,345' in English, '12.345' in Spanish."""
+    locale = _reader_locale()
+    return f"{value:,}" if locale is None else format_decimal(value, locale=locale)
+
+
+def format_money_for_reader(amount_minor: int | None, currency: str) -> str:
+    """An amount with its currency's decimals and ISO code: '1,500.00 USD' in English, '1.500,00 USD' in Spanish."""
+    locale = _reader_locale()
+    if locale is None or amount_minor is None or currency not in EXPONENTS:
+        return format_money(amount_minor, currency)
+    places = exponent(currency)  # ISO 4217's minor unit, as stored (CLDR's display digits differ for a few)
+    pattern = "#,##0" + ("." + "0" * places if places else "") + " ¤¤"
+    return format_currency(to_major(amount_minor, currency), currency, format=pattern, locale=locale,
+                           currency_digits=False)
+
+
+def format_share_for_reader(part: int, whole: int) -> str:
+    """part/whole as a percent to four decimals, exactly rounded (half-even): '25.0000%', '25,0000 %' in Spanish."""
+    percent = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN) \
+        if whole else Decimal(0)
+    locale = _reader_locale()
+    if locale is None:
+        return f"{percent:.4f}%" if whole else "0%"
+    return f"{format_decimal(percent, format='#,##0.0000', locale=locale)}\u00a0%"
+
+
+def format_percent_for_reader(rate: Decimal | None) -> str:
+    """format_percent in the reader's language: '12.5%', '12,5 %' in Spanish."""
+    locale = _reader_locale()
+    if locale is None or rate is None:
+        return format_percent(rate)
+    percent = Decimal(rate).scaleb(2).normalize()
+    return f"{format_decimal(percent, locale=locale, decimal_quantization=False)}\u00a0%"

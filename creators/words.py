@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 
-from babel.numbers import format_currency
-from django.utils import formats, timezone, translation
+from django.utils import formats, timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.money import EXPONENTS, format_money, to_major
+from core.money import format_money_for_reader
 from partnerships.eligibility import RuleResult
 
 RULE_LABELS = {
@@ -66,11 +65,7 @@ def status(code: str) -> str:
 def money(amount_minor: int, currency: str) -> str:
     """An amount for the visitor: the house format in English ("1,500.00 USD"), the locale's elsewhere
     ("1.500,00 USD" in Spanish), always with the currency's own decimals and its ISO code."""
-    language = translation.get_language() or "en"
-    if language.startswith("en") or currency not in EXPONENTS:
-        return format_money(amount_minor, currency)
-    return format_currency(to_major(amount_minor, currency), currency, format="#,##0.00 ¤¤",
-                           locale=translation.to_locale(language))
+    return format_money_for_reader(amount_minor, currency)
 
 
 # For e-mail contexts built before the recipient's language is chosen: formatted when the template renders.

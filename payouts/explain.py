@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from fractions import Fraction
 
 from django.utils.translation import gettext as _
 
-from core.money import format_money, format_percent
+from core.money import (
+    format_count_for_reader,
+    format_money_for_reader,
+    format_percent_for_reader,
+    format_share_for_reader,
+)
 from partnerships.models import Program
 from payouts.formulas.tax import PPM
 from payouts.models import EarningLine, IncomeType, PayoutRun, WithholdingSource
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{float(Fraction(part, whole) * 100):.4f}%" if whole else "0%"
-
-
 def withholding_reason(line: EarningLine) -> str:
     """'withheld 15% (treaty: DE, royalties)': the rate a line was withheld at and where it came from."""
-    rate = format_percent(Decimal(line.withholding_ppm) / PPM)
+    rate = format_percent_for_reader(Decimal(line.withholding_ppm) / PPM)
     source = WithholdingSource(line.withholding_source)
     income = IncomeType(line.income_type).label.lower() if line.income_type else ""
     if source == WithholdingSource.TREATY:
@@ -33,13 +33,13 @@ def withholding_reason(line: EarningLine) -> str:
 
 
 def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: str = "") -> list[str]:
-    money = lambda amount: format_money(amount, run.currency)  # noqa: E731
+    money = lambda amount: format_money_for_reader(amount, run.currency)  # noqa: E731
     steps: list[str] = []
     if line.basis == EarningLine.Basis.VIEWS and archetype == Program.Archetype.POOLED_FUND:
         share = _("Share of the pool: {value} of {total} qualified views ({percent}) of a {budget} budget.")
         steps.append(share.format(
-            value=f"{line.basis_value:,}", total=f"{line.basis_total:,}",
-            percent=_percent(line.basis_value, line.basis_total), budget=money(run.budget_minor)))
+            value=format_count_for_reader(line.basis_value), total=format_count_for_reader(line.basis_total),
+            percent=format_share_for_reader(line.basis_value, line.basis_total), budget=money(run.budget_minor)))
         if line.capped:
             where = {"redistribute": _("was shared among the other partners"),
                      "retain": _("went back to the fund")}.get(excess_policy, _("was handled as the program says"))
@@ -47,7 +47,7 @@ def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: st
                 amount=money(line.gross_minor), where=where))
     elif line.basis == EarningLine.Basis.VIEWS:
         steps.append(_("{views} qualified views on eligible videos at the program's rate per 1,000 views ({note})."
-                       ).format(views=f"{line.basis_value:,}", note=line.note))
+                       ).format(views=format_count_for_reader(line.basis_value), note=line.note))
     elif line.basis == EarningLine.Basis.REVENUE:
         steps.append(_("Revenue share of {revenue} net attributed ad revenue, rounded half-even once: {amount}."
                        ).format(revenue=money(line.basis_value), amount=money(line.gross_minor))

@@ -213,12 +213,12 @@ def run_event_notify(*, run_id: int, status: str) -> list[Notification]:
     line in it, once per run, event and user. Lines paid through a payment batch get no run-level "payment sent": the
     payment's own notices cover them."""
     run = PayoutRun.objects.select_related("program").get(pk=run_id)
-    lines = EarningLine.objects.filter(run=run, partner__creator_memberships__isnull=False).distinct()
+    told = EarningLine.objects.filter(run=run, partner__creator_memberships__isnull=False).distinct()
     if status == PayoutRun.Status.PAID:
         # A line paid through a payment batch was told when its payment was sent (and is told if it comes back):
         # the run becoming paid is no second "payment sent" for it.
-        lines = lines.exclude(payment_item__isnull=False)
-    lines = {line.partner_id: line for line in lines}
+        told = told.exclude(payment_item__isnull=False)
+    lines = {line.partner_id: line for line in told}
     sent = []
     for membership in (CreatorMembership.objects.filter(partner_id__in=lines, user__is_active=True)
                        .select_related("user").order_by("pk")):
