@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.money import (
     format_count_for_reader,
@@ -15,6 +16,22 @@ from core.money import (
 from partnerships.models import Program
 from payouts.formulas.tax import PPM
 from payouts.models import EarningLine, IncomeType, PayoutRun, WithholdingSource
+
+# The reasons the formulas write on a held line (payouts.formulas.settle and .tax), joined by "; ": in the reader's
+# language. A reason typed by a person (a manual hold) is shown as typed.
+HOLD_REASONS = {
+    "identity not verified": gettext_lazy("identity not verified"),
+    "no tax form on file": gettext_lazy("no tax form on file"),
+    "no validated tax form": gettext_lazy("no validated tax form"),
+    "tax form expired": gettext_lazy("tax form expired"),
+    "partner suspended": gettext_lazy("partner suspended"),
+    "partner removed": gettext_lazy("partner removed"),
+}
+
+
+def hold_reason_words(reason: str) -> str:
+    """'identity not verified; tax form expired' in the reader's language, part by part."""
+    return "; ".join(str(HOLD_REASONS.get(part, part)) for part in reason.split("; "))
 
 
 def withholding_reason(line: EarningLine) -> str:
@@ -71,7 +88,8 @@ def explain(line: EarningLine, run: PayoutRun, archetype: str, excess_policy: st
             f", {withholding_reason(line)}." if line.withholding_source else "."))
     steps.append(_("Balance: {amount}.").format(amount=money(line.net_minor)))
     if line.status == EarningLine.Status.HELD:
-        steps.append(_("Held: {reason}. The balance stays owed until the hold clears.").format(reason=line.hold_reason))
+        steps.append(_("Held: {reason}. The balance stays owed until the hold clears.").format(
+            reason=hold_reason_words(line.hold_reason)))
     elif line.status == EarningLine.Status.CARRIED_OVER:
         if line.net_minor < 0:
             steps.append(_("A negative balance blocks payment; it is carried forward."))

@@ -64,3 +64,17 @@ def test_share_for_the_reader_is_exact(part, whole, english, spanish):
         assert format_share_for_reader(part, whole) == english
     with translation.override("es"):
         assert format_share_for_reader(part, whole) == spanish
+
+
+def test_a_hold_the_formulas_wrote_reads_in_spanish(creator):
+    line = approved_line(partner_of(creator))
+    line.status, line.hold_reason = "held", "identity not verified; tax form expired"
+    with translation.override("es"):
+        steps = explain(line, line.run, "pooled_fund")
+    assert "Retenido: identidad no verificada; formulario fiscal caducado." in " ".join(steps)
+    line.hold_reason = "waiting for the contract"  # typed by a person: shown as typed
+    with translation.override("es"):
+        assert "Retenido: waiting for the contract." in " ".join(explain(line, line.run, "pooled_fund"))
+    with translation.override("en"):
+        line.hold_reason = "identity not verified; tax form expired"
+        assert "Held: identity not verified; tax form expired." in " ".join(explain(line, line.run, "pooled_fund"))
