@@ -1,8 +1,8 @@
 """A fund's forecast: where its money goes by the end of its tranche schedule, at the pace its archetype spends.
 
-Pure: plain values in (the fund's total and rollover setting, its tranches, the spend of its runs by month, the month
-that is "now"), a ``FundForecast`` out; no query, no clock. Money is integer minor units throughout (the trend is an
-exact ``Fraction``, rounded half-even to a cent once per month).
+Pure: plain values in (the fund's total and rollover setting, its tranches, saved or not, the spend of its runs by
+month, the month that is "now"), a ``FundForecast`` out; no query, no clock. Money is integer minor units throughout
+(the trend is an exact ``Fraction``, rounded half-even to a cent once per month).
 
 - **Actual** months run to the latest month with a spending run. The **projection** starts the month after (at the
   schedule's first month when no run has spent yet) and ends with the schedule's last month (the last tranche's
@@ -32,11 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
-from typing import Protocol
 
 from core.periods import add_months, month_end, months_between, next_month
 from partnerships.models import Program
 from payouts.funds import month_release, releases_whole_total
+from payouts.models import BudgetTranche
 
 TREND_RUNS = 6  # the trend reads the spend of the latest six runs at most
 TREND_MIN_RUNS = 3  # with fewer, their average: two points make a line from noise
@@ -44,17 +44,6 @@ HORIZON_MONTHS = 120  # a fund without a schedule is projected ten years at most
 
 PACE_RELEASE, PACE_TREND, PACE_NONE = "release", "trend", "none"
 LAPSES, ROLLS_OVER = "lapses", "rolls over"
-
-
-class Tranche(Protocol):
-    """What the forecast reads of a budget tranche (a ``BudgetTranche``, saved or not)."""
-
-    starts_on: dt.date
-    ends_on: dt.date
-    amount_minor: int
-
-    @property
-    def months(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +121,7 @@ def trend(spend_by_month: Mapping[dt.date, int]) -> tuple[int, Fraction, Fractio
     return count, mean_y, (sxy / sxx if sxx else Fraction(0))
 
 
-def _remaining_schedule(tranches: Sequence[Tranche], as_of: dt.date) -> list[ScheduleSlice]:
+def _remaining_schedule(tranches: Sequence[BudgetTranche], as_of: dt.date) -> list[ScheduleSlice]:
     slices = []
     for tranche in sorted(tranches, key=lambda t: (t.starts_on, t.ends_on)):
         first = max(tranche.starts_on, next_month(as_of))
@@ -146,7 +135,7 @@ def _remaining_schedule(tranches: Sequence[Tranche], as_of: dt.date) -> list[Sch
     return slices
 
 
-def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, tranches: Sequence[Tranche],
+def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, tranches: Sequence[BudgetTranche],
                   spend_by_month: Mapping[dt.date, int], as_of: dt.date,
                   pool_share: Decimal = Decimal("1")) -> FundForecast:
     """The fund's months from its first tranche (or run) to the end of its schedule, actual then projected."""
