@@ -99,6 +99,10 @@ def _pace_text(forecast: FundForecast, currency: str) -> str:
     if forecast.pace == PACE_RELEASE:
         percent = (forecast.pool_share * 100).normalize()
         share = "" if forecast.pool_share == 1 else f", paying its pool share of {percent:f}%"
+        if forecast.pooled_ceiling is not None:
+            return (f"Pace: a pooled fund spends what each month may spend{share}, but its latest run left part of "
+                    f"its pool unspent (its members at the partner cap, or none qualified): at most "
+                    f"{format_money(forecast.pooled_ceiling, currency)} a month, as that run spent.")
         return f"Pace: a pooled fund spends what each month may spend{share}."
     if forecast.pace == PACE_TREND:
         runs = f"its last {forecast.pace_runs} run{'s' if forecast.pace_runs > 1 else ''}"
@@ -174,32 +178,39 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
     today = today or timezone.localdate()
     funds = list(Fund.objects.select_related("program", "program__terms").order_by("name")
                  .prefetch_related(Prefetch("tranches", queryset=BudgetTranche.objects.order_by("starts_on"))))
+    spend: dict[int, dict[dt.date, int]] = {}
+    budgets: dict[int, dict[dt.date, int]] = {}
+    rows = (PayoutRun.objects.spending().values_list("program_id", "month")
+            .annotate(spent=Sum("spend_minor"), budget=Sum("budget_minor")))
+    for program_id, month, spent, budget in rows:  # one query for every fund (FundPosition.of_funds, with budgets)
+        spend.setdefault(program_id, {})[month] = int(spent or 0)
+        budgets.setdefault(program_id, {})[month] = int(budget or 0)
     summaries = []
-    for position in FundPosition.of_funds(funds):
-        fund = position.fund
+    for fund in funds:
+        position = FundPosition(fund, spend_by_month=spend.get(fund.program_id, {}))
         remaining = position.remaining
         forecast = forecast_fund(archetype=fund.program.archetype, total_minor=fund.total_minor,
                                  rollover_unspent=fund.rollover_unspent, tranches=position.tranches,
                                  spend_by_month=position.spend_by_month, as_of=today,
-                                 pool_share=_pool_share(fund))
-        rows = forecast.months
-        if len(rows) > CHART_MONTHS:  # a longer schedule: the window around today
+                                 pool_share=_pool_share(fund), budget_by_month=budgets.get(fund.program_id, {}))
+        shown = forecast.months
+        if len(shown) > CHART_MONTHS:  # a longer schedule: the window around today
             first = add_months(today.replace(day=1), -(CHART_MONTHS // 2))
-            rows = [row for row in rows if row.month >= first][:CHART_MONTHS]
+            shown = [row for row in shown if row.month >= first][:CHART_MONTHS]
         projection, warning = _outlook(forecast, remaining, fund.currency)
         months = [{"month": row.month, "budget": row.release, "spent": row.spent, "projected": row.projected,
                    "lapsed": row.lapsed, "remaining": row.remaining,
                    "budget_text": format_amount(row.release, fund.currency),  # the table's headers name the currency
                    "spent_text": format_amount(row.spent, fund.currency),
                    "lapsed_text": format_amount(row.lapsed, fund.currency),
-                   "remaining_text": format_amount(row.remaining, fund.currency)} for row in rows]
+                   "remaining_text": format_amount(row.remaining, fund.currency)} for row in shown]
         summaries.append(FundSummary(
             fund=fund, total=format_money(fund.total_minor, fund.currency),
             spent=format_money(position.spent, fund.currency), remaining=format_money(remaining, fund.currency),
             remaining_minor=remaining, pace=_pace_text(forecast, fund.currency), runs_out=forecast.runs_out_on,
-            projection=projection, chart=_burn_down(fund, rows, forecast), months=months, forecast=forecast,
+            projection=projection, chart=_burn_down(fund, shown, forecast), months=months, forecast=forecast,
             schedule=_schedule_text(forecast, fund.currency), warning=warning,
-            shows_lapses=forecast.unspent_policy == LAPSES and any(row.lapsed for row in rows),
+            shows_lapses=forecast.unspent_policy == LAPSES and any(row.lapsed for row in shown),
         ))
     return summaries
 

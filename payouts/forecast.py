@@ -11,7 +11,9 @@ month, the month that is "now"), a ``FundForecast`` out; no query, no clock. Mon
 - **What a month may spend** is payouts.funds' rule (``FundPosition.available``): released to date − spent to date,
   without rollover never more than the month's own release, and never more than the fund has left.
 - **Pace by archetype.** A pooled fund spends what its month may spend (its release, plus what earlier months left
-  when unspent budget rolls over) times the program's pool share, floored to a cent, as its formula does. A revenue
+  when unspent budget rolls over) times the program's pool share, floored to a cent, as its formula does; but when
+  its latest run left part of its pool unspent (every member at the partner cap, or no one qualified), no more than
+  that run spent, since its members could take no more. A revenue
   share, rate-per-1,000-views or grant program follows the trend of its latest runs: the least-squares line through
   the spend of up to ``TREND_RUNS`` latest runs by calendar month (with fewer than ``TREND_MIN_RUNS`` runs, their
   average), never below 0; a month spends that, or what it may spend when less.
@@ -82,6 +84,7 @@ class FundForecast:
     unscheduled: int  # the total above what every tranche releases: never released
     pace: str  # PACE_RELEASE, PACE_TREND or PACE_NONE
     pace_runs: int  # how many runs the trend reads (0 unless PACE_TREND)
+    pooled_ceiling: int | None  # a pooled fund's latest run left part of its pool unspent: at most what it spent
     pool_share: Decimal
     ends_on: dt.date | None  # the schedule's last month; None without a tranche
     unspent_policy: str  # LAPSES or ROLLS_OVER
@@ -135,10 +138,25 @@ def _remaining_schedule(tranches: Sequence[BudgetTranche], as_of: dt.date) -> li
     return slices
 
 
+def _pooled_ceiling(spend_by_month: Mapping[dt.date, int], budget_by_month: Mapping[dt.date, int],
+                    pool_share: Decimal) -> int | None:
+    """What the latest run spent when it left part of its pool unspent (every member at the cap, or no one
+    qualified): its members could take no more, so neither are later months projected to. None otherwise."""
+    if not spend_by_month:
+        return None
+    latest = max(spend_by_month)
+    if latest not in budget_by_month:
+        return None
+    pool = int((Decimal(budget_by_month[latest]) * pool_share).to_integral_value(rounding=ROUND_FLOOR))
+    return spend_by_month[latest] if spend_by_month[latest] < pool else None
+
+
 def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, tranches: Sequence[BudgetTranche],
-                  spend_by_month: Mapping[dt.date, int], as_of: dt.date,
-                  pool_share: Decimal = Decimal("1")) -> FundForecast:
-    """The fund's months from its first tranche (or run) to the end of its schedule, actual then projected."""
+                  spend_by_month: Mapping[dt.date, int], as_of: dt.date, pool_share: Decimal = Decimal("1"),
+                  budget_by_month: Mapping[dt.date, int] | None = None) -> FundForecast:
+    """The fund's months from its first tranche (or run) to the end of its schedule, actual then projected.
+    ``budget_by_month`` is what each actual run could spend (``PayoutRun.budget_minor``), which tells a pooled fund
+    whose latest run was held back by its partner cap."""
     tranches = list(tranches)
     whole_total = releases_whole_total(archetype)
     monthly_lapse = not rollover_unspent and not whole_total  # a revenue share releases all at once: no month lapses
@@ -148,8 +166,10 @@ def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, t
     actual = sorted(spend_by_month)
     last_actual = actual[-1] if actual else None
 
+    ceiling = None
     if archetype == Program.Archetype.POOLED_FUND:
         pace, runs, level, slope = PACE_RELEASE, 0, Fraction(0), Fraction(0)
+        ceiling = _pooled_ceiling(spend_by_month, budget_by_month or {}, pool_share)
     elif archetype in (Program.Archetype.REVENUE_SHARE, Program.Archetype.RATE_PER_MILLE,
                        Program.Archetype.GRANT) and actual:
         pace = PACE_TREND
@@ -189,6 +209,8 @@ def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, t
             may = min(room, max(0, total_minor - spent_to_date))
             if pace == PACE_RELEASE:
                 asks = int((Decimal(room) * pool_share).to_integral_value(rounding=ROUND_FLOOR))
+                if ceiling is not None:
+                    asks = min(asks, ceiling)
             else:
                 asks = max(0, round(level + slope * (_index(month) - trend_from)))
             spent = min(asks, may)
@@ -219,7 +241,7 @@ def forecast_fund(*, archetype: str, total_minor: int, rollover_unspent: bool, t
         remaining_schedule=[] if whole_total else _remaining_schedule(tranches, as_of),
         to_be_released=0 if whole_total else max(0, min(scheduled, total_minor) - released_so_far),
         unscheduled=0 if whole_total else max(0, total_minor - scheduled),
-        pace=pace, pace_runs=runs, pool_share=pool_share, ends_on=ends_on,
+        pace=pace, pace_runs=runs, pooled_ceiling=ceiling, pool_share=pool_share, ends_on=ends_on,
         unspent_policy=ROLLS_OVER if rollover_unspent else LAPSES,
         unspent_at_end=None if at_end is None or unknown_pace else at_end.released_to_date - at_end.spent_to_date,
         unspent_on=None if ends_on is None else month_end(ends_on),

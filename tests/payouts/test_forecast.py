@@ -146,3 +146,16 @@ def test_a_gap_between_tranches_has_no_run_and_the_schedule_resumes_after_it():
     assert [(r.month.month, r.release, r.spent) for r in forecast.months] == [
         (1, 1_000_00, 1_000_00), (2, 0, 0), (3, 1_000_00, 1_000_00)]
     assert [(s.starts_on, s.amount_minor) for s in forecast.remaining_schedule] == [(month(3), 1_000_00)]
+
+
+def test_a_pooled_fund_whose_latest_run_was_held_back_by_the_cap_spends_no_more_than_that_run():
+    tranches = [tranche(month(1), month(4), 4_000_00)]
+    capped = forecast_fund(archetype=POOLED, total_minor=4_000_00, rollover_unspent=True, tranches=tranches,
+                           spend_by_month={month(1): 300_00}, budget_by_month={month(1): 1_000_00}, as_of=month(2))
+    # Every member at the cap took 300.00 of a 1,000.00 pool: February-April take 300.00 each, 2,800.00 rolls over.
+    assert [r.spent for r in capped.months] == [300_00, 300_00, 300_00, 300_00]
+    assert (capped.pooled_ceiling, capped.unspent_at_end, capped.unspent_policy) == (300_00, 2_800_00, ROLLS_OVER)
+    full = forecast_fund(archetype=POOLED, total_minor=4_000_00, rollover_unspent=True, tranches=tranches,
+                         spend_by_month={month(1): 1_000_00}, budget_by_month={month(1): 1_000_00}, as_of=month(2))
+    assert full.pooled_ceiling is None  # it spent its whole pool: the release paces it
+    assert [r.spent for r in full.months] == [1_000_00] * 4
