@@ -23,7 +23,7 @@ from core.periods import add_months
 from ingestion.models import ImportJob
 from partnerships.models import Enrolment
 from payouts.charts import horizontal_bars, line_chart
-from payouts.forecast import LAPSES, PACE_NONE, PACE_RELEASE, PACE_TREND, ForecastMonth, FundForecast, forecast_fund
+from payouts.forecast import LAPSES, PACE_RELEASE, PACE_TREND, ForecastMonth, FundForecast, forecast_fund
 from payouts.funds import FundPosition
 from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun, ProgramTerms
 
@@ -79,7 +79,7 @@ def _day(day: dt.date) -> str:
 
 def _schedule_text(forecast: FundForecast, currency: str) -> str:
     """Released so far and what the tranches still release."""
-    if forecast.pace == PACE_NONE and not forecast.months:
+    if not forecast.months and not forecast.released_so_far:
         return "No budget tranche yet."
     if forecast.released_so_far == forecast.total and not forecast.remaining_schedule and forecast.unscheduled == 0:
         return f"Released: all of it ({format_money(forecast.total, currency)})."

@@ -103,3 +103,23 @@ def test_the_admin_index_renders_the_dashboard_above_the_apps(client, django_ass
         response = client.get("/admin/")
     html = response.content.decode()
     assert html.index('id="panel-funds"') < html.index("app-payouts")
+
+
+def test_a_lapsing_fund_shows_what_lapses_each_month_in_the_table_beside_its_chart(client):
+    program = paying_program(month_budget=10_000_00, months=3, fund_total=30_000_00, rollover=False)
+    member(program, handle="capped", views=1_000_000)
+    payout_run_compute(program_id=program.pk, month=MONTH)
+    program.terms.pool_share = Decimal("0.5")
+    program.terms.save()
+    summary = next(s for s in dashboard.fund_summaries(today=dt.date(2026, 9, 10)) if s.fund.program_id == program.pk)
+    # August (pool share 1) spent all 10,000; September and October pay half their release: 5,000 lapse in each.
+    assert [(m["spent"], m["lapsed"], m["projected"]) for m in summary.months] == [
+        (10_000_00, 0, False), (5_000_00, 5_000_00, True), (5_000_00, 5_000_00, True)]
+    assert summary.shows_lapses
+    assert summary.pace == "Pace: a pooled fund spends what each month may spend, paying its pool share of 50%."
+    assert summary.projection == ("At this pace 10,000.00 USD of its release lapses unspent by 31 October 2026, when "
+                                  "its schedule ends (10,000.00 USD of it in months still to come).")
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    html = client.get("/admin/").content.decode()
+    assert '<th scope="col" class="num">Lapsed, USD</th>' in html
+    assert html.count("<td class=\"num\">5,000.00</td>") == 4  # September and October: spent 5,000, lapsed 5,000
