@@ -57,8 +57,13 @@ def fund_month_budget(fund: Fund, month: dt.date, tranches: list | None = None) 
     return month_release(tranches if tranches is not None else fund.tranches.all(), month)
 
 
+def releases_whole_total(archetype: str) -> bool:
+    """A revenue share's fund is a contractual commitment: its whole total counts as released from the start."""
+    return archetype == Program.Archetype.REVENUE_SHARE
+
+
 def _releases_whole_total(fund: Fund) -> bool:
-    return fund.program.archetype == Program.Archetype.REVENUE_SHARE
+    return releases_whole_total(fund.program.archetype)
 
 
 @dataclass(frozen=True)

@@ -212,9 +212,14 @@ def test_the_dashboard_shows_the_state_of_the_money(page, screenshot):
     expect_text(page, "#panel-imports", "metrics-2026-10.csv", "is not a number")
     funds = expect_text(page, "#panel-funds", "Total 50,000.00 USD", "spent 30,000.00 USD",
                         "remaining 20,000.00 USD", "runs out in December 2026")
-    assert "last 3 runs" in funds
-    assert page.locator("#panel-funds svg.chart rect").count() >= 10  # two bars a month over five months
+    assert "a pooled fund spends what each month may spend" in funds  # the schedule paces it, not a straight line
+    assert "nothing is left unspent" in funds
+    # the burn-down: left in the fund (August-October), projected (October on), were every release spent (all five)
+    assert page.locator("#panel-funds svg.chart polyline").count() == 3
+    assert page.locator("#panel-funds svg.chart circle").count() == 3 + 3 + 5
     assert page.locator("#panel-funds svg.chart text:text-is('runs out')").count() == 1
+    assert page.locator("#panel-funds .burn-down table tbody tr").count() == 5  # the table beside it
+    assert page.locator("#panel-funds .burn-down table tbody tr.projected").count() == 2
     expect_text(page, "#panel-countries", "October 2026", "US", "FR", "GB", "5,000.00 USD")
     assert page.locator("#panel-countries svg.chart rect").count() == 3
     assert page.locator("#content-main .app-partnerships, #content-main .app-payouts").count() == 2  # apps below
