@@ -135,6 +135,14 @@ def materialise(name: str, select_sql: str, params: Params | None = None) -> str
     return name
 
 
+def analyze(*tables: str) -> None:
+    """PostgreSQL: refresh the planner's statistics of tables a statement has just filled, inside the transaction
+    (ANALYZE counts the transaction's own new rows), so the next statements are planned on their real size rather
+    than on what autovacuum last saw. Nothing on SQLite."""
+    if connection.vendor == "postgresql":
+        execute(f"ANALYZE {', '.join(tables)}")
+
+
 def drop_temporary(*names: str) -> None:
     for name in names:
         execute(f"DROP TABLE IF EXISTS {name}")

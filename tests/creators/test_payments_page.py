@@ -69,3 +69,27 @@ def test_payment_sent_then_returned_mail_once_each(smtp, creator, django_capture
     assert returned["Subject"] == "[Creator Partnerships] Payment returned: 120.00 EUR"
     assert "Account closed" in smtp.text(returned)
     assert len(smtp.to(creator.email)) == 2
+
+
+def test_every_paid_partner_with_an_account_is_told_however_large_the_batch(smtp, monkeypatch,
+                                                                           django_capture_on_commit_callbacks):
+    """Payments are read a page at a time (a small page here) and only for partners with a creator account; none is
+    skipped past a page boundary, and partners without an account cost nothing."""
+    from creators.services import notifications
+
+    monkeypatch.setattr(notifications, "PAGE", 2)
+    creators = [make_creator() for _ in range(5)]
+    batch = PaymentBatch.objects.create(currency="EUR", rail="sepa", created_by=UserFactory())
+    for number, creator in enumerate(creators):
+        Payment.objects.create(batch=batch, partner=partner_of(creator), currency="EUR", amount_minor=10_00 + number,
+                               end_to_end_id=f"E2E-P{number}", status=Payment.Status.PENDING)
+    from tests.partnerships.factories import PartnerFactory
+
+    for number in range(3):  # partners nobody signs in for
+        Payment.objects.create(batch=batch, partner=PartnerFactory(), currency="EUR", amount_minor=5_00,
+                               end_to_end_id=f"E2E-X{number}", status=Payment.Status.PENDING)
+    with django_capture_on_commit_callbacks(execute=True):
+        release(batch)
+    for number, creator in enumerate(creators):
+        [message] = smtp.to(creator.email)
+        assert message["Subject"] == f"[Creator Partnerships] Payment sent: 10.{number:02d} EUR"
