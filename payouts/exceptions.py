@@ -91,6 +91,10 @@ BATCH_RAIL_CURRENCY = "The {rail} rail pays in {expected} only, not {currency}."
 BATCH_NOTHING_TO_PAY = (
     "Nothing to pay in {currency} by {rail}: no approved run has a payable line that no other batch covers{left_out}."
 )
+BATCH_PREVIEW_CHANGED = (
+    "What a {currency} {rail} batch pays changed since the preview: it is now {count} payments for {total}, and you "
+    "saw {expected_count} for {expected_total}. Nothing was created: check the figures below and create again."
+)
 BATCH_WRONG_STATUS = "Cannot {action} {batch}: it is {status}; only draft batches can be {done}."
 BATCH_FOUR_EYES = "{user} created {batch} and so cannot release it: another finance approver must."
 BATCH_CONFIRMATION_DIFFERS = (

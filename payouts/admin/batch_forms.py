@@ -3,6 +3,8 @@ read), cancel (a reason), statement upload (a bounded file)."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 
@@ -15,9 +17,19 @@ DEFAULT_STATEMENT_MAX_BYTES = 20 * 1024 * 1024
 class BatchCreateForm(forms.Form):
     currency = forms.CharField(max_length=3, help_text="ISO 4217 code: EUR for SEPA, USD for ACH, any for other.")
     rail = forms.ChoiceField(choices=Payee.Rail.choices)
+    # What the preview showed ("EUR:sepa:count:total"): "Create batch" creates exactly that or nothing.
+    previewed = forms.CharField(required=False, max_length=80, widget=forms.HiddenInput)
 
     def clean_currency(self) -> str:
         return self.cleaned_data["currency"].strip().upper()
+
+    def previewed_figures(self, currency: str, rail: str) -> tuple[int, int] | None:
+        """The count and total previewed for this currency and rail, or None if the preview was of something else
+        (another currency or rail typed since) or is missing."""
+        match = re.fullmatch(r"([A-Z]{3}):([a-z]+):(\d{1,12}):(-?\d{1,20})", self.cleaned_data.get("previewed") or "")
+        if match is None or (match.group(1), match.group(2)) != (currency, rail):
+            return None
+        return int(match.group(3)), int(match.group(4))
 
 
 class BatchReleaseForm(forms.Form):

@@ -120,17 +120,30 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                                                        rail=form.cleaned_data["rail"])
             except PayoutsError as exc:
                 form.add_error(None, str(exc))
-        if request.method == "POST" and form.is_valid() and "create" in request.POST:
-            try:
-                batch = batch_services.batch_create(currency=form.cleaned_data["currency"],
-                                                    rail=form.cleaned_data["rail"], actor=request.user)
-            except PayoutsError as exc:
-                form.add_error(None, str(exc))
+        if request.method == "POST" and preview is not None and "create" in request.POST:
+            # Create exactly what the preview showed; another currency or rail typed since is previewed first.
+            seen = form.previewed_figures(preview.currency, preview.rail)
+            if seen is None:
+                self.message_user(request, "The currency or rail changed since the preview: check what this one pays, "
+                                           "then create.", messages.WARNING)
             else:
-                self.message_user(request, f"{batch} created: {batch.payment_count:,} payments, "
-                                           f"{format_money(batch.control_total_minor, batch.currency)}. A second "
-                                           "finance approver releases it.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:payouts_paymentbatch_change", args=[batch.pk]))
+                try:
+                    batch = batch_services.batch_create(currency=preview.currency, rail=preview.rail,
+                                                        actor=request.user, expected=seen)
+                except PayoutsError as exc:
+                    form.add_error(None, str(exc))
+                    preview = batch_services.batch_preview(currency=preview.currency, rail=preview.rail)
+                else:
+                    self.message_user(request, f"{batch} created: {batch.payment_count:,} payments, "
+                                               f"{format_money(batch.control_total_minor, batch.currency)}. A second "
+                                               "finance approver releases it.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payouts_paymentbatch_change", args=[batch.pk]))
+        if preview is not None:  # the form carries what this page shows
+            errors = form.non_field_errors()
+            form = BatchCreateForm({"currency": preview.currency, "rail": preview.rail, "previewed": preview.key})
+            form.is_valid()
+            for error in errors:
+                form.add_error(None, error)
         body = ""
         if preview is not None:
             left_out = _table(["Partner", "Amount waiting", "Why left out"], (

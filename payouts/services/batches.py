@@ -37,6 +37,7 @@ from payouts.exceptions import (
     BATCH_FOUR_EYES,
     BATCH_NOTHING_TO_PAY,
     BATCH_PAYEES_CHANGED,
+    BATCH_PREVIEW_CHANGED,
     BATCH_RAIL_CURRENCY,
     BATCH_UNKNOWN_CURRENCY,
     BATCH_UNKNOWN_RAIL,
@@ -119,6 +120,11 @@ class BatchPreview:
     total_minor: int
     left_out: list[LeftOut]
 
+    @property
+    def key(self) -> str:
+        """What the person saw, carried by the create form: "EUR:sepa:1200:5000000"."""
+        return f"{self.currency}:{self.rail}:{self.payments}:{self.total_minor}"
+
 
 def check_currency_and_rail(currency: str, rail: str) -> tuple[str, str]:
     currency, rail = (currency or "").strip().upper(), (rail or "").strip().lower()
@@ -150,13 +156,14 @@ def batch_preview(*, currency: str, rail: str, limit: int = 200) -> BatchPreview
 
 
 @transaction.atomic
-def batch_create(*, currency: str, rail: str, actor: User) -> PaymentBatch:
+def batch_create(*, currency: str, rail: str, actor: User, expected: tuple[int, int] | None = None) -> PaymentBatch:
     """A draft batch paying, in ``currency`` by ``rail``, one payment per partner: the sum of the partner's payable
     lines of approved monthly runs that no payment covers yet, across runs and programs. Partners without a payee,
     with a payee of another rail or currency, held by a change of bank details or blocked by a return are left out
     and recorded with the reason (``batch.exclusions``). In a handful of set-based statements under the row locks of
     the currency's approved runs, so two creations (or a creation and a "mark paid") never cover a line twice; a
-    second creation finds nothing left and is refused."""
+    second creation finds nothing left and is refused. ``expected`` (count, total) is what the person saw in the
+    preview: a batch that would pay anything else is refused and nothing is created."""
     require_permission(actor, CREATE_PERMISSION, "create payment batches")
     currency, rail = check_currency_and_rail(currency, rail)
     list(PayoutRun.objects.select_for_update().filter(kind=PayoutRun.Kind.FINAL, status=PayoutRun.Status.APPROVED,
@@ -196,6 +203,10 @@ def batch_create(*, currency: str, rail: str, actor: User) -> PaymentBatch:
                            f"ON pay.id = i.payment_id WHERE pay.batch_id = %(batch)s", params)[0][0])
     if covered != total:  # the same set read twice under the runs' locks: a difference is a bug, never paid
         raise BatchRefused(f"{batch}: its payments total {total} but cover {covered}; nothing was created.")
+    if expected is not None and (count, total) != tuple(expected):
+        raise BatchRefused(BATCH_PREVIEW_CHANGED.format(
+            currency=currency, rail=rail, count=f"{count:,}", total=format_money(total, currency),
+            expected_count=f"{expected[0]:,}", expected_total=format_money(expected[1], currency)))
     batch.payment_count, batch.control_total_minor = count, total
     batch.save(update_fields=["payment_count", "control_total_minor"])
     return batch

@@ -51,8 +51,9 @@ def test_create_page_shows_who_is_left_out_then_creates(browser, run_approver, m
     assert "Creating now pays <strong>1</strong> payments for <strong>7,500.00 USD</strong>" in text
     assert "<td>ben</td>" in text
     assert "no bank details (payee) on file" in text
+    assert 'name="previewed" value="USD:ach:1:750000"' in text  # the create button creates what was shown
     created = browser.post(url, {"csrfmiddlewaretoken": str(preview.context["csrf_token"]), "currency": "USD",
-                                 "rail": "ach", "create": "1"})
+                                 "rail": "ach", "previewed": "USD:ach:1:750000", "create": "1"})
     batch = PaymentBatch.objects.get()
     assert created.status_code == 302
     assert created["Location"] == reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
@@ -170,3 +171,26 @@ def test_the_reconciliation_page_shows_a_difference_in_red(browser, draft, check
     browser.force_login(checker)
     page = browser.get(reverse("admin:payouts_paymentbatch_reconciliation", args=[draft.pk])).content.decode()
     assert f' class="differs" style="color:#c62828"><td>{ana.end_to_end_id}</td>' in page
+
+
+def test_create_makes_what_the_preview_showed_or_nothing(browser, run_approver, maker):
+    """Money changed between the preview and the click (ben's bank details arrived): nothing is created and the page
+    shows the new figures; a currency typed after the preview is previewed, not created."""
+    partners: dict = {}
+    approved_program_run(run_approver, views={"ana": 3, "ben": 1}, partners=partners)
+    payee(partners["ana"])
+    browser.force_login(maker)
+    url = reverse("admin:payouts_paymentbatch_create")
+    seen = "USD:ach:1:750000"
+    payee(partners["ben"])
+    changed = submit(browser, url, {"currency": "USD", "rail": "ach", "previewed": seen, "create": "1"})
+    text = changed.content.decode()
+    assert not PaymentBatch.objects.exists()
+    assert ("it is now 2 payments for 10,000.00 USD, and you saw 1 for 7,500.00 USD. Nothing was created" in text)
+    assert 'name="previewed" value="USD:ach:2:1000000"' in text
+    other = submit(browser, url, {"currency": "EUR", "rail": "sepa", "previewed": seen, "create": "1"})
+    assert not PaymentBatch.objects.exists()
+    assert "The currency or rail changed since the preview" in other.content.decode()
+    created = submit(browser, url, {"currency": "USD", "rail": "ach", "previewed": "USD:ach:2:1000000", "create": "1"})
+    assert created.status_code == 302
+    assert PaymentBatch.objects.get().payment_count == 2
