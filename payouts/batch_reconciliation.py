@@ -9,7 +9,7 @@ from django.db.models import Count, Q, Sum
 
 from core.sql import fetchone
 from payouts.formulas.tables import ACCOUNT_TABLE, ENTRY_TABLE, TRANSACTION_TABLE
-from payouts.models import LedgerAccount, Payment, PaymentBatch, StatementLine
+from payouts.models import LedgerAccount, LedgerEntry, Payment, PaymentBatch, StatementLine
 from payouts.reconciliation import Check
 
 P, L = Payment.Status, StatementLine.Result
@@ -49,10 +49,20 @@ def batch_reconciliation(batch: PaymentBatch) -> list[Check]:
         Check("Statement: paid entries vs payments paid", _total(paid), _total(lines.filter(result=L.PAID)), currency),
         Check("Statement: return entries vs payments returned", _total(returned),
               _total(lines.filter(result=L.RETURNED)), currency),
-        Check("Payments paid, returned or still sent add up to the control total", batch.control_total_minor,
-              _total(payments.filter(status__in=[P.PAID, P.RETURNED, P.SENT])), currency),
+        Check("Payments paid, returned, failed or still sent add up to the control total", batch.control_total_minor,
+              _total(payments.filter(status__in=[P.PAID, P.RETURNED, P.FAILED, P.SENT])), currency),
+        Check("Ledger: failed payments back to the partners' payable balance", _total(payments.filter(status=P.FAILED)),
+              _failed_posted(batch), currency),
     ]
     return checks
+
+
+def _failed_posted(batch: PaymentBatch) -> int:
+    """What the failures of the batch's payments put back on the partners' payable balances."""
+    keys = [f"payment:{pk}:failed" for pk in Payment.objects.filter(batch=batch, status=P.FAILED)
+            .values_list("pk", flat=True)]
+    return int(LedgerEntry.objects.filter(transaction__key__in=keys, account__kind=LedgerAccount.Kind.PARTNER_PAYABLE)
+               .aggregate(t=Sum("amount_minor"))["t"] or 0) if keys else 0
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,14 @@ def _in_payment_short(run: PayoutRun) -> int:
 
 
 def _in_batches(run: PayoutRun) -> tuple[int, int, int]:
-    """What payment batches cover of the run: in all, then what the bank paid and what it returned."""
+    """What payment batches cover of the run: in all, then what the bank paid and what came back to the partners'
+    payable balance (returned, or failed)."""
     return tuple(int(v or 0) for v in fetchone(f"""
         SELECT SUM(i.amount_minor), SUM(CASE WHEN pay.status = %(paid)s THEN i.amount_minor ELSE 0 END),
-               SUM(CASE WHEN pay.status = %(returned)s THEN i.amount_minor ELSE 0 END)
+               SUM(CASE WHEN pay.status IN (%(returned)s, %(failed)s) THEN i.amount_minor ELSE 0 END)
         FROM {PAYMENT_ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE i.run_id = %(run)s""",
-        {"run": run.pk, "paid": Payment.Status.PAID, "returned": Payment.Status.RETURNED}))  # type: ignore
+        {"run": run.pk, "paid": Payment.Status.PAID, "returned": Payment.Status.RETURNED,
+         "failed": Payment.Status.FAILED}))  # type: ignore
 
 
 def run_reconciliation(run: PayoutRun) -> list[Check]:
@@ -184,7 +186,7 @@ def run_reconciliation(run: PayoutRun) -> list[Check]:
             checks.append(Check("In payment batches", control, covered, currency, at_most=True))
     elif covered:  # paid through payment batches, settled by the bank's statements
         checks += [Check("In payment batches", control, covered, currency),
-                   Check("Paid by the bank, or returned to the partner's payable balance", in_payment,
+                   Check("Paid by the bank, or returned or failed back to the partners' payable balance", in_payment,
                          paid + returned, currency)]
     else:
         checks.append(Check("Paid out", in_payment, _posted(run, "pay", (LedgerAccount.Kind.PAID_OUT,)), currency))

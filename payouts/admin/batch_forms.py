@@ -4,6 +4,7 @@ read), cancel (a reason), statement upload (a bounded file)."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -51,6 +52,21 @@ class BatchReleaseForm(forms.Form):
 
 class BatchCancelForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), max_length=500)
+
+
+class PaymentFailedForm(forms.Form):
+    """A sent payment the bank rejected (its status report, its portal): which one, the bank's code and a note."""
+
+    end_to_end_id = forms.ChoiceField(label="Payment", help_text="A payment of this batch sent to the bank and not "
+                                                                 "yet settled.")
+    reason_code = forms.CharField(max_length=8, help_text="The bank's reason code, e.g. AC01 (incorrect account "
+                                                          "number) or FF01 (invalid file format).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 80}), max_length=150,
+                             help_text="Where the bank said it, in a few words: it stays on the payment.")
+
+    def __init__(self, *args, payments: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["end_to_end_id"]).choices = payments
 
 
 def statement_max_bytes() -> int:

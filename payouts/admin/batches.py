@@ -18,14 +18,16 @@ from django.utils.html import format_html, format_html_join
 from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
 from core.money import format_money
 from core.second_factor import require_second_factor
-from payouts.admin.batch_forms import BatchCancelForm, BatchCreateForm, BatchReleaseForm
+from payouts.admin.batch_forms import BatchCancelForm, BatchCreateForm, BatchReleaseForm, PaymentFailedForm
 from payouts.admin.review import RED, reconciliation_table
 from payouts.batch_reconciliation import batch_reconciliation, payment_rows
 from payouts.exceptions import BatchRefused, PayoutsError
-from payouts.models import PaymentBatch
+from payouts.models import Payment, PaymentBatch
 from payouts.services import batches as batch_services
+from payouts.services import statements as statement_services
 
 RELEASE_ACTION = "Releasing a payment batch"
+FAILED_ACTION = "Recording a failed payment"
 PAYMENTS_SHOWN = 500
 
 
@@ -63,6 +65,9 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj.status == PaymentBatch.Status.DRAFT:
             links = [(reverse("admin:payouts_paymentbatch_release", args=[obj.pk]), "Release…"),
                      (reverse("admin:payouts_paymentbatch_cancel", args=[obj.pk]), "Cancel…"), *links]
+        elif obj.status == PaymentBatch.Status.RELEASED:
+            links = [(reverse("admin:payouts_paymentbatch_failed", args=[obj.pk]), "Record a failed payment…"),
+                     *links]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="files")
@@ -97,6 +102,7 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("create/", view(self.create_view), name="payouts_paymentbatch_create"),
             path("<int:batch_id>/release/", view(self.release_view), name="payouts_paymentbatch_release"),
             path("<int:batch_id>/cancel/", view(self.cancel_view), name="payouts_paymentbatch_cancel"),
+            path("<int:batch_id>/failed/", view(self.failed_view), name="payouts_paymentbatch_failed"),
             path("<int:batch_id>/files/<int:file_id>/", view(self.file_view), name="payouts_paymentbatch_file"),
             path("<int:batch_id>/reconciliation/", view(self.reconciliation_view),
                  name="payouts_paymentbatch_reconciliation"),
@@ -196,6 +202,31 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             success=f"{batch} cancelled: its lines can go into a new batch.", redirect_to=change_url)
         return done or self._page(request, f"Cancel {batch}", form=form, submit="Cancel batch", object_url=change_url,
                                   object_label=batch, intro="Only a draft batch can be cancelled.")
+
+    def failed_view(self, request, batch_id: int):
+        """Record that the bank rejected one sent payment: it fails, its amount goes back to the partner's payable
+        balance (payouts.services.statements.payment_mark_failed)."""
+        require_second_factor(request.user, FAILED_ACTION)
+        self._require(request, statement_services.FAIL_PERMISSION)
+        batch = get_object_or_404(PaymentBatch, pk=batch_id)
+        change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
+        sent = list(batch.payments.filter(status=Payment.Status.SENT).select_related("partner")
+                    .order_by("end_to_end_id")[:PAYMENTS_SHOWN])
+        by_id = {p.end_to_end_id: p for p in sent}
+        form = PaymentFailedForm(request.POST or None, payments=[
+            (p.end_to_end_id, f"{p.end_to_end_id} · {p.partner} · {format_money(p.amount_minor, p.currency)}")
+            for p in sent])
+        done = perform_posted_form(request, form, lambda data: statement_services.payment_mark_failed(
+            payment_id=by_id[data["end_to_end_id"]].pk, reason_code=data["reason_code"], reason=data["reason"],
+            actor=request.user), refusal=PayoutsError,
+            success="The payment is recorded as failed: its amount is back on the partner's payable balance.",
+            redirect_to=change_url)
+        return done or self._page(
+            request, f"Record a failed payment of {batch}", form=form, submit="Record as failed",
+            object_url=change_url, object_label=batch,
+            intro="For a payment the bank rejected and never executed (a returned one comes back in a statement). "
+                  "Its amount goes back to the partner's payable balance and the next run carries it; a reason "
+                  "about the account also blocks the bank details until they are fixed.")
 
     def file_view(self, request, batch_id: int, file_id: int):
         """A bank file holds full bank details: only those who may release batches download it."""

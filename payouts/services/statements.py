@@ -16,6 +16,7 @@ keys name the import. A run whose every payable line is covered by settled payme
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.money import format_money
+from core.permissions import require_reason
 from core.sql import execute, fetchall
 from payouts import banking, ledger
 from payouts.exceptions import (
@@ -93,6 +95,9 @@ def _match(entry: banking.StatementEntry, payment: Payment | None, state: dict[i
             return L.ALREADY, "already recorded as paid"
         if status == P.RETURNED:
             return L.ALREADY, "the payment was already returned; a debit after the return needs a person to look"
+        if status == P.FAILED:
+            return L.UNMATCHED, (f"payment {payment.end_to_end_id} was recorded as failed and its amount is payable "
+                                 "again: a debit after that needs a person to look")
         return L.UNMATCHED, f"payment {payment.end_to_end_id} is {status}: its batch was not released"
     if entry.outcome == "returned":
         if status in (P.SENT, P.PAID):
@@ -100,6 +105,8 @@ def _match(entry: banking.StatementEntry, payment: Payment | None, state: dict[i
             return L.RETURNED, return_reason(entry.reason_code)
         if status == P.RETURNED:
             return L.ALREADY, "already recorded as returned"
+        if status == P.FAILED:
+            return L.ALREADY, "already recorded as failed; nothing more to move"
         return L.UNMATCHED, f"payment {payment.end_to_end_id} is {status}: its batch was not released"
     return L.UNMATCHED, f"unknown outcome {entry.outcome!r}"
 
@@ -230,16 +237,66 @@ def _block_payees(returned: list[StatementLine], actor: User) -> None:
                         reason=f"payment returned: {line.message} ({line.end_to_end_id})")
 
 
-SETTLED = quoted(P.PAID, P.RETURNED)
+SETTLED = quoted(P.PAID, P.RETURNED, P.FAILED)
+
+# Failure reasons about the payee's account: the details must be fixed before anyone pays it again (the payee is
+# blocked, as after a return). Others (a rejected file, a cut-off missed) say nothing against the account.
+ACCOUNT_REASON_CODES = {"AC01", "AC03", "AC04", "AC06", "AC13", "AG01", "BE04", "MD07", "RC01", "R02", "R03", "R04"}
+FAIL_PERMISSION = IMPORT_PERMISSION
+
+
+@transaction.atomic
+def payment_mark_failed(*, payment_id: int, reason_code: str, reason: str, actor: User) -> Payment:
+    """The bank rejected a sent payment and never executed it (its status report, its portal, a call): the payment
+    fails with the bank's reason code and the person's note, its amount moves *sent* back to the partner's *payable*
+    balance (the next run carries it, as after a return), the payee is blocked when the reason is about the account,
+    and its run and batch settle like after a statement. Only a sent payment can fail, once."""
+    require_permission(actor, FAIL_PERMISSION, "record failed payments")
+    code = (reason_code or "").strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{2,8}", code):
+        raise StatementRefused(f"The bank's reason code {reason_code!r} is not one: 2 to 8 letters or digits, "
+                               "e.g. AC01 (incorrect account number) or FF01 (invalid file format).")
+    note = require_reason(reason, "record a failed payment", error=StatementRefused)[:150]
+    payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
+    if payment is None:
+        raise StatementRefused(f"No payment {payment_id}.")
+    if payment.status != P.SENT:
+        raise StatementRefused(f"Payment {payment.end_to_end_id} is {payment.get_status_display().lower()}: only a "
+                               "payment sent to the bank and not yet settled can fail.")
+    now = timezone.now()
+    words = RETURN_REASONS.get(code, "rejected by the bank")
+    payment.status, payment.reason_code, payment.settled_at = P.FAILED, code, now
+    payment.reason = f"{code} {words}: {note}"[:200]
+    payment.save(update_fields=["status", "reason_code", "reason", "settled_at"])
+    kinds = {"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "sent": LedgerAccount.Kind.PARTNER_SENT,
+             "payment": payment.pk}
+    where = "pay.id = %(payment)s"
+    ensure_item_accounts(where=where, params=kinds, kind=LedgerAccount.Kind.PARTNER_PAYABLE)
+    ledger.post(key=f"payment:{payment.pk}:failed", actor=actor, params=kinds,
+                description=f"Failed at the bank ({code} {words}), back to the partner's payable balance: "
+                            f"{payment.end_to_end_id}"[:200],
+                entries_sql=item_moves_sql(where, "sent", "payable"))
+    if code in ACCOUNT_REASON_CODES and Payee.objects.filter(partner_id=payment.partner_id).exists():
+        payee_block(partner_id=payment.partner_id, actor=actor,
+                    reason=f"payment failed: {code} {words} ({payment.end_to_end_id})")
+    settle_runs_and_batches(where=where, params=kinds, actor=actor, now=now,
+                            reference=f"payment failures recorded by {actor}")
+    return payment
 
 
 def _settle_runs_and_batches(imported: StatementImport, actor: User, now: datetime) -> None:
-    """Runs whose every payable line is covered by a settled payment become paid (their paid lines marked paid);
-    released batches whose every payment is settled are closed."""
-    touched = {"statement": imported.pk}
+    settle_runs_and_batches(
+        where="pay.paid_statement_id = %(statement)s OR pay.returned_statement_id = %(statement)s",
+        params={"statement": imported.pk}, actor=actor, now=now, reference=f"bank statement {imported.identifier}")
+
+
+def settle_runs_and_batches(*, where: str, params: dict[str, object], actor: User, now: datetime,
+                            reference: str) -> None:
+    """For the payments ``pay`` that ``where`` selects (just settled): runs whose every payable line is covered by a
+    settled payment (paid, returned or failed) become paid (their paid lines marked paid); released batches whose
+    every payment is settled are closed."""
     runs = [row[0] for row in fetchall(f"""SELECT DISTINCT i.run_id FROM {ITEM_TABLE} i
-        JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
-        WHERE pay.paid_statement_id = %(statement)s OR pay.returned_statement_id = %(statement)s""", touched)]
+        JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}""", params)]
     for run in PayoutRun.objects.select_for_update().filter(pk__in=runs, status=PayoutRun.Status.APPROVED
                                                             ).order_by("pk"):
         unsettled = fetchall(f"""SELECT COUNT(*) FROM {LINE_TABLE} l
@@ -252,13 +309,13 @@ def _settle_runs_and_batches(imported: StatementImport, actor: User, now: dateti
             AND id IN (SELECT i.line_id FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id
                        WHERE i.run_id = %(run)s AND pay.status = %(paid)s)""", {"run": run.pk, "paid": P.PAID})
         run.status, run.paid_by, run.paid_at = PayoutRun.Status.PAID, actor, now
-        run.payment_reference = f"bank statement {imported.identifier}"[:120]
+        run.payment_reference = reference[:120]
         run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
-    batches = Payment.objects.filter(paid_statement=imported).values("batch").union(
-        Payment.objects.filter(returned_statement=imported).values("batch"))
-    for batch in PaymentBatch.objects.select_for_update().filter(pk__in=[row["batch"] for row in batches],
+    batches = [row[0] for row in fetchall(f"SELECT DISTINCT pay.batch_id FROM {PAYMENT_TABLE} pay WHERE {where}",
+                                          params)]
+    for batch in PaymentBatch.objects.select_for_update().filter(pk__in=batches,
                                                                  status=PaymentBatch.Status.RELEASED):
-        if not batch.payments.exclude(status__in=[P.PAID, P.RETURNED]).exists():
+        if not batch.payments.exclude(status__in=[P.PAID, P.RETURNED, P.FAILED]).exists():
             batch.status, batch.closed_at = PaymentBatch.Status.CLOSED, now
             batch.save(update_fields=["status", "closed_at"])
 

@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 )
 
 from partnerships.models import DailyMetric, Enrolment, Program
-from payouts.exceptions import BatchRefused, PayoutsError, StatementAlreadyImported
+from payouts.exceptions import BatchRefused, PayoutsError, StatementAlreadyImported, StatementRefused
 from payouts.models import (
     AdRevenue,
     EarningLine,
@@ -52,7 +52,7 @@ from payouts.roles import ensure_group_permissions
 from payouts.services.batches import batch_cancel, batch_create, batch_release
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
-from payouts.services.statements import statement_import
+from payouts.services.statements import payment_mark_failed, statement_import
 from tests.partnerships.factories import UserFactory
 from tests.payouts.batches.helpers import payee, statement
 from tests.payouts.factories import MONTH, member, paying_program
@@ -154,14 +154,19 @@ class BatchLifecycle(RuleBasedStateMachine):
         assert not covered, "a run covered by a batch was marked paid by hand"
 
     # --- batches ----------------------------------------------------------------------------------------
-    @rule(actor=st.integers(0, 2))
-    def create_batch(self, actor):
+    @rule(actor=st.integers(0, 2), then_release=st.booleans())
+    def create_batch(self, actor, then_release):
+        """A batch is created; often a second approver releases it straight away (the usual day)."""
         try:
             batch = batch_create(currency="USD", rail="ach", actor=self.finance[actor])
         except BatchRefused:
             return
         REACHED.update(["created a batch"])
         assert batch.payment_count > 0
+        if then_release:
+            batch_release(batch_id=batch.pk, actor=self.finance[(actor + 1) % 3], expected_count=batch.payment_count,
+                          expected_total_minor=batch.control_total_minor)
+            REACHED.update(["released a batch"])
 
     @precondition(lambda self: self._drafts())
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), correct=st.sampled_from([True, True, True, False]))
@@ -210,6 +215,25 @@ class BatchLifecycle(RuleBasedStateMachine):
         self.statements.append(data)
         REACHED.update(["imported a statement"] + (["paid"] if imported.paid_count else [])
                        + (["returned"] if imported.returned_count else []))
+
+    @precondition(lambda self: Payment.objects.exclude(status=P.PENDING).exists())
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), code=st.sampled_from(["AC01", "FF01"]))
+    def bank_rejects_a_payment(self, pick, actor, code):
+        """The bank's status report rejects a payment: only a sent one can fail; anything else changes nothing."""
+        payment = self._pick(Payment.objects.exclude(status=P.PENDING), pick)
+        if payment is None:
+            return
+        entries = LedgerEntry.objects.count()
+        try:
+            payment_mark_failed(payment_id=payment.pk, reason_code=code, reason="status report",
+                                actor=self.finance[actor])
+        except StatementRefused:
+            assert payment.status != P.SENT, "a sent payment could not fail"
+            assert LedgerEntry.objects.count() == entries
+            assert Payment.objects.get(pk=payment.pk).status == payment.status
+            return
+        assert payment.status == P.SENT, f"a {payment.status} payment failed"
+        REACHED.update(["failed"])
 
     @precondition(lambda self: bool(self.statements))
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
@@ -296,3 +320,4 @@ def test_batches_keep_the_money_invariants_over_any_sequence(settings, tmp_path)
     assert REACHED["released a batch"] >= 3, REACHED
     assert REACHED["paid"] >= 1, REACHED
     assert REACHED["returned"] >= 1, REACHED
+    assert REACHED["failed"] >= 1, REACHED
