@@ -28,6 +28,9 @@ BAD_MAX = "max_per_file must be a whole number of at least 1; it is {value!r}."
 DUPLICATE_ID = "Payment {end_to_end_id}: end_to_end_id appears twice in one file; each payment needs its own."
 BAD_REFERENCE = "The batch reference {value!r} must hold letters or digits; it names the files."
 NACHA_MODIFIERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+TOO_MANY_ACH_FILES = ("A NACHA originator can send at most {limit} files a day (file ID modifiers A-Z, 0-9) and "
+                      "{today} were written today: release this batch tomorrow, or set PAYMENT_FILE_MAX_PAYMENTS "
+                      "higher so it needs fewer files.")
 
 
 def _sha256(path: Path) -> str:
@@ -40,9 +43,12 @@ def _sha256(path: Path) -> str:
 
 def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction], batch_reference: str,
                         execution_date: date, directory: Path, originator: Originator,
-                        max_per_file: int | None = None, validate: bool = False) -> list[WrittenFile]:
+                        max_per_file: int | None = None, validate: bool = False,
+                        ach_files_today: int = 0) -> list[WrittenFile]:
     """Files named "<batch_reference>-<rail>-001.<ext>", ... in `directory`, in the order of `instructions`.
-    `validate`: also check each SEPA file against the ISO schema (the tests always do; see sepa.schema_errors)."""
+    `validate`: also check each SEPA file against the ISO schema (the tests always do; see sepa.schema_errors).
+    `ach_files_today`: NACHA files already written today for this originator; the file ID modifiers go on from there
+    (A-Z then 0-9: a bank refuses a second file of the same day with the same modifier)."""
     if rail not in RAILS:
         raise BankFileError(UNKNOWN_RAIL.format(rail=rail))
     limit = settings.PAYMENT_FILE_MAX_PAYMENTS if max_per_file is None else max_per_file
@@ -75,8 +81,14 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
                 if instruction.end_to_end_id in seen:
                     raise BankFileError(DUPLICATE_ID.format(end_to_end_id=instruction.end_to_end_id))
                 seen.add(instruction.end_to_end_id)
+            modifier = ""
+            if rail == "ach":
+                if ach_files_today + number > len(NACHA_MODIFIERS):
+                    raise BankFileError(TOO_MANY_ACH_FILES.format(limit=len(NACHA_MODIFIERS), today=ach_files_today))
+                modifier = NACHA_MODIFIERS[ach_files_today + number - 1]
             written.append(_write_one(rail, chunk, number=number, reference=reference, directory=directory,
-                                      execution_date=execution_date, originator=originator, validate=validate))
+                                      execution_date=execution_date, originator=originator, validate=validate,
+                                      modifier=modifier))
     except BaseException:
         for file in written:
             file.path.unlink(missing_ok=True)
@@ -85,7 +97,7 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
 
 
 def _write_one(rail: str, chunk: list[PaymentInstruction], *, number: int, reference: str, directory: Path,
-               execution_date: date, originator: Originator, validate: bool) -> WrittenFile:
+               execution_date: date, originator: Originator, validate: bool, modifier: str) -> WrittenFile:
     name = f"{reference}-{rail}-{number:03d}.{EXTENSIONS[rail]}"
     path = directory / name
     temporary = directory / f".{name}.partial"
@@ -99,7 +111,7 @@ def _write_one(rail: str, chunk: list[PaymentInstruction], *, number: int, refer
                 raise BankFileError(f"The SEPA file {name} does not validate against {sepa.SCHEMA}: {errors[0]}")
         elif rail == "ach":
             with temporary.open("w", encoding="ascii", newline="\n") as handle:
-                nacha.write(handle, chunk, file_id_modifier=NACHA_MODIFIERS[(number - 1) % len(NACHA_MODIFIERS)],
+                nacha.write(handle, chunk, file_id_modifier=modifier,
                             execution_date=execution_date, originator=originator)
         else:
             with temporary.open("w", encoding=csvfile.ENCODING, newline="") as handle:

@@ -263,6 +263,12 @@ def _instructions(batch: PaymentBatch) -> Iterator[banking.PaymentInstruction]:
             bic=bic or None, routing_number=routing or None, account_number=account or None, remittance=remittance)
 
 
+def _ach_files_today() -> int:
+    """NACHA files of batches released today (the files' header date, in the project's time zone)."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return PaymentBatchFile.objects.filter(batch__rail=Payee.Rail.ACH, batch__released_at__gte=start).count()
+
+
 def batch_files_directory(batch: PaymentBatch) -> Path:
     return Path(settings.MEDIA_ROOT) / "payment_files" / str(batch.pk)
 
@@ -294,7 +300,8 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
     try:
         written = banking.write_payment_files(
             rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
-            execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings())
+            execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings(),
+            ach_files_today=_ach_files_today() if batch.rail == Payee.Rail.ACH else 0)
     except banking.BankFileError as exc:
         shutil.rmtree(directory, ignore_errors=True)
         raise BatchRefused(f"Cannot release {batch}: {exc}") from None

@@ -55,6 +55,15 @@ def test_split_files_each_balance_and_have_their_own_modifier(tmp_path, originat
         assert parse_nacha(file.path.read_text()).total_credit_minor == file.control_total_minor
 
 
+def test_modifiers_go_on_from_the_files_already_written_today(tmp_path, originator):
+    written = write(tmp_path, originator, [ach_payment(n) for n in range(1, 4)], max_per_file=2, ach_files_today=25)
+    assert [file.path.read_text()[33] for file in written] == ["Z", "0"]
+    with pytest.raises(BankFileError, match="at most 36 files a day .* and 35 were written today"):
+        write(tmp_path / "late", originator, [ach_payment(n) for n in range(1, 4)], max_per_file=2,
+              ach_files_today=35)
+    assert not list((tmp_path / "late").glob("*.ach"))  # nothing half-written
+
+
 @pytest.mark.parametrize(("changes", "field"), [
     ({"routing_number": "021000022"}, "routing_number"),  # check digit wrong
     ({"routing_number": None}, "routing_number"),

@@ -200,3 +200,26 @@ def test_a_sepa_batch_is_released_in_euros(run_approver, maker, checker):
     assert (written.payments, written.control_total_minor) == (2, 10_000_00)
     assert set(batch.payments.values_list("status", flat=True)) == {"sent"}
     assert_ledger_balanced()
+
+
+def test_a_second_ach_batch_the_same_day_goes_on_with_the_next_file_modifier(run_approver, maker, checker):
+    """A bank refuses a second NACHA file of the day with the same file ID modifier: the second batch's file is B."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from payouts.services.batches import batch_files_directory
+    from tests.payouts.batches.helpers import approved_program_run, payee
+
+    names = []
+    for handle in ["ana", "ben"]:  # two programs' runs, each paid by its own batch
+        partners: dict = {}
+        approved_program_run(run_approver, views={handle: 1}, partners=partners)
+        payee(partners[handle])
+        batch = batch_create(currency="USD", rail="ach", actor=maker)
+        batch_release(batch_id=batch.pk, actor=checker, expected_count=1,
+                      expected_total_minor=batch.control_total_minor)
+        [file] = batch.files.all()
+        assert Path(settings.MEDIA_ROOT, file.path).parent == batch_files_directory(batch).resolve()
+        names.append(Path(settings.MEDIA_ROOT, file.path).read_text()[33])
+    assert names == ["A", "B"]
