@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from core.money import UnknownCurrency, exponent, format_money
@@ -297,14 +298,32 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
         raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed) + more))
     directory = batch_files_directory(batch)
     shutil.rmtree(directory, ignore_errors=True)  # what an earlier, rolled-back attempt left
-    try:
-        written = banking.write_payment_files(
+    now = timezone.now()
+
+    def write() -> list[banking.WrittenFile]:
+        return banking.write_payment_files(
             rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
             execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings(),
-            ach_files_today=_ach_files_today() if batch.rail == Payee.Rail.ACH else 0)
+            ach_files_today=ach_files_today)
+
+    def post() -> None:
+        Payment.objects.filter(batch=batch, status=Payment.Status.PENDING).update(status=Payment.Status.SENT,
+                                                                                  sent_at=now)
+        _post_release(batch, actor)
+
+    ach_files_today = _ach_files_today() if batch.rail == Payee.Rail.ACH else 0
+    try:
+        if _files_beside_postings(batch):
+            written = _beside(write, post)
+        else:
+            written = write()
+            post()
     except banking.BankFileError as exc:
         shutil.rmtree(directory, ignore_errors=True)
         raise BatchRefused(f"Cannot release {batch}: {exc}") from None
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     media = Path(settings.MEDIA_ROOT)
     if (sum(f.payments for f in written), sum(f.control_total_minor for f in written)) != (
             batch.payment_count, batch.control_total_minor):
@@ -314,12 +333,46 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
         PaymentBatchFile(batch=batch, name=f.name, path=str(Path(f.path).resolve().relative_to(media.resolve())),
                          payments=f.payments, control_total_minor=f.control_total_minor, sha256=f.sha256)
         for f in written])
-    now = timezone.now()
-    Payment.objects.filter(batch=batch, status=Payment.Status.PENDING).update(status=Payment.Status.SENT, sent_at=now)
-    _post_release(batch, actor)
     batch.status, batch.released_by, batch.released_at = B.RELEASED, actor, now
     batch.save(update_fields=["status", "released_by", "released_at"])
     return batch
+
+
+DEFAULT_FILES_BESIDE_POSTINGS_FROM = 50_000
+
+
+def _files_beside_postings(batch: PaymentBatch) -> bool:
+    """A large batch on PostgreSQL writes its files in a second thread, reading the committed payments and payees over
+    its own connection, while this transaction marks the payments sent and posts the ledger: the files are Python's
+    work (decrypting, writing) and the postings the database's, so on two cores they overlap instead of adding up
+    (bench/batches.py). Small batches, SQLite and tests inside one transaction keep the plain order."""
+    threshold = int(getattr(settings, "PAYMENT_FILES_BESIDE_POSTINGS_FROM", DEFAULT_FILES_BESIDE_POSTINGS_FROM))
+    return connection.vendor == "postgresql" and batch.payment_count >= threshold
+
+
+def _beside(write: Callable[[], list[banking.WrittenFile]], post: Callable[[], None]) -> list[banking.WrittenFile]:
+    """Run ``write`` in a thread (with its own database connection, closed after) while ``post`` runs here; wait for
+    both. An error of either is raised here (so this transaction rolls back); the thread always ends first."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["written"] = write()
+        except BaseException as exc:  # noqa: BLE001 - handed to the releasing thread, which raises it
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="bank-files", daemon=True)
+    thread.start()
+    try:
+        post()
+    finally:
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    written: list[banking.WrittenFile] = outcome["written"]
+    return written
 
 
 def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) -> None:
