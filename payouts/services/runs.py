@@ -53,8 +53,10 @@ from payouts.models import (
     PayoutRun,
     PayoutRunMaker,
     ProgramTerms,
+    ScreeningFlag,
 )
 from payouts.months import program_today
+from payouts.screening import run_screen
 from payouts.services.guards import refuse_transition, require_permission
 from payouts.transitions import COMPUTE_PERMISSION, RUN_ACTIONS
 
@@ -178,6 +180,7 @@ def _stopped(run: PayoutRun, exc: Exception) -> None:
 
 def _fail(run: PayoutRun, error: str) -> None:
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
+    ScreeningFlag.objects.filter(run=run).delete()
     run.status, run.error, run.spend_minor = R.FAILED, error, 0
     run.save(update_fields=["status", "error", "spend_minor", "as_of"])
 
@@ -277,6 +280,8 @@ def _record_makers(run: PayoutRun, program: Program) -> None:
 
 def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> None:
     EarningLine.objects.filter(run=run).delete()
+    # A recomputed run is screened afresh: earlier flags and their decisions stay in the flags' history only.
+    ScreeningFlag.objects.filter(run=run).delete()
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
     final = run.kind == PayoutRun.Kind.FINAL
     available = FundPosition(fund, excluding_run=run.pk).available(run.month)
@@ -299,6 +304,7 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
                                                   remaining=format_money(available, fund.currency)))
     if final:
         _record_makers(run, program)
+        run_screen(ctx)  # after the totals: the flags read the lines, and a hold changes none of these totals
     # Computing answers the staleness the run had when it started; an input marked changed since then keeps it stale.
     marked = PayoutRun.objects.filter(pk=run.pk).values_list("stale_reason", flat=True).get()
     run.stale_reason = "" if marked == run.stale_reason else marked
