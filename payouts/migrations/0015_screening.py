@@ -5,7 +5,40 @@ import django.db.models.deletion
 import simple_history.models
 from decimal import Decimal
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+
+# A frozen copy of what payouts/roles.py grants for screening at the time of writing.
+GRANTS = {"Partnership managers": ["view_screeningrules", "add_screeningrules", "change_screeningrules",
+                                   "view_screeningflag", "review_screeningflag"],
+          "Finance approvers": ["view_screeningrules", "view_screeningflag"]}
+
+
+def grant(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in GRANTS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        perms = Permission.objects.filter(content_type__app_label="payouts", codename__in=codenames)
+        missing = set(codenames) - set(perms.values_list("codename", flat=True))
+        if missing:
+            raise RuntimeError(f"Permissions missing for group {name}: {sorted(missing)}")
+        group.permissions.add(*perms)
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in GRANTS.items():
+        group = Group.objects.filter(name=name).first()
+        if group is not None:
+            group.permissions.remove(
+                *Permission.objects.filter(content_type__app_label="payouts", codename__in=codenames))
 
 
 class Migration(migrations.Migration):
@@ -133,4 +166,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('run', 'partner', 'rule'), name='screening_flag_once')],
             },
         ),
+        migrations.RunPython(grant, revoke),
     ]

@@ -23,6 +23,7 @@ __all__ = [
     "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine",
     "Fund", "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "MissingFormPolicy", "Payee",
     "Payment", "PaymentBatch", "PaymentBatchExclusion", "PaymentBatchFile", "PaymentItem", "PayoutRun",
-    "PayoutRunMaker", "ProgramTerms", "ScreeningFlag", "ScreeningRules", "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
+    "PayoutRunMaker", "ProgramTerms", "ScreeningFlag", "ScreeningRules",
+    "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
     "VideoDailyViews", "WithholdingSource",
 ]
