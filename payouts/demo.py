@@ -106,7 +106,7 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
         program = Program.objects.get(slug=slug)
         latest = payout_run_compute(program_id=program.pk, month=last)
         flags = latest.screening_flags.count()
-        results[slug] += f", {last:%Y-%m} {latest.status}" + (f" ({flags} screening flag(s) to review)" if flags else "")
+        results[slug] += f", {last:%Y-%m} {latest.status}" + (f" ({flags} screening flags to review)" if flags else "")
     return results
 
 

@@ -14,7 +14,7 @@ from core.permissions import require_reason
 from core.sql import fetchone
 from payouts.exceptions import NOT_FLAGGED, SCREENING_CLOSED, RunRefused
 from payouts.formulas.tables import LINE_TABLE, PAYABLE
-from payouts.models import EarningLine, PayoutRun, ScreeningFlag
+from payouts.models import EarningLine, PayoutRun, ScreeningFlag, ScreeningRules
 from payouts.services.guards import require_permission
 
 if TYPE_CHECKING:
@@ -84,3 +84,18 @@ def screening_line_clear(*, run_id: int, partner_id: int, actor: User, reason: s
     _decide(flags, F.CLEARED, actor, reason)
     _refresh_payable(run)
     return line
+
+
+RULES_PERMISSION = "payouts.change_screeningrules"
+
+
+@transaction.atomic
+def screening_rules_save(*, rules: ScreeningRules, actor: User, reason: str) -> ScreeningRules:
+    """Save a program's screening rules (validated by the model's validators) with who and why in their history.
+    The new thresholds apply from the next computation of a run; flags already raised stay as they are."""
+    require_permission(actor, RULES_PERMISSION, "change screening rules")
+    reason = require_reason(reason, "change screening rules", error=RunRefused)
+    rules.full_clean()
+    rules._change_reason, rules._history_user = reason, actor  # type: ignore[attr-defined]
+    rules.save()
+    return rules

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 
 from partnerships.demo import seed_demo
 from partnerships.models import DailyMetric
@@ -142,7 +143,8 @@ def test_demo_normal_month_raises_no_flag_and_planted_spike_and_bot_are_flagged(
     october = ScreeningFlag.objects.filter(run__month=dt.date(2026, 10, 1))
     spike = october.get(rule=Rule.SPIKE)
     assert spike.run.program.slug == SPIKE_PROGRAM
-    assert spike.evidence["day"] == "2026-10-15" and spike.evidence["score"] > 100
+    assert spike.evidence["day"] == "2026-10-15"
+    assert spike.evidence["score"] > 100
     bot = october.exclude(partner=spike.partner).get(rule=Rule.NO_ENGAGEMENT)
     assert (bot.evidence["engagements"], bot.run.program.slug) == (0, "eu-creator-fund")
     assert set(october.values_list("partner_id", flat=True)) == {spike.partner_id, bot.partner_id}
@@ -210,3 +212,27 @@ def test_a_finance_approver_cannot_hold_a_line(flagged_run, approver):
     run, spiky, _ = flagged_run
     with pytest.raises(Exception, match="review_screeningflag"):
         screening_line_hold(run_id=run.pk, partner_id=spiky.pk, actor=approver, reason="x")
+
+
+# --- the run page ----------------------------------------------------------------------------------------------
+def test_the_run_page_lists_flagged_lines_with_evidence_chart_and_a_hold_that_needs_a_reason(flagged_run, manager,
+                                                                                           csrf_client):
+    run, spiky, _ = flagged_run
+    csrf_client.force_login(manager)
+    page = csrf_client.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
+    assert "Screening flagged 1 line(s) awaiting review" in page
+    assert "@spiky" in page and "score: 490" in page
+    assert 'class="views-chart"' in page and "highest 5,000,000 on 2026-08-15" in page
+    hold_url = reverse("admin:payouts_payoutrun_screening", args=[run.pk, spiky.pk, "hold"])
+    assert hold_url in page
+    form_page = csrf_client.get(hold_url)
+    token = form_page.cookies["csrftoken"].value
+    refused = csrf_client.post(hold_url, {"reason": "", "csrfmiddlewaretoken": token})
+    assert refused.status_code == 200
+    assert ScreeningFlag.objects.get(run=run).status == ScreeningFlag.Status.PENDING
+    done = csrf_client.post(hold_url, {"reason": "bought views", "csrfmiddlewaretoken": token})
+    assert done.status_code == 302
+    assert ScreeningFlag.objects.get(run=run).status == ScreeningFlag.Status.HELD
+    page = csrf_client.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
+    assert "awaiting review" not in page
+    assert "Held by manager: bought views" in page
