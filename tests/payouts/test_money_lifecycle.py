@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from decimal import Decimal
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
