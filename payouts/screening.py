@@ -46,7 +46,7 @@ D = "DOUBLE PRECISION"  # SQLite reads the type name as REAL
 MAD_SCALE = 1.4826  # MAD × this estimates the standard deviation of normally distributed figures
 MIN_SPREAD = 0.1  # of the median: a flat history does not make an ordinary good day a spike
 Rule, Action = ScreeningFlag.Rule, ScreeningFlag.Action
-SUGGESTED = {Rule.SPIKE: Action.HOLD, Rule.NO_ENGAGEMENT: Action.HOLD, Rule.SHARE_JUMP: Action.REVIEW,
+SUGGESTED: dict[str, str] = {Rule.SPIKE: Action.HOLD, Rule.NO_ENGAGEMENT: Action.HOLD, Rule.SHARE_JUMP: Action.REVIEW,
              Rule.NEWCOMER: Action.REVIEW}
 
 

@@ -75,9 +75,8 @@ class ScreeningFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "rule", "run__program"]
     list_select_related = ["run__program", "partner", "decided_by"]
     search_fields = ["partner__handle", "=partner__id"]
-    readonly_fields = ["run", "partner", "rule", "evidence_shown", "suggested_action", "status", "decided_by",
-                       "decided_at", "decision_reason", "decisions"]
-    fields = readonly_fields
+    fields = readonly_fields = ("run", "partner", "rule", "evidence_shown", "suggested_action", "status",
+                                "decided_by", "decided_at", "decision_reason", "decisions")
 
     @admin.display(description="evidence")
     def evidence_shown(self, obj):

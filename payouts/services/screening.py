@@ -47,7 +47,7 @@ def _decide(flags: list[ScreeningFlag], status: str, actor: User, reason: str) -
     now = timezone.now()
     for flag in flags:  # a line has at most one flag per rule: a handful of rows, each saved for its history
         flag.status, flag.decided_by, flag.decided_at, flag.decision_reason = status, actor, now, reason
-        flag._change_reason = f"{flag.get_status_display()} by {actor}: {reason}"
+        flag._change_reason = f"{flag.get_status_display()} by {actor}: {reason}"  # type: ignore[attr-defined]
         flag.save()
 
 

@@ -73,8 +73,9 @@ def payout_run_approve(*, run_id: int, actor: User) -> PayoutRun:
     locks: what each line earned moves from the fund's budget (or, for a line that takes money back, onto the
     receivable) to the partner's payable balance and to withholding; then every payable line's balance moves from
     *payable* to *in payment*, so no later run can carry it in again. Refused when the run is stale, does not
-    reconcile with the ledger and the fund, or when the approver is one of its makers (who started it, asked for
-    it to be computed again, or created an adjustment or term change it applies)."""
+    reconcile with the ledger and the fund, when screening flagged a line nobody has held or cleared yet
+    (payouts.services.screening), or when the approver is one of its makers (who started it, asked for it to be
+    computed again, or created an adjustment or term change it applies)."""
     require_permission(actor, APPROVE_PERMISSION, "approve payout runs")
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     refuse_transition(run, "approve")  # computed, monthly, not stale
