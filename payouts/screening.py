@@ -13,7 +13,10 @@ Four rules, each with the program's thresholds (payouts.models.ScreeningRules):
 - share jump: the line's share of the run's total far above the partner's largest share in the program's previous
   monthly runs (partners without an earlier line are the new-partner rule's);
 - new or reinstated partners (approved, or a suspension ended, within the last days of the month) whose line takes
-  a large share of the run.
+  a large share of the run;
+- and, whatever the rules, a line carrying in a balance while the partner's last screening decision in the program
+  was a hold: a held amount stays reserved on the partner's balance until a manager clears it (or holds it again),
+  instead of being paid by the next run without anyone looking.
 
 Ratios are screening scores, not money: they are computed in double precision. The flags (one per line and rule,
 with the numbers that tripped it) are written for the few flagged rows only.
@@ -42,12 +45,13 @@ from payouts.formulas.tables import (
 from payouts.models import SPENDING, ScreeningFlag, ScreeningRules
 
 MONTH_TABLE = "cp_screen_month"
+FLAG_TABLE = ScreeningFlag._meta.db_table
 D = "DOUBLE PRECISION"  # SQLite reads the type name as REAL
 MAD_SCALE = 1.4826  # MAD × this estimates the standard deviation of normally distributed figures
 MIN_SPREAD = 0.1  # of the median: a flat history does not make an ordinary good day a spike
 Rule, Action = ScreeningFlag.Rule, ScreeningFlag.Action
 SUGGESTED: dict[str, str] = {Rule.SPIKE: Action.HOLD, Rule.NO_ENGAGEMENT: Action.HOLD, Rule.SHARE_JUMP: Action.REVIEW,
-             Rule.NEWCOMER: Action.REVIEW}
+             Rule.NEWCOMER: Action.REVIEW, Rule.HELD_BEFORE: Action.HOLD}
 
 
 def _greatest(*values: str) -> str:
@@ -91,6 +95,7 @@ def run_screen(ctx: RunContext) -> int:
             flags += _share_jumps(ctx, rules, params)
         if rules.newcomer_enabled:
             flags += _newcomers(ctx, rules, params)
+        flags += _held_before(params)
     finally:
         drop_temporary(MONTH_TABLE)
     objects = [ScreeningFlag(run=ctx.run, partner_id=partner_id, rule=rule, evidence=evidence,
@@ -239,3 +244,23 @@ def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[tup
         "days": rules.newcomer_days,
     }) for partner_id, gross, total, share, joined, reinstated, daily, before in rows]
 
+
+
+def _held_before(params: dict) -> list[tuple[int, str, dict]]:
+    """Lines carrying in a balance of a partner whose latest decided flag in the program's earlier monthly runs is a
+    hold (one query over the few decided flags)."""
+    rows = fetchall(f"""
+        WITH decided AS (
+            SELECT f.partner_id, f.status, f.decision_reason, r.id AS run_id, r.month,
+                   ROW_NUMBER() OVER (PARTITION BY f.partner_id ORDER BY r.month DESC, f.decided_at DESC, f.id DESC)
+                       AS rn
+            FROM {FLAG_TABLE} f JOIN {RUN_TABLE} r ON r.id = f.run_id
+            WHERE r.program_id = %(program)s AND r.kind = {FINAL} AND r.status IN ({quoted(*SPENDING)})
+              AND r.id <> %(run)s AND f.status <> {quoted(ScreeningFlag.Status.PENDING)})
+        SELECT l.partner_id, l.carried_in_minor, d.run_id, d.month, d.decision_reason
+        FROM {LINE_TABLE} l JOIN decided d ON d.partner_id = l.partner_id AND d.rn = 1
+        WHERE l.run_id = %(run)s AND l.carried_in_minor > 0 AND d.status = {quoted(ScreeningFlag.Status.HELD)}
+        ORDER BY l.partner_id""", params)
+    return [(partner_id, Rule.HELD_BEFORE, {
+        "carried_in_minor": int(carried), "held_in_run": run_id, "held_month": str(month)[:7], "hold_reason": reason,
+    }) for partner_id, carried, run_id, month, reason in rows]

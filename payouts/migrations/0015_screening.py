@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
             name='HistoricalScreeningFlag',
             fields=[
                 ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('rule', models.CharField(choices=[('spike', "A day far above the partner's usual level"), ('no_engagement', 'Views without engagement'), ('share_jump', 'Share of the pool far above previous months'), ('newcomer', 'New or reinstated partner with sudden volume')], max_length=20)),
+                ('rule', models.CharField(choices=[('spike', "A day far above the partner's usual level"), ('no_engagement', 'Views without engagement'), ('share_jump', 'Share of the pool far above previous months'), ('newcomer', 'New or reinstated partner with sudden volume'), ('held_before', 'Carries in a balance held by screening')], max_length=20)),
                 ('evidence', models.JSONField(default=dict, help_text='The numbers that tripped the rule, and its thresholds.')),
                 ('suggested_action', models.CharField(choices=[('hold', 'Hold the line until the traffic is verified'), ('review', "Review the partner's traffic before paying")], max_length=10)),
                 ('status', models.CharField(choices=[('pending', 'Awaiting review'), ('held', 'Held'), ('cleared', 'Cleared')], default='pending', max_length=10)),
@@ -147,7 +147,7 @@ class Migration(migrations.Migration):
             name='ScreeningFlag',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(choices=[('spike', "A day far above the partner's usual level"), ('no_engagement', 'Views without engagement'), ('share_jump', 'Share of the pool far above previous months'), ('newcomer', 'New or reinstated partner with sudden volume')], max_length=20)),
+                ('rule', models.CharField(choices=[('spike', "A day far above the partner's usual level"), ('no_engagement', 'Views without engagement'), ('share_jump', 'Share of the pool far above previous months'), ('newcomer', 'New or reinstated partner with sudden volume'), ('held_before', 'Carries in a balance held by screening')], max_length=20)),
                 ('evidence', models.JSONField(default=dict, help_text='The numbers that tripped the rule, and its thresholds.')),
                 ('suggested_action', models.CharField(choices=[('hold', 'Hold the line until the traffic is verified'), ('review', "Review the partner's traffic before paying")], max_length=10)),
                 ('status', models.CharField(choices=[('pending', 'Awaiting review'), ('held', 'Held'), ('cleared', 'Cleared')], default='pending', max_length=10)),

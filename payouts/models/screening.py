@@ -108,6 +108,7 @@ class ScreeningFlag(models.Model):
         NO_ENGAGEMENT = "no_engagement", "Views without engagement"
         SHARE_JUMP = "share_jump", "Share of the pool far above previous months"
         NEWCOMER = "newcomer", "New or reinstated partner with sudden volume"
+        HELD_BEFORE = "held_before", "Carries in a balance held by screening"
 
     class Action(models.TextChoices):
         HOLD = "hold", "Hold the line until the traffic is verified"

@@ -13,7 +13,8 @@ from partnerships.demo import seed_demo
 from partnerships.models import DailyMetric
 from payouts.demo import SPIKE_PROGRAM, seed_payouts_demo
 from payouts.exceptions import RunRefused
-from payouts.models import EarningLine, PayoutRun, ScreeningFlag
+from payouts.admin.screening import RULE_FIELDS
+from payouts.models import EarningLine, PayoutRun, ScreeningFlag, ScreeningRules
 from payouts.roles import ensure_group_permissions
 from payouts.services.runs import payout_run_compute
 from payouts.services.screening import screening_line_clear, screening_line_hold
@@ -238,3 +239,55 @@ def test_the_run_page_lists_flagged_lines_with_evidence_chart_and_a_hold_that_ne
     page = csrf_client.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
     assert "awaiting review" not in page
     assert "Held by manager: bought views" in page
+
+
+def test_a_manager_changes_a_programs_rules_with_a_reason_and_the_version_is_kept(manager, csrf_client):
+    program = paying_program()
+    csrf_client.force_login(manager)
+    add_url = reverse("admin:payouts_screeningrules_add")
+    token = csrf_client.get(add_url).cookies["csrftoken"].value
+    fields = {field: getattr(ScreeningRules(), field) for field in RULE_FIELDS}
+    data = {**{key: value for key, value in fields.items() if value is not False}, "program": program.pk,
+            "csrfmiddlewaretoken": token}
+    refused = csrf_client.post(add_url, {**data, "spike_score": "0", "change_reason": "tighter"})
+    assert refused.status_code == 200  # below 1: the field says so, nothing saved
+    assert "Ensure this value is greater than or equal to 1" in refused.content.decode()
+    assert not ScreeningRules.objects.exists()
+    saved = csrf_client.post(add_url, {**data, "spike_score": "25", "change_reason": "tighter after a campaign"})
+    assert saved.status_code == 302
+    rules = ScreeningRules.objects.get(program=program)
+    assert rules.spike_score == 25
+    version = rules.history.get()
+    assert (version.history_user, version.history_change_reason) == (manager, "tighter after a campaign")
+    page = csrf_client.get(reverse("admin:payouts_screeningrules_change", args=[rules.pk])).content.decode()
+    assert "tighter after a campaign" in page
+
+
+def test_the_flags_list_shows_a_partners_past_flags(flagged_run, manager, client):
+    run, spiky, _ = flagged_run
+    screening_line_clear(run_id=run.pk, partner_id=spiky.pk, actor=manager, reason="verified")
+    client.force_login(manager)
+    page = client.get(reverse("admin:payouts_screeningflag_changelist") + "?q=spiky").content.decode()
+    assert "verified" in page
+    flag = ScreeningFlag.objects.get(run=run)
+    detail = client.get(reverse("admin:payouts_screeningflag_change", args=[flag.pk])).content.decode()
+    assert "score: 490" in detail
+    assert "verified" in detail
+
+
+def test_a_held_amount_stays_reserved_next_month_until_a_manager_clears_it(flagged_run, manager, approver):
+    run, spiky, _ = flagged_run
+    line = screening_line_hold(run_id=run.pk, partner_id=spiky.pk, actor=manager, reason="bought views")
+    payout_run_approve(run_id=run.pk, actor=approver)
+    september = MONTH.replace(month=9)
+    TrancheFactory(fund=run.program.fund, starts_on=september, ends_on=september, amount_minor=10_000_00)
+    later = payout_run_compute(program_id=run.program_id, month=september)
+    flag = ScreeningFlag.objects.get(run=later)
+    assert (flag.partner_id, flag.rule) == (spiky.pk, Rule.HELD_BEFORE)
+    assert flag.evidence == {"carried_in_minor": line.gross_minor - line.withholding_minor, "held_in_run": run.pk,
+                             "held_month": "2026-08", "hold_reason": "bought views"}
+    with pytest.raises(RunRefused, match="nobody has reviewed"):
+        payout_run_approve(run_id=later.pk, actor=approver)
+    screening_line_clear(run_id=later.pk, partner_id=spiky.pk, actor=manager, reason="traffic verified")
+    later = payout_run_approve(run_id=later.pk, actor=approver)
+    assert EarningLine.objects.get(run=later, partner=spiky).status == EarningLine.Status.PAYABLE
