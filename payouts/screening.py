@@ -31,7 +31,8 @@ from simple_history.utils import bulk_create_with_history
 
 from core.periods import add_months
 from core.sql import date_param, datetime_param, drop_temporary, fetchall, materialise
-from payouts.formulas.context import RunContext
+from payouts.formulas.context import MONTH_FIGURES, RunContext
+from payouts.formulas.pooled import MEMBERS_TABLE
 from payouts.formulas.tables import (
     DAILY_METRIC_TABLE,
     ENROLMENT_TABLE,
@@ -73,31 +74,40 @@ def _number(value: Any, places: int = 4) -> float | int:
     return int(value) if value.is_integer() else round(value, places)
 
 
-def run_screen(ctx: RunContext) -> int:
+def run_screen(ctx: RunContext, *, total_gross: int) -> int:
     """Flag the run's lines that trip the program's rules (any earlier flags of the run were deleted with its lines
-    by the caller). Returns the number of flags written."""
+    by the caller); ``total_gross`` is the run's total gross, what a line's share is of. Returns the number of flags
+    written.
+
+    The month's figures per partner come from the pooled formula's members table when the formula made one (its one
+    scan of the month's daily metrics computes them too: screening a pooled month reads the metrics of the month
+    only for the few partners it scores against their window); other archetypes read them here."""
     rules = ScreeningRules.for_program(ctx.program)
     window_start = ctx.end - dt.timedelta(days=rules.spike_window_days - 1)
-    params = {**ctx.params(), "window_start": date_param(window_start)}
-    materialise(MONTH_TABLE, f"""
-        SELECT m.partner_id, SUM(m.views) AS views, SUM(m.qualified_views) AS qualified,
-               SUM(m.likes + m.comments + m.shares) AS engaged, MAX(m.qualified_views) AS peak, COUNT(*) AS days
-        FROM {LINE_TABLE} l JOIN {DAILY_METRIC_TABLE} m ON m.partner_id = l.partner_id
-        WHERE l.run_id = %(run)s AND m.day >= %(start)s AND m.day <= %(end)s
-        GROUP BY m.partner_id""", params)
+    params = {**ctx.params(), "window_start": date_param(window_start), "total": total_gross}
+    own_table = MEMBERS_TABLE not in ctx.temporary
+    if own_table:
+        materialise(MONTH_TABLE, f"""
+            SELECT m.partner_id, SUM(m.qualified_views) AS qualified, {MONTH_FIGURES}
+            FROM {LINE_TABLE} l JOIN {DAILY_METRIC_TABLE} m ON m.partner_id = l.partner_id
+            WHERE l.run_id = %(run)s AND m.day >= %(start)s AND m.day <= %(end)s
+            GROUP BY m.partner_id""", params)
+    month = (f"month_figures AS (SELECT partner_id, views, {'qualified' if own_table else 'w'} AS qualified, "
+             f"engaged, peak, days FROM {MONTH_TABLE if own_table else MEMBERS_TABLE})")
     try:
         flags = []
         if rules.spike_enabled:
-            flags += _spikes(rules, params)
+            flags += _spikes(rules, params, month)
         if rules.engagement_enabled:
-            flags += _no_engagement(rules, params)
+            flags += _no_engagement(rules, params, month)
         if rules.share_enabled:
             flags += _share_jumps(ctx, rules, params)
         if rules.newcomer_enabled:
-            flags += _newcomers(ctx, rules, params)
+            flags += _newcomers(ctx, rules, params, month)
         flags += _held_before(params)
     finally:
-        drop_temporary(MONTH_TABLE)
+        if own_table:
+            drop_temporary(MONTH_TABLE)
     objects = [ScreeningFlag(run=ctx.run, partner_id=partner_id, rule=rule, evidence=evidence,
                              suggested_action=SUGGESTED[rule]) for partner_id, rule, evidence in flags]
     if objects:
@@ -105,12 +115,13 @@ def run_screen(ctx: RunContext) -> int:
     return len(objects)
 
 
-def _spikes(rules: ScreeningRules, params: dict) -> list[tuple[int, str, dict]]:
+def _spikes(rules: ScreeningRules, params: dict, month: str) -> list[tuple[int, str, dict]]:
     params = {**params, "floor": rules.spike_min_views, "min_days": rules.spike_min_days,
               "score": float(rules.spike_score), "mad_scale": MAD_SCALE, "min_spread": MIN_SPREAD}
     scale = _greatest("%(mad_scale)s * a.mad", "%(min_spread)s * md.median", "1.0")
     rows = fetchall(f"""
-        WITH candidate AS (SELECT partner_id FROM {MONTH_TABLE} WHERE peak >= %(floor)s),
+        WITH {month},
+        candidate AS (SELECT partner_id FROM month_figures WHERE peak >= %(floor)s),
         win AS (
             SELECT w.partner_id, w.day, CAST(w.qualified_views AS {D}) AS v,
                    ROW_NUMBER() OVER (PARTITION BY w.partner_id ORDER BY w.qualified_views, w.day) AS rn,
@@ -141,15 +152,16 @@ def _spikes(rules: ScreeningRules, params: dict) -> list[tuple[int, str, dict]]:
     }) for partner_id, day, views, median, mad, days, score in rows]
 
 
-def _no_engagement(rules: ScreeningRules, params: dict) -> list[tuple[int, str, dict]]:
+def _no_engagement(rules: ScreeningRules, params: dict, month: str) -> list[tuple[int, str, dict]]:
     params = {**params, "floor": rules.engagement_min_views, "ratio": float(rules.engagement_ratio)}
     rows = fetchall(f"""
-        WITH total AS (SELECT CAST(SUM(engaged) AS {D}) / CAST(SUM(views) AS {D}) AS rate
-                       FROM {MONTH_TABLE} HAVING SUM(views) > 0),
+        WITH {month},
+        total AS (SELECT CAST(SUM(engaged) AS {D}) / CAST(SUM(views) AS {D}) AS rate
+                  FROM month_figures HAVING SUM(views) > 0),
         candidate AS (
             SELECT s.partner_id, s.views, s.engaged, CAST(s.engaged AS {D}) / CAST(s.views AS {D}) AS rate,
                    t.rate AS program_rate
-            FROM {MONTH_TABLE} s CROSS JOIN total t
+            FROM month_figures s CROSS JOIN total t
             WHERE s.views >= %(floor)s AND CAST(s.engaged AS {D}) / CAST(s.views AS {D}) < %(ratio)s * t.rate),
         own AS (
             SELECT w.partner_id, CAST(SUM(w.likes + w.comments + w.shares) AS {D}) / CAST(SUM(w.views) AS {D}) AS rate
@@ -168,17 +180,13 @@ def _no_engagement(rules: ScreeningRules, params: dict) -> list[tuple[int, str, 
     }) for partner_id, views, engaged, rate, program_rate, own in rows]
 
 
-def _run_total() -> str:
-    return f"(SELECT SUM(gross_minor) FROM {LINE_TABLE} WHERE run_id = %(run)s AND gross_minor > 0)"
-
-
 def _share_jumps(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[tuple[int, str, dict]]:
     params = {**params, "share_min": float(rules.share_min), "jump": float(rules.share_jump),
               "since": date_param(add_months(ctx.start, -rules.share_months))}
     rows = fetchall(f"""
         WITH current AS (
             SELECT l.partner_id, l.gross_minor, t.total, CAST(l.gross_minor AS {D}) / CAST(t.total AS {D}) AS share
-            FROM {LINE_TABLE} l CROSS JOIN (SELECT {_run_total()} AS total) t
+            FROM {LINE_TABLE} l CROSS JOIN (SELECT CAST(%(total)s AS BIGINT) AS total) t
             WHERE l.run_id = %(run)s AND l.gross_minor > 0 AND t.total > 0
               AND CAST(l.gross_minor AS {D}) >= %(share_min)s * CAST(t.total AS {D})),
         previous AS (
@@ -201,14 +209,15 @@ def _share_jumps(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[t
     }) for partner_id, gross, total, share, previous, months in rows]
 
 
-def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[tuple[int, str, dict]]:
+def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict, month: str) -> list[tuple[int, str, dict]]:
     since_day = ctx.run.month_end - dt.timedelta(days=rules.newcomer_days - 1)
     params = {**params, "min_share": float(rules.newcomer_min_share), "since_day": date_param(since_day),
               "jump": float(rules.newcomer_jump),
               "month_end": date_param(ctx.run.month_end),
               "since": datetime_param(ctx.cutoff - dt.timedelta(days=rules.newcomer_days))}
     rows = fetchall(f"""
-        WITH event AS (
+        WITH {month},
+        event AS (
             SELECT partner_id, MAX(joined_at) AS joined_at, MAX(reinstated_on) AS reinstated_on FROM (
                 SELECT e.partner_id, e.approved_at AS joined_at, NULL AS reinstated_on FROM {ENROLMENT_TABLE} e
                 WHERE e.program_id = %(program)s AND e.status IN ({LIVE_MEMBERSHIP})
@@ -222,7 +231,7 @@ def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[tup
             SELECT l.partner_id, l.gross_minor, t.total, CAST(l.gross_minor AS {D}) / CAST(t.total AS {D}) AS share,
                    ev.joined_at, ev.reinstated_on
             FROM {LINE_TABLE} l JOIN event ev ON ev.partner_id = l.partner_id
-            CROSS JOIN (SELECT {_run_total()} AS total) t
+            CROSS JOIN (SELECT CAST(%(total)s AS BIGINT) AS total) t
             WHERE l.run_id = %(run)s AND l.gross_minor > 0 AND t.total > 0
               AND CAST(l.gross_minor AS {D}) >= %(min_share)s * CAST(t.total AS {D})),
         before AS (
@@ -231,7 +240,7 @@ def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict) -> list[tup
             WHERE w.day >= %(window_start)s AND w.day < %(start)s GROUP BY w.partner_id)
         SELECT g.partner_id, g.gross_minor, g.total, g.share, g.joined_at, g.reinstated_on,
                CAST(s.qualified AS {D}) / s.days, b.daily
-        FROM large g JOIN {MONTH_TABLE} s ON s.partner_id = g.partner_id
+        FROM large g JOIN month_figures s ON s.partner_id = g.partner_id
         LEFT JOIN before b ON b.partner_id = g.partner_id
         WHERE b.daily IS NULL OR CAST(s.qualified AS {D}) / s.days >= %(jump)s * b.daily
         ORDER BY g.partner_id""", params)

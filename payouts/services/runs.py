@@ -293,7 +293,6 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
         execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
     earned_sql, earned_params = FORMULAS[program.archetype](ctx)
     write_lines(ctx, earned_sql, earned_params, final=final)
-    drop_temporary(*ctx.temporary)
     count, gross, adjustments, net, payable, spend = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
                SUM(CASE WHEN status = {PAYABLE} THEN net_minor ELSE 0 END),
@@ -304,7 +303,8 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
                                                   remaining=format_money(available, fund.currency)))
     if final:
         _record_makers(run, program)
-        run_screen(ctx)  # after the totals: the flags read the lines, and a hold changes none of these totals
+        run_screen(ctx, total_gross=gross)  # reads the lines and the formula's tables; a hold changes no total here
+    drop_temporary(*ctx.temporary)
     # Computing answers the staleness the run had when it started; an input marked changed since then keeps it stale.
     marked = PayoutRun.objects.filter(pk=run.pk).values_list("stale_reason", flat=True).get()
     run.stale_reason = "" if marked == run.stale_reason else marked
