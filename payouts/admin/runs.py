@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -84,7 +85,9 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/payouts/payoutrun/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("program", "started_by", "approved_by", "paid_by")
+        # Whether screening flagged any line, in the run's own query: a run without flags costs the page nothing more.
+        return (super().get_queryset(request).select_related("program", "started_by", "approved_by", "paid_by")
+                .annotate(has_screening_flags=Exists(ScreeningFlag.objects.filter(run=OuterRef("pk")))))
 
     def _money(self, obj, amount):
         return format_money(amount, obj.currency)
@@ -160,7 +163,8 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                    if user.has_perm(transitions.RUN_ACTIONS[action].permission)]
         if "pay" in offered and run.payment_items.exists():  # the bank statement settles it (payment batches)
             offered.remove("pay")
-        flagged = selectors.run_flagged_lines(run) if run.kind == PayoutRun.Kind.FINAL else []
+        flagged = (selectors.run_flagged_lines(run) if run.kind == PayoutRun.Kind.FINAL
+                   and getattr(run, "has_screening_flags", True) else [])
         pending = sum(1 for line in flagged if line.status == ScreeningFlag.Status.PENDING)
         return {
             "screening_table": flagged_lines_table(
