@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from partnerships.demo import seed_demo
 from partnerships.models import DailyMetric
+from payouts.admin.screening import RULE_FIELDS
 from payouts.demo import SPIKE_PROGRAM, seed_payouts_demo
 from payouts.exceptions import RunRefused
-from payouts.admin.screening import RULE_FIELDS
 from payouts.models import EarningLine, PayoutRun, ScreeningFlag, ScreeningRules
 from payouts.roles import ensure_group_permissions
 from payouts.services.runs import payout_run_compute
