@@ -48,8 +48,9 @@ from payouts.transitions import PAY_PERMISSION
 SCREENING_PENDING = ("Screening flagged {count} line(s) awaiting review: a partnership manager holds or clears each "
                      "(below) before the run can be approved.")
 SCREENING_ACTIONS = {
-    "hold": ("Hold the line", "A held line is not paid when the run is approved: its amount stays on the partner's "
-                              "balance and the next run carries it in, screened again."),
+    "hold": ("Hold the line", "A held line is not paid when the run is approved: its amount stays reserved on the "
+                              "partner's balance, and each later run that carries it in flags it again until a "
+                              "manager clears it."),
     "clear": ("Clear the line", "The traffic was checked: the line is paid as computed (a held line gets back its "
                                 "status)."),
 }

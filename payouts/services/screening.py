@@ -1,5 +1,5 @@
 """A partnership manager's review of the lines screening flagged in a computed monthly run: hold one (it is not
-paid: its amount stays on the partner's payable balance) or clear it, each with a reason. The decision is written on
+paid: its amount stays reserved on the partner's payable balance) or clear it, each with a reason. The decision is written on
 every flag of the line, and the flags' history keeps each change; a run with a flag nobody reviewed is not approved
 (payouts.services.settlement)."""
 
@@ -54,8 +54,9 @@ def _decide(flags: list[ScreeningFlag], status: str, actor: User, reason: str) -
 @transaction.atomic
 def screening_line_hold(*, run_id: int, partner_id: int, actor: User, reason: str) -> EarningLine:
     """Hold a flagged line of a computed monthly run: it is not paid when the run is approved (its amount stays on
-    the partner's payable balance, and the next run carries it in, screened again). The line's status before the
-    hold is kept on the flags, so clearing it later gives back exactly what settlement had decided."""
+    the partner's payable balance; a later run that carries it in flags it again, payouts.screening, until a manager
+    clears it). The line's status before the hold is kept on the flags, so clearing it later gives back exactly what
+    settlement had decided."""
     require_permission(actor, REVIEW_PERMISSION, "hold flagged lines")
     reason = require_reason(reason, "hold a flagged line", error=RunRefused)
     run, line, flags = _review_open(run_id, partner_id)
