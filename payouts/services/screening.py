@@ -1,7 +1,7 @@
 """A partnership manager's review of the lines screening flagged in a computed monthly run: hold one (it is not
-paid: its amount stays reserved on the partner's payable balance) or clear it, each with a reason. The decision is written on
-every flag of the line, and the flags' history keeps each change; a run with a flag nobody reviewed is not approved
-(payouts.services.settlement)."""
+paid: its amount stays reserved on the partner's payable balance) or clear it, each with a reason. The decision is
+written on every flag of the line, and the flags' history keeps each change; a run with a flag nobody reviewed is not
+approved (payouts.services.settlement)."""
 
 from __future__ import annotations
 
