@@ -218,7 +218,8 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
         database holds no other lines, so TRUNCATE deletes exactly the run's lines, without a VACUUM."""
         assert not sql(f"SELECT 1 FROM {LINE_TABLE} l JOIN payouts_payoutrun r ON r.id = l.run_id "
                        "WHERE r.program_id <> %s LIMIT 1", [program.pk], fetch=True)
-        sql(f"TRUNCATE {LINE_TABLE}, {HANDWRITTEN_TABLE}")
+        # payment items (none here) refer to lines, screening flags to the run: emptied with them
+        sql(f"TRUNCATE {LINE_TABLE}, payouts_paymentitem, payouts_screeningflag, {HANDWRITTEN_TABLE}")
         sql("DELETE FROM payouts_payoutrun WHERE program_id = %s", [program.pk])
         sql("VACUUM payouts_payoutrun")
 

@@ -10,11 +10,12 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import F, Max
 from simple_history.utils import bulk_create_with_history
 
 from core.periods import add_months
 from core.two_factor.devices import base32_secret, enrol_fixed_device
-from partnerships.models import Enrolment, Partner, Program
+from partnerships.models import DailyMetric, Enrolment, Partner, Program
 from payouts.demo_payees import seed_demo_payees
 from payouts.models import (
     AdRevenue,
@@ -99,9 +100,45 @@ def seed_payouts_demo(*, today: dt.date) -> dict[str, str]:
             if slug != DEMO_BATCH_PROGRAM:  # that one waits for a payment batch (README: "Payment batches")
                 older = payout_run_mark_paid(run_id=older.pk, actor=finance,
                                              reference=f"DEMO-{before:%Y%m}-{slug}")
+        results[slug] = f"{before:%Y-%m} {older.status}"
+    results["screening"] = plant_anomalies(last)
+    for slug in FUNDS:
+        program = Program.objects.get(slug=slug)
         latest = payout_run_compute(program_id=program.pk, month=last)
-        results[slug] = f"{before:%Y-%m} {older.status}, {last:%Y-%m} {latest.status}"
+        flags = latest.screening_flags.count()
+        results[slug] += f", {last:%Y-%m} {latest.status}" + (f" ({flags} screening flags to review)" if flags else "")
     return results
+
+
+# The planted anomalies of the last month, for the screening to show (payouts.screening): a one-day spike in the US
+# fund and, in the European fund, a bot-like month of views with no likes, comments or shares.
+SPIKE_PROGRAM, BOT_PROGRAM = "us-creator-fund", "eu-creator-fund"
+
+
+def plant_anomalies(month: dt.date) -> str:
+    """Plant a spike and a bot-like account in ``month``'s daily metrics of two current members (the earlier
+    months stay normal); what was planted, in words."""
+    planted = []
+    end = add_months(month, 1) - dt.timedelta(days=1)
+    for slug, kind in ((SPIKE_PROGRAM, "spike"), (BOT_PROGRAM, "bot")):
+        member = (Enrolment.objects.filter(program__slug=slug, status=Enrolment.Status.APPROVED,
+                                           partner__status=Partner.Status.ACTIVE,
+                                           partner__daily_metrics__day=month + dt.timedelta(days=14))
+                  .order_by("partner_id").first())
+        if member is None:
+            continue
+        metrics = DailyMetric.objects.filter(partner_id=member.partner_id, day__gte=month, day__lte=end)
+        if kind == "spike":
+            usual = max(metrics.aggregate(most=Max("qualified_views"))["most"] or 0, 100_000)
+            metrics.filter(day=month + dt.timedelta(days=14)).update(views=60 * usual, qualified_views=60 * usual)
+            planted.append(f"a spike of {60 * usual:,} views on {month + dt.timedelta(days=14)} for partner "
+                           f"{member.partner_id} ({slug})")
+        else:
+            metrics.update(views=F("views") * 3 + 300_000, qualified_views=F("views") * 3 + 300_000,
+                           likes=0, comments=0, shares=0)
+            planted.append(f"bot-like views without engagement in {month:%Y-%m} for partner {member.partner_id} "
+                           f"({slug})")
+    return "; ".join(planted) or "nothing planted (no member with figures)"
 
 
 def enrol_demo_second_factor() -> list[str]:

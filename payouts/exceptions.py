@@ -113,3 +113,9 @@ STATEMENT_TOO_LARGE = "The statement is {size:,} bytes; at most {limit:,} bytes 
 STATEMENT_ALREADY_IMPORTED = (
     "Statement {identifier} was already imported by {user} on {when:%Y-%m-%d %H:%M} UTC; nothing changed."
 )
+UNREVIEWED_FLAGS = (
+    "Cannot approve run {run}: screening flagged {count} line(s) nobody has reviewed yet (partners {partners}). "
+    "A partnership manager must hold or clear each flagged line first."
+)
+NOT_FLAGGED = "Partner {partner} has no flagged line in run {run}: only flagged lines are held or cleared here."
+SCREENING_CLOSED = "Run {run} is {status}: flagged lines are held or cleared only while a monthly run awaits approval."

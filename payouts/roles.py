@@ -21,12 +21,17 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         # tax profiles and the treaty table (migration 0013): finance validates forms and keeps the treaty data
         "view_taxprofile", "add_taxprofile", "change_taxprofile", "export_tax_year", "view_treatyrate",
         "add_treatyrate", "change_treatyrate", "delete_treatyrate",
+        # screening (migration 0015): finance sees the flags and the managers' decisions
+        "view_screeningrules", "view_screeningflag",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
         "view_adjustment",
         # managers record a form as received; validating it needs partnerships.change_payout_readiness (finance)
         "view_taxprofile", "add_taxprofile", "change_taxprofile", "view_treatyrate",
+        # screening (migration 0015): managers keep the rules and hold or clear flagged lines
+        "view_screeningrules", "add_screeningrules", "change_screeningrules", "view_screeningflag",
+        "review_screeningflag",
     ],
 }
 

@@ -9,10 +9,20 @@ from dataclasses import dataclass
 from django.db.models import F, Q, QuerySet, Sum
 
 from core.money import to_major
-from partnerships.models import Partner
+from partnerships.models import DailyMetric, Partner
 from payouts.exceptions import NO_PAYMENT_FILE, RunRefused
 from payouts.explain import explain_line
-from payouts.models import EarningLine, LedgerAccount, LedgerEntry, Payment, PaymentItem, PayoutRun, PayoutRunMaker
+from payouts.models import (
+    EarningLine,
+    LedgerAccount,
+    LedgerEntry,
+    Payment,
+    PaymentItem,
+    PayoutRun,
+    PayoutRunMaker,
+    ScreeningFlag,
+    ScreeningRules,
+)
 
 STATEMENT_HEADER = ["partner", "display_name", "program", "month", "status", "basis", "basis_value", "gross",
                     "adjustments", "carried_in", "withholding", "net", "currency", "hold_reason", "explanation"]
@@ -148,3 +158,50 @@ def history_records(model, **lookups) -> list:
     """The versions (django-simple-history) of ``model``'s rows matching ``lookups``, oldest first, with their
     author: what the fund and terms pages show as history."""
     return list(model.history.filter(**lookups).select_related("history_user").order_by("history_date", "history_id"))
+
+
+@dataclass(frozen=True)
+class FlaggedLine:
+    """A line screening flagged, as the run page shows it: its flags (rule, evidence, suggested action), the
+    decision on them, and the partner's daily qualified views over the spike window."""
+
+    partner_id: int
+    partner: str
+    line_status: str
+    net_minor: int
+    flags: list
+    status: str
+    decided_by: str
+    decision_reason: str
+    daily_views: list
+
+
+def run_flagged_lines(run: PayoutRun) -> list[FlaggedLine]:
+    """The run's flagged lines, those awaiting review first, then by partner (a handful of rows: screening flags
+    only what trips its thresholds)."""
+    flags = list(ScreeningFlag.objects.filter(run=run).select_related("partner", "decided_by")
+                 .order_by("partner_id", "rule"))
+    if not flags:
+        return []
+    partner_ids = sorted({flag.partner_id for flag in flags})
+    lines = {line.partner_id: line for line in EarningLine.objects.filter(run=run, partner_id__in=partner_ids)
+             .only("partner_id", "status", "net_minor")}
+    window = ScreeningRules.for_program(run.program).spike_window_days
+    start = run.as_of - dt.timedelta(days=window - 1)
+    daily: dict[int, list] = {}
+    for partner_id, day, views in (DailyMetric.objects.filter(partner_id__in=partner_ids, day__gte=start,
+                                                              day__lte=run.as_of)
+                                   .order_by("partner_id", "day").values_list("partner_id", "day", "qualified_views")):
+        daily.setdefault(partner_id, []).append((day, views))
+    result = []
+    for partner_id in partner_ids:
+        own = [flag for flag in flags if flag.partner_id == partner_id]
+        line = lines.get(partner_id)
+        first = own[0]
+        result.append(FlaggedLine(
+            partner_id=partner_id, partner=str(first.partner), line_status=line.status if line else "",
+            net_minor=line.net_minor if line else 0, flags=own, status=first.status,
+            decided_by=str(first.decided_by or ""), decision_reason=first.decision_reason,
+            daily_views=daily.get(partner_id, [])))
+    result.sort(key=lambda item: (item.status != ScreeningFlag.Status.PENDING, item.partner_id))
+    return result

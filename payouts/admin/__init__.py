@@ -12,6 +12,7 @@ from payouts.admin import (  # noqa: F401 (they register)
     lines,
     payees,
     runs,
+    screening,
     statements,
     tax,
 )

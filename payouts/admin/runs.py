@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -30,18 +31,35 @@ from payouts.admin.review import (
     ledger_summary_table,
     reconciliation_table,
 )
+from payouts.admin.screening import flagged_lines_table
 from payouts.exceptions import PayoutsError
 from payouts.exports import csv_response
 from payouts.models import (
     PayoutRun,
+    ScreeningFlag,
 )
 from payouts.reconciliation import payment_file_summary, run_reconciliation
 from payouts.services import batches as batch_services
 from payouts.services import runs as run_services
+from payouts.services import screening as screening_services
 from payouts.services import settlement
 from payouts.transitions import PAY_PERMISSION
 
+SCREENING_PENDING = ("Screening flagged {count} line(s) awaiting review: a partnership manager holds or clears each "
+                     "(below) before the run can be approved.")
+SCREENING_ACTIONS = {
+    "hold": ("Hold the line", "A held line is not paid when the run is approved: its amount stays reserved on the "
+                              "partner's balance, and each later run that carries it in flags it again until a "
+                              "manager clears it."),
+    "clear": ("Clear the line", "The traffic was checked: the line is paid as computed (a held line gets back its "
+                                "status)."),
+}
 BATCH_RAIL_BY_CURRENCY = {"EUR": "sepa", "USD": "ach"}  # the rails' currencies (payouts.payees)
+
+
+class ScreeningReasonForm(forms.Form):
+    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                             help_text="Required: recorded with the decision and kept in the flags' history.")
 
 
 @admin.register(PayoutRun)
@@ -68,7 +86,9 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/payouts/payoutrun/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("program", "started_by", "approved_by", "paid_by")
+        # Whether screening flagged any line, in the run's own query: a run without flags costs the page nothing more.
+        return (super().get_queryset(request).select_related("program", "started_by", "approved_by", "paid_by")
+                .annotate(has_screening_flags=Exists(ScreeningFlag.objects.filter(run=OuterRef("pk")))))
 
     def _money(self, obj, amount):
         return format_money(amount, obj.currency)
@@ -129,6 +149,8 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("<int:run_id>/act/<str:action>/", view(self.act_view), name="payouts_payoutrun_act"),
             path("<int:run_id>/payment-file.csv", view(self.payment_file_view), name="payouts_payoutrun_payment_file"),
             path("<int:run_id>/statements.csv", view(self.statements_view), name="payouts_payoutrun_statements"),
+            path("<int:run_id>/screening/<int:partner_id>/<str:action>/", view(self.screening_view),
+                 name="payouts_payoutrun_screening"),
         ] + super().get_urls()
 
     def review_context(self, request, run: PayoutRun) -> dict:
@@ -142,7 +164,13 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                    if user.has_perm(transitions.RUN_ACTIONS[action].permission)]
         if "pay" in offered and run.payment_items.exists():  # the bank statement settles it (payment batches)
             offered.remove("pay")
+        flagged = (selectors.run_flagged_lines(run) if run.kind == PayoutRun.Kind.FINAL
+                   and getattr(run, "has_screening_flags", True) else [])
+        pending = sum(1 for line in flagged if line.status == ScreeningFlag.Status.PENDING)
         return {
+            "screening_table": flagged_lines_table(
+                run, flagged, can_review=awaiting_approval and user.has_perm(screening_services.REVIEW_PERMISSION)),
+            "screening_note": SCREENING_PENDING.format(count=pending) if pending and awaiting_approval else "",
             "run_actions": [action for action in offered if not (action == "approve" and is_maker)],
             "stale_banner": RUN_STALE_BANNER.format(reason=run.stale_reason)
             if run.stale_reason and run.status == PayoutRun.Status.COMPUTED else "",
@@ -246,6 +274,30 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             # Said before the click; the service refuses it again under the run's lock whatever the page said.
             "refusal": transitions.run_action_refusal(run, action) if request.method == "GET" else "",
             **(self.payment_context(run) if action in self.PAYING_ACTIONS else {}),
+        })
+
+    def screening_view(self, request, run_id: int, partner_id: int, action: str):
+        """A partnership manager's hold or clear of a flagged line, with a reason (payouts.services.screening)."""
+        run = get_object_or_404(PayoutRun.objects.select_related("program", "started_by"), pk=run_id)
+        change_url = reverse("admin:payouts_payoutrun_change", args=[run.pk])
+        if action not in SCREENING_ACTIONS:
+            self.message_user(request, f"Unknown action “{action}”.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        label, intro = SCREENING_ACTIONS[action]
+        form = ScreeningReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            service = (screening_services.screening_line_hold if action == "hold"
+                       else screening_services.screening_line_clear)
+            try:
+                service(run_id=run.pk, partner_id=partner_id, actor=request.user, reason=form.cleaned_data["reason"])
+            except PayoutsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Partner {partner_id} in {run}: {label.lower()} done.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        return TemplateResponse(request, "admin/payouts/payoutrun/action.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "run": run,
+            "title": f"{label}: partner {partner_id} in {run}", "submit": label, "intro": intro,
         })
 
     def _export_allowed(self, request) -> bool:

@@ -56,3 +56,7 @@ LINE_COLUMNS = (
 )
 # Every archetype defines a CTE named ``earned`` with these columns; settle.py turns it into the lines.
 EARNED_COLUMNS = "partner_id, basis, basis_value, basis_total, weight, gross, capped, rounding, remainder, note"
+# What screening reads of a partner's month (payouts.screening), besides the qualified views: aggregated in the
+# pooled formula's one scan of the month's metrics (payouts.formulas.pooled), or by screening for other archetypes.
+MONTH_FIGURES = ("SUM(m.views) AS views, SUM(m.likes + m.comments + m.shares) AS engaged, "
+                 "MAX(m.qualified_views) AS peak, COUNT(*) AS days")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from core.sql import materialise
-from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, MONTH_FIGURES, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.formulas.tables import DAILY_METRIC_TABLE
 from payouts.models import ProgramTerms
@@ -27,10 +27,10 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
         retain_excess=ctx.terms.excess_policy == ProgramTerms.ExcessPolicy.RETAIN)
     # The members' views, aggregated first into a temporary table: the heaviest step of the month (every daily
     # metric row of the month), which PostgreSQL can run on parallel workers in a CREATE TABLE ... AS but never
-    # inside the INSERT that writes the lines.
+    # inside the INSERT that writes the lines. The same scan gathers the figures screening reads (payouts.screening).
     params = {**ctx.params(), "min_views": ctx.terms.min_views}
     ctx.temporary.append(materialise(MEMBERS_TABLE, f"""
-        SELECT m.partner_id, SUM(m.qualified_views) AS w
+        SELECT m.partner_id, SUM(m.qualified_views) AS w, {MONTH_FIGURES}
         FROM {DAILY_METRIC_TABLE} m {MEMBERS_JOIN.format(alias="m")}
         WHERE m.day >= %(start)s AND m.day <= %(end)s AND {LIVE_DAY.format(day="m.day")}
         GROUP BY m.partner_id

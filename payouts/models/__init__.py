@@ -16,12 +16,14 @@ from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
+from payouts.models.screening import ScreeningFlag, ScreeningRules
 from payouts.models.tax import MissingFormPolicy, TaxProfile, TreatyRate, WithholdingSource
 
 __all__ = [
     "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine",
     "Fund", "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "MissingFormPolicy", "Payee",
     "Payment", "PaymentBatch", "PaymentBatchExclusion", "PaymentBatchFile", "PaymentItem", "PayoutRun",
-    "PayoutRunMaker", "ProgramTerms", "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
+    "PayoutRunMaker", "ProgramTerms", "ScreeningFlag", "ScreeningRules",
+    "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
     "VideoDailyViews", "WithholdingSource",
 ]

@@ -53,8 +53,10 @@ from payouts.models import (
     PayoutRun,
     PayoutRunMaker,
     ProgramTerms,
+    ScreeningFlag,
 )
 from payouts.months import program_today
+from payouts.screening import run_screen
 from payouts.services.guards import refuse_transition, require_permission
 from payouts.transitions import COMPUTE_PERMISSION, RUN_ACTIONS
 
@@ -178,6 +180,7 @@ def _stopped(run: PayoutRun, exc: Exception) -> None:
 
 def _fail(run: PayoutRun, error: str) -> None:
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
+    ScreeningFlag.objects.filter(run=run).delete()
     run.status, run.error, run.spend_minor = R.FAILED, error, 0
     run.save(update_fields=["status", "error", "spend_minor", "as_of"])
 
@@ -277,6 +280,8 @@ def _record_makers(run: PayoutRun, program: Program) -> None:
 
 def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> None:
     EarningLine.objects.filter(run=run).delete()
+    # A recomputed run is screened afresh: earlier flags and their decisions stay in the flags' history only.
+    ScreeningFlag.objects.filter(run=run).delete()
     Adjustment.objects.filter(applied_run=run).update(applied_run=None)
     final = run.kind == PayoutRun.Kind.FINAL
     available = FundPosition(fund, excluding_run=run.pk).available(run.month)
@@ -288,7 +293,6 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
         execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
     earned_sql, earned_params = FORMULAS[program.archetype](ctx)
     write_lines(ctx, earned_sql, earned_params, final=final)
-    drop_temporary(*ctx.temporary)
     count, gross, adjustments, net, payable, spend = (int(v or 0) for v in fetchone(f"""
         SELECT COUNT(*), SUM(gross_minor), SUM(adjustments_minor), SUM(net_minor),
                SUM(CASE WHEN status = {PAYABLE} THEN net_minor ELSE 0 END),
@@ -299,6 +303,8 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
                                                   remaining=format_money(available, fund.currency)))
     if final:
         _record_makers(run, program)
+        run_screen(ctx, total_gross=gross)  # reads the lines and the formula's tables; a hold changes no total here
+    drop_temporary(*ctx.temporary)
     # Computing answers the staleness the run had when it started; an input marked changed since then keeps it stale.
     marked = PayoutRun.objects.filter(pk=run.pk).values_list("stale_reason", flat=True).get()
     run.stale_reason = "" if marked == run.stale_reason else marked

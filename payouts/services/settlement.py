@@ -17,6 +17,7 @@ from payouts.exceptions import (
     NOT_RECONCILED,
     REFERENCE_REQUIRED,
     RUN_IN_BATCH,
+    UNREVIEWED_FLAGS,
     RunRefused,
 )
 from payouts.formulas.tables import LINE_TABLE, PAID, PAYABLE
@@ -28,6 +29,7 @@ from payouts.models import (
     PaymentItem,
     PayoutRun,
     PayoutRunMaker,
+    ScreeningFlag,
 )
 from payouts.reconciliation import run_reconciliation
 from payouts.services.guards import refuse_transition, require_permission
@@ -57,20 +59,30 @@ def _refuse_unreconciled(run: PayoutRun, action: str) -> None:
             f"{check.label} (expected {check.expected_text}, found {check.actual_text})" for check in failures)))
 
 
+def _refuse_unreviewed(run: PayoutRun) -> None:
+    pending = sorted(set(ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.PENDING)
+                         .values_list("partner_id", flat=True)))
+    if pending:
+        partners = ", ".join(str(partner) for partner in pending[:10]) + (" …" if len(pending) > 10 else "")
+        raise RunRefused(UNREVIEWED_FLAGS.format(run=run, count=len(pending), partners=partners))
+
+
 @transaction.atomic
 def payout_run_approve(*, run_id: int, actor: User) -> PayoutRun:
     """Approve a computed monthly run and post it, in one database transaction under the run's and the fund's row
     locks: what each line earned moves from the fund's budget (or, for a line that takes money back, onto the
     receivable) to the partner's payable balance and to withholding; then every payable line's balance moves from
     *payable* to *in payment*, so no later run can carry it in again. Refused when the run is stale, does not
-    reconcile with the ledger and the fund, or when the approver is one of its makers (who started it, asked for
-    it to be computed again, or created an adjustment or term change it applies)."""
+    reconcile with the ledger and the fund, when screening flagged a line nobody has held or cleared yet
+    (payouts.services.screening), or when the approver is one of its makers (who started it, asked for it to be
+    computed again, or created an adjustment or term change it applies)."""
     require_permission(actor, APPROVE_PERMISSION, "approve payout runs")
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     refuse_transition(run, "approve")  # computed, monthly, not stale
     maker = PayoutRunMaker.objects.filter(run=run, user=actor).first()
     if maker is not None or (run.started_by_id is not None and run.started_by_id == actor.pk):
         raise RunRefused(FOUR_EYES.format(user=actor, role=maker.get_role_display() if maker else "started this run"))
+    _refuse_unreviewed(run)
     fund = Fund.objects.select_for_update().get(program=run.program)
     _refuse_unreconciled(run, "approve")
     _fund_post_total(fund, actor)

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import os
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -47,11 +48,14 @@ from payouts.models import (
     LedgerEntry,
     PayoutRun,
     PayoutRunMaker,
+    ScreeningFlag,
+    ScreeningRules,
 )
 from payouts.reconciliation import run_reconciliation
 from payouts.roles import ensure_group_permissions
 from payouts.services.adjustments import adjustment_approve, adjustment_create
 from payouts.services.runs import payout_run_compute, payout_run_request
+from payouts.services.screening import screening_line_clear, screening_line_hold
 from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
@@ -97,6 +101,11 @@ class MoneyLifecycle(RuleBasedStateMachine):
                                      partner_cap_minor=700_00)
         self.revenue = paying_program(Program.Archetype.REVENUE_SHARE, month_budget=None, fund_total=2_000_00,
                                       revenue_share_rate="0.5")
+        # Screening rules that this data trips (the defaults never would: one day of figures a month, no engagement
+        # recorded): every member counts as new for a year and the largest line (p2, capped at 70% of the pool) is
+        # flagged in every pooled run, so no pooled run is approved before a manager holds or clears it.
+        ScreeningRules.objects.create(program=self.pooled, newcomer_days=365, newcomer_jump=Decimal("1"),
+                                      newcomer_min_share=Decimal("0.5"))
         self.partners = [member(self.pooled, handle=f"p{i}") for i in range(3)]
         for partner in self.partners:
             Enrolment.objects.create(partner=partner, program=self.revenue, status=Enrolment.Status.APPROVED,
@@ -219,6 +228,18 @@ class MoneyLifecycle(RuleBasedStateMachine):
         REACHED.update(["approved a run" + (" carrying in a balance" if EarningLine.objects.filter(
             run=run).exclude(carried_in_minor=0).exists() else "")])
 
+    @rule(pick=st.integers(0, 9), hold=st.booleans())
+    def review_flag(self, pick, hold):
+        """A partnership manager holds or clears a line screening flagged (its data tripped a program's rules)."""
+        run = self._run(pick, R.COMPUTED)
+        flag = run and ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.PENDING).first()
+        if not flag:
+            return
+        review = screening_line_hold if hold else screening_line_clear
+        line = review(run_id=run.pk, partner_id=flag.partner_id, actor=self.manager, reason="lifecycle review")
+        assert line.status == EarningLine.Status.HELD or not hold
+        REACHED.update(["held a flagged line" if hold else "cleared a flagged line"])
+
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
     def pay(self, pick, actor):
         run = self._run(pick, R.APPROVED)
@@ -340,6 +361,11 @@ class MoneyLifecycle(RuleBasedStateMachine):
             assert failed == [], (run, failed)
             assert self._lines(run) == self.frozen[run.pk], f"{run} changed after approval"
             assert not PayoutRunMaker.objects.filter(run=run, user=run.approved_by).exists()
+            # screening: nothing approved with a flag unreviewed, and a line held on review was not paid
+            assert not ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.PENDING).exists()
+            held = ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.HELD).values("partner_id")
+            assert not EarningLine.objects.filter(run=run, partner_id__in=held).exclude(
+                status=EarningLine.Status.HELD).exists()
         assert not Adjustment.objects.filter(decided_by=F("created_by")).exists()
 
 
@@ -350,4 +376,5 @@ def test_money_keeps_its_invariants_over_any_sequence_of_operations():
     # the sequences went where the money moves: approvals (some carrying a balance in) and payments
     assert REACHED["approved a run"] + REACHED["approved a run carrying in a balance"] >= 5, REACHED
     assert REACHED["paid a run"] >= 1, REACHED
+    assert REACHED["held a flagged line"] + REACHED["cleared a flagged line"] >= 1, REACHED
 
