@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('partnerships', '0017_invitation_answer_message'),
-        ('payouts', '0014_payment_batches'),
+        ('payouts', '0015_set_based_payment_references'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
