@@ -223,3 +223,25 @@ def test_a_second_ach_batch_the_same_day_goes_on_with_the_next_file_modifier(run
         assert Path(settings.MEDIA_ROOT, file.path).parent == batch_files_directory(batch).resolve()
         names.append(Path(settings.MEDIA_ROOT, file.path).read_text()[33])
     assert names == ["A", "B"]
+
+
+def test_a_sepa_file_the_schema_refuses_refuses_the_release(run_approver, maker, checker, monkeypatch):
+    """Release checks each SEPA file against the ISO schema (PAYMENT_FILE_SCHEMA_CHECK, on by default): a file that
+    does not validate stops the release, and nothing is posted or kept."""
+    from payouts.banking import sepa
+    from payouts.models import LedgerTransaction
+    from payouts.services.batches import batch_files_directory
+
+    checked = []
+    monkeypatch.setattr(sepa, "schema_errors", lambda path: checked.append(path) or ["line 9: Element 'IBAN': no"])
+    partners: dict = {}
+    approved_program_run(run_approver, currency="EUR", views={"eva": 1}, partners=partners)
+    payee(partners["eva"], rail="sepa", currency="EUR")
+    batch = batch_create(currency="EUR", rail="sepa", actor=maker)
+    transactions = LedgerTransaction.objects.count()
+    with pytest.raises(BatchRefused, match="does not validate against .*line 9: Element 'IBAN'"):
+        batch_release(batch_id=batch.pk, actor=checker, expected_count=1, expected_total_minor=10_000_00)
+    assert len(checked) == 1
+    assert LedgerTransaction.objects.count() == transactions
+    assert set(batch.payments.values_list("status", flat=True)) == {"pending"}
+    assert not batch_files_directory(batch).exists()
