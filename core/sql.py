@@ -9,12 +9,15 @@ between the two databases, and no float is ever involved.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
+
+T = TypeVar("T")
 
 
 def muldiv_floor(a: int, b: int, c: int) -> int:
@@ -141,6 +144,33 @@ def analyze(*tables: str) -> None:
     than on what autovacuum last saw. Nothing on SQLite."""
     if connection.vendor == "postgresql":
         execute(f"ANALYZE {', '.join(tables)}")
+
+
+def beside(background: Callable[[], T], foreground: Callable[[], object]) -> T:
+    """Run ``background`` in a thread, with its own database connection (closed after: it sees committed rows only),
+    while ``foreground`` runs here in this connection's transaction; wait for both and return the background's
+    result. An error of either is raised here, so the caller's transaction rolls back; the thread always ends
+    first."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = background()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="beside", daemon=True)
+    thread.start()
+    try:
+        foreground()
+    finally:
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result: T = outcome["result"]
+    return result
 
 
 def drop_temporary(*names: str) -> None:

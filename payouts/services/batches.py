@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.money import UnknownCurrency, exponent, format_money
 from core.permissions import require_reason
-from core.sql import analyze, datetime_param, execute, fetchall
+from core.sql import analyze, beside, datetime_param, execute, fetchall
 from payouts import banking, ledger
 from payouts.exceptions import (
     BATCH_CONFIRMATION_DIFFERS,
@@ -314,7 +313,7 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
     ach_files_today = _ach_files_today() if batch.rail == Payee.Rail.ACH else 0
     try:
         if _files_beside_postings(batch):
-            written = _beside(write, post)
+            written = beside(write, post)
         else:
             written = write()
             post()
@@ -348,31 +347,6 @@ def _files_beside_postings(batch: PaymentBatch) -> bool:
     (bench/batches.py). Small batches, SQLite and tests inside one transaction keep the plain order."""
     threshold = int(getattr(settings, "PAYMENT_FILES_BESIDE_POSTINGS_FROM", DEFAULT_FILES_BESIDE_POSTINGS_FROM))
     return connection.vendor == "postgresql" and batch.payment_count >= threshold
-
-
-def _beside(write: Callable[[], list[banking.WrittenFile]], post: Callable[[], None]) -> list[banking.WrittenFile]:
-    """Run ``write`` in a thread (with its own database connection, closed after) while ``post`` runs here; wait for
-    both. An error of either is raised here (so this transaction rolls back); the thread always ends first."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["written"] = write()
-        except BaseException as exc:  # noqa: BLE001 - handed to the releasing thread, which raises it
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run, name="bank-files", daemon=True)
-    thread.start()
-    try:
-        post()
-    finally:
-        thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    written: list[banking.WrittenFile] = outcome["written"]
-    return written
 
 
 def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) -> None:

@@ -32,8 +32,8 @@ def test_files_written_beside_the_postings_hold_the_batch(draft, checker, monkey
 
     partners, batch = draft
     threads = []
-    beside = batches._beside
-    monkeypatch.setattr(batches, "_beside", lambda write, post: threads.append(1) or beside(write, post))
+    beside = batches.beside
+    monkeypatch.setattr(batches, "beside", lambda write, post: threads.append(1) or beside(write, post))
     released = batch_release(batch_id=batch.pk, actor=checker, expected_count=2,
                              expected_total_minor=batch.control_total_minor)
     assert released.status == PaymentBatch.Status.RELEASED
