@@ -43,10 +43,12 @@ def _sha256(path: Path) -> str:
 
 def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction], batch_reference: str,
                         execution_date: date, directory: Path, originator: Originator,
-                        max_per_file: int | None = None, validate: bool = False,
+                        max_per_file: int | None = None, validate: bool | str = False,
                         ach_files_today: int = 0) -> list[WrittenFile]:
     """Files named "<batch_reference>-<rail>-001.<ext>", ... in `directory`, in the order of `instructions`.
-    `validate`: also check each SEPA file against the ISO schema (the tests always do; see sepa.schema_errors).
+    `validate`: also check each SEPA file against the ISO schema (True or "all"; the tests always do, see
+    sepa.schema_errors), or only the first file ("first": every file is written by the same template from checked
+    values, so the first one shows the structure the bank will read), or none (False).
     `ach_files_today`: NACHA files already written today for this originator; the file ID modifiers go on from there
     (A-Z then 0-9: a bank refuses a second file of the same day with the same modifier)."""
     if rail not in RAILS:
@@ -87,7 +89,8 @@ def write_payment_files(*, rail: str, instructions: Iterable[PaymentInstruction]
                     raise BankFileError(TOO_MANY_ACH_FILES.format(limit=len(NACHA_MODIFIERS), today=ach_files_today))
                 modifier = NACHA_MODIFIERS[ach_files_today + number - 1]
             written.append(_write_one(rail, chunk, number=number, reference=reference, directory=directory,
-                                      execution_date=execution_date, originator=originator, validate=validate,
+                                      execution_date=execution_date, originator=originator,
+                                      validate=validate in (True, "all") or (validate == "first" and number == 1),
                                       modifier=modifier))
     except BaseException:
         for file in written:

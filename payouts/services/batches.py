@@ -303,7 +303,7 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
         return banking.write_payment_files(
             rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
             execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings(),
-            ach_files_today=ach_files_today, validate=bool(getattr(settings, "PAYMENT_FILE_SCHEMA_CHECK", True)))
+            ach_files_today=ach_files_today, validate=getattr(settings, "PAYMENT_FILE_SCHEMA_CHECK", "first"))
 
     def post() -> None:
         Payment.objects.filter(batch=batch, status=Payment.Status.PENDING).update(status=Payment.Status.SENT,

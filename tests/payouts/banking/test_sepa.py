@@ -150,3 +150,17 @@ def test_the_schema_check_finds_a_broken_file(tmp_path, originator):
 
     assert "Name" in error
     assert "This element is not expected" in error
+
+
+@pytest.mark.parametrize(("validate", "checked"), [("first", 1), ("all", 3), (True, 3), (False, 0), ("off", 0)])
+def test_the_schema_check_covers_the_files_asked_for(tmp_path, monkeypatch, originator, validate, checked):
+    from payouts.banking import sepa as sepa_module
+    from payouts.banking import write_payment_files
+    from tests.payouts.banking.conftest import EXECUTION_DATE, sepa_payment
+
+    seen = []
+    monkeypatch.setattr(sepa_module, "schema_errors", lambda path: seen.append(path) or [])
+    write_payment_files(rail="sepa", instructions=[sepa_payment(n) for n in range(1, 6)], batch_reference="b-1",
+                        execution_date=EXECUTION_DATE, directory=tmp_path, originator=originator, max_per_file=2,
+                        validate=validate)
+    assert len(seen) == checked

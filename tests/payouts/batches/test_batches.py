@@ -226,8 +226,8 @@ def test_a_second_ach_batch_the_same_day_goes_on_with_the_next_file_modifier(run
 
 
 def test_a_sepa_file_the_schema_refuses_refuses_the_release(run_approver, maker, checker, monkeypatch):
-    """Release checks each SEPA file against the ISO schema (PAYMENT_FILE_SCHEMA_CHECK, on by default): a file that
-    does not validate stops the release, and nothing is posted or kept."""
+    """Release checks SEPA files against the ISO schema (PAYMENT_FILE_SCHEMA_CHECK: each batch's first file by
+    default): a file that does not validate stops the release, and nothing is posted or kept."""
     from payouts.banking import sepa
     from payouts.models import LedgerTransaction
     from payouts.services.batches import batch_files_directory
