@@ -2,6 +2,8 @@
 and nothing written anywhere."""
 
 import pytest
+from django.urls import reverse
+from django.utils.html import strip_tags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -176,3 +178,58 @@ def test_only_a_computed_monthly_run_and_only_finance(actor, approved_run, manag
         payout_run_what_if(run_id=estimate.pk, terms_changes={}, actor=actor)
     with pytest.raises(NotPermitted):
         payout_run_what_if(run_id=approved_run.pk, terms_changes={}, actor=manager)
+
+
+# --- the admin page -------------------------------------------------------------------------------------------------
+
+def _what_if_url(run):
+    return reverse("admin:payouts_payoutrun_what_if", args=[run.pk])
+
+
+def test_the_run_page_links_to_what_if_for_finance_only(csrf_client, approver, computed_run, manager):
+    csrf_client.force_login(approver)
+    assert _what_if_url(computed_run) in csrf_client.get(reverse("admin:payouts_payoutrun_change",
+                                                                 args=[computed_run.pk])).content.decode()
+    csrf_client.force_login(manager)
+    page = csrf_client.get(reverse("admin:payouts_payoutrun_change", args=[computed_run.pk]))
+    assert page.status_code == 200
+    assert _what_if_url(computed_run) not in page.content.decode()
+    refused = csrf_client.get(_what_if_url(computed_run), {"what_if": "1", "budget_minor": "1"})
+    assert refused.status_code == 302
+
+
+def test_the_what_if_page_shows_the_lower_cap_and_exports_the_comparison(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
+    page = csrf_client.get(_what_if_url(computed_run))
+    assert page.status_code == 200
+    form = page.context["form"]
+    query = {"what_if": "1", "excluded": ""}
+    for name, field in form.fields.items():
+        value = form.initial.get(name)
+        if name != "excluded":
+            query[name] = "" if value is None else field.prepare_value(value) if name != "revenue_tiers" else "[]"
+    query.update({"partner_cap_minor": "5,000.00", "excess_policy": "retain"})
+
+    result = csrf_client.get(_what_if_url(computed_run), query)
+
+    assert result.status_code == 200, result.context["form"].errors
+    assert result.context["result"].changes == {"partner_cap_minor": 5_000_00, "excess_policy": "retain"}
+    text = strip_tags(result.content.decode())
+    assert "0 partner(s) gain, 1 lose, 1 unchanged" in " ".join(text.split())
+    assert "−2,500.00 USD" in text or "-2,500.00 USD" in text
+    csv = csrf_client.get(_what_if_url(computed_run), {**query, "format": "csv"})
+    rows = [line.split(",") for line in b"".join(csv.streaming_content).decode().splitlines()]
+    assert rows[0][:2] == ["partner_id", "handle"]
+    assert [(row[1], row[6], row[7], row[8]) for row in rows[1:]] == [
+        ("ana", "750000", "500000", "-250000"), ("ben", "250000", "250000", "0")]
+
+
+def test_the_what_if_page_names_a_bad_field(csrf_client, approver, computed_run):
+    csrf_client.force_login(approver)
+    response = csrf_client.get(_what_if_url(computed_run), {"what_if": "1", "partner_cap_minor": "-3",
+                                                            "budget_minor": "lots"})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "partner_cap_minor" in errors
+    assert "budget_minor" in errors
+    assert response.context["result"] is None
