@@ -79,15 +79,16 @@ def what_if_view(model_admin: Any, request: Any, run_id: int) -> HttpResponseBas
         return HttpResponseRedirect(change_url)
     terms = ProgramTerms.objects.filter(program_id=run.program_id).first()
     initial = _initial(run, terms) if terms is not None else {}
-    submitted = "what_if" in request.GET
+    submitted, csv = "what_if" in request.GET, request.GET.get("format") == "csv"
     form = WhatIfForm(request.GET if submitted else None, initial=initial, currency=run.currency)
     result, refusal = None, ""
     if submitted and form.is_valid():
         changes = {name: value for name, value in form.cleaned_data.items()
                    if name != "excluded" and (name not in initial or value != initial[name])}
         try:
-            result = payout_run_what_if(run_id=run.pk, terms_changes=changes,
-                                        excluded_partner_ids=form.cleaned_data["excluded"], actor=request.user)
+            result = payout_run_what_if(
+                run_id=run.pk, terms_changes=changes, excluded_partner_ids=form.cleaned_data["excluded"],
+                actor=request.user, row_limit=None if csv else SHOWN_ROWS)
         except WhatIfInvalid as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -95,14 +96,14 @@ def what_if_view(model_admin: Any, request: Any, run_id: int) -> HttpResponseBas
             form.add_error(None, str(exc))
     elif not submitted:
         refusal = _refusal(run)
-    if result is not None and request.GET.get("format") == "csv":
+    if result is not None and csv:
         return csv_response(f"what-if-{run.program.slug}-{run.month:%Y-%m}.csv", CSV_HEADER, _csv_rows(result))
     return TemplateResponse(request, "admin/payouts/payoutrun/what_if.html", {
         **model_admin.admin_site.each_context(request), "opts": PayoutRun._meta, "run": run, "form": form,
         "title": f"What if…: {run}", "intro": INTRO, "refusal": refusal, "result": result,
         "totals": _totals(result) if result else [], "largest": _rows(result, result.largest) if result else [],
-        "rows": _rows(result, result.rows[:SHOWN_ROWS]) if result else [],
-        "more_rows": max(0, len(result.rows) - SHOWN_ROWS) if result else 0,
+        "rows": _rows(result, result.rows) if result else [],
+        "more_rows": max(0, result.gaining + result.losing + result.unchanged - len(result.rows)) if result else 0,
         "csv_url": f"{request.path}?{urlencode({**request.GET.dict(), 'format': 'csv'})}" if result else "",
     })
 

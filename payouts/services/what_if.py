@@ -96,7 +96,7 @@ class WhatIfResult:
     losing: int
     unchanged: int
     largest: list[PartnerChange]  # the largest changes of net, either way, largest first
-    rows: list[PartnerChange]  # every partner of either side, by partner id
+    rows: list[PartnerChange]  # every partner of either side (up to the row limit asked for), by partner id
 
     @property
     def currency(self) -> str:
@@ -160,10 +160,14 @@ def _validate(run: PayoutRun, terms: ProgramTerms, changes: Mapping[str, Any],
 
 
 def payout_run_what_if(*, run_id: int, terms_changes: Mapping[str, Any], excluded_partner_ids: Iterable[Any] = (),
-                       actor: User) -> WhatIfResult:
+                       actor: User, row_limit: int | None = None) -> WhatIfResult:
     """The run's month computed with the program's terms plus ``terms_changes`` (and without the excluded
     partners), compared partner by partner with the run's lines. Finance approvers only; a computed monthly run
-    only. Invalid changes raise ``WhatIfInvalid`` naming each field; nothing is ever written."""
+    only. Invalid changes raise ``WhatIfInvalid`` naming each field; nothing is ever written.
+
+    ``row_limit``: at most this many per-partner rows (the first by partner id) are returned, so a page of a
+    month of a million partners holds a few hundred in memory; None (the CSV export) returns them all. The totals,
+    counts and largest changes are always over every partner."""
     require_permission(actor, APPROVE_PERMISSION, "try what-if terms on payout runs")
     run = PayoutRun.objects.select_related("program").get(pk=run_id)
     if run.kind != PayoutRun.Kind.FINAL:
@@ -178,7 +182,7 @@ def payout_run_what_if(*, run_id: int, terms_changes: Mapping[str, Any], exclude
     terms, budget, valid, excluded = _validate(run, terms, terms_changes, excluded_partner_ids)
     try:
         with transaction.atomic():
-            result = _compute(run, terms, fund, budget, valid, excluded)
+            result = _compute(run, terms, fund, budget, valid, excluded, row_limit)
             transaction.set_rollback(True)  # nothing done here outlives the what-if
     except (DataError, OverflowError) as exc:
         raise RunRefused(AMOUNT_TOO_LARGE.format(run=run, limit=f"{BIGINT_MAX:,}")) from exc
@@ -186,7 +190,7 @@ def payout_run_what_if(*, run_id: int, terms_changes: Mapping[str, Any], exclude
 
 
 def _compute(run: PayoutRun, terms: ProgramTerms, fund: Fund, budget: int, valid: dict[str, Any],
-             excluded: tuple[int, ...]) -> WhatIfResult:
+             excluded: tuple[int, ...], row_limit: int | None) -> WhatIfResult:
     ctx = RunContext(run=run, program=run.program, terms=terms, fund=fund, start=run.month, end=run.as_of,
                      budget_minor=budget, excluded_partner_ids=excluded)
     if connection.vendor == "postgresql":
@@ -220,7 +224,8 @@ def _compute(run: PayoutRun, terms: ProgramTerms, fund: Fund, budget: int, valid
     largest = [_change(row) for row in fetchall(
         f"{select} WHERE c.new_net <> c.old_net ORDER BY ABS(c.new_net - c.old_net) DESC, c.partner_id "
         f"LIMIT {LARGEST}")]
-    rows = [_change(row) for row in fetchall(f"{select} ORDER BY c.partner_id")]
+    limit = "" if row_limit is None else f" LIMIT {max(0, int(row_limit))}"
+    rows = [_change(row) for row in fetchall(f"{select} ORDER BY c.partner_id{limit}")]
     drop_temporary(*ctx.temporary)  # the rollback drops them too; a long session need not keep them
     return WhatIfResult(run=run, changes=valid, excluded_partner_ids=excluded, budget_minor=budget, old=old, new=new,
                         gaining=gaining, losing=losing, unchanged=unchanged, largest=largest, rows=rows)
