@@ -23,7 +23,7 @@ from payouts.roles import ensure_group_permissions
 from payouts.services.runs import payout_run_compute
 from payouts.services.what_if import WhatIfInvalid, payout_run_what_if
 from tests.partnerships.factories import UserFactory
-from tests.payouts.factories import MONTH, member, paying_program, revenue
+from tests.payouts.factories import MONTH, member, paying_program, revenue, video
 
 PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LINE_FIELDS = ("partner_id", "gross_minor", "net_minor", "status")
@@ -85,6 +85,24 @@ def test_a_revenue_share_what_if_with_the_live_terms_changes_nothing_and_a_new_r
     assert [(r.handle, r.old_gross, r.new_gross) for r in higher.rows] == [
         ("ana", 500_00, 700_01), ("ben", 150_00, 210_00)]  # 700.007 rounds half to even: 700.01
     assert (higher.gaining, higher.losing) == (2, 0)
+
+
+@pytest.mark.parametrize("archetype", [Program.Archetype.RATE_PER_MILLE, Program.Archetype.GRANT])
+def test_other_archetypes_with_the_live_terms_give_the_computed_lines(actor, archetype):
+    program = paying_program(archetype, rpm_by_country={"*": "0.40"}, grant_monthly_minor=300_00,
+                             video_cap_minor=None)
+    for handle, views in (("ana", 12_345), ("ben", 2_000)):
+        video(member(program, handle=handle, views=views), views=views)
+    run = payout_run_compute(program_id=program.pk, month=MONTH)
+    assert run.status == PayoutRun.Status.COMPUTED, run.error
+    assert run.line_count == 2
+
+    result = payout_run_what_if(run_id=run.pk, terms_changes={}, actor=actor)
+
+    assert [(r.partner_id, r.new_gross, r.new_net, r.new_status) for r in result.rows] == _lines(run)
+    assert result.new == result.old
+    unreachable = payout_run_what_if(run_id=run.pk, terms_changes={"min_payout_minor": 10**9}, actor=actor)
+    assert {r.new_status for r in unreachable.rows} == {EarningLine.Status.CARRIED_OVER}
 
 
 def test_a_what_if_never_writes_to_live_tables(actor, django_capture_on_commit_callbacks):
