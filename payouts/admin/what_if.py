@@ -41,6 +41,7 @@ class WhatIfForm(MoneyFormMixin, forms.Form):
     min_views = forms.IntegerField(label="Minimum views", min_value=0, max_value=2**63 - 1)
     revenue_share_rate = PercentField(label="Revenue share")
     revenue_tiers = forms.JSONField(label="Revenue tiers", required=False,
+                                    widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
                                     help_text='e.g. [{"up_to_minor": 10000000, "rate": "0.70"}, '
                                               '{"up_to_minor": null, "rate": "0.50"}]; empty: the single rate.')
     min_payout_minor = MoneyField(label="Minimum payout", minimum=0)
@@ -54,6 +55,10 @@ class WhatIfForm(MoneyFormMixin, forms.Form):
 
     def money_currency(self, data: dict[str, Any]) -> str | None:
         return self.currency
+
+    def clean_revenue_tiers(self) -> Any:
+        tiers = self.cleaned_data["revenue_tiers"]
+        return [] if tiers is None else tiers  # emptied: the single rate, as the terms store it
 
     def clean_excluded(self) -> list[str]:
         return [part.strip() for part in self.cleaned_data["excluded"].split(",") if part.strip()]
