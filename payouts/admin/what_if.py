@@ -19,7 +19,7 @@ from core.money import format_money
 from core.money_fields import MoneyField, MoneyFormMixin, PercentField
 from payouts.exceptions import PayoutsError
 from payouts.exports import csv_response
-from payouts.models import PayoutRun, ProgramTerms
+from payouts.models import EarningLine, PayoutRun, ProgramTerms
 from payouts.services.what_if import MAX_EXCLUDED, WhatIfInvalid, WhatIfResult, payout_run_what_if
 from payouts.transitions import APPROVE_PERMISSION
 
@@ -30,6 +30,8 @@ INTRO = ("Computes the run's month again with the terms below (the program's ter
          "by the same formulas, and compares it with the run partner by partner. Nothing is saved: not the terms, "
          "not the run, not the ledger.")
 NOT_ALLOWED = "What-if runs need the permission to approve payout runs."
+STALE = ("The run is stale ({reason}): the what-if reads the inputs as they are now, so part of the difference "
+         "is the change of inputs, not of terms.")
 
 
 class WhatIfForm(MoneyFormMixin, forms.Form):
@@ -106,6 +108,7 @@ def what_if_view(model_admin: Any, request: Any, run_id: int) -> HttpResponseBas
     return TemplateResponse(request, "admin/payouts/payoutrun/what_if.html", {
         **model_admin.admin_site.each_context(request), "opts": PayoutRun._meta, "run": run, "form": form,
         "title": f"What if…: {run}", "intro": INTRO, "refusal": refusal, "result": result,
+        "stale": STALE.format(reason=run.stale_reason) if run.stale_reason else "",
         "totals": _totals(result) if result else [], "largest": _rows(result, result.largest) if result else [],
         "rows": _rows(result, result.rows) if result else [],
         "more_rows": max(0, result.gaining + result.losing + result.unchanged - len(result.rows)) if result else 0,
@@ -140,4 +143,8 @@ def _rows(result: WhatIfResult, rows: list) -> list[dict[str, Any]]:
     c = result.currency
     return [{"partner_id": row.partner_id, "handle": row.handle, "name": row.name, "old": _money(row.old_net, c),
              "new": _money(row.new_net, c), "difference": _signed(row.difference, c),
-             "old_status": row.old_status or "—", "new_status": row.new_status or "—"} for row in rows]
+             "old_status": _status(row.old_status), "new_status": _status(row.new_status)} for row in rows]
+
+
+def _status(value: str) -> str:
+    return EarningLine.Status(value).label if value else "no line"

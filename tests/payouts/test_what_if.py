@@ -243,7 +243,9 @@ def test_the_what_if_page_shows_the_lower_cap_and_exports_the_comparison(csrf_cl
     assert result.context["result"].changes == {"partner_cap_minor": 5_000_00, "excess_policy": "retain"}
     text = strip_tags(result.content.decode())
     assert "0 partner(s) gain, 1 lose, 1 unchanged" in " ".join(text.split())
-    assert "−2,500.00 USD" in text or "-2,500.00 USD" in text
+    assert "−2,500.00 USD" in text
+    assert [(row["handle"], row["old_status"], row["new_status"]) for row in result.context["rows"]] == [
+        ("ana", "Payable", "Payable"), ("ben", "Payable", "Payable")]
     csv = csrf_client.get(_what_if_url(computed_run), {**query, "format": "csv"})
     rows = [line.split(",") for line in b"".join(csv.streaming_content).decode().splitlines()]
     assert rows[0][:2] == ["partner_id", "handle"]
@@ -251,8 +253,10 @@ def test_the_what_if_page_shows_the_lower_cap_and_exports_the_comparison(csrf_cl
         ("ana", "750000", "500000", "-250000"), ("ben", "250000", "250000", "0")]
 
 
-def test_the_what_if_page_names_a_bad_field(csrf_client, approver, computed_run):
+def test_the_what_if_page_names_a_bad_field_and_says_the_run_is_stale(csrf_client, approver, computed_run):
+    PayoutRun.objects.filter(pk=computed_run.pk).update(stale_reason="the terms changed")
     csrf_client.force_login(approver)
+    assert "The run is stale (the terms changed)" in csrf_client.get(_what_if_url(computed_run)).content.decode()
     response = csrf_client.get(_what_if_url(computed_run), {"what_if": "1", "partner_cap_minor": "-3",
                                                             "budget_minor": "lots"})
     assert response.status_code == 200
