@@ -48,6 +48,8 @@ LARGEST = 20
 NOT_A_MONTHLY_RUN = "Run {run} is an estimate: a what-if starts from a computed monthly run."
 NOT_COMPUTED = ("Run {run} is {status}: a what-if starts from a computed run (once approved, its lines are in the "
                 "ledger and its month is no longer open to other terms).")
+NOT_COMPUTABLE = ("Run {run}: its program has no money terms or fund now, or no longer pays by monthly runs, so "
+                  "there is nothing to compute a what-if with.")
 UNKNOWN_CHANGE = "{field} is not a term a what-if can change (it can change: {known})."
 BAD_BUDGET = "The budget is a whole number of minor units from 0 to {limit:,}."
 BAD_EXCLUDED = "Excluded partners are partner ids (whole numbers), at most {limit:,} of them."
@@ -178,7 +180,7 @@ def payout_run_what_if(*, run_id: int, terms_changes: Mapping[str, Any], exclude
     terms = ProgramTerms.objects.filter(program=program).first()
     fund = Fund.objects.filter(program=program).first()
     if terms is None or fund is None or program.archetype not in FORMULAS:
-        raise RunRefused(NOT_COMPUTED.format(run=run, status="no longer computable"))
+        raise RunRefused(NOT_COMPUTABLE.format(run=run))
     terms, budget, valid, excluded = _validate(run, terms, terms_changes, excluded_partner_ids)
     try:
         with transaction.atomic():
