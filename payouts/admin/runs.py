@@ -32,6 +32,7 @@ from payouts.admin.review import (
     reconciliation_table,
 )
 from payouts.admin.screening import flagged_lines_table
+from payouts.admin.what_if import what_if_view
 from payouts.exceptions import PayoutsError
 from payouts.exports import csv_response
 from payouts.models import (
@@ -43,7 +44,7 @@ from payouts.services import batches as batch_services
 from payouts.services import runs as run_services
 from payouts.services import screening as screening_services
 from payouts.services import settlement
-from payouts.transitions import PAY_PERMISSION
+from payouts.transitions import APPROVE_PERMISSION, PAY_PERMISSION
 
 SCREENING_PENDING = ("Screening flagged {count} line(s) awaiting review: a partnership manager holds or clears each "
                      "(below) before the run can be approved.")
@@ -151,6 +152,7 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("<int:run_id>/statements.csv", view(self.statements_view), name="payouts_payoutrun_statements"),
             path("<int:run_id>/screening/<int:partner_id>/<str:action>/", view(self.screening_view),
                  name="payouts_payoutrun_screening"),
+            path("<int:run_id>/what-if/", view(self.what_if_view), name="payouts_payoutrun_what_if"),
         ] + super().get_urls()
 
     def review_context(self, request, run: PayoutRun) -> dict:
@@ -179,6 +181,7 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if awaiting_approval else "",
             "you_cannot_approve": YOU_CANNOT_APPROVE if is_maker and "approve" in offered else "",
             "can_export": user.has_perm(PAY_PERMISSION),
+            "can_what_if": awaiting_approval and user.has_perm(APPROVE_PERMISSION),
             "has_payment_file": run.status in (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID),
             "batch_create_url": self.batch_create_url(run) if run.status == PayoutRun.Status.APPROVED
             and user.has_perm(batch_services.CREATE_PERMISSION) else "",
@@ -299,6 +302,10 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "run": run,
             "title": f"{label}: partner {partner_id} in {run}", "submit": label, "intro": intro,
         })
+
+    def what_if_view(self, request, run_id: int):
+        """Other terms tried on a computed run, nothing saved (payouts.admin.what_if)."""
+        return what_if_view(self, request, run_id)
 
     def _export_allowed(self, request) -> bool:
         if not request.user.has_perm(PAY_PERMISSION):

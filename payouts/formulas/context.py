@@ -20,6 +20,9 @@ class RunContext:
     end: dt.date  # last day of input (month end, or today for an estimate)
     budget_minor: int
     temporary: list[str] = field(default_factory=list)  # temporary tables the formula made, dropped after
+    # Partners left out of the month (a what-if run, payouts.services.what_if): they earn nothing and, in a pooled
+    # fund, their share goes to the others. Validated integers, written into the SQL as literals.
+    excluded_partner_ids: tuple[int, ...] = ()
 
     @property
     def cutoff(self) -> dt.datetime:
@@ -27,6 +30,13 @@ class RunContext:
         tz = zoneinfo.ZoneInfo(self.program.time_zone)
         after = self.run.month_end + dt.timedelta(days=1)
         return dt.datetime(after.year, after.month, after.day, tzinfo=tz)
+
+    def members_join(self, alias: str) -> str:
+        """MEMBERS_JOIN on ``alias``'s partner, less the excluded partners."""
+        join = MEMBERS_JOIN.format(alias=alias)
+        if self.excluded_partner_ids:
+            join += f" AND e.partner_id NOT IN ({', '.join(str(int(pk)) for pk in self.excluded_partner_ids)})\n"
+        return join
 
     def params(self, **extra) -> dict:
         return {

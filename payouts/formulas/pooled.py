@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from core.sql import materialise
-from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, MONTH_FIGURES, RunContext
+from payouts.formulas.context import LIVE_DAY, MONTH_FIGURES, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.formulas.tables import DAILY_METRIC_TABLE
 from payouts.models import ProgramTerms
@@ -31,7 +31,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
     params = {**ctx.params(), "min_views": ctx.terms.min_views}
     ctx.temporary.append(materialise(MEMBERS_TABLE, f"""
         SELECT m.partner_id, SUM(m.qualified_views) AS w, {MONTH_FIGURES}
-        FROM {DAILY_METRIC_TABLE} m {MEMBERS_JOIN.format(alias="m")}
+        FROM {DAILY_METRIC_TABLE} m {ctx.members_join("m")}
         WHERE m.day >= %(start)s AND m.day <= %(end)s AND {LIVE_DAY.format(day="m.day")}
         GROUP BY m.partner_id
         HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0""", params))

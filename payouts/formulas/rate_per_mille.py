@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.money import exponent
 from core.sql import fetchone
-from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.formulas.tables import PARTNER_TABLE, VIDEO_TABLE, VIDEO_VIEWS_TABLE
 
@@ -55,7 +55,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
                            SUM(CASE WHEN d.day >= %(start)s THEN d.qualified_views ELSE 0 END) AS month_views
                     FROM {VIDEO_TABLE} video
                     JOIN {VIDEO_VIEWS_TABLE} d ON d.video_id = video.id AND d.day <= %(end)s
-                    {MEMBERS_JOIN.format(alias="video")}
+                    {ctx.members_join("video")}
                     WHERE video.duration_seconds > %(min_duration)s AND video.posted_at >= e.approved_at
                       AND {LIVE_DAY.format(day="d.day")}
                     GROUP BY video.partner_id, video.id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.sql import date_param
-from payouts.formulas.context import LIVE_DAY, MEMBERS_JOIN, RunContext
+from payouts.formulas.context import LIVE_DAY, RunContext
 from payouts.formulas.tables import AD_REVENUE_TABLE
 
 PPM = 1_000_000  # rates have six decimals: rate × 10**6 is a whole number
@@ -40,7 +40,7 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
             SELECT a.partner_id,
                    SUM(CASE WHEN a.day >= %(start)s THEN a.amount_minor ELSE 0 END) AS month_total,
                    SUM(CASE WHEN a.day < %(start)s THEN a.amount_minor ELSE 0 END) AS ytd
-            FROM {AD_REVENUE_TABLE} a {MEMBERS_JOIN.format(alias="a")}
+            FROM {AD_REVENUE_TABLE} a {ctx.members_join("a")}
             WHERE a.currency = %(currency)s AND a.day >= %(year_start)s AND a.day <= %(end)s
               AND {LIVE_DAY.format(day="a.day")}
             GROUP BY a.partner_id),

@@ -74,7 +74,7 @@ def _half_even(product: str, *, divide: str, modulo: str) -> str:
             "THEN 1 ELSE 0 END)")
 
 
-def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final: bool) -> None:
+def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final: bool, into: str = LINE_TABLE) -> None:
     """Insert every line of the run: the archetype's earners, plus partners with adjustments or an unpaid
     balance (so a correction is applied, and a released hold or a balance that reached the minimum gets paid,
     even without new earnings).
@@ -82,7 +82,10 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
     A monthly run applies the adjustments ``_apply_adjustments`` gave it; an estimate shows the approved ones
     still waiting. The balance carried in is the partner's *payable* balance in the ledger less what other
     computed (not yet approved) monthly runs of the program already carry in: the same cent is never carried
-    by two runs, so it can reach only one payment file."""
+    by two runs, so it can reach only one payment file.
+
+    ``into``: the table the lines go to; a what-if run (payouts.services.what_if) writes the same lines into a
+    temporary table of the same columns instead of the run's."""
     params = ctx.params(payable_kind=LedgerAccount.Kind.PARTNER_PAYABLE, minimum=ctx.terms.min_payout_minor,
                         **tax_params(ctx.terms, ctx.run), **earned_params)
     adjustments = ("applied_run_id = %(run)s" if final
@@ -122,7 +125,7 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
             FROM rated l JOIN {PARTNER_TABLE} p ON p.id = l.partner_id),
         settled AS (
             SELECT w.*, w.carried_in + w.gross + w.adjustments - w.withholding AS net FROM withheld w)
-        INSERT INTO {LINE_TABLE} ({LINE_COLUMNS})
+        INSERT INTO {into} ({LINE_COLUMNS})
         SELECT %(run)s, partner_id, basis, basis_value, basis_total, weight, gross, capped, rounding, remainder,
                adjustments, carried_in, withholding, rate_ppm, tax_source, %(income_type)s, tax_country, net,
                CASE WHEN hold_reason <> '' THEN {HELD}
