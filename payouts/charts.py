@@ -1,5 +1,5 @@
 """Small server-side SVG charts for the admin: no script, nothing fetched, readable without colour
-(every bar carries a <title> with its value, and the figures are also in a table beside the chart)."""
+(every bar and point carries a <title> with its value, and the figures are also in a table beside the chart)."""
 
 from __future__ import annotations
 
@@ -31,48 +31,6 @@ def _short(value: float) -> str:
         if abs(value) >= size:
             return f"{value / size:.3g}{suffix}"
     return f"{value:.3g}"
-
-
-def bar_chart(*, labels: list[str], series: list[tuple[str, str, list[float]]], unit: str, title: str,
-              marker: int | None = None) -> SafeString:
-    """Grouped vertical bars, one group per label; ``marker`` draws a line at that label's group."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_ceiling(max([v for _, _, values in series for v in values] + [0]))
-    group_w = plot_w / max(len(labels), 1)
-    bar_w = max(group_w * 0.8 / len(series), 1)
-    parts = [_svg('<svg class="chart" role="img" viewBox="0 0 {} {}" width="100%" '
-                         'preserveAspectRatio="xMinYMin meet"><title>{}</title>', WIDTH, HEIGHT, title)]
-    for i in range(5):
-        y = TOP + plot_h - plot_h * i / 4
-        parts.append(_svg('<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="{}"/>'
-                          '<text x="{}" y="{:.1f}" font-size="11" text-anchor="end" fill="{}">{}</text>',
-                          LEFT, WIDTH - RIGHT, y, y, GRID, LEFT - 6, y + 4, MUTED, _short(top * i / 4)))
-    every = max(1, round(len(labels) / 12))
-    for index, label in enumerate(labels):
-        x0 = LEFT + group_w * index + group_w * 0.1
-        for position, (name, colour, values) in enumerate(series):
-            value = values[index]
-            height = plot_h * value / top
-            parts.append(_svg(
-                '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} {}: {:,.2f} {}'
-                '</title></rect>', x0 + bar_w * position, TOP + plot_h - height, bar_w, height, colour, label, name,
-                value, unit))
-        if index % every == 0:
-            parts.append(_svg('<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle" fill="{}">{}</text>',
-                              LEFT + group_w * (index + 0.5), HEIGHT - BOTTOM + 16, MUTED, label))
-    if marker is not None:
-        x = LEFT + group_w * (marker + 0.5)
-        parts.append(_svg('<line x1="{:.1f}" x2="{:.1f}" y1="{}" y2="{}" stroke="{}" stroke-dasharray="4 3"/>'
-                          '<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle" fill="{}">runs out</text>',
-                          x, x, TOP - 4, TOP + plot_h, MARK, x, TOP - 8, MARK))
-    legend_x = LEFT
-    for name, colour, _ in series:
-        parts.append(_svg('<rect x="{}" y="{}" width="12" height="12" fill="{}"/>'
-                          '<text x="{}" y="{}" font-size="12" fill="{}">{}</text>',
-                          legend_x, HEIGHT - 16, colour, legend_x + 16, HEIGHT - 6, INK, name))
-        legend_x += 24 + 7 * len(name)
-    parts.append(mark_safe("</svg>"))  # noqa: S308 - a literal
-    return mark_safe("".join(parts))  # noqa: S308 - every part above escaped its text
 
 
 def line_chart(*, labels: list[str], series: list[tuple[str, str, list[float | None], str]], unit: str, title: str,
@@ -154,4 +112,4 @@ def horizontal_bars(rows: list[tuple[str, float, str]], *, title: str, colour: s
     return mark_safe("".join(parts))  # noqa: S308 - every part above escaped its text
 
 
-__all__ = ["bar_chart", "horizontal_bars", "line_chart"]
+__all__ = ["horizontal_bars", "line_chart"]

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from core.admin import ReadOnlyAdminMixin, money_column
+from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
 from core.money import format_money
 from core.two_factor.refusal import refuse_without_second_factor, warn_second_factor_needed
 from partnerships.models import Program
@@ -288,16 +288,13 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(change_url)
         label, intro = SCREENING_ACTIONS[action]
         form = ScreeningReasonForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            service = (screening_services.screening_line_hold if action == "hold"
-                       else screening_services.screening_line_clear)
-            try:
-                service(run_id=run.pk, partner_id=partner_id, actor=request.user, reason=form.cleaned_data["reason"])
-            except PayoutsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, f"Partner {partner_id} in {run}: {label.lower()} done.", messages.SUCCESS)
-                return HttpResponseRedirect(change_url)
+        service = (screening_services.screening_line_hold if action == "hold"
+                   else screening_services.screening_line_clear)
+        done = perform_posted_form(request, form, lambda data: service(
+            run_id=run.pk, partner_id=partner_id, actor=request.user, reason=data["reason"]), refusal=PayoutsError,
+            success=f"Partner {partner_id} in {run}: {label.lower()} done.", redirect_to=change_url)
+        if done is not None:
+            return done
         return TemplateResponse(request, "admin/payouts/payoutrun/action.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "run": run,
             "title": f"{label}: partner {partner_id} in {run}", "submit": label, "intro": intro,
