@@ -264,3 +264,24 @@ def test_the_what_if_page_names_a_bad_field_and_says_the_run_is_stale(csrf_clien
     assert "partner_cap_minor" in errors
     assert "budget_minor" in errors
     assert response.context["result"] is None
+
+
+HOSTILE = ["1E+999999", "Infinity", "NaN", "٢٠٠", "12\x0034", "9" * 400, "-0", "1,2,3", "x" * 10_000]
+
+
+def test_hostile_values_in_any_what_if_field_are_named_never_a_500(csrf_client, approver, computed_run):
+    """Every field of the what-if form, one at a time, with values a person or a script could send: the page answers
+    with the form's errors (or a result; a NUL byte in the address is a 400 before the view), never a 500, and
+    nothing live is written."""
+    csrf_client.force_login(approver)
+    form = csrf_client.get(_what_if_url(computed_run)).context["form"]
+    before = _counts()
+    for name in form.fields:
+        for value in HOSTILE:
+            response = csrf_client.get(_what_if_url(computed_run), {"what_if": "1", name: value})
+            if "\x00" in value:
+                assert response.status_code == 400, (name, value)
+                continue
+            assert response.status_code == 200, (name, value)
+            assert response.context["form"].errors or response.context["result"] is not None, (name, value)
+    assert _counts() == before

@@ -105,3 +105,28 @@ def test_the_page_records_a_failure_with_a_second_factor(client, released, check
     manager = UserFactory(username="pm", groups=["Partnership managers"])
     verified_client(client, manager)
     assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    *((field, value) for field in ("end_to_end_id", "reason_code")
+      for value in ("1E+999999", "AC\x0001", "٢٠٠", "x" * 10_000, "", "CP999-1")),
+    *(("reason", value) for value in ("AC\x0001", "x" * 10_000, "", "   ")),
+])
+def test_hostile_values_on_the_failed_payment_page_are_refused_and_change_nothing(client, released, checker,  # noqa: F811
+                                                                                 field, value):
+    """A value no payment, code or note can be: the page names the field (a NUL byte is a 400 before the view),
+    nothing is posted and the payment stays sent."""
+    from payouts.models import LedgerEntry
+
+    _partners, _run, batch, payments = released
+    verified_client(client, checker)
+    data = {"end_to_end_id": payments["ana"].end_to_end_id, "reason_code": "AC01", "reason": "portal", field: value}
+    entries = LedgerEntry.objects.count()
+    response = client.post(reverse("admin:payouts_paymentbatch_failed", args=[batch.pk]), data)
+    if "\x00" in value:  # refused before any view: a 400
+        assert response.status_code == 400
+    else:
+        assert response.status_code == 200
+        assert response.context["form"].errors
+    assert LedgerEntry.objects.count() == entries
+    assert set(Payment.objects.filter(batch=batch).values_list("status", flat=True)) == {Payment.Status.SENT}
