@@ -76,6 +76,7 @@ def test_spanish_pages_have_no_english_sentence_left(creator_client, spanish_dat
     response = creator_client.get(path.format(pk=spanish_data.pk), HTTP_ACCEPT_LANGUAGE="es")
     assert response.status_code == 200
     assert response["Content-Language"] == "es"
+    assert '<html lang="es">' in response.content.decode()  # screen readers read the page as Spanish
     text = re.sub(r"<[^>]+>", " ", response.content.decode())
     left = [sentence for sentence in english_sentences() if sentence in text]
     assert left == []
