@@ -11,6 +11,11 @@ Readiness costs nothing to abuse: the checks run at most once at a time per proc
 caller runs the checks again while concurrent callers get the previous answer (or, when there is none yet, wait for
 that one run). Signed-in staff get an answer from a run that started after they asked (still one run at a time).
 So a failure shows to the load balancer within the window plus one run's timeouts.
+
+A flood of anonymous probes must not slow the pages people use: ``fast_path`` wraps the WSGI application and
+answers an anonymous GET or HEAD of ``/health/live``, or of ``/health/ready`` while a kept answer is usable (or
+while another caller is running the checks), before Django's middleware, URL resolver and session lookup run.
+Everything else — staff, a stale answer with no run under way — goes through Django as before.
 """
 
 from __future__ import annotations
@@ -178,3 +183,46 @@ def ready(request):
     if staff:
         body["checks"] = answer.results
     return JsonResponse(body, status=200 if answer.healthy else 503)
+
+
+FAST_PATHS = frozenset({"/health/live", "/health/ready"})
+_FAST_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate, private"),  # as never_cache sends
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+]
+_BODIES = {True: b'{"status": "ok"}', False: b'{"status": "unavailable"}'}
+
+
+def _kept_for_anonymous() -> Readiness | None:
+    """The answer an anonymous caller would get from ``readiness()`` without running anything, if there is one."""
+    kept = _last
+    if kept is None:
+        return None
+    if time.monotonic() - kept.started < settings.HEALTH_READY_CACHE_SECONDS or _run_lock.locked():
+        return kept
+    return None
+
+
+def fast_path(application):
+    """WSGI middleware: anonymous health probes answered without Django's request cycle (see the module's doc)."""
+    session_cookie = f"{settings.SESSION_COOKIE_NAME}="  # a caller with a session may be staff: Django decides
+
+    def health_first(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "")
+        if path in FAST_PATHS and method in ("GET", "HEAD") and session_cookie not in environ.get("HTTP_COOKIE", ""):
+            healthy: bool | None = True
+            if path == "/health/ready":
+                kept = _kept_for_anonymous()
+                healthy = None if kept is None else kept.healthy
+            if healthy is not None:
+                body = _BODIES[healthy]
+                start_response("200 OK" if healthy else "503 Service Unavailable",
+                               [*_FAST_HEADERS, ("Content-Length", str(len(body)))])
+                return [b"" if method == "HEAD" else body]
+        return application(environ, start_response)
+
+    return health_first
