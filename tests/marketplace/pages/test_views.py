@@ -53,7 +53,7 @@ def test_search_shows_each_creator_row_and_pages_by_its_next_link(page_a, creato
     assert "@ben" not in html
     row = html[html.index("@dan.media"):]
     row = row[:row.index("</tr>")]
-    for shown in ("Publisher", "GB", "Sports", "300000", "60000", "1.00%", "10"):
+    for shown in ("Publisher", "GB", "Sports", "300,000", "60,000", "1.00%", "10"):
         assert shown in row
     next_url = re.search(r'<a href="([^"]+)" rel="next">', html).group(1).replace("&amp;", "&")
     html = page_a.get(next_url).content.decode()
