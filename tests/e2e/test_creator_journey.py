@@ -102,6 +102,9 @@ def test_claim_apply_approved_invited_accepted(page, browser, live_server, smtp,
     creator_page.click("button:text-is('Accept')")
     expect_text(creator_page, ".messages", "Your answer was sent to the brand.")
     screenshot(creator_page, "creator-invitation-390px")
+    creator_page.goto(reverse("creators:earnings"))  # checked at 390 px like every creator page
+    expect_text(creator_page, "h1", "Earnings")
+    screenshot(creator_page, "creator-earnings-390px")
 
     # The brand is told, and sees "Accepted" with the message.
     assert smtp.to("alice@acme.example")[-1]["Subject"].endswith("@maya accepted your invitation to Acme summer")
