@@ -178,6 +178,12 @@ class CheckedPage:
         self._checked = 0
         page.on("load", self._loaded)
 
+    @property
+    def unchecked(self):
+        """The Playwright page itself, no longer checked: for a test that loads a page meant to fail the checks."""
+        self._page.remove_listener("load", self._loaded)
+        return self._page
+
     def _loaded(self, _page) -> None:
         self._loads += 1
 

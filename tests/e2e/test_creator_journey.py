@@ -105,6 +105,10 @@ def test_claim_apply_approved_invited_accepted(page, browser, live_server, smtp,
     creator_page.goto(reverse("creators:earnings"))  # checked at 390 px like every creator page
     expect_text(creator_page, "h1", "Earnings")
     screenshot(creator_page, "creator-earnings-390px")
+    for name, heading in (("creators:invitations", "invitations"), ("creators:profile", "Profile"),
+                          ("creators:preferences", "notifications")):
+        creator_page.goto(reverse(name))  # each checked at 390 px (and 1440 px) as it loads
+        expect_text(creator_page, "h1", heading)
 
     # The brand is told, and sees "Accepted" with the message.
     assert smtp.to("alice@acme.example")[-1]["Subject"].endswith("@maya accepted your invitation to Acme summer")

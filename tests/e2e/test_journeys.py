@@ -162,7 +162,8 @@ def test_brand_user_searches_with_filters_opens_matches_and_invites(page, screen
             cell = card.locator(f"td[data-label='{metric}']")
             assert cell.is_visible()
             box = cell.bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (metric, box)
+            assert box["x"] >= 0, (metric, box)
+            assert box["x"] + box["width"] <= 390, (metric, box)
         expect_text(page, "table.cards tbody tr:first-child", "2,000,000", "%")
         screenshot(page, "brand-search-phone")
 

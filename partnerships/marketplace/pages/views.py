@@ -108,7 +108,7 @@ def creator_similar(request, handle: str):
     rows = [{"handle": p.handle, "display_name": p.display_name, "kind": p.kind, "country": p.country,
              "category_slugs": sorted(c.slug for c in p.categories.all()), "followers": p.statistics.followers,
              "avg_views": p.statistics.avg_views_per_post, "engagement": p.statistics.engagement_rate,
-             "posts_30d": p.statistics.posts_30d, "shared_categories": p.shared_categories}
+             "posts_30d": p.statistics.posts_30d, "shared_categories": p.shared_categories}  # type: ignore[attr-defined]
             for p in matching.similar_creators(partner).select_related("statistics").prefetch_related("categories")]
     return render(request, "brands/similar.html", {"partner": partner, "creators": creator_cards(rows, categories)})
 
