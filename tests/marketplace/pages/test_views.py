@@ -152,7 +152,7 @@ def test_an_ambiguous_fee_is_shown_again_with_its_error_and_nobody_is_invited(pa
     html = response.content.decode()
     assert response.status_code == 400
     assert "“12,50” looks like a decimal comma; this field takes a point for decimals: type 12.50" in html
-    assert 'value="12,50" aria-invalid="true" aria-describedby="fee-error"' in html
+    assert 'value="12,50" aria-invalid="true" aria-describedby="fee-error fee-help"' in html
     assert Invitation.objects.count() == 0
 
     response = page_a.post(reverse("brands:invite", args=[campaign_a.pk]), {"handle": ["ana"], "fee": "-1.00"})
