@@ -175,6 +175,12 @@ def test_brand_user_searches_with_filters_opens_matches_and_invites(page, screen
     assert "@eve" in results
     assert not any(f"@{h}" in results for h in ("ana", "ben", "cleo"))  # too small, France, beauty
 
+    page.click("a[aria-label='Creators like @eve']")  # lookalikes, from the result
+    expect_text(page, "h1", "Creators like @eve")
+    lookalikes = page.inner_text("table tbody")
+    assert lookalikes.index("@ana") < lookalikes.index("@cleo")  # same category and country first
+    page.go_back()
+
     page.click("nav a:text-is('Campaigns')")
     campaigns = page.inner_text("table tbody")
     assert "Acme summer" in campaigns
