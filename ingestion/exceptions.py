@@ -13,7 +13,19 @@ class NotPermitted(IngestionError):
     pass
 
 
+class IngestCancelled(IngestionError):
+    """Someone stopped the job before its merge: nothing was loaded."""
+
+
 JOB_NOT_PERMITTED = "{user} may not load {kind} files: it needs the permission “{permission}”."
+JOB_CANCELLED = "Stopped by {user} after {rows:,} rows read, before anything was written: nothing was loaded."
+JOB_CANCELLED_QUEUED = "Stopped by {user} before it started: nothing was loaded."
+JOB_STOP_REQUESTED = (
+    "Stop requested: the load stops at its next step and writes nothing. A load already writing its rows "
+    "finishes (its writing is one transaction)."
+)
+JOB_BEING_WRITTEN = "The load is writing its rows now (one transaction): it cannot be stopped and ends in a moment."
+JOB_ALREADY_FINISHED = "This job has already ended ({state}): there is nothing to stop."
 UNKNOWN_IMPORT_KIND = "There is no bulk ingestion for “{kind}”."
 
 # One value of one row: the row is rejected and listed in the error report with its row and column.

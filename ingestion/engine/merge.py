@@ -26,10 +26,14 @@ class StagedMerge:
     spec: IngestSpec
     outcome: Outcome
 
+    def _honour_stop(self, *, lock: bool = False) -> None:
+        """Stop here when the job was asked to (Ingestion's)."""
+
     def _merge(self) -> None:
-        if self.outcome.rows_staged == 0:
-            return
         with transaction.atomic():
+            self._honour_stop(lock=True)  # the last moment a stop request is honoured: nothing is written yet
+            if self.outcome.rows_staged == 0:
+                return
             lock_merges(self.spec.lock_name)
             self._upsert()
             if self.spec.period_input and self.outcome.partner_months is None and self.outcome.rows_loaded:
