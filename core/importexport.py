@@ -152,7 +152,7 @@ class SpreadsheetImportExportMixin(SpreadsheetExportMixin, ImportExportMixin):  
         upload = form.files.get("import_file") if form is not None and form.files else None
         kept = kept_upload_save(request, key=key, upload=upload)
         context["kept_upload"] = kept
-        if kept is not None:
+        if kept is not None and form is not None:
             form.fields["import_file"].required = False  # the page may be sent with the kept file instead
         if getattr(request, "kept_upload_gone", False):
             context["kept_upload_gone"] = KEPT_UPLOAD_GONE
