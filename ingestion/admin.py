@@ -50,9 +50,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     search_fields = ["source_name"]
     ordering = ["-id"]
+    # The state, progress, counts, message and report link are the page's status panel, which follows the job
+    # as it runs (change_form.html): repeated here they would go stale beside it.
     fields = readonly_fields = (
-        "kind", "source_name", "state", "progress", "message", "rows_processed", "rows_loaded", "rows_unchanged",
-        "rows_rejected", "error_report", "duration", "started_at", "finished_at", "created_by", "created_at",
+        "kind", "source_name", "rows_unchanged", "duration", "started_at", "finished_at", "created_by", "created_at",
     )
     change_form_template = "admin/ingestion/importjob/change_form.html"
     change_list_template = "admin/ingestion/importjob/change_list.html"
@@ -88,14 +89,6 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job.status != ImportJob.Status.SUCCEEDED:
             return "—"
         return f"{job.rows_processed - job.rows_loaded - job.rows_rejected:,}"
-
-    @admin.display(description="error report")
-    def error_report(self, job: ImportJob):
-        if not job.error_report_path:
-            return "—"
-        url = reverse("admin:ingestion_importjob_report", args=[job.pk])
-        return format_html('<a href="{}">Refused rows: line, column, value and reason (CSV, {} row{})</a>',
-                           url, f"{job.rows_rejected:,}", "" if job.rows_rejected == 1 else "s")
 
     # --- pages -----------------------------------------------------------------------------------
     def get_urls(self):
