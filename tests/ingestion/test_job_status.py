@@ -34,17 +34,17 @@ def metric(handle, views=1000):
     return [handle, str(DAY), views, 0, 50, 5, 2, 20_000, 1]
 
 
-def csv_bytes(rows) -> bytes:
+def csv_bytes(rows, header=HEADER) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode()
 
 
-def job_for(tmp_path: Path, rows) -> ImportJob:
+def job_for(tmp_path: Path, rows, header=HEADER) -> ImportJob:
     path = tmp_path / "metrics.csv"
-    path.write_bytes(csv_bytes(rows))
+    path.write_bytes(csv_bytes(rows, header))
     return import_job_create(kind=ImportJob.Kind.METRICS, source_name="metrics.csv", file_path=str(path))
 
 
@@ -164,8 +164,10 @@ def test_a_queued_job_stops_at_once_and_its_task_then_does_nothing(partners, tmp
 
 def test_a_running_load_stops_between_chunks_and_writes_nothing(partners, tmp_path, manager, monkeypatch):
     monkeypatch.setattr(load, "STAGE_BATCH_ROWS", 2)
-    job = job_for(tmp_path, [metric("alice", views=index) for index in range(1, 4)]
-                  + [metric("bob", views=index) for index in range(1, 4)])
+    # an extra column: the file is read row by row, in chunks of STAGE_BATCH_ROWS (PostgreSQL copies a file of
+    # exactly the expected columns in larger blocks, which honour a stop the same way between two of them)
+    rows = [metric(handle, views=views) + ["x"] for handle in ("alice", "bob") for views in range(1, 4)]
+    job = job_for(tmp_path, rows, header=[*HEADER, "note"])
     write = load.Ingestion._stage_batch
 
     def first_chunk_then_stop(self, batch, source):
@@ -241,3 +243,19 @@ def test_stopping_needs_the_permission_to_load_that_kind(client, finance, tmp_pa
     assert ">Stop</button>" not in page
     job.refresh_from_db()
     assert (job.status, job.cancel_requested_at) == ("queued", None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_during_the_merge_does_not_wait_for_it_and_changes_nothing(tmp_path, manager):
+    import psycopg
+
+    job = ImportJob.objects.create(kind="metrics", source_name="m.csv", status=ImportJob.Status.RUNNING)
+    with psycopg.connect(**connection.get_connection_params()) as merging:  # the worker, its merge under way
+        merging.execute(f"SELECT id FROM {ImportJob._meta.db_table} WHERE id = %s FOR UPDATE", [job.pk])
+
+        with pytest.raises(IngestionError, match="writing its rows now"):
+            import_job_cancel(job_id=job.pk, actor=manager)
+
+    job.refresh_from_db()
+    assert (job.status, job.cancel_requested_at) == ("running", None)
