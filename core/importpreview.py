@@ -145,7 +145,8 @@ def kept_upload_open(request: HttpRequest, *, key: str, token: str) -> SimpleUpl
     """The file kept for ``key`` if ``token`` names it, in this session, before it expires."""
     entries = _entries(request)
     entry = entries.get(key)
-    if entry is None or not secrets.compare_digest(str(entry["token"]), str(token)):
+    # bytes: compare_digest refuses str with non-ASCII characters, and the token is whatever was posted
+    if entry is None or not secrets.compare_digest(str(entry["token"]).encode(), str(token).encode()):
         return None
     if entry["expires"] < time.time() or not default_storage.exists(entry["path"]):
         _drop(request, entries, key)

@@ -186,6 +186,19 @@ def test_the_kept_file_is_this_sessions_only(client, manager, alice):
     assert DailyMetric.objects.count() == 0
 
 
+@pytest.mark.parametrize("token", ["é" * 30, "\x00", "x" * 10_000, " "])
+def test_a_hostile_token_is_a_kept_file_gone_not_an_error(client, manager, alice, token):
+    client.force_login(manager)
+    preview(client, csv_bytes([metric("nobody")]))
+
+    response = retry(client, token)
+
+    assert response.status_code in (200, 400)  # a NUL byte may be refused as a bad request
+    if response.status_code == 200:
+        assert "confirm_form" not in response.context
+    assert DailyMetric.objects.count() == 0
+
+
 def test_an_expired_kept_file_is_not_used(client, manager, alice):
     client.force_login(manager)
     kept = preview(client, csv_bytes([metric("nobody")])).context["kept_upload"]
