@@ -90,7 +90,8 @@ def import_problems(result: Any, dataset: Any, columns: dict[str, str]) -> list[
     for order, row in enumerate(result.invalid_rows):
         line = spreadsheet_line(lines, row.number)
         for key, reasons in row.error_dict.items():
-            column = "" if key == NON_FIELD_ERRORS else columns.get(key, key)
+            whole_row = key == NON_FIELD_ERRORS or (key == "row" and "row" not in (dataset.headers or []))
+            column = "" if whole_row else columns.get(key, key)
             value = _value(dataset, row.number, column) if column else ""
             by_row += [(line, order, ImportProblem(line, column, value, str(reason))) for reason in reasons]
     for number, errors in result.row_errors():

@@ -222,3 +222,22 @@ def test_a_clean_preview_keeps_nothing(client, manager, alice):
     assert "confirm_form" in response.context
     assert "kept_upload" not in response.context
     assert not client.session.get("kept_imports")
+
+
+def test_a_problem_of_the_whole_row_has_no_column_and_the_whole_files_come_first():
+    import tablib
+    from django.core.exceptions import ValidationError
+    from import_export.results import Error, Result
+
+    from core.importpreview import import_problems
+
+    dataset = tablib.Dataset(["alice", "1"], ["bob", "2"], headers=["handle", "views"])
+    dataset.spreadsheet_lines = [2, 5]  # blank lines 3 and 4 were skipped by the reader
+    result = Result()
+    result.append_invalid_row(2, {"handle": "bob", "views": "2"}, ValidationError({"row": ["expected 2 values"]}))
+    result.append_base_error(Error(ValueError("The header lacks the column(s) date.")))
+
+    assert import_problems(result, dataset, {}) == [
+        ImportProblem(None, "", "", "The header lacks the column(s) date."),
+        ImportProblem(5, "", "", "expected 2 values"),
+    ]
