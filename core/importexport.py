@@ -5,8 +5,11 @@
 - CSV and XLSX only, with safe, typed cells (core.spreadsheets);
 - the upload is checked before anything is read into memory: UTF-8, the resource's required columns, at most
   ADMIN_IMPORT_MAX_ROWS rows (bigger files are sent to bulk ingestion);
-- the preview is a dry run that lists every error by row, column and reason; confirming writes every row or
-  none (a row that became invalid since the preview rolls the whole import back);
+- the preview is a dry run whose problems come first, as a table of line (as the spreadsheet numbers it),
+  column, value and reason (core.importpreview); confirming writes every row or none (a row that became invalid
+  since the preview rolls the whole import back);
+- after a failed preview the file is kept for a retry ("Retry with the same file"), since a browser cannot
+  fill the file input again;
 - the uploaded file waits for the confirmation in shared media storage, so the confirming request may reach
   another web instance (django-import-export #251);
 - exports take the list's filters and search, and refuse more than EXPORT_MAX_ROWS rows.
@@ -20,6 +23,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
@@ -32,6 +36,14 @@ from core.files import (
     FILE_NO_ROWS,
     IMPORT_HAS_ERRORS,
     TOO_MANY_ROWS,
+)
+from core.importpreview import (
+    KEPT_FIELD,
+    KEPT_UPLOAD_GONE,
+    SHOWN_PROBLEMS,
+    kept_upload_discard,
+    kept_upload_open,
+    kept_upload_save,
 )
 from core.spreadsheets import FORMATS, SafeFormatMixin, SpreadsheetUnreadable
 
@@ -108,14 +120,49 @@ class SpreadsheetImportExportMixin(SpreadsheetExportMixin, ImportExportMixin):  
         kwargs["rollback_on_validation_errors"] = True  # all rows or none, also on confirmation
         return kwargs
 
+    def get_import_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
+        """A retry with the kept file: the posted token stands for the file the browser could not send again
+        (a newly chosen file wins)."""
+        kwargs: dict[str, Any] = super().get_import_form_kwargs(request)
+        token = request.POST.get(KEPT_FIELD) if request.method == "POST" else None
+        if token and not request.FILES.get("import_file"):
+            kept = kept_upload_open(request, key=self.model._meta.label, token=token)
+            if kept is None:
+                request.kept_upload_gone = True  # type: ignore[attr-defined]  # told on the page
+            else:
+                files = request.FILES.copy()
+                files["import_file"] = kept
+                kwargs["files"] = files
+        return kwargs
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The stock preview, with its problems as a table first and the file kept when the preview fails."""
+        response: HttpResponse = super().import_action(request, **kwargs)
+        if request.method != "POST" or not isinstance(response, TemplateResponse) or response.context_data is None:
+            return response
+        context = response.context_data
+        form, result = context.get("form"), context.get("result")
+        key = self.model._meta.label
+        if "confirm_form" in context:  # a clean preview: the confirmation has its own copy of the file
+            kept_upload_discard(request, key=key)
+            return response
+        problems = list(getattr(result, "problems", [])) if result is not None else []
+        context["problems"] = problems[:SHOWN_PROBLEMS]
+        context["problem_count"] = len(problems)
+        upload = form.files.get("import_file") if form is not None and form.files else None
+        kept = kept_upload_save(request, key=key, upload=upload)
+        context["kept_upload"] = kept
+        if kept is not None and form is not None:
+            form.fields["import_file"].required = False  # the page may be sent with the kept file instead
+        if getattr(request, "kept_upload_gone", False):
+            context["kept_upload_gone"] = KEPT_UPLOAD_GONE
+        return response
+
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
         if result.has_errors() or result.has_validation_errors():
-            problems = [f"row {row.number}: " + "; ".join(f"{column}: {' '.join(reasons)}"
-                                                           for column, reasons in row.error_dict.items())
-                        for row in result.invalid_rows]
-            problems += [f"row {number}: {error.error}" for number, errors in result.row_errors()
-                         for error in errors]
-            problems += [str(error.error) for error in result.base_errors]
+            problems = [(f"line {problem.line}" if problem.line else "the file")
+                        + (f", {problem.column}" if problem.column else "") + f": {problem.reason}"
+                        for problem in getattr(result, "problems", [])]
             messages.error(request, IMPORT_HAS_ERRORS.format(count=len(problems)) + " "
                            + " | ".join(problems[:SHOWN_ERRORS]) + (" …" if len(problems) > SHOWN_ERRORS else ""))
             opts = self.model._meta

@@ -37,6 +37,7 @@ from core.files import (
     XLSX_TOO_MANY_ROWS,
     size_text,
 )
+from core.importpreview import csv_data_lines, import_problems
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -96,6 +97,14 @@ class SafeFormatMixin(_Format):
 
 
 class SafeCSV(SafeFormatMixin, base_formats.CSV):  # type: ignore[misc]  # the base has no type information
+    def create_dataset(self, in_stream: Any, **kwargs: Any) -> Any:
+        """As django-import-export's, recording each data row's spreadsheet line (core.importpreview)."""
+        dataset = super().create_dataset(in_stream, **kwargs)
+        text = in_stream.decode(self.encoding) if isinstance(in_stream, bytes) and self.encoding else in_stream
+        if isinstance(text, str):
+            dataset.spreadsheet_lines = csv_data_lines(text)
+        return dataset
+
     def inspect(self, uploaded: IO[bytes], *, limit: int) -> tuple[list[str], int]:
         """The header and the number of data rows, counted up to ``limit + 1``, reading strictly as UTF-8 line
         by line so that a file in another encoding is refused with the line where it fails."""
@@ -271,10 +280,13 @@ class SafeXLSX(SafeFormatMixin, base_formats.XLSX):  # type: ignore[misc]  # the
         dataset.headers = header
         width = len(header)
         ignore_blanks = getattr(settings, "IMPORT_EXPORT_IMPORT_IGNORE_BLANK_LINES", False)
-        for values in rows:
+        lines = []  # each data row's line in the sheet (core.importpreview): the header is line 1
+        for line, values in enumerate(rows, start=2):
             if ignore_blanks and all(value is None for value in values):
                 continue
             dataset.append((values + [None] * width)[:width])
+            lines.append(line)
+        dataset.spreadsheet_lines = lines
         return dataset
 
 
@@ -296,6 +308,14 @@ class SpreadsheetResource(resources.ModelResource):  # type: ignore[misc]  # the
         native = bool(kwargs.get("force_native_type"))
         kwargs["force_native_type"] = True  # take widgets' typed values; cell_value decides the representation
         return cell_value(super().export_field(field, instance, **kwargs), native=native)
+
+    def import_data_inner(self, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+        """As django-import-export's, with the result's problems listed by spreadsheet line, column, value and
+        reason (``result.problems``, core.importpreview) for the preview and the confirmation's message."""
+        result = super().import_data_inner(dataset, *args, **kwargs)
+        columns = {field.attribute: field.column_name for field in self.fields.values() if field.attribute}
+        result.problems = import_problems(result, dataset, columns)
+        return result
 
     def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
         # ModelResource.after_import resets the table's id sequence to max(id) after every import that created

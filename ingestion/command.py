@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ingestion.jobs import import_job_create
 from ingestion.models import ImportJob
 from ingestion.registry import ingestion_kind
+from ingestion.selectors import job_state
 
 
 class IngestCommand(BaseCommand):
@@ -28,7 +29,7 @@ class IngestCommand(BaseCommand):
             raise CommandError(f"No such file: {path}")
         job = import_job_create(kind=self.kind, source_name=os.path.basename(path), file_path=path)
         job = ingestion_kind(self.kind).run(job.pk)
-        self.stdout.write(f"Import job {job.pk} ({job.get_status_display().lower()}): {job.message}")
+        self.stdout.write(f"Import job {job.pk} ({job_state(job)}): {job.message}")
         if job.error_report_path:
             self.stdout.write(f"Error report: {report_location(job.error_report_path)}")
         if job.status != ImportJob.Status.SUCCEEDED:

@@ -16,8 +16,11 @@ class ImportJob(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
+        # The value stays "succeeded" (stored rows and callers use it); people read "Completed", since a load
+        # that refused rows did not succeed for those rows: the job's state text names them (ingestion.selectors).
+        SUCCEEDED = "succeeded", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -35,6 +38,10 @@ class ImportJob(models.Model):
     bytes_processed = models.BigIntegerField(default=0)
     error_report_path = models.CharField(max_length=500, blank=True)
     message = models.TextField(blank=True)
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When someone asked the job to stop; the worker stops before the merge.")
+    cancel_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                            on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         db_table = "partnerships_importjob"
@@ -42,3 +49,7 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} import {self.pk}: {self.source_name}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)

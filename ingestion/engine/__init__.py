@@ -9,6 +9,9 @@ refuses (an unknown partner, a currency no program pays in) and the merge statem
 Invariants:
 - Nothing reaches the real table before every row was read and checked, and the merge is one transaction: a
   load that stops (a file that is not CSV, a worker that dies) leaves the table as it was.
+- A job someone stops (ingestion.jobs.import_job_cancel) stops between two chunks of the file or, at the
+  latest, at the start of the merge's transaction (holding the job's row, so a stop either comes first or finds
+  the merge committed): a stopped load writes nothing and ends CANCELLED.
 - A refused row never reaches the real table; it is listed in the error report (row, line, column, value,
   reason) and counted. The valid rows load.
 - Loading the same file again changes nothing: the merge is an upsert on the table's natural key that only

@@ -11,13 +11,15 @@ import operator
 import time
 from collections.abc import Iterator
 
+from django.contrib.auth import get_user_model
+
 from core.files import FILE_DUPLICATE_COLUMNS, FILE_MISSING_COLUMNS, FILE_NO_ROWS
 from ingestion.engine.checks import StagedChecks
 from ingestion.engine.merge import StagedMerge
 from ingestion.engine.report import ErrorReport
 from ingestion.engine.spec import IngestSpec, Outcome, Problem, RowRejected
 from ingestion.engine.stage import Stage
-from ingestion.exceptions import ROW_WIDTH, IngestFailed
+from ingestion.exceptions import JOB_CANCELLED, ROW_WIDTH, IngestCancelled, IngestFailed
 from ingestion.models import ImportJob
 from ingestion.reader import open_source, reading
 
@@ -179,7 +181,22 @@ class Ingestion(StagedChecks, StagedMerge):
         self._progress(bytes_processed=source.bytes_read())
 
     def _progress(self, **fields) -> None:
-        """Outside the merge's transaction: the admin's progress bar reads these while the load runs."""
+        """Outside the merge's transaction: the admin's progress bar reads these while the load runs. Between two
+        chunks, so this is also where a stop request is honoured (nothing has reached the real table yet)."""
+        self._honour_stop()
         ImportJob.objects.filter(pk=self.job.pk).update(
             rows_processed=self.outcome.rows_processed, rows_rejected=self.outcome.rows_rejected, **fields
         )
+
+    def _honour_stop(self, *, lock: bool = False) -> None:
+        """Raise IngestCancelled when someone asked the job to stop (ingestion.jobs.import_job_cancel). ``lock``:
+        inside the merge's transaction, holding the job's row so that a request either comes before the merge
+        (and is honoured) or waits for the merge's commit (and finds it complete)."""
+        jobs = ImportJob.objects.filter(pk=self.job.pk)
+        if lock:
+            jobs = jobs.select_for_update()
+        requested = jobs.values_list("cancel_requested_at", "cancel_requested_by_id").first()
+        if requested is None or requested[0] is None:
+            return
+        requester = get_user_model().objects.filter(pk=requested[1]).first()
+        raise IngestCancelled(JOB_CANCELLED.format(user=requester or "someone", rows=self.outcome.rows_processed))

@@ -35,10 +35,14 @@ class StagedMerge:
     if TYPE_CHECKING:
         def _set_check(self, check: SetCheck) -> None: ...
 
+    def _honour_stop(self, *, lock: bool = False) -> None:
+        """Stop here when the job was asked to (Ingestion's)."""
+
     def _merge(self) -> None:
-        if self.outcome.rows_staged == 0:
-            return
         with transaction.atomic():
+            self._honour_stop(lock=True)  # the last moment a stop request is honoured: nothing is written yet
+            if self.outcome.rows_staged == 0:
+                return
             lock_merges(self.spec.lock_name)
             if self.spec.period_input:
                 guards.hold_open_months()

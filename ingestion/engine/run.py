@@ -6,17 +6,18 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.files import FILE_UNEXPECTED
 from ingestion.engine.load import Ingestion
 from ingestion.engine.spec import IngestSpec, Outcome
-from ingestion.exceptions import IngestFailed
+from ingestion.exceptions import IngestCancelled, IngestFailed
 from ingestion.models import ImportJob
 
 logger = logging.getLogger(__name__)
 
+ENDED = (ImportJob.Status.SUCCEEDED, ImportJob.Status.CANCELLED)  # never run again (a failed job may be)
 CLAIM_NAMESPACE = 0x494A  # advisory lock namespace of "this job is being run"
 
 
@@ -51,24 +52,33 @@ def summary(outcome: Outcome, extra: str = "") -> str:
 
 
 def ingest_run(*, job_id: int, spec: IngestSpec, after_load: bool = True) -> ImportJob:
-    """Run one ingestion job to its end: SUCCEEDED with counts (and a report of refused rows), or FAILED with
-    the reason and nothing written. A job that already succeeded is not run again."""
+    """Run one ingestion job to its end: SUCCEEDED with counts (and a report of refused rows), FAILED with the
+    reason and nothing written, or CANCELLED (someone stopped it before its merge) with nothing written. A job
+    that already succeeded, or was cancelled, is not run again."""
     job = ImportJob.objects.get(pk=job_id)
     if job.kind != spec.kind:
         raise ValueError(f"job {job_id} is a {job.kind} job, not {spec.kind}")
-    if job.status == ImportJob.Status.SUCCEEDED:
+    if job.status in ENDED:
         return job
     with claimed(job.pk) as mine:
         if not mine:
             logger.info("import job %s is already being run by another worker", job.pk)
             return job
-        job.status, job.started_at, job.finished_at = ImportJob.Status.RUNNING, timezone.now(), None
-        job.rows_processed = job.rows_loaded = job.rows_rejected = job.bytes_processed = 0
-        job.error_report_path, job.message = "", "Reading the file…"
-        job.save()
+        with transaction.atomic():  # ordered with import_job_cancel by the job's row lock
+            job = ImportJob.objects.select_for_update().get(pk=job_id)
+            if job.status in ENDED:
+                return job
+            job.status, job.started_at, job.finished_at = ImportJob.Status.RUNNING, timezone.now(), None
+            job.rows_processed = job.rows_loaded = job.rows_rejected = job.bytes_processed = 0
+            job.cancel_requested_at = job.cancel_requested_by = None
+            job.error_report_path, job.message = "", "Reading the file…"
+            job.save()
         ingestion = Ingestion(job, spec)
         try:
             outcome = ingestion.run()
+        except IngestCancelled as exc:
+            _finish(job, ingestion.outcome, ImportJob.Status.CANCELLED, str(exc), loaded=False)
+            return job
         except IngestFailed as exc:
             _finish(job, ingestion.outcome, ImportJob.Status.FAILED, str(exc), loaded=False)
             return job
@@ -91,4 +101,6 @@ def _finish(job: ImportJob, outcome: Outcome, status: str, message: str, *, load
         job.bytes_processed = job.bytes_total
     else:
         job.error_report_path = ""
-    job.save()
+    # Not the stop request's fields: a request that came during the merge is the requester's, kept as it is.
+    job.save(update_fields=["status", "message", "finished_at", "rows_processed", "rows_rejected", "rows_loaded",
+                            "bytes_processed", "error_report_path", "bytes_total"])

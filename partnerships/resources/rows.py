@@ -15,12 +15,13 @@ from import_export.fields import Field
 from import_export.results import RowResult
 
 from core.files import FILE_MISSING_COLUMNS
+from core.importpreview import spreadsheet_line
 from core.spreadsheets import SpreadsheetResource
 from ingestion import fields as parsers
 from ingestion import guards
 from ingestion.engine.merge import lock_merges, upsert_rows
 from ingestion.engine.spec import RowRejected
-from ingestion.exceptions import DUPLICATE_ROW, UNKNOWN_PARTNER
+from ingestion.exceptions import DUPLICATE_LINE, UNKNOWN_PARTNER
 from ingestion.fields import display
 from partnerships.models import Partner
 
@@ -70,6 +71,7 @@ class PartnerRowsResource(SpreadsheetResource):
         self.written_partner_months: set[tuple[int, object]] = set()
         self.closed = guards.ClosedPeriods()
         self.current: tuple | None = None
+        self.lines: list[int] | None = None  # each data row's spreadsheet line, as the format read them
         self.current_values: tuple | None = None
         self.latest = parsers.latest_day()
         self._template = self._meta.model()
@@ -114,6 +116,7 @@ class PartnerRowsResource(SpreadsheetResource):
 
     # --- once per file -----------------------------------------------------------------------------
     def before_import(self, dataset, **kwargs):
+        self.lines = getattr(dataset, "spreadsheet_lines", None)
         headers = [str(header).strip().lower() for header in dataset.headers or []]
         if headers != list(dataset.headers or []):
             dataset.headers = headers
@@ -208,8 +211,8 @@ class PartnerRowsResource(SpreadsheetResource):
         number = kwargs.get("row_number")
         first = self.first_row.setdefault(key, number)
         if first != number:
-            raise ValidationError({", ".join(self.key_columns): [
-                DUPLICATE_ROW.format(first=first, key=" and ".join(self.key_columns))]})
+            raise ValidationError({", ".join(self.key_columns): [  # the line people see in their spreadsheet
+                DUPLICATE_LINE.format(first=spreadsheet_line(self.lines, first), key=" and ".join(self.key_columns))]})
         for name, value in zip(self.key_fields + self.value_fields, key + tuple(values), strict=True):
             setattr(instance, name, value)
         self.current, self.current_values = key, tuple(values)

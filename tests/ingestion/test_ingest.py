@@ -363,7 +363,7 @@ def test_the_command_prints_the_summary_and_the_report(partners, tmp_path):
     call_command("ingest_metrics", write_file(tmp_path, [metric_row("alice"), metric_row("nobody")]), stdout=out)
 
     text = out.getvalue()
-    assert "succeeded): 2 rows read: 1 loaded (new or changed), 0 unchanged, 1 rejected" in text
+    assert "(Completed — 1 row refused): 2 rows read: 1 loaded (new or changed), 0 unchanged, 1 rejected" in text
     assert "Error report: " in text
     assert "import-reports/job-" in text
 
@@ -453,14 +453,17 @@ def test_a_manager_uploads_a_file_and_follows_the_job(client, manager, partners,
     assert b"no partner has the handle" in b"".join(report.streaming_content)
 
 
-def test_a_running_job_page_refreshes_itself(client, manager):
+def test_a_running_job_page_follows_the_job_by_polling_not_by_reloading(client, manager):
     job = ImportJob.objects.create(kind="metrics", source_name="m.csv", status=ImportJob.Status.RUNNING,
                                    started_at=timezone.now(), bytes_total=1000, bytes_processed=250)
     client.force_login(manager)
 
     page = client.get(reverse("admin:ingestion_importjob_change", args=[job.pk])).content.decode()
 
-    assert '<meta http-equiv="refresh" content="2">' in page
+    assert 'http-equiv="refresh"' not in page
+    assert "ingestion/job_status.js" in page
+    assert f'data-status-url="{reverse("admin:ingestion_importjob_status", args=[job.pk])}"' in page
+    assert "Running — 25%" in page
     assert '<progress value="25"' in page
 
 

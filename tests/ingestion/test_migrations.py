@@ -60,9 +60,10 @@ def test_jobs_permissions_and_log_entries_survive_the_move(before_the_move):
     migrate(AFTER)
 
     # then: the same job, content type, permission and log entry, now ingestion's
-    moved = ImportJob.objects.get(pk=job.pk)
-    assert (moved.kind, moved.source_name, moved.status, moved.rows_loaded, moved.created_by_id) == (
-        "ad_revenue", "revenue.csv", "succeeded", 3, user.pk)
+    # (named columns: the model of today has columns later migrations add)
+    moved = ImportJob.objects.filter(pk=job.pk).values_list("kind", "source_name", "status", "rows_loaded",
+                                                            "created_by_id").get()
+    assert moved == ("ad_revenue", "revenue.csv", "succeeded", 3, user.pk)
     assert ContentType.objects.get_for_model(ImportJob).pk == content_type.pk
     assert not ContentType.objects.filter(app_label="partnerships", model="importjob").exists()
     finance = get_user_model().objects.get(pk=user.pk)

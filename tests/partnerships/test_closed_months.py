@@ -202,7 +202,7 @@ def test_spreadsheet_confirm_refuses_a_month_closed_since_the_preview(client, su
     confirmed = client.post(reverse("admin:partnerships_dailymetric_process_import"), form.initial, follow=True)
 
     shown = [str(message) for message in confirmed.context["messages"]]
-    assert shown == [IMPORT_HAS_ERRORS.format(count=1) + f" row 2: date: {closed(fund, closing)}"]
+    assert shown == [IMPORT_HAS_ERRORS.format(count=1) + f" line 3, date: {closed(fund, closing)}"]  # data row 2
     assert DailyMetric.objects.count() == 0  # every row or none
 
 

@@ -22,7 +22,7 @@ from core.files import EXPORT_TOO_LARGE, FILE_MISSING_COLUMNS, SPREADSHEET_NOT_U
 from core.spreadsheets import SafeCSV, SafeXLSX, safe_cell
 from ingestion.exceptions import (
     BAD_DATE,
-    DUPLICATE_ROW,
+    DUPLICATE_LINE,
     NEGATIVE_COUNT,
     QUALIFIED_ABOVE_VIEWS,
     UNKNOWN_CATEGORY,
@@ -185,7 +185,7 @@ def test_metrics_preview_lists_every_error_by_row_and_column_and_writes_nothing(
         2: {"handle": [UNKNOWN_PARTNER.format(value="nobody")]},
         3: {"date": [BAD_DATE.format(value="2026-02-30")]},
         4: {"views": [NEGATIVE_COUNT.format(value=-3)]},
-        5: {"handle, date": [DUPLICATE_ROW.format(first=1, key="handle and date")]},
+        5: {"handle, date": [DUPLICATE_LINE.format(first=2, key="handle and date")]},  # row 1 is line 2
         6: {"qualified_views": [QUALIFIED_ABOVE_VIEWS.format(qualified=9, views=5)]},
     }
     page = response.content.decode()
