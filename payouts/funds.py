@@ -14,6 +14,9 @@ dashboard.
   recomputed: spent to date ≤ released to date ≤ total. A month may therefore spend at most the least, over
   itself and every later month with a spending run, of released to date − spent to date (without the run being
   computed); without rollover, also at most its own release (what a month leaves unspent lapses).
+- A held line **forfeited** (payouts.services.forfeiture) gives its amount back: its month spends that much less.
+  Back to the fund, that is unspent budget of the month like any other (it rolls over only if the fund rolls
+  over); to the other partners, the month it is redistributed in may also spend it beyond its own release.
 - ``Fund.spent_minor`` caches the spend of all its runs, so the database can refuse a total below it
   (constraint ``fund_total_covers_spend``); ``fund_refresh_spent`` keeps it, under the fund's row lock.
 """
@@ -28,7 +31,7 @@ from django.db.models import Sum
 
 from core.periods import months_between, next_month
 from partnerships.models import Program
-from payouts.models import BudgetTranche, Fund, PayoutRun
+from payouts.models import BudgetTranche, Forfeiture, ForfeiturePolicy, Fund, PayoutRun
 
 # What one earning line takes from the fund, as SQL over the line's columns: its gross plus adjustments where that is
 # positive (a line that takes money back is a receivable, never budget). A run's ``spend_minor`` is its sum.
@@ -38,6 +41,20 @@ LINE_SPEND_SQL = ("CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_mino
 def spending_runs(fund: Fund):
     """The monthly runs that spend from the fund."""
     return PayoutRun.objects.spending().filter(program_id=fund.program_id)
+
+
+def _forfeited(fund: Fund) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
+    """The amounts forfeited back to the fund, by the month whose spend they reduce; and those redistributed, by
+    the month whose pool they join."""
+    given_back: dict[dt.date, int] = {}
+    redistributed: dict[dt.date, int] = {}
+    rows = (Forfeiture.objects.filter(program_id=fund.program_id).values_list("month", "policy", "budget_month")
+            .annotate(amount=Sum("amount_minor")))
+    for month, policy, budget_month, amount in rows:
+        given_back[month] = given_back.get(month, 0) + int(amount)
+        if policy == ForfeiturePolicy.REDISTRIBUTE and budget_month is not None:
+            redistributed[budget_month] = redistributed.get(budget_month, 0) + int(amount)
+    return given_back, redistributed
 
 
 def month_release(tranches: Iterable[BudgetTranche], month: dt.date) -> int | None:
@@ -92,7 +109,9 @@ class FundPosition:
                 runs = runs.exclude(pk=excluding_run)
             spend_by_month = {month: int(spent or 0)
                               for month, spent in runs.values_list("month").annotate(spent=Sum("spend_minor"))}
-        self.spend_by_month: dict[dt.date, int] = spend_by_month
+        given_back, self.redistributed = _forfeited(fund)
+        self.spend_by_month: dict[dt.date, int] = {
+            month: spend_by_month.get(month, 0) - given_back.get(month, 0) for month in {*spend_by_month, *given_back}}
         self.whole_total = _releases_whole_total(fund)
 
     @classmethod
@@ -136,7 +155,7 @@ class FundPosition:
         checkpoints = sorted({month, *(m for m in self.spend_by_month if m > month)})
         room = min(self.released_to_date(m) - self.spent_to_date(m) for m in checkpoints)
         if not self.fund.rollover_unspent and not self.whole_total:
-            room = min(room, month_release(self.tranches, month) or 0)
+            room = min(room, (month_release(self.tranches, month) or 0) + self.redistributed.get(month, 0))
         return max(0, min(room, self.remaining))
 
     def months(self) -> list[FundMonth]:
@@ -175,6 +194,7 @@ class FundPosition:
 def fund_refresh_spent(fund: Fund) -> int:
     """Store the spend of the fund's runs on the fund (the caller holds the fund's row lock)."""
     spent = int(spending_runs(fund).aggregate(spent=Sum("spend_minor"))["spent"] or 0)
+    spent -= int(Forfeiture.objects.filter(program_id=fund.program_id).aggregate(back=Sum("amount_minor"))["back"] or 0)
     if spent != fund.spent_minor:
         Fund.objects.filter(pk=fund.pk).update(spent_minor=spent)
         fund.spent_minor = spent
