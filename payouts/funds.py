@@ -43,17 +43,29 @@ def spending_runs(fund: Fund):
     return PayoutRun.objects.spending().filter(program_id=fund.program_id)
 
 
-def _forfeited(fund: Fund) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
+ForfeitedRow = tuple[dt.date, str, "dt.date | None", int]  # (month, policy, budget month, amount)
+
+
+def forfeitures_by_program(program_id: int | None = None) -> dict[int, list[ForfeitedRow]]:
+    """Every program's (or one's) forfeited amounts by month, policy and budget month, in one query."""
+    found: dict[int, list[ForfeitedRow]] = {}
+    forfeitures = Forfeiture.objects.filter(program_id=program_id) if program_id else Forfeiture.objects.all()
+    rows = (forfeitures.values_list("program_id", "month", "policy", "budget_month")
+            .annotate(amount=Sum("amount_minor")).order_by())
+    for program_id, month, policy, budget_month, amount in rows:
+        found.setdefault(program_id, []).append((month, policy, budget_month, int(amount)))
+    return found
+
+
+def _forfeited(rows: list[ForfeitedRow]) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
     """The amounts forfeited back to the fund, by the month whose spend they reduce; and those redistributed, by
     the month whose pool they join."""
     given_back: dict[dt.date, int] = {}
     redistributed: dict[dt.date, int] = {}
-    rows = (Forfeiture.objects.filter(program_id=fund.program_id).values_list("month", "policy", "budget_month")
-            .annotate(amount=Sum("amount_minor")))
     for month, policy, budget_month, amount in rows:
-        given_back[month] = given_back.get(month, 0) + int(amount)
+        given_back[month] = given_back.get(month, 0) + amount
         if policy == ForfeiturePolicy.REDISTRIBUTE and budget_month is not None:
-            redistributed[budget_month] = redistributed.get(budget_month, 0) + int(amount)
+            redistributed[budget_month] = redistributed.get(budget_month, 0) + amount
     return given_back, redistributed
 
 
@@ -100,7 +112,8 @@ class FundPosition:
     """A fund's releases and spend by month, read once (tranches and the spend of every spending run)."""
 
     def __init__(self, fund: Fund, *, excluding_run: int | None = None,
-                 spend_by_month: dict[dt.date, int] | None = None) -> None:
+                 spend_by_month: dict[dt.date, int] | None = None,
+                 forfeited: list[ForfeitedRow] | None = None) -> None:
         self.fund = fund
         self.tranches = list(fund.tranches.all())
         if spend_by_month is None:
@@ -109,7 +122,9 @@ class FundPosition:
                 runs = runs.exclude(pk=excluding_run)
             spend_by_month = {month: int(spent or 0)
                               for month, spent in runs.values_list("month").annotate(spent=Sum("spend_minor"))}
-        given_back, self.redistributed = _forfeited(fund)
+        if forfeited is None:
+            forfeited = forfeitures_by_program(fund.program_id).get(fund.program_id, []) if fund.program_id else []
+        given_back, self.redistributed = _forfeited(forfeited)
         self.spend_by_month: dict[dt.date, int] = {
             month: spend_by_month.get(month, 0) - given_back.get(month, 0) for month in {*spend_by_month, *given_back}}
         self.whole_total = _releases_whole_total(fund)
@@ -121,7 +136,9 @@ class FundPosition:
         rows = (PayoutRun.objects.spending().values_list("program_id", "month").annotate(spent=Sum("spend_minor")))
         for program_id, month, spent in rows:
             spend.setdefault(program_id, {})[month] = int(spent or 0)
-        return [cls(fund, spend_by_month=spend.get(fund.program_id, {})) for fund in funds]
+        forfeited = forfeitures_by_program()
+        return [cls(fund, spend_by_month=spend.get(fund.program_id, {}), forfeited=forfeited.get(fund.program_id, []))
+                for fund in funds]
 
     @property
     def spent(self) -> int:
