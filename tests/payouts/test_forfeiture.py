@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from core.money import format_money
 from partnerships.models import DailyMetric
 from payouts import ledger
 from payouts.exceptions import NotPermitted, RunRefused
@@ -184,6 +185,10 @@ def test_finance_forfeits_from_the_lines_list_with_a_reason(manager, approver, c
     assert (forfeiture.line_id, forfeiture.reason) == (line.pk, "fake views confirmed")
     listing = csrf_client.get(reverse("admin:payouts_forfeiture_changelist")).content.decode()
     assert "fake views confirmed" in listing
+    partner_page = csrf_client.get(reverse("admin:partnerships_partner_change", args=[line.partner_id]))
+    assert "Forfeited lines" in partner_page.content.decode()
+    assert "fake views confirmed" in partner_page.content.decode()
+    assert format_money(line.net_minor, "USD") in partner_page.content.decode()
     again = csrf_client.post(url, {"reason": "twice", "csrfmiddlewaretoken": token})
     assert again.status_code == 302
     assert Forfeiture.objects.count() == 1
