@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import CharField, DateField, F, Sum, Value
 
 from core.periods import months_between, next_month
 from partnerships.models import Program
@@ -67,6 +67,30 @@ def _forfeited(rows: list[ForfeitedRow]) -> tuple[dict[dt.date, int], dict[dt.da
         if policy == ForfeiturePolicy.REDISTRIBUTE and budget_month is not None:
             redistributed[budget_month] = redistributed.get(budget_month, 0) + amount
     return given_back, redistributed
+
+
+def _spend_and_forfeited(fund: Fund, excluding_run: int | None) -> tuple[dict[dt.date, int], list[ForfeitedRow]]:
+    """The spend of the fund's runs by month and its forfeitures, in ONE query (a run's page and its reconciliation
+    read a position, and they keep a fixed number of queries): a month has a run or two, a fund few forfeitures."""
+    runs = spending_runs(fund)
+    if excluding_run is not None:
+        runs = runs.exclude(pk=excluding_run)
+    columns = ("entry_policy", "month", "entry_amount", "entry_budget_month")
+    rows = runs.order_by().annotate(
+        entry_policy=Value("", output_field=CharField()), entry_amount=F("spend_minor"),
+        entry_budget_month=Value(None, output_field=DateField())).values_list(*columns)
+    forfeitures = (Forfeiture.objects.filter(program_id=fund.program_id).order_by()
+                   .annotate(entry_policy=F("policy"), entry_amount=F("amount_minor"),
+                             entry_budget_month=F("budget_month"))
+                   .values_list(*columns))
+    spend: dict[dt.date, int] = {}
+    forfeited: list[ForfeitedRow] = []
+    for kind, month, amount, later in rows.union(forfeitures, all=True):
+        if kind:
+            forfeited.append((month, kind, later, int(amount)))
+        else:
+            spend[month] = spend.get(month, 0) + int(amount or 0)
+    return spend, forfeited
 
 
 def month_release(tranches: Iterable[BudgetTranche], month: dt.date) -> int | None:
@@ -116,6 +140,8 @@ class FundPosition:
                  forfeited: list[ForfeitedRow] | None = None) -> None:
         self.fund = fund
         self.tranches = list(fund.tranches.all())
+        if spend_by_month is None and forfeited is None:
+            spend_by_month, forfeited = _spend_and_forfeited(fund, excluding_run)
         if spend_by_month is None:
             runs = spending_runs(fund)
             if excluding_run is not None:

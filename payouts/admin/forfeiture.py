@@ -12,7 +12,6 @@ from django.urls import path, reverse
 
 from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
 from core.money import format_money
-from partnerships.models import Partner
 from payouts.exceptions import PayoutsError
 from payouts.models import EarningLine, Forfeiture, ForfeiturePolicy, PayoutRun, ProgramTerms
 from payouts.services.forfeiture import FORFEIT_PERMISSION, FORFEITABLE_RUNS, earning_line_forfeit
@@ -65,36 +64,3 @@ class ForfeitureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                                   policy=policy.lower()),
         })
 
-
-class ForfeitureInline(admin.TabularInline):
-    """On the partner's page, below the screening flags: the partner's held lines forfeited for good."""
-
-    model = Forfeiture
-    fields = readonly_fields = ("run", "amount", "policy", "forfeited_by", "created_at", "reason")
-    can_delete = False
-    extra = 0
-    verbose_name = "forfeited line"
-    verbose_name_plural = "Forfeited lines"
-
-    amount = money_column("amount_minor", "amount", currency="run.currency")
-
-    def get_queryset(self, request):
-        # Not super(): it asks has_view_permission without the partner, which is False here by design.
-        return Forfeiture.objects.select_related("run__program", "forfeited_by").order_by("-pk")
-
-    def has_view_permission(self, request, obj=None):
-        return obj is not None and request.user.has_perm("payouts.view_forfeiture")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# The partner's page is partnerships' (which never imports payouts): the inline is added to it from here.
-_partner_admin = type(admin.site.get_model_admin(Partner))
-_partner_admin.inlines = [*_partner_admin.inlines, ForfeitureInline]
