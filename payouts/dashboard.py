@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Max, Prefetch, Sum
+from django.db.models import Count, Max, OuterRef, Prefetch, Subquery, Sum
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from partnerships.models import Enrolment
 from payouts.charts import horizontal_bars, line_chart
 from payouts.forecast import LAPSES, PACE_RELEASE, PACE_TREND, ForecastMonth, FundForecast, forecast_fund
 from payouts.funds import FundPosition
-from payouts.models import BudgetTranche, EarningLine, Fund, PayoutRun, ProgramTerms
+from payouts.models import BudgetTranche, EarningLine, Forfeiture, Fund, PayoutRun, ProgramTerms
 
 CHART_MONTHS = 36  # the longest stretch of a fund's schedule drawn (a three-year fund fits)
 FAILED_IMPORTS_SHOWN = 10
@@ -180,14 +180,18 @@ def fund_summaries(today: dt.date | None = None) -> list[FundSummary]:
                  .prefetch_related(Prefetch("tranches", queryset=BudgetTranche.objects.order_by("starts_on"))))
     spend: dict[int, dict[dt.date, int]] = {}
     budgets: dict[int, dict[dt.date, int]] = {}
+    # What forfeitures gave back (payouts.funds) is taken off the month's spend in the same query: a forfeited line's
+    # month always has its approved run.
+    given_back = (Forfeiture.objects.filter(program_id=OuterRef("program_id"), month=OuterRef("month"))
+                  .values("program_id").annotate(amount=Sum("amount_minor")).values("amount"))
     rows = (PayoutRun.objects.spending().values_list("program_id", "month")
-            .annotate(spent=Sum("spend_minor"), budget=Sum("budget_minor")))
-    for program_id, month, spent, budget in rows:  # one query for every fund (FundPosition.of_funds, with budgets)
-        spend.setdefault(program_id, {})[month] = int(spent or 0)
+            .annotate(spent=Sum("spend_minor"), budget=Sum("budget_minor"), back=Subquery(given_back)))
+    for program_id, month, spent, budget, back in rows:  # one query for every fund (as FundPosition.of_funds)
+        spend.setdefault(program_id, {})[month] = int(spent or 0) - int(back or 0)
         budgets.setdefault(program_id, {})[month] = int(budget or 0)
     summaries = []
     for fund in funds:
-        position = FundPosition(fund, spend_by_month=spend.get(fund.program_id, {}))
+        position = FundPosition(fund, spend_by_month=spend.get(fund.program_id, {}), forfeited=[])
         remaining = position.remaining
         forecast = forecast_fund(archetype=fund.program.archetype, total_minor=fund.total_minor,
                                  rollover_unspent=fund.rollover_unspent, tranches=position.tranches,

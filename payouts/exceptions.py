@@ -119,3 +119,16 @@ UNREVIEWED_FLAGS = (
 )
 NOT_FLAGGED = "Partner {partner} has no flagged line in run {run}: only flagged lines are held or cleared here."
 SCREENING_CLOSED = "Run {run} is {status}: flagged lines are held or cleared only while a monthly run awaits approval."
+FORFEIT_NOT_HELD = (
+    "Partner {partner}'s line in run {run} is {status}: only a line held by screening in an approved or paid monthly "
+    "run can be forfeited."
+)
+FORFEIT_NOTHING = "Partner {partner}'s line in run {run} leaves {amount} on the partner's balance: nothing to forfeit."
+FORFEIT_CARRIED = (
+    "Partner {partner}'s held balance from run {run} was carried into run {later}: forfeit it there (or cancel that "
+    "run first)."
+)
+FORFEIT_BALANCE_SHORT = (
+    "Partner {partner}'s payable balance ({balance}) no longer holds the {amount} of the line in run {run}: nothing "
+    "was forfeited."
+)

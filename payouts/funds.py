@@ -14,6 +14,9 @@ dashboard.
   recomputed: spent to date ≤ released to date ≤ total. A month may therefore spend at most the least, over
   itself and every later month with a spending run, of released to date − spent to date (without the run being
   computed); without rollover, also at most its own release (what a month leaves unspent lapses).
+- A held line **forfeited** (payouts.services.forfeiture) gives its amount back: its month spends that much less.
+  Back to the fund, that is unspent budget of the month like any other (it rolls over only if the fund rolls
+  over); to the other partners, the month it is redistributed in may also spend it beyond its own release.
 - ``Fund.spent_minor`` caches the spend of all its runs, so the database can refuse a total below it
   (constraint ``fund_total_covers_spend``); ``fund_refresh_spent`` keeps it, under the fund's row lock.
 """
@@ -24,11 +27,11 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import CharField, DateField, F, Sum, Value
 
 from core.periods import months_between, next_month
 from partnerships.models import Program
-from payouts.models import BudgetTranche, Fund, PayoutRun
+from payouts.models import BudgetTranche, Forfeiture, ForfeiturePolicy, Fund, PayoutRun
 
 # What one earning line takes from the fund, as SQL over the line's columns: its gross plus adjustments where that is
 # positive (a line that takes money back is a receivable, never budget). A run's ``spend_minor`` is its sum.
@@ -38,6 +41,56 @@ LINE_SPEND_SQL = ("CASE WHEN gross_minor + adjustments_minor > 0 THEN gross_mino
 def spending_runs(fund: Fund):
     """The monthly runs that spend from the fund."""
     return PayoutRun.objects.spending().filter(program_id=fund.program_id)
+
+
+ForfeitedRow = tuple[dt.date, str, "dt.date | None", int]  # (month, policy, budget month, amount)
+
+
+def forfeitures_by_program(program_id: int | None = None) -> dict[int, list[ForfeitedRow]]:
+    """Every program's (or one's) forfeited amounts by month, policy and budget month, in one query."""
+    found: dict[int, list[ForfeitedRow]] = {}
+    forfeitures = Forfeiture.objects.filter(program_id=program_id) if program_id else Forfeiture.objects.all()
+    rows = (forfeitures.values_list("program_id", "month", "policy", "budget_month")
+            .annotate(amount=Sum("amount_minor")).order_by())
+    for program_id, month, policy, budget_month, amount in rows:
+        found.setdefault(program_id, []).append((month, policy, budget_month, int(amount)))
+    return found
+
+
+def _forfeited(rows: list[ForfeitedRow]) -> tuple[dict[dt.date, int], dict[dt.date, int]]:
+    """The amounts forfeited back to the fund, by the month whose spend they reduce; and those redistributed, by
+    the month whose pool they join."""
+    given_back: dict[dt.date, int] = {}
+    redistributed: dict[dt.date, int] = {}
+    for month, policy, budget_month, amount in rows:
+        given_back[month] = given_back.get(month, 0) + amount
+        if policy == ForfeiturePolicy.REDISTRIBUTE and budget_month is not None:
+            redistributed[budget_month] = redistributed.get(budget_month, 0) + amount
+    return given_back, redistributed
+
+
+def _spend_and_forfeited(fund: Fund, excluding_run: int | None) -> tuple[dict[dt.date, int], list[ForfeitedRow]]:
+    """The spend of the fund's runs by month and its forfeitures, in ONE query (a run's page and its reconciliation
+    read a position, and they keep a fixed number of queries): a month has a run or two, a fund few forfeitures."""
+    runs = spending_runs(fund)
+    if excluding_run is not None:
+        runs = runs.exclude(pk=excluding_run)
+    columns = ("entry_policy", "month", "entry_amount", "entry_budget_month")
+    rows = runs.order_by().annotate(
+        entry_policy=Value("", output_field=CharField()), entry_amount=F("spend_minor"),
+        entry_budget_month=Value(None, output_field=DateField())).values_list(*columns)
+    forfeitures = (Forfeiture.objects.filter(program_id=fund.program_id).order_by()
+                   .annotate(entry_policy=F("policy"), entry_amount=F("amount_minor"),
+                             entry_budget_month=F("budget_month"))
+                   .values_list(*columns))
+    spend: dict[dt.date, int] = {}
+    forfeited: list[ForfeitedRow] = []
+    for kind, month, amount, later in rows.union(forfeitures, all=True):
+        if kind:
+            forfeited.append((month, kind, later, int(amount)))
+        else:
+            spend[month] = spend.get(month, 0) + int(amount or 0)
+    return spend, forfeited
 
 
 def month_release(tranches: Iterable[BudgetTranche], month: dt.date) -> int | None:
@@ -83,16 +136,23 @@ class FundPosition:
     """A fund's releases and spend by month, read once (tranches and the spend of every spending run)."""
 
     def __init__(self, fund: Fund, *, excluding_run: int | None = None,
-                 spend_by_month: dict[dt.date, int] | None = None) -> None:
+                 spend_by_month: dict[dt.date, int] | None = None,
+                 forfeited: list[ForfeitedRow] | None = None) -> None:
         self.fund = fund
         self.tranches = list(fund.tranches.all())
+        if spend_by_month is None and forfeited is None:
+            spend_by_month, forfeited = _spend_and_forfeited(fund, excluding_run)
         if spend_by_month is None:
             runs = spending_runs(fund)
             if excluding_run is not None:
                 runs = runs.exclude(pk=excluding_run)
             spend_by_month = {month: int(spent or 0)
                               for month, spent in runs.values_list("month").annotate(spent=Sum("spend_minor"))}
-        self.spend_by_month: dict[dt.date, int] = spend_by_month
+        if forfeited is None:
+            forfeited = forfeitures_by_program(fund.program_id).get(fund.program_id, []) if fund.program_id else []
+        given_back, self.redistributed = _forfeited(forfeited)
+        self.spend_by_month: dict[dt.date, int] = {
+            month: spend_by_month.get(month, 0) - given_back.get(month, 0) for month in {*spend_by_month, *given_back}}
         self.whole_total = _releases_whole_total(fund)
 
     @classmethod
@@ -102,7 +162,9 @@ class FundPosition:
         rows = (PayoutRun.objects.spending().values_list("program_id", "month").annotate(spent=Sum("spend_minor")))
         for program_id, month, spent in rows:
             spend.setdefault(program_id, {})[month] = int(spent or 0)
-        return [cls(fund, spend_by_month=spend.get(fund.program_id, {})) for fund in funds]
+        forfeited = forfeitures_by_program()
+        return [cls(fund, spend_by_month=spend.get(fund.program_id, {}), forfeited=forfeited.get(fund.program_id, []))
+                for fund in funds]
 
     @property
     def spent(self) -> int:
@@ -136,7 +198,7 @@ class FundPosition:
         checkpoints = sorted({month, *(m for m in self.spend_by_month if m > month)})
         room = min(self.released_to_date(m) - self.spent_to_date(m) for m in checkpoints)
         if not self.fund.rollover_unspent and not self.whole_total:
-            room = min(room, month_release(self.tranches, month) or 0)
+            room = min(room, (month_release(self.tranches, month) or 0) + self.redistributed.get(month, 0))
         return max(0, min(room, self.remaining))
 
     def months(self) -> list[FundMonth]:
@@ -175,6 +237,7 @@ class FundPosition:
 def fund_refresh_spent(fund: Fund) -> int:
     """Store the spend of the fund's runs on the fund (the caller holds the fund's row lock)."""
     spent = int(spending_runs(fund).aggregate(spent=Sum("spend_minor"))["spent"] or 0)
+    spent -= int(Forfeiture.objects.filter(program_id=fund.program_id).aggregate(back=Sum("amount_minor"))["back"] or 0)
     if spent != fund.spent_minor:
         Fund.objects.filter(pk=fund.pk).update(spent_minor=spent)
         fund.spent_minor = spent

@@ -23,6 +23,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "add_treatyrate", "change_treatyrate", "delete_treatyrate",
         # screening (migration 0015): finance sees the flags and the managers' decisions
         "view_screeningrules", "view_screeningflag",
+        # forfeiting a line held by screening, for good (migration forfeiture): a money decision, finance's
+        "view_forfeiture", "add_forfeiture",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",
@@ -31,7 +33,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_taxprofile", "add_taxprofile", "change_taxprofile", "view_treatyrate",
         # screening (migration 0015): managers keep the rules and hold or clear flagged lines
         "view_screeningrules", "add_screeningrules", "change_screeningrules", "view_screeningflag",
-        "review_screeningflag",
+        "review_screeningflag", "view_forfeiture",
     ],
 }
 

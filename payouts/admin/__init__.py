@@ -6,6 +6,7 @@ from django.contrib import admin
 from payouts.admin import (  # noqa: F401 (they register)
     adjustments,
     batches,
+    forfeiture,
     funds,
     inputs,
     ledger,

@@ -169,7 +169,8 @@ class ProgramTermsAdmin(ConfigurationAdminMixin, admin.ModelAdmin):
     readonly_fields = ["versions"]
     fieldsets = [
         (None, {"fields": ["program"]}),
-        ("Pooled fund", {"fields": ["pool_share", "min_views", "partner_cap_minor", "excess_policy"]}),
+        ("Pooled fund", {"fields": ["pool_share", "min_views", "partner_cap_minor", "excess_policy",
+                                    "forfeiture_policy"]}),
         ("Revenue share", {"fields": ["revenue_share_rate", "revenue_tiers"]}),
         ("Rate per 1,000 views", {"fields": ["rpm_by_country", "rpm_multiplier", "min_video_qualified_views",
                                              "min_video_duration_seconds", "video_cap_minor"]}),

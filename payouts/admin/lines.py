@@ -17,6 +17,7 @@ from core.importexport import SpreadsheetExportMixin
 from core.money import format_money
 from partnerships.models import Partner
 from payouts import selectors
+from payouts.admin.forfeiture import forfeitable
 from payouts.explain import explain_line
 from payouts.exports import csv_response
 from payouts.models import (
@@ -43,7 +44,7 @@ class RunFilter(admin.SimpleListFilter):
 @admin.register(EarningLine)
 class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["partner", "run", "status", "basis_value", "gross", "adjustments", "carried_in", "withholding",
-                    "net", "hold_reason", "statement"]
+                    "net", "hold_reason", "statement", "forfeit"]
     list_filter = ["status", "run__program", RunFilter]
     list_select_related = ["partner", "run", "run__program"]
     search_fields = ["=partner__handle"]
@@ -62,6 +63,13 @@ class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdm
     def statement(self, obj):
         url = reverse("admin:payouts_statement", args=[obj.partner_id, obj.run.month.strftime("%Y-%m")])
         return format_html('<a href="{}">statement</a>', url)
+
+    @admin.display(description="")
+    def forfeit(self, obj):
+        """A held line of an approved or paid run: the page that forfeits it (which checks permission and reason)."""
+        if not forfeitable(obj):
+            return ""
+        return format_html('<a href="{}">forfeit…</a>', reverse("admin:payouts_forfeiture_line", args=[obj.pk]))
 
     @admin.display(description="how it was reached")
     def explanation(self, obj):

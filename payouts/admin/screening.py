@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin
 from core.money import format_money
+from partnerships.models import Partner
 from payouts import selectors
 from payouts.admin.forms import reason_field
 from payouts.admin.history import versions_table
 from payouts.exceptions import PayoutsError
-from payouts.models import ScreeningFlag, ScreeningRules
+from payouts.models import Forfeiture, ScreeningFlag, ScreeningRules
 from payouts.services.screening import screening_rules_save
 
 RULE_FIELDS = tuple(field.name for field in ScreeningRules._meta.concrete_fields
@@ -86,6 +89,60 @@ class ScreeningFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def decisions(self, obj):
         return versions_table([("Flag", selectors.history_records(ScreeningFlag, id=obj.pk))],
                               fields={"Flag": ("status", "decision_reason")})
+
+
+class ScreeningFlagInline(admin.TabularInline):
+    """On the partner's page: every flag screening raised on the partner's lines, newest run first, with the
+    decision (who, when, why). Read-only: flags are raised by computing and decided on the run's page."""
+
+    model = ScreeningFlag
+    fields = readonly_fields = ("run_link", "rule", "evidence_shown", "status", "decided_by", "decided_at",
+                                "decision_reason", "forfeited")
+    can_delete = False
+    extra = 0
+    verbose_name = "screening flag"
+    verbose_name_plural = "Screening flags and decisions"
+
+    def get_queryset(self, request):
+        # Not super(): it asks has_view_permission without the partner, which is False here by design.
+        # The line's forfeiture, if any, in the same query (the partner's page keeps a fixed number of queries).
+        forfeiture = Forfeiture.objects.filter(run_id=OuterRef("run_id"), partner_id=OuterRef("partner_id"))
+        return (ScreeningFlag.objects.select_related("run__program", "decided_by")
+                .annotate(forfeited_minor=Subquery(forfeiture.values("amount_minor")[:1]),
+                          forfeited_reason=Subquery(forfeiture.values("reason")[:1]))
+                .order_by("-run__month", "-run_id", "rule"))
+
+    def has_view_permission(self, request, obj=None):
+        return obj is not None and request.user.has_perm("payouts.view_screeningflag")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="run")
+    def run_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:payouts_payoutrun_change", args=[obj.run_id]),
+                           obj.run)
+
+    @admin.display(description="evidence")
+    def evidence_shown(self, obj):
+        return evidence_list(obj.evidence)
+
+    @admin.display(description="forfeited")
+    def forfeited(self, obj):
+        if obj.forfeited_minor is None:
+            return "—"
+        return f"{format_money(obj.forfeited_minor, obj.run.currency)}: {obj.forfeited_reason}"
+
+
+# The partner's page is partnerships' (which never imports payouts): the inline is added to it from here.
+_partner_admin = type(admin.site.get_model_admin(Partner))
+_partner_admin.inlines = [*_partner_admin.inlines, ScreeningFlagInline]
 
 
 def evidence_list(evidence: dict):

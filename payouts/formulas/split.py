@@ -12,6 +12,12 @@ algorithm stops (tests/payouts/test_split_properties.py checks it against one wr
 Invariants: lines sum exactly to the distributed total (the whole budget unless everyone is capped or the
 program returns the excess); no line is negative or above the cap; each is within one minor unit of its
 exact share; ties of remainder go to the lower partner id, so row order never matters.
+
+The cut's budget test is ``>= 0``, not ``> 0``: with a budget of 0 the heaviest level (nobody heavier) shares
+nothing, which is within the cap, so nobody is capped and every line is 0. With ``> 0`` no level qualified, the cut
+was NULL, which means "everyone is capped", and a month with nothing to share paid every partner the cap. For a
+positive budget the two agree: a level with budget = cap × (partners heavier) is never the heaviest qualifying one
+(capping k partners at the cap needs a budget above k caps).
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
                 FROM (SELECT w, COUNT(*) AS n, SUM(w) AS sw FROM src GROUP BY w) g),
             split_cut AS (
                 SELECT MAX(l.w) AS w_cut FROM split_levels l CROSS JOIN split_tot t
-                WHERE %(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier) > 0 AND {not_capped}),
+                WHERE %(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier) >= 0 AND {not_capped}),
             split_flag AS (
                 SELECT s.partner_id, s.w, (c.w_cut IS NULL OR s.w > c.w_cut) AS capped
                 FROM src s CROSS JOIN split_cut c),

@@ -11,17 +11,18 @@ from payouts.models.batches import (
     StatementImport,
     StatementLine,
 )
-from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, Fund, IncomeType, ProgramTerms
+from payouts.models.funds import RATE_VALIDATORS, BudgetTranche, ForfeiturePolicy, Fund, IncomeType, ProgramTerms
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
-from payouts.models.screening import ScreeningFlag, ScreeningRules
+from payouts.models.screening import Forfeiture, ScreeningFlag, ScreeningRules
 from payouts.models.tax import MissingFormPolicy, TaxProfile, TreatyRate, WithholdingSource
 
 __all__ = [
     "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine",
-    "Fund", "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "MissingFormPolicy", "Payee",
+    "Forfeiture", "ForfeiturePolicy", "Fund", "IncomeType", "LedgerAccount", "LedgerEntry", "LedgerTransaction",
+    "MissingFormPolicy", "Payee",
     "Payment", "PaymentBatch", "PaymentBatchExclusion", "PaymentBatchFile", "PaymentItem", "PayoutRun",
     "PayoutRunMaker", "ProgramTerms", "ScreeningFlag", "ScreeningRules",
     "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",

@@ -35,6 +35,13 @@ class MissingFormPolicy(models.TextChoices):
     HOLD = "hold", "Hold the line until a valid form is on file"
 
 
+class ForfeiturePolicy(models.TextChoices):
+    """Where a held pooled-fund line's amount goes when it is finally forfeited (payouts.services.forfeiture)."""
+
+    RETURN_TO_FUND = "fund", "Back to the fund (unspent budget of its month)"
+    REDISTRIBUTE = "redistribute", "To the other partners next month (added to the next month's pool)"
+
+
 class Fund(models.Model):
     """The money a program pays from: a total, released month by month through budget tranches."""
 
@@ -167,6 +174,11 @@ class ProgramTerms(models.Model):
     missing_form_policy = models.CharField(
         max_length=10, choices=MissingFormPolicy.choices, default=MissingFormPolicy.HOLD,
         help_text="A partner with a tax profile whose form is missing, not validated or expired.")
+    forfeiture_policy = models.CharField(
+        max_length=12, choices=ForfeiturePolicy.choices, default=ForfeiturePolicy.RETURN_TO_FUND,
+        help_text="Pooled funds: where a held line's amount goes when it is finally forfeited. Back to the fund, it "
+                  "is unspent budget of the line's month (it rolls over only if the fund rolls over); to the other "
+                  "partners, it is added to the pool of the next month not yet computed.")
     hold_without_identity = models.BooleanField(default=True)
     hold_when_suspended = models.BooleanField(default=True)
 

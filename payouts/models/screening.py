@@ -15,7 +15,8 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from partnerships.models import Partner, Program
-from payouts.models.runs import PayoutRun
+from payouts.models.funds import ForfeiturePolicy
+from payouts.models.runs import EarningLine, PayoutRun
 
 
 def _between(low: str, high: str) -> list:
@@ -144,3 +145,31 @@ class ScreeningFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_rule_display()}: partner {self.partner_id} in run {self.run_id}"
+
+
+class Forfeiture(models.Model):
+    """A line held by screening, finally forfeited: what it left on the partner's payable balance (its net) went
+    back to the fund's budget in the ledger, and the fund counts it as unspent: in the line's month (back to the
+    fund), or in the pool of ``budget_month`` (to the other partners). One per line; append-only, it is the
+    decision's record (who, when, why)."""
+
+    line = models.OneToOneField(EarningLine, on_delete=models.PROTECT, related_name="forfeiture",
+                                db_constraint=False)
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="forfeitures")
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="forfeitures")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="forfeitures")
+    amount_minor = models.BigIntegerField(help_text="The line's net, taken off the partner's payable balance.")
+    policy = models.CharField(max_length=12, choices=ForfeiturePolicy.choices)
+    month = models.DateField(help_text="The forfeited line's month: its spend is reduced by the amount.")
+    budget_month = models.DateField(null=True, blank=True,
+                                    help_text="To the other partners: the month whose pool the amount is added to.")
+    reason = models.TextField()
+    forfeited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="forfeiture_positive")]
+        indexes = [models.Index(fields=["program", "month"], name="forfeiture_program_month_idx")]
+
+    def __str__(self) -> str:
+        return f"forfeiture of partner {self.partner_id}'s line in run {self.run_id}"

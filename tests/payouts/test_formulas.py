@@ -61,6 +61,21 @@ def test_every_partner_capped_leaves_the_rest_in_the_fund():
     assert gross(compute(program)) == {"a": 100_00, "b": 100_00, "c": 100_00}
 
 
+@pytest.mark.parametrize("excess_policy", [ProgramTerms.ExcessPolicy.REDISTRIBUTE, ProgramTerms.ExcessPolicy.RETAIN])
+def test_a_month_with_no_budget_pays_every_partner_nothing_even_with_a_cap(excess_policy):
+    # Regression: with a budget of 0, a cap and the excess redistributed, every partner was "capped" at the cap, so
+    # the lines spent three caps of a budget of nothing and the run was refused as overdrawing the fund.
+    program = paying_program(month_budget=0, partner_cap_minor=100_00, excess_policy=excess_policy)
+    for handle, views in [("a", 6_000), ("b", 3_000), ("c", 1_000)]:
+        member(program, handle=handle, views=views)
+    run = compute(program)
+    assert run.budget_minor == 0
+    assert gross(run) == {"a": 0, "b": 0, "c": 0}
+    assert run.total_gross_minor == 0
+    assert run.spend_minor == 0
+    assert not EarningLine.objects.filter(run=run, capped=True).exists()
+
+
 def test_tied_remainders_go_to_the_lowest_partner_ids():
     program = paying_program(month_budget=100)  # one dollar among three equal partners
     first, second, third = (member(program, views=1) for _ in range(3))

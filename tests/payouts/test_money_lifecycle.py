@@ -8,7 +8,8 @@ through the real services. After every step:
   runs posted (earned minus recoveries): nobody is paid more than earned, and no amount sits in two payment files;
 - for every fund and month, spent to date ≤ released to date ≤ total, and the fund's cached spend is its runs';
 - every approved or paid run reconciles with the ledger; no run was approved by one of its makers;
-- a closed month stays closed: an approved or paid run's lines never change.
+- a closed month stays closed: an approved or paid run's lines never change;
+- a line held by screening and forfeited leaves the partner's balance for the fund's budget, to the cent.
 
 CI runs a fixed seed (derandomised) on SQLite and PostgreSQL; ``HYPOTHESIS_PROFILE=thorough`` runs many more
 sequences by hand.
@@ -43,6 +44,7 @@ from payouts.models import (
     Adjustment,
     AdRevenue,
     EarningLine,
+    Forfeiture,
     Fund,
     LedgerAccount,
     LedgerEntry,
@@ -54,6 +56,7 @@ from payouts.models import (
 from payouts.reconciliation import run_reconciliation
 from payouts.roles import ensure_group_permissions
 from payouts.services.adjustments import adjustment_approve, adjustment_create
+from payouts.services.forfeiture import earning_line_forfeit
 from payouts.services.runs import payout_run_compute, payout_run_request
 from payouts.services.screening import screening_line_clear, screening_line_hold
 from payouts.services.settlement import payout_run_approve, payout_run_cancel, payout_run_mark_paid
@@ -240,6 +243,54 @@ class MoneyLifecycle(RuleBasedStateMachine):
         assert line.status == EarningLine.Status.HELD or not hold
         REACHED.update(["held a flagged line" if hold else "cleared a flagged line"])
 
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), twice=st.booleans())
+    def forfeit(self, pick, actor, twice):
+        """Finance forfeits, for good, a line a manager held (the program's setting says where the amount goes):
+        the partner's payable balance gives exactly the line's net to the fund's budget; a refusal changes nothing,
+        and forfeiting again posts nothing more."""
+        held = ScreeningFlag.objects.filter(status=ScreeningFlag.Status.HELD, run__status__in=[R.APPROVED, R.PAID])
+        lines = list(EarningLine.objects.filter(
+            status=EarningLine.Status.HELD, run__status__in=[R.APPROVED, R.PAID], run__kind="final",
+            partner_id__in=held.values("partner_id")).order_by("pk"))
+        if not lines:
+            return
+        self._forfeit(lines[pick % len(lines)], self.finance[actor], twice=twice)
+
+    def _forfeit(self, line: EarningLine, actor, *, twice: bool) -> None:
+        fund = Fund.objects.get(program_id=line.run.program_id)
+        budget_before = self._fund_budget(fund)
+        entries_before = LedgerEntry.objects.count()
+        try:
+            for _ in range(2 if twice else 1):
+                forfeiture = earning_line_forfeit(line_id=line.pk, actor=actor, reason="fake views")
+        except PayoutsError:
+            assert LedgerEntry.objects.count() == entries_before  # a refusal posts nothing
+            return
+        if entries_before == LedgerEntry.objects.count():  # forfeited before: nothing more posted
+            return
+        assert forfeiture.amount_minor == line.net_minor
+        assert self._fund_budget(fund) == budget_before + line.net_minor
+        REACHED.update(["forfeited a held line"])
+
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
+    def hold_approve_and_forfeit(self, pick, actor):
+        """The whole story in one step (the separate steps rarely line up in a short sequence): a manager holds a
+        flagged line, another finance approver approves the run, and the line is then forfeited."""
+        run = self._run(pick, R.COMPUTED)
+        flag = run and ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.PENDING).first()
+        if not flag:
+            return
+        screening_line_hold(run_id=run.pk, partner_id=flag.partner_id, actor=self.manager, reason="lifecycle review")
+        REACHED.update(["held a flagged line"])
+        if not ScreeningFlag.objects.filter(run=run, status=ScreeningFlag.Status.PENDING).exists():
+            self.approve_by_someone_else(pick=PayoutRun.objects.filter(
+                kind="final", status=R.COMPUTED, pk__lt=run.pk).count())
+        self._forfeit(EarningLine.objects.get(run=run, partner_id=flag.partner_id), self.finance[actor], twice=False)
+
+    def _fund_budget(self, fund: Fund) -> int:
+        return int(LedgerEntry.objects.filter(account__fund=fund, account__kind=LedgerAccount.Kind.FUND_BUDGET)
+                   .aggregate(total=Sum("amount_minor"))["total"] or 0)
+
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
     def pay(self, pick, actor):
         run = self._run(pick, R.APPROVED)
@@ -330,6 +381,9 @@ class MoneyLifecycle(RuleBasedStateMachine):
         paid = {(p, prog): int(t) for p, prog, t in EarningLine.objects.filter(
             run__status=R.PAID, status=EarningLine.Status.PAID).values_list(
             "partner_id", "run__program_id").annotate(t=Sum("net_minor"))}
+        # what was forfeited left the partner for the fund: it is earned no more
+        for p, prog, t in Forfeiture.objects.values_list("partner_id", "program_id").annotate(t=Sum("amount_minor")):
+            earned[(p, prog)] = earned.get((p, prog), 0) - int(t)
         for key in set(earned) | set(payable) | set(in_payment) | set(in_files):
             owed_now = payable.get(key, 0) + in_payment.get(key, 0)
             # what approvals posted = still payable + in payment + paid; the payment files hold exactly the rest
@@ -349,6 +403,14 @@ class MoneyLifecycle(RuleBasedStateMachine):
             position = FundPosition(fund)
             assert position.invariant_breaches() == [], fund
             assert fund.spent_minor == position.spent <= fund.total_minor
+            # the ledger's unspent budget is the total less what approved runs spent and forfeitures did not give back
+            if LedgerEntry.objects.filter(account__fund=fund, account__kind=LedgerAccount.Kind.FUND_SOURCE).exists():
+                approved = int(PayoutRun.objects.filter(program=fund.program, kind="final", status__in=[
+                    R.APPROVED, R.PAID]).aggregate(s=Sum("spend_minor"))["s"] or 0)
+                back = int(Forfeiture.objects.filter(program=fund.program).aggregate(s=Sum("amount_minor"))["s"] or 0)
+                source = LedgerEntry.objects.filter(account__fund=fund, account__kind=LedgerAccount.Kind.FUND_SOURCE)
+                funded = -int(source.aggregate(s=Sum("amount_minor"))["s"])
+                assert self._fund_budget(fund) == funded - approved + back, fund
             with transaction.atomic():
                 assert fund_refresh_spent(Fund.objects.select_for_update().get(pk=fund.pk)) == fund.spent_minor
 
@@ -377,4 +439,5 @@ def test_money_keeps_its_invariants_over_any_sequence_of_operations():
     assert REACHED["approved a run"] + REACHED["approved a run carrying in a balance"] >= 5, REACHED
     assert REACHED["paid a run"] >= 1, REACHED
     assert REACHED["held a flagged line"] + REACHED["cleared a flagged line"] >= 1, REACHED
+    assert REACHED["forfeited a held line"] >= 1, REACHED
 

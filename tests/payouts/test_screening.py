@@ -275,6 +275,28 @@ def test_the_flags_list_shows_a_partners_past_flags(flagged_run, manager, client
     assert "verified" in detail
 
 
+def test_the_partners_page_shows_its_past_flags_and_decisions_read_only(flagged_run, manager, client):
+    run, spiky, steady = flagged_run
+    screening_line_hold(run_id=run.pk, partner_id=spiky.pk, actor=manager, reason="bought views")
+    client.force_login(manager)
+    page = client.get(reverse("admin:partnerships_partner_change", args=[spiky.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Screening flags and decisions" in html
+    assert "A day far above the partner&#x27;s usual level" in html
+    assert reverse("admin:payouts_payoutrun_change", args=[run.pk]) in html
+    assert "score: 490" in html
+    assert ">Held<" in html
+    assert ">manager<" in html
+    assert "bought views" in html
+    assert 'name="screening_flags-TOTAL_FORMS"' in html  # the inline is there ...
+    assert "screening_flags-0-DELETE" not in html  # ... and nothing in it can be deleted or added
+    assert "Add another screening flag" not in html
+    other = client.get(reverse("admin:partnerships_partner_change", args=[steady.pk])).content.decode()
+    assert "bought views" not in other
+    assert "score: 490" not in other
+
+
 def test_a_held_amount_stays_reserved_next_month_until_a_manager_clears_it(flagged_run, manager, approver):
     run, spiky, _ = flagged_run
     line = screening_line_hold(run_id=run.pk, partner_id=spiky.pk, actor=manager, reason="bought views")

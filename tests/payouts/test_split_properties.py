@@ -66,7 +66,7 @@ def test_uncapped_split_is_exact_fair_and_order_free(db, budget, weights, seed):
 
 
 @PROFILE
-@given(budget=st.integers(min_value=1, max_value=10**9), weights=weights_strategy,
+@given(budget=st.integers(min_value=0, max_value=10**9), weights=weights_strategy,
        cap=st.integers(min_value=1, max_value=10**9), retain=st.booleans(), seed=st.integers(0, 1000))
 def test_capped_split_matches_round_by_round_water_filling(db, budget, weights, cap, retain, seed):
     amounts = sql_split(weights, budget, cap, retain, seed)
@@ -80,6 +80,12 @@ def test_capped_split_matches_round_by_round_water_filling(db, budget, weights, 
     if not retain:
         assert spent == min(budget, cap * len(weights))
     assert sql_split(weights, budget, cap, retain, seed + 7) == amounts
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("retain", [False, True])
+def test_a_budget_of_zero_with_a_cap_gives_everyone_zero_and_caps_nobody(retain):
+    assert sql_split({1: 5, 2: 3, 3: 1}, 0, 100, retain, 1) == {1: (0, False), 2: (0, False), 3: (0, False)}
 
 
 @pytest.mark.django_db
