@@ -3,6 +3,7 @@ followers, posts. One row per partner and day; loading a day again replaces that
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from ingestion.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
 from ingestion.models import ImportJob
 from ingestion.registry import IngestionKind
 from partnerships.models import DailyMetric, Partner
+from partnerships.services import rollups
 
 COUNTS = ("views", "qualified_views", "likes", "comments", "shares", "followers", "posts")
 COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + tuple(
@@ -168,6 +170,13 @@ def _merge_sql(stage: str, returning: bool) -> str:
     """
 
 
+def _rollup_source(stage: str) -> str:
+    """The staged rows as the daily rows they will be, for the rollups' change (partnerships.services.rollups)."""
+    summed = ", ".join(f"s.{name}" for name in rollups.SUMMED)
+    partner = Partner._meta.db_table
+    return f"SELECT p.id AS partner_id, s.day, {summed} FROM {stage} s JOIN {partner} p ON p.handle = s.handle"
+
+
 def refresh_statistics(outcome: Outcome) -> str:
     """After the load commits: the changed partners' 30-day statistics, or everyone's when too many to list."""
     ids = sorted(outcome.partner_ids) if outcome.partner_ids is not None else None
@@ -203,13 +212,19 @@ SPEC = IngestSpec(
     fast_path=metric_fast_path,
     block_check=metric_block_check,
     period_input=guards.DAILY_METRICS,
+    # The monthly rollups change with the daily rows, in the merge's transaction.
+    before_merge=lambda stage: rollups.rollup_delta_capture(_rollup_source(stage)),
+    after_merge=rollups.rollup_delta_apply,
 )
+# Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it).
+SPEC_WITHOUT_ROLLUPS = dataclasses.replace(SPEC, before_merge=None, after_merge=None)
 
 
-def daily_metrics_ingest(*, job_id: int, refresh: bool = True) -> ImportJob:
+def daily_metrics_ingest(*, job_id: int, refresh: bool = True, rollups_kept: bool = True) -> ImportJob:
     """Load a metrics job's file (see ingestion.engine for the guarantees). ``refresh`` false leaves
-    the statistics as they are (the benchmark times them apart)."""
-    return ingest_run(job_id=job_id, spec=SPEC, after_load=refresh)
+    the statistics as they are (the benchmark times them apart); ``rollups_kept`` false leaves the monthly rollups
+    stale (the benchmark measures their upkeep with it; nothing else may)."""
+    return ingest_run(job_id=job_id, spec=SPEC if rollups_kept else SPEC_WITHOUT_ROLLUPS, after_load=refresh)
 
 
 def _start(job_id: int) -> None:

@@ -4,6 +4,7 @@ table, an upsert that only rewrites rows whose values differ."""
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,15 @@ class StagedMerge:
             return
         with transaction.atomic():
             lock_merges(self.spec.lock_name)
+            if self.spec.before_merge is not None:
+                started = time.perf_counter()
+                self.spec.before_merge(self.stage.name)
+                self.outcome.seconds["merge_before"] = time.perf_counter() - started
             self._upsert()
+            if self.spec.after_merge is not None:
+                started = time.perf_counter()
+                self.spec.after_merge()
+                self.outcome.seconds["merge_after"] = time.perf_counter() - started
             if self.spec.period_input and self.outcome.partner_months is None and self.outcome.rows_loaded:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
