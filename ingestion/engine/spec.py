@@ -81,7 +81,7 @@ class IngestSpec:
     # Inside the merge's transaction, under its lock: before the upsert (given the staging table) and after it.
     # Daily metrics keep their monthly rollups with them (partnerships.services.rollups).
     before_merge: Callable[[str], None] | None = None
-    after_merge: Callable[[], None] | None = None
+    after_merge: Callable[[], object] | None = None
 
 
 @dataclass

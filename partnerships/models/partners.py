@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_VALIDATOR
 from partnerships.models.rollups import DailyMetricQuerySet
+from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
 
 
 class Category(models.Model):
@@ -172,8 +173,8 @@ class DailyMetric(models.Model):
     # The ORM's single-row writes keep the partner-month's rollup, in the same transaction (no signal: the
     # queryset's bulk writes need the same hook, and a signal is easy to miss when reading the model).
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from partnerships.services.rollups import metric_rollups_recompute, partner_months_of
         with transaction.atomic():
+            rollup_lock()  # before the daily row: the order bulk loads take them in
             before = set()
             if self.pk is not None:
                 before = partner_months_of(DailyMetric.objects.filter(pk=self.pk).values_list("partner_id", "day"))
@@ -181,8 +182,8 @@ class DailyMetric(models.Model):
             metric_rollups_recompute(partner_months=before | partner_months_of([(self.partner_id, self.day)]))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        from partnerships.services.rollups import metric_rollups_recompute, partner_months_of
         with transaction.atomic():
+            rollup_lock()  # before the daily row: the order bulk loads take them in
             result = super().delete(*args, **kwargs)
             metric_rollups_recompute(partner_months=partner_months_of([(self.partner_id, self.day)]))
         return result

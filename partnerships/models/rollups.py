@@ -12,57 +12,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
+
+from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
 
 
-class DailyMetricQuerySet(models.QuerySet):
+class DailyMetricQuerySet(models.QuerySet[Any]):
     """The ORM's bulk writes of daily metrics keep the monthly rollups: each recomputes the partner-months it
     touched from the daily rows (set-based), in the same transaction. Used by tests, fixtures and admin edits;
     the bulk merge maintains the rollups incrementally instead."""
 
     def _touched(self) -> set:
-        from partnerships.services.rollups import partner_months_of
         return partner_months_of(self.values_list("partner_id", "day"))
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list:
-        from django.db import transaction
-
-        from partnerships.services.rollups import metric_rollups_recompute, partner_months_of
         with transaction.atomic():
+            rollup_lock()  # before the daily rows: the order bulk loads take them in
             created = super().bulk_create(objs, *args, **kwargs)
             metric_rollups_recompute(partner_months=partner_months_of((o.partner_id, o.day) for o in created))
         return created
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
-        from django.db import transaction
-
-        from partnerships.services.rollups import metric_rollups_recompute, partner_months_of
         objs = list(objs)
         with transaction.atomic():
+            rollup_lock()  # before the daily rows: the order bulk loads take them in
             before = partner_months_of(self.filter(pk__in=[o.pk for o in objs]).values_list("partner_id", "day"))
             count = super().bulk_update(objs, fields, *args, **kwargs)
             metric_rollups_recompute(partner_months=before | partner_months_of((o.partner_id, o.day) for o in objs))
         return count
 
     def update(self, **kwargs: Any) -> int:
-        from django.db import transaction
-
-        from partnerships.services.rollups import metric_rollups_recompute
         with transaction.atomic():
+            rollup_lock()  # before the daily rows: the order bulk loads take them in
             before = self._touched()
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
-            after = self.model._default_manager.filter(pk__in=pks)._touched() if pks else set()
+            after = partner_months_of(self.model._default_manager.filter(pk__in=pks).values_list("partner_id", "day"))
             metric_rollups_recompute(partner_months=before | after)
         return count
 
     update.alters_data = True  # type: ignore[attr-defined]
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        from django.db import transaction
-
-        from partnerships.services.rollups import metric_rollups_recompute
         with transaction.atomic():
+            rollup_lock()  # before the daily rows: the order bulk loads take them in
             before = self._touched()
             result = super().delete()
             metric_rollups_recompute(partner_months=before)
