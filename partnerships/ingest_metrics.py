@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.tasks import enqueue
 from ingestion import fields, guards
@@ -156,9 +157,11 @@ def metric_block_check() -> Callable[[str], bool]:
     return clean
 
 
-def _merge_sql(stage: str, returning: bool) -> str:
+def _merge_sql(stage: str, returning: bool, *, rollups_kept: bool = True) -> str:
     metric, partner = DailyMetric._meta.db_table, Partner._meta.db_table
     counts = ", ".join(COUNTS)
+    if rollups_kept and connection.vendor == "postgresql":  # the rollups' change in the same statement
+        return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning)
     return f"""
         INSERT INTO {metric} AS t (partner_id, day, {counts})
         SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}
@@ -213,11 +216,12 @@ SPEC = IngestSpec(
     block_check=metric_block_check,
     period_input=guards.DAILY_METRICS,
     # The monthly rollups change with the daily rows, in the merge's transaction.
-    before_merge=lambda stage: rollups.rollup_delta_capture(_rollup_source(stage)),
-    after_merge=rollups.rollup_delta_apply,
+    before_merge=lambda stage: rollups.rollup_merge_before(_rollup_source(stage)),
+    after_merge=rollups.rollup_merge_after,
 )
 # Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it).
-SPEC_WITHOUT_ROLLUPS = dataclasses.replace(SPEC, before_merge=None, after_merge=None)
+SPEC_WITHOUT_ROLLUPS = dataclasses.replace(SPEC, before_merge=None, after_merge=None,
+                                           merge_sql=functools.partial(_merge_sql, rollups_kept=False))
 
 
 def daily_metrics_ingest(*, job_id: int, refresh: bool = True, rollups_kept: bool = True) -> ImportJob:

@@ -58,6 +58,8 @@ class StagedMerge:
                 outcome.rows_loaded = len(changed)
                 outcome.partner_ids = {partner_id for partner_id, _ in changed}
                 outcome.partner_months = guards.partner_months(changed)
+            elif cursor.description is not None:  # a statement that SELECTs its count (rollups: one WITH)
+                outcome.rows_loaded = int(cursor.fetchone()[0])
             else:
                 outcome.rows_loaded = max(cursor.rowcount, 0)
 

@@ -3,9 +3,10 @@
 Three ways, all set-based SQL on PostgreSQL and SQLite, all inside the writer's transaction and under the lock bulk
 loads of daily metrics take (so a rollup row is never written by two transactions at once):
 
-- the bulk merge adds each load's change: ``rollup_delta_capture`` (before the upsert) stores, per partner and
-  month, the new values minus the stored ones of the rows the load changes; ``rollup_delta_apply`` (after it) adds
-  them. A lowered daily peak cannot be subtracted: those few partner-months are recomputed.
+- the bulk merge adds each load's change, per partner and month: the new values minus the stored ones of the rows
+  the load changes. On PostgreSQL in the merge's own statement (``rollup_merge_sql``); on SQLite
+  ``rollup_delta_capture`` stores the change before the upsert and ``rollup_delta_apply`` adds it after. A lowered
+  daily peak cannot be subtracted: those few partner-months are recomputed.
 - every other writer (the ORM, the admin's spreadsheet import) recomputes the partner-months it touched
   (``metric_rollups_recompute``);
 - ``metric_rollups_rebuild`` recomputes whole months (a migration, a repair), ``metric_rollups_mismatches``
@@ -24,6 +25,7 @@ from core.sql import date_param, drop_temporary, execute, fetchall, materialise
 SUMMED = ("views", "qualified_views", "likes", "comments", "shares")
 ROLLUP_COLUMNS = ("partner_id", "month", *SUMMED, "peak_qualified_views", "days")
 DELTA_TABLE = "cp_metric_rollup_delta"
+LOWERED_TABLE = "cp_metric_rollup_lowered"  # partner-months whose peak a merge may have lowered (PostgreSQL)
 KEYS_TABLE = "cp_metric_rollup_keys"
 LOCK_NAME = "ingest:partnerships_dailymetric"  # partnerships.ingest_metrics.LOCK_NAME (checked by a test)
 
@@ -70,12 +72,12 @@ def _aggregate(where: str, join: str = "") -> str:
             f"FROM {metric} m {join} WHERE {where} GROUP BY m.partner_id, {month_of('m.day')}")
 
 
-def _recompute_keys() -> None:
-    """Replace the rollup rows of the (partner_id, month) pairs in KEYS_TABLE by the sums of their daily rows."""
+def _recompute_keys(keys: str = KEYS_TABLE) -> None:
+    """Replace the rollup rows of the (partner_id, month) pairs in table ``keys`` by the sums of their daily rows."""
     _, rollup = _tables()
-    execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {KEYS_TABLE} k "
+    execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {keys} k "
             f"WHERE k.partner_id = {rollup}.partner_id AND k.month = {rollup}.month)")
-    join = (f"JOIN {KEYS_TABLE} k ON k.partner_id = m.partner_id AND m.day >= k.month "
+    join = (f"JOIN {keys} k ON k.partner_id = m.partner_id AND m.day >= k.month "
             f"AND m.day < {next_month('k.month')}")
     execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}")
 
@@ -142,6 +144,61 @@ def metric_rollups_mismatches(*, months: Sequence[dt.date] | None = None) -> lis
         SELECT partner_id, month FROM (SELECT * FROM ({rolled}) c EXCEPT SELECT * FROM ({daily}) d) y
         ORDER BY 1, 2""", {**params})
     return [(int(partner_id), dt.date.fromisoformat(str(month)[:10])) for partner_id, month in rows]
+
+
+# --- the bulk merge -----------------------------------------------------------------------------------------------
+
+def rollup_merge_before(source_sql: str) -> None:
+    """Before the merge's upsert: on PostgreSQL the table the merge statement (rollup_merge_sql) names the
+    partner-months whose peak may have gone down in; on SQLite the change of the rollups (rollup_delta_capture)."""
+    if connection.vendor == "postgresql":
+        drop_temporary(LOWERED_TABLE)
+        execute(f"CREATE TEMPORARY TABLE {LOWERED_TABLE} (partner_id bigint, month date)")
+    else:
+        rollup_delta_capture(source_sql)
+
+
+def rollup_merge_after() -> int:
+    """After the merge's upsert: recompute the partner-months whose peak may have gone down (PostgreSQL: the
+    rollups changed with the upsert); on SQLite add the captured change first (rollup_delta_apply)."""
+    if connection.vendor != "postgresql":
+        return rollup_delta_apply()
+    try:
+        _recompute_keys(LOWERED_TABLE)
+    finally:
+        drop_temporary(LOWERED_TABLE)
+    return 0
+
+
+def rollup_merge_sql(upsert: str, returning: bool) -> str:
+    """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
+    WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
+    reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
+    changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
+    rows' (partner_id, day) when ``returning``, else their count."""
+    metric, rollup = _tables()
+    new = ", ".join(f"t.{name}" for name in SUMMED)
+    changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
+    peak = "peak_qualified_views"
+    added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
+    return f"""
+        WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.xmax = 0) AS inserted),
+        old AS (
+            SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in SUMMED)}
+            FROM up JOIN {metric} o ON o.partner_id = up.partner_id AND o.day = up.day WHERE NOT up.inserted),
+        delta AS (
+            SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, MAX(u.qualified_views) AS {peak},
+                   COUNT(*) FILTER (WHERE u.inserted) AS days,
+                   bool_or(o.qualified_views > u.qualified_views) AS lowered
+            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day
+            GROUP BY u.partner_id, {month_of("u.day")}),
+        lowered AS (INSERT INTO {LOWERED_TABLE} (partner_id, month) SELECT partner_id, month FROM delta WHERE lowered),
+        rolled AS (
+            INSERT INTO {rollup} AS r ({", ".join(ROLLUP_COLUMNS)})
+            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta
+            ON CONFLICT (partner_id, month) DO UPDATE SET {added},
+                {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
+        SELECT {"partner_id, day FROM up" if returning else "count(*) FROM up"}"""
 
 
 def rollup_delta_capture(source_sql: str) -> None:

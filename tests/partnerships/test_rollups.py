@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.celery import app as celery_app
+from ingestion.engine import merge
 from ingestion.jobs import import_job_create
 from ingestion.models import ImportJob
 from partnerships import ingest_metrics
@@ -213,3 +214,15 @@ def test_a_spreadsheet_preview_leaves_the_rollups_as_they_were(partners):
     DailyMetricResource().import_data(dataset, dry_run=True, use_transactions=True)
 
     assert stored_rollups() == before
+
+
+def test_a_load_too_large_to_list_its_partners_counts_its_rows_and_keeps_the_rollups(partners, tmp_path, monkeypatch):
+    # Above the listing limit the merge only counts the rows it changed (on PostgreSQL: the count the statement
+    # that also changes the rollups selects).
+    monkeypatch.setattr(merge, "PARTNER_LIST_LIMIT", 1)
+    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    rows = [("ana", last_month, 5, 5, 0, 0, 0), ("ben", last_month, 6, 1, 0, 0, 0), ("ben", TODAY, 1, 1, 1, 1, 1)]
+    assert bulk_load(tmp_path, rows).rows_loaded == 3
+    assert bulk_load(tmp_path, [("ana", last_month, 2, 2, 0, 0, 0), *rows[1:]]).rows_loaded == 1
+    assert_rollups_equal_daily_rows()
+    assert MonthlyMetricRollup.objects.get(partner=partners["ana"], month=last_month).peak_qualified_views == 2
