@@ -37,8 +37,8 @@ def _tables() -> tuple[str, str]:
 
 def month_of(expression: str) -> str:
     """SQL: the first day of the month of the date ``expression``."""
-    if connection.vendor == "postgresql":
-        return f"CAST(date_trunc('month', {expression}) AS date)"
+    if connection.vendor == "postgresql":  # date arithmetic: no detour through a timestamp and the session's zone
+        return f"({expression} - CAST(EXTRACT(DAY FROM {expression}) AS integer) + 1)"
     return f"date({expression}, 'start of month')"
 
 
