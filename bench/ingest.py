@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import random
 import re
@@ -125,8 +126,8 @@ def prepare_database(server: str, name: str, partners: int, reuse: bool, media: 
     return db_url
 
 
-def generate_metrics(path: Path, rows: int, seed: int = 20261101) -> None:
-    """One day for partners creator1..creatorN, in the pipeline's column order; heavy-tailed audiences."""
+def generate_metrics(path: Path, rows: int, seed: int = 20261101, day: dt.date = DAY) -> None:
+    """One day (``day``) for partners creator1..creatorN, in the pipeline's column order; heavy-tailed audiences."""
     if path.exists():
         return
     log(f"writing {path.name}")
@@ -134,11 +135,11 @@ def generate_metrics(path: Path, rows: int, seed: int = 20261101) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(HEADER)
-        day = DAY.isoformat()
+        iso = day.isoformat()
         for index in range(1, rows + 1):
             views = int(20 / (1 - rng.random()) ** (1 / 1.3)) if rng.random() > 0.08 else 0
             views = min(views, 5_000_000)
-            writer.writerow([f"creator{index}", day, views, views * 7 // 10, views // 12, views // 90, views // 150,
+            writer.writerow([f"creator{index}", iso, views, views * 7 // 10, views // 12, views // 90, views // 150,
                              rng.randint(100, 3_000_000), rng.randint(0, 4)])
 
 

@@ -23,6 +23,7 @@ from partnerships.services.enrolments import (
     enrolment_withdraw,
 )
 from partnerships.services.partners import partner_suspend
+from partnerships.services.rollups import metric_rollups_rebuild
 from partnerships.services.statistics import partner_statistics_refresh
 
 SEED = 20201  # fixed: the same partners, metrics and decisions on every run
@@ -189,6 +190,7 @@ def seed_demo(*, partners: int = 3000, today: dt.date | None = None) -> SeedSumm
                     rows = []
             cursor.executemany(insert, rows)
             metric_count += len(rows)
+        metric_rollups_rebuild()  # the rows went straight into the table: their months are summed once
         partner_statistics_refresh(as_of=today - dt.timedelta(days=1))
 
     # Applications go through the real services (each in its own transaction, as in production).

@@ -3,11 +3,13 @@ followers, posts. One row per partner and day; loading a day again replaces that
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.tasks import enqueue
 from ingestion import fields, guards
@@ -17,6 +19,7 @@ from ingestion.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
 from ingestion.models import ImportJob
 from ingestion.registry import IngestionKind
 from partnerships.models import DailyMetric, Partner
+from partnerships.services import rollups
 
 COUNTS = ("views", "qualified_views", "likes", "comments", "shares", "followers", "posts")
 COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + tuple(
@@ -154,9 +157,11 @@ def metric_block_check() -> Callable[[str], bool]:
     return clean
 
 
-def _merge_sql(stage: str, returning: bool) -> str:
+def _merge_sql(stage: str, returning: bool, *, rollups_kept: bool = True) -> str:
     metric, partner = DailyMetric._meta.db_table, Partner._meta.db_table
     counts = ", ".join(COUNTS)
+    if rollups_kept and connection.vendor == "postgresql":  # the rollups' change in the same statement
+        return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning)
     return f"""
         INSERT INTO {metric} AS t (partner_id, day, {counts})
         SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}
@@ -166,6 +171,13 @@ def _merge_sql(stage: str, returning: bool) -> str:
         WHERE ({", ".join(f"t.{name}" for name in COUNTS)}) <> ({", ".join(f"excluded.{name}" for name in COUNTS)})
         {"RETURNING partner_id, day" if returning else ""}
     """
+
+
+def _rollup_source(stage: str) -> str:
+    """The staged rows as the daily rows they will be, for the rollups' change (partnerships.services.rollups)."""
+    summed = ", ".join(f"s.{name}" for name in rollups.SUMMED)
+    partner = Partner._meta.db_table
+    return f"SELECT p.id AS partner_id, s.day, {summed} FROM {stage} s JOIN {partner} p ON p.handle = s.handle"
 
 
 def refresh_statistics(outcome: Outcome) -> str:
@@ -203,13 +215,20 @@ SPEC = IngestSpec(
     fast_path=metric_fast_path,
     block_check=metric_block_check,
     period_input=guards.DAILY_METRICS,
+    # The monthly rollups change with the daily rows, in the merge's transaction.
+    before_merge=lambda stage: rollups.rollup_merge_before(_rollup_source(stage)),
+    after_merge=rollups.rollup_merge_after,
 )
+# Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it).
+SPEC_WITHOUT_ROLLUPS = dataclasses.replace(SPEC, before_merge=None, after_merge=None,
+                                           merge_sql=functools.partial(_merge_sql, rollups_kept=False))
 
 
-def daily_metrics_ingest(*, job_id: int, refresh: bool = True) -> ImportJob:
+def daily_metrics_ingest(*, job_id: int, refresh: bool = True, rollups_kept: bool = True) -> ImportJob:
     """Load a metrics job's file (see ingestion.engine for the guarantees). ``refresh`` false leaves
-    the statistics as they are (the benchmark times them apart)."""
-    return ingest_run(job_id=job_id, spec=SPEC, after_load=refresh)
+    the statistics as they are (the benchmark times them apart); ``rollups_kept`` false leaves the monthly rollups
+    stale (the benchmark measures their upkeep with it; nothing else may)."""
+    return ingest_run(job_id=job_id, spec=SPEC if rollups_kept else SPEC_WITHOUT_ROLLUPS, after_load=refresh)
 
 
 def _start(job_id: int) -> None:

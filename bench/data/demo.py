@@ -34,6 +34,7 @@ def load_demo_database(partners: int, days: int) -> dict:
     step("partners", lambda: load_partners(partners))
     step("partner categories (m2m)", load_categories)
     step(f"daily metrics ({days} days per partner)", lambda: load_metrics(days, today))
+    step("monthly rollups (metric_rollups_rebuild)", rebuild_rollups)
     step("VACUUM ANALYZE partners, metrics", lambda: vacuum(Partner, Partner.categories.through, DailyMetric))
     # The nightly job runs with the server's settings, so the load's session settings are put back first.
     execute("RESET ALL")
@@ -145,6 +146,12 @@ def load_categories() -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"ids": ids, "step": len(ids) // 3, "n": len(ids)})
         return cursor.rowcount
+
+
+def rebuild_rollups() -> int:
+    """The monthly rollups of the rows loaded straight into the table (partnerships.services.rollups)."""
+    from partnerships.services.rollups import metric_rollups_rebuild
+    return metric_rollups_rebuild()
 
 
 def load_metrics(days: int, today: dt.date) -> int:

@@ -88,6 +88,7 @@ def load_pooled_database(partners: int) -> dict:
     step("partners", lambda: load_partners(partners))
     step("enrolments (approved)", load_enrolments)
     step(f"daily metrics ({DAYS} days per partner)", load_metrics)
+    step("monthly rollups (metric_rollups_rebuild)", rebuild_rollups)
     execute("RESET ALL")
     step("VACUUM ANALYZE", lambda: execute("VACUUM (ANALYZE)"))
     execute("CHECKPOINT")
@@ -161,6 +162,12 @@ def load_enrolments() -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"program": program.pk, "from": APPROVED_FROM, "month": month_start})
         return cursor.rowcount
+
+
+def rebuild_rollups() -> int:
+    """The monthly rollups of the rows loaded straight into the table (partnerships.services.rollups)."""
+    from partnerships.services.rollups import metric_rollups_rebuild
+    return metric_rollups_rebuild()
 
 
 def load_metrics() -> int:

@@ -7,6 +7,7 @@ are stale when it commits."""
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,15 @@ class StagedMerge:
                         self._set_check(check)
                 if self.outcome.rows_staged == 0:
                     return
+            if self.spec.before_merge is not None:
+                started = time.perf_counter()
+                self.spec.before_merge(self.stage.name)
+                self.outcome.seconds["merge_before"] = time.perf_counter() - started
             self._upsert()
+            if self.spec.after_merge is not None:
+                started = time.perf_counter()
+                self.spec.after_merge()
+                self.outcome.seconds["merge_after"] = time.perf_counter() - started
             if self.spec.period_input and self.outcome.rows_loaded:
                 if self.outcome.partner_months is None:
                     with connection.cursor() as cursor:
@@ -87,6 +96,8 @@ class StagedMerge:
                 outcome.rows_loaded = len(changed)
                 outcome.partner_ids = {partner_id for partner_id, _ in changed}
                 outcome.partner_months = guards.partner_months(changed)
+            elif cursor.description is not None:  # a statement that SELECTs its count (rollups: one WITH)
+                outcome.rows_loaded = int(cursor.fetchone()[0])
             else:
                 outcome.rows_loaded = max(cursor.rowcount, 0)
 

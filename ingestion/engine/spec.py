@@ -81,6 +81,10 @@ class IngestSpec:
     # An input that period guards watch (ingestion.guards): after a load that changed rows, they hear
     # which partners and months changed. The staging table then has a ``day`` column.
     period_input: str = ""
+    # Inside the merge's transaction, under its lock: before the upsert (given the staging table) and after it.
+    # Daily metrics keep their monthly rollups with them (partnerships.services.rollups).
+    before_merge: Callable[[str], None] | None = None
+    after_merge: Callable[[], object] | None = None
 
 
 @dataclass

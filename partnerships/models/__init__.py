@@ -27,10 +27,12 @@ from partnerships.models.programs import (
     Program,
     validate_time_zone,
 )
+from partnerships.models.rollups import DailyMetricQuerySet, MonthlyMetricRollup
 
 __all__ = [
     "CAMPAIGN_BRIEF_MAX", "CAMPAIGN_DELIVERABLES_MAX", "CAMPAIGN_NAME_MAX", "INVITATION_MESSAGE_MAX",
     "SHORTLIST_NOTE_MAX", "ApiToken", "Brand", "BrandMembership", "Campaign", "Category", "DailyMetric", "Enrolment",
-    "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation", "Partner", "PartnerQuerySet",
+    "DailyMetricQuerySet", "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation",
+    "MonthlyMetricRollup", "Partner", "PartnerQuerySet",
     "PartnerStatistics", "Program", "ShortlistEntry", "length_at_most", "validate_time_zone",
 ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_VALIDATOR
+from partnerships.models.rollups import DailyMetricQuerySet
+from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
 
 
 class Category(models.Model):
@@ -133,7 +137,9 @@ class PartnerStatistics(models.Model):
 
 
 class DailyMetric(models.Model):
-    """One partner's figures for one day, as the data pipeline delivers them."""
+    """One partner's figures for one day, as the data pipeline delivers them. Every write keeps the monthly
+    rollups (partnerships.models.rollups): the ORM's through save/delete and DailyMetricQuerySet, the bulk merge
+    through partnerships.services.rollups."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_metrics")
     day = models.DateField()
@@ -144,6 +150,8 @@ class DailyMetric(models.Model):
     shares = models.PositiveBigIntegerField(default=0)
     followers = models.PositiveBigIntegerField(default=0, help_text="Follower count at the end of the day.")
     posts = models.PositiveIntegerField(default=0, help_text="Posts published that day.")
+
+    objects = DailyMetricQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -161,3 +169,21 @@ class DailyMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} on {self.day}"
+
+    # The ORM's single-row writes keep the partner-month's rollup, in the same transaction (no signal: the
+    # queryset's bulk writes need the same hook, and a signal is easy to miss when reading the model).
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            rollup_lock()  # before the daily row: the order bulk loads take them in
+            before = set()
+            if self.pk is not None:
+                before = partner_months_of(DailyMetric.objects.filter(pk=self.pk).values_list("partner_id", "day"))
+            super().save(*args, **kwargs)
+            metric_rollups_recompute(partner_months=before | partner_months_of([(self.partner_id, self.day)]))
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            rollup_lock()  # before the daily row: the order bulk loads take them in
+            result = super().delete(*args, **kwargs)
+            metric_rollups_recompute(partner_months=partner_months_of([(self.partner_id, self.day)]))
+        return result

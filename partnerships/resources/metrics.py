@@ -15,6 +15,7 @@ from partnerships.ingest_metrics import COUNTS, REFRESH_STATISTICS_TASK, metric_
 from partnerships.ingest_metrics import LOCK_NAME as METRICS_LOCK_NAME
 from partnerships.models import DailyMetric
 from partnerships.resources.rows import PartnerRowsResource
+from partnerships.services.rollups import metric_rollups_recompute, partner_months_of
 
 
 class DailyMetricResource(PartnerRowsResource):
@@ -48,6 +49,10 @@ class DailyMetricResource(PartnerRowsResource):
             if problems:
                 raise RowRejected(problems)
         return clean
+
+    def after_upsert(self, rows):
+        # A spreadsheet holds at most a few thousand rows: its partner-months are recomputed from the daily rows.
+        metric_rollups_recompute(partner_months=partner_months_of((row[0], row[1]) for row in rows))
 
     def after_write(self, partner_ids):
         ids = sorted(partner_ids) if len(partner_ids) <= PARTNER_LIST_LIMIT else None

@@ -114,6 +114,9 @@ class PartnerRowsResource(SpreadsheetResource):
     def after_write(self, partner_ids: set[int]) -> None:
         pass
 
+    def after_upsert(self, rows: list[tuple]) -> None:
+        """In the write's transaction, after a batch of rows (key values, then value fields) was written."""
+
     # --- once per file -----------------------------------------------------------------------------
     def before_import(self, dataset, **kwargs):
         self.lines = getattr(dataset, "spreadsheet_lines", None)
@@ -232,6 +235,7 @@ class PartnerRowsResource(SpreadsheetResource):
                 columns = [(name, self.db_types[name]) for name in self.key_fields + self.value_fields]
                 upsert_rows(table=self._meta.model._meta.db_table, columns=columns, conflict=self.key_fields,
                             rows=self.pending)
+                self.after_upsert(self.pending)
                 self.written_partner_ids.update(row[0] for row in self.pending)
                 day = self.key_fields.index("day")
                 self.written_partner_months.update((row[0], row[day].replace(day=1)) for row in self.pending)

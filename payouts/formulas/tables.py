@@ -3,7 +3,7 @@ changed choice value reaches every statement (formulas, settlement, ledger, reco
 
 from __future__ import annotations
 
-from partnerships.models import DailyMetric, Enrolment, EnrolmentSuspension, Partner, Program
+from partnerships.models import DailyMetric, Enrolment, EnrolmentSuspension, MonthlyMetricRollup, Partner, Program
 from payouts.models.batches import Payment, PaymentItem
 from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -30,6 +30,7 @@ PROGRAM_TABLE = Program._meta.db_table
 ENROLMENT_TABLE = Enrolment._meta.db_table
 SUSPENSION_TABLE = EnrolmentSuspension._meta.db_table
 DAILY_METRIC_TABLE = DailyMetric._meta.db_table
+ROLLUP_TABLE = MonthlyMetricRollup._meta.db_table
 PAYMENT_TABLE = Payment._meta.db_table
 PAYMENT_ITEM_TABLE = PaymentItem._meta.db_table
 

@@ -1,0 +1,239 @@
+"""Keeping the monthly rollups of daily metrics (partnerships.models.rollups) equal to the daily rows' sums.
+
+Three ways, all set-based SQL on PostgreSQL and SQLite, all inside the writer's transaction and under the lock bulk
+loads of daily metrics take (so a rollup row is never written by two transactions at once):
+
+- the bulk merge adds each load's change, per partner and month: the new values minus the stored ones of the rows
+  the load changes. On PostgreSQL in the merge's own statement (``rollup_merge_sql``); on SQLite
+  ``rollup_delta_capture`` stores the change before the upsert and ``rollup_delta_apply`` adds it after. A lowered
+  daily peak cannot be subtracted: those few partner-months are recomputed.
+- every other writer (the ORM, the admin's spreadsheet import) recomputes the partner-months it touched
+  (``metric_rollups_recompute``);
+- ``metric_rollups_rebuild`` recomputes whole months (a migration, a repair), ``metric_rollups_mismatches``
+  lists the partner-months where rollups and daily rows disagree (manage.py rebuild_metric_rollups --check).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, transaction
+
+from core.sql import date_param, drop_temporary, execute, fetchall, materialise
+
+SUMMED = ("views", "qualified_views", "likes", "comments", "shares")
+ROLLUP_COLUMNS = ("partner_id", "month", *SUMMED, "peak_qualified_views", "days")
+DELTA_TABLE = "cp_metric_rollup_delta"
+LOWERED_TABLE = "cp_metric_rollup_lowered"  # partner-months whose peak a merge may have lowered (PostgreSQL)
+KEYS_TABLE = "cp_metric_rollup_keys"
+LOCK_NAME = "ingest:partnerships_dailymetric"  # partnerships.ingest_metrics.LOCK_NAME (checked by a test)
+
+
+def _tables() -> tuple[str, str]:
+    from partnerships.models import DailyMetric, MonthlyMetricRollup
+    return DailyMetric._meta.db_table, MonthlyMetricRollup._meta.db_table
+
+
+def month_of(expression: str) -> str:
+    """SQL: the first day of the month of the date ``expression``."""
+    if connection.vendor == "postgresql":  # date arithmetic: no detour through a timestamp and the session's zone
+        return f"({expression} - CAST(EXTRACT(DAY FROM {expression}) AS integer) + 1)"
+    return f"date({expression}, 'start of month')"
+
+
+def next_month(expression: str) -> str:
+    """SQL: the first day of the month after the month starting on ``expression``."""
+    if connection.vendor == "postgresql":
+        return f"CAST({expression} + interval '1 month' AS date)"
+    return f"date({expression}, '+1 month')"
+
+
+def partner_months_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[int, dt.date]]:
+    """(partner, month) of each (partner, day)."""
+    months = set()
+    for partner_id, day in pairs:
+        day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
+        months.add((int(partner_id), day.replace(day=1)))
+    return months
+
+
+def rollup_lock() -> None:
+    """Inside a transaction: wait for other writers of daily metrics (PostgreSQL; SQLite writes one at a time)."""
+    if connection.vendor == "postgresql":
+        execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [LOCK_NAME])
+
+
+def _aggregate(where: str, join: str = "") -> str:
+    metric, _ = _tables()
+    sums = ", ".join(f"SUM(m.{name}) AS {name}" for name in SUMMED)
+    return (f"SELECT m.partner_id, {month_of('m.day')} AS month, {sums}, "
+            "MAX(m.qualified_views) AS peak_qualified_views, COUNT(*) AS days "
+            f"FROM {metric} m {join} WHERE {where} GROUP BY m.partner_id, {month_of('m.day')}")
+
+
+def _recompute_keys(keys: str = KEYS_TABLE) -> None:
+    """Replace the rollup rows of the (partner_id, month) pairs in table ``keys`` by the sums of their daily rows."""
+    _, rollup = _tables()
+    execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {keys} k "
+            f"WHERE k.partner_id = {rollup}.partner_id AND k.month = {rollup}.month)")
+    join = (f"JOIN {keys} k ON k.partner_id = m.partner_id AND m.day >= k.month "
+            f"AND m.day < {next_month('k.month')}")
+    execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}")
+
+
+@transaction.atomic
+def metric_rollups_recompute(*, partner_months: Iterable[tuple[int, dt.date]]) -> int:
+    """Recompute the rollups of these (partner, month) pairs from the daily rows, set-based: one row per pair that
+    has daily rows, none for a pair that has none. Returns the number of pairs."""
+    pairs = sorted(set(partner_months))
+    if not pairs:
+        return 0
+    rollup_lock()
+    drop_temporary(KEYS_TABLE)
+    execute(f"CREATE TEMPORARY TABLE {KEYS_TABLE} (partner_id bigint, month date)")
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {KEYS_TABLE} (partner_id, month) VALUES (%s, %s)",
+                           [(partner_id, date_param(month)) for partner_id, month in pairs])
+    try:
+        _recompute_keys()
+    finally:
+        drop_temporary(KEYS_TABLE)
+    return len(pairs)
+
+
+def _months_where(months: Sequence[dt.date] | None, column: str, params: dict) -> str:
+    if months is None:
+        return "true"
+    ranges = []
+    for index, month in enumerate(sorted({month.replace(day=1) for month in months})):
+        after = (month + dt.timedelta(days=32)).replace(day=1)
+        params[f"from{index}"], params[f"to{index}"] = date_param(month), date_param(after)
+        ranges.append(f"({column} >= %(from{index})s AND {column} < %(to{index})s)")
+    return "(" + " OR ".join(ranges) + ")" if ranges else "false"
+
+
+@transaction.atomic
+def metric_rollups_rebuild(*, months: Sequence[dt.date] | None = None) -> int:
+    """Recompute the rollups of these months (every month when None) from the daily rows in two statements.
+    Returns the number of rollup rows written."""
+    _, rollup = _tables()
+    rollup_lock()
+    params: dict = {}
+    execute(f"DELETE FROM {rollup} WHERE {_months_where(months, 'month', params)}", params)
+    params = {}
+    return execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) "
+                   f"{_aggregate(_months_where(months, 'm.day', params))}", params)
+
+
+def metric_rollups_mismatches(*, months: Sequence[dt.date] | None = None) -> list[tuple[int, dt.date]]:
+    """The (partner, month) pairs, in order, whose rollup row differs from their daily rows' sums (or is missing,
+    or has no daily rows left). Empty when the invariant holds."""
+    _, rollup = _tables()
+    daily_params: dict = {}
+    daily = _aggregate(_months_where(months, "m.day", daily_params))
+    rolled_params: dict = {}
+    rolled = (f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM {rollup} "
+              f"WHERE {_months_where(months, 'month', rolled_params)}")
+    # The same parameters, renamed apart for each side.
+    rolled = rolled.replace("%(from", "%(rfrom").replace("%(to", "%(rto")
+    params = {**daily_params, **{f"r{name}": value for name, value in rolled_params.items()}}
+    rows = fetchall(f"""
+        SELECT partner_id, month FROM (SELECT * FROM ({daily}) a EXCEPT SELECT * FROM ({rolled}) b) x
+        UNION
+        SELECT partner_id, month FROM (SELECT * FROM ({rolled}) c EXCEPT SELECT * FROM ({daily}) d) y
+        ORDER BY 1, 2""", {**params})
+    return [(int(partner_id), dt.date.fromisoformat(str(month)[:10])) for partner_id, month in rows]
+
+
+# --- the bulk merge -----------------------------------------------------------------------------------------------
+
+def rollup_merge_before(source_sql: str) -> None:
+    """Before the merge's upsert: on PostgreSQL the table the merge statement (rollup_merge_sql) names the
+    partner-months whose peak may have gone down in; on SQLite the change of the rollups (rollup_delta_capture)."""
+    if connection.vendor == "postgresql":
+        drop_temporary(LOWERED_TABLE)
+        execute(f"CREATE TEMPORARY TABLE {LOWERED_TABLE} (partner_id bigint, month date)")
+    else:
+        rollup_delta_capture(source_sql)
+
+
+def rollup_merge_after() -> int:
+    """After the merge's upsert: recompute the partner-months whose peak may have gone down (PostgreSQL: the
+    rollups changed with the upsert); on SQLite add the captured change first (rollup_delta_apply)."""
+    if connection.vendor != "postgresql":
+        return rollup_delta_apply()
+    try:
+        _recompute_keys(LOWERED_TABLE)
+    finally:
+        drop_temporary(LOWERED_TABLE)
+    return 0
+
+
+def rollup_merge_sql(upsert: str, returning: bool) -> str:
+    """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
+    WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
+    reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
+    changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
+    rows' (partner_id, day) when ``returning``, else their count."""
+    metric, rollup = _tables()
+    new = ", ".join(f"t.{name}" for name in SUMMED)
+    changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
+    peak = "peak_qualified_views"
+    added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
+    return f"""
+        WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.xmax = 0) AS inserted),
+        old AS (
+            SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in SUMMED)}
+            FROM up JOIN {metric} o ON o.partner_id = up.partner_id AND o.day = up.day WHERE NOT up.inserted),
+        delta AS (
+            SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, MAX(u.qualified_views) AS {peak},
+                   COUNT(*) FILTER (WHERE u.inserted) AS days,
+                   bool_or(o.qualified_views > u.qualified_views) AS lowered
+            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day
+            GROUP BY u.partner_id, {month_of("u.day")}),
+        lowered AS (INSERT INTO {LOWERED_TABLE} (partner_id, month) SELECT partner_id, month FROM delta WHERE lowered),
+        rolled AS (
+            INSERT INTO {rollup} AS r ({", ".join(ROLLUP_COLUMNS)})
+            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta
+            ON CONFLICT (partner_id, month) DO UPDATE SET {added},
+                {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
+        SELECT {"partner_id, day FROM up" if returning else "count(*) FROM up"}"""
+
+
+def rollup_delta_capture(source_sql: str) -> None:
+    """Before an upsert of daily rows: store, per partner and month, what the rows of ``source_sql`` (partner_id,
+    day and the SUMMED columns, one row per key) change in the sums, counting the rows that are new, the largest
+    new qualified views, and whether a stored qualified views goes down. Rows equal in every SUMMED column change
+    nothing and are left out."""
+    metric, _ = _tables()
+    changes = ", ".join(f"SUM(n.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
+    differs = " OR ".join(f"o.{name} <> n.{name}" for name in SUMMED)
+    materialise(DELTA_TABLE, f"""
+        SELECT n.partner_id, {month_of('n.day')} AS month, {changes},
+               MAX(n.qualified_views) AS peak_qualified_views,
+               SUM(CASE WHEN o.partner_id IS NULL THEN 1 ELSE 0 END) AS days,
+               MAX(CASE WHEN o.qualified_views > n.qualified_views THEN 1 ELSE 0 END) AS lowered
+        FROM ({source_sql}) n LEFT JOIN {metric} o ON o.partner_id = n.partner_id AND o.day = n.day
+        WHERE o.partner_id IS NULL OR {differs}
+        GROUP BY n.partner_id, {month_of('n.day')}""")
+
+
+def rollup_delta_apply() -> int:
+    """After the upsert: add the captured change to the rollups, then recompute the partner-months whose peak may
+    have gone down. Returns the number of partner-months changed."""
+    _, rollup = _tables()
+    peak = "peak_qualified_views"
+    added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
+    try:
+        changed = execute(f"""
+            INSERT INTO {rollup} AS r ({', '.join(ROLLUP_COLUMNS)})
+            SELECT {', '.join(ROLLUP_COLUMNS)} FROM {DELTA_TABLE} WHERE true
+            ON CONFLICT (partner_id, month) DO UPDATE SET {added},
+                {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END""")
+        drop_temporary(KEYS_TABLE)
+        materialise(KEYS_TABLE, f"SELECT partner_id, month FROM {DELTA_TABLE} WHERE lowered = 1")
+        _recompute_keys()
+    finally:
+        drop_temporary(DELTA_TABLE, KEYS_TABLE)
+    return max(changed, 0)
