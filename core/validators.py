@@ -8,6 +8,13 @@ from collections.abc import Iterable
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
+# A day's count (views, likes, followers…): nothing real comes near 10**15, and a month of such days still sums
+# within a bigint (the monthly rollups hold sums of up to 31 of them).
+MAX_DAILY_COUNT = 10**15 - 1
+DAILY_COUNT_VALIDATORS = [
+    MaxValueValidator(MAX_DAILY_COUNT, f"Use a count up to {MAX_DAILY_COUNT:,}: no day has more."),
+]
+
 COUNTRY_CODE_PATTERN = re.compile(r"[A-Z]{2}")
 CURRENCY_CODE_PATTERN = re.compile(r"[A-Z]{3}")
 HANDLE_PATTERN = re.compile(r"[a-z0-9._]{2,40}")

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from core.validators import CURRENCY_CODE_PATTERN as CURRENCY_PATTERN
-from core.validators import HANDLE_PATTERN
+from core.validators import HANDLE_PATTERN, MAX_DAILY_COUNT
 from ingestion.exceptions import (
     BAD_COUNT,
     BAD_CURRENCY,
@@ -27,7 +27,7 @@ from ingestion.exceptions import (
     VALUE_NOT_UTF8,
 )
 
-MAX_COUNT = 2**63 - 1  # PostgreSQL bigint
+MAX_COUNT = MAX_DAILY_COUNT  # a day of a month whose sum must stay within bigint (core.validators)
 _UNDECODABLE = re.compile("[\udc80-\udcff]+")  # bytes that were not UTF-8, kept by the "surrogateescape" decoder
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 DISPLAY_LIMIT = 120

@@ -91,7 +91,7 @@ def metric_parser() -> Callable[[Sequence[str]], tuple[str, ...]]:
         digits = "".join(counts)
         if (handle_ok(handle) is not None and len(day) == 10 and day[4] == "-" and day[7] == "-"
                 and day <= latest_iso and all(counts) and digits.isascii() and digits.isdigit()
-                and max(map(len, counts)) < 19):  # below 10**18: within bigint
+                and max(map(len, counts)) < 16):  # below 10**15: fields.MAX_COUNT
             views, qualified = counts[0].lstrip("0"), counts[1].lstrip("0")
             if (len(qualified), qualified) <= (len(views), views):
                 try:
@@ -123,7 +123,7 @@ def metric_fast_path() -> Callable[[str], bool]:
     """True for a clean line of a file in the pipeline's column order, checked by one regular expression and
     three comparisons; every other line takes the parser (which names the problems)."""
     latest_iso = fields.latest_day().isoformat()
-    count = "([0-9]{1,18})"  # ASCII digits only (a bare \d takes any script's digits); below 10**18
+    count = "([0-9]{1,15})"  # ASCII digits only (a bare \d takes any script's digits); below 10**15 (MAX_COUNT)
     match = re.compile(
         r"[a-z0-9._]{2,40},([0-9]{4}-[0-9]{2}-[0-9]{2})," + ",".join([count] * len(COUNTS))
     ).fullmatch
@@ -145,7 +145,7 @@ def metric_block_check() -> Callable[[str], bool]:
     above views are left to the set-based check (SPEC.set_checks)."""
     latest_iso = fields.latest_day().isoformat()
     block = re.compile(
-        r"(?:[a-z0-9._]{2,40}+,[0-9]{4}-[0-9]{2}-[0-9]{2}" + ",[0-9]{1,18}+" * len(COUNTS) + r"\n)*+"
+        r"(?:[a-z0-9._]{2,40}+,[0-9]{4}-[0-9]{2}-[0-9]{2}" + ",[0-9]{1,15}+" * len(COUNTS) + r"\n)*+"
     ).fullmatch
     dates = re.compile(r",([0-9]{4}-[0-9]{2}-[0-9]{2}),").findall
 

@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from core.validators import COUNTRY_CODE_VALIDATOR, HANDLE_VALIDATOR
+from core.validators import COUNTRY_CODE_VALIDATOR, DAILY_COUNT_VALIDATORS, HANDLE_VALIDATOR
 from partnerships.models.rollups import DailyMetricQuerySet
 from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
 
@@ -143,12 +143,13 @@ class DailyMetric(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_metrics")
     day = models.DateField()
-    views = models.PositiveBigIntegerField(default=0)
-    qualified_views = models.PositiveBigIntegerField(default=0)
-    likes = models.PositiveBigIntegerField(default=0)
-    comments = models.PositiveBigIntegerField(default=0)
-    shares = models.PositiveBigIntegerField(default=0)
-    followers = models.PositiveBigIntegerField(default=0, help_text="Follower count at the end of the day.")
+    views = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)
+    qualified_views = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)
+    likes = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)
+    comments = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)
+    shares = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)
+    followers = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS,
+                                                help_text="Follower count at the end of the day.")
     posts = models.PositiveIntegerField(default=0, help_text="Posts published that day.")
 
     objects = DailyMetricQuerySet.as_manager()

@@ -518,3 +518,23 @@ def test_staging_tables_left_by_a_dead_worker_are_dropped_by_the_next_job(tmp_pa
     ingest(write_file(tmp_path, [metric_row("alice")]))
 
     assert "ingest_stage_999999" not in connection.introspection.table_names()
+
+
+def test_a_count_beyond_any_real_day_is_refused_so_a_month_of_them_still_sums_in_a_bigint(partners, tmp_path):
+    """31 days of the largest count accepted sum below 2**63 - 1 (the monthly rollups hold such sums)."""
+    from core.validators import MAX_DAILY_COUNT
+    from ingestion.exceptions import COUNT_TOO_LARGE
+
+    assert 31 * MAX_DAILY_COUNT < 2**63 - 1
+    largest = MAX_DAILY_COUNT
+    rows = [metric_row("alice", views=largest, qualified=largest),
+            metric_row("bob", views=largest + 1, qualified=1),
+            metric_row("carol", likes=10**18)]
+    job = ingest(write_file(tmp_path, rows))
+
+    assert (job.rows_loaded, job.rows_rejected) == (1, 2)
+    assert stored()[("alice", DAY)][:2] == (largest, largest)
+    assert [(r["row"], r["column"], r["reason"]) for r in report_rows(job)] == [
+        ("2", "views", COUNT_TOO_LARGE.format(value=largest + 1)),
+        ("3", "likes", COUNT_TOO_LARGE.format(value=10**18)),
+    ]
