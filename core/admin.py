@@ -20,7 +20,7 @@ from django.utils.functional import cached_property
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule
 
-from core.money import format_money
+from core.display import money_html
 
 
 class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of any model
@@ -68,15 +68,27 @@ class LargeTableAdminMixin:
     list_per_page = 50
 
 
+class TitledChangelistMixin:
+    """A list titled by what it holds ("Applications"), not Django's "Select enrolment to change"."""
+
+    changelist_title: ClassVar[str | None] = None
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if self.changelist_title:
+            extra_context = {"title": self.changelist_title, "subtitle": None, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]  # beside a ModelAdmin
+
+
 def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None
                  ) -> Callable[[Any, Model], str]:
     """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
-    attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
+    attribute path ``currency``, e.g. "run.currency"), as people read money: beside its currency, on one line,
+    right-aligned (core.display.money_html)."""
     amount_of, currency_of = attrgetter(field), attrgetter(currency)
 
     @admin.display(description=description, ordering=ordering)
     def column(self: Any, obj: Model) -> str:  # self: the ModelAdmin the column is set on
-        return format_money(amount_of(obj), currency_of(obj))
+        return money_html(amount_of(obj), currency_of(obj))
 
     return column
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
 from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
 from core.importexport import SpreadsheetImportExportMixin
@@ -181,6 +182,7 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
 
     # --- suspend / reinstate ------------------------------------------------------------------
     ACTIONS = {"suspend": partner_suspend, "reinstate": partner_reinstate}
+    DONE = {"suspend": "suspended", "reinstate": "reinstated"}
 
     def has_payout_readiness_permission(self, request) -> bool:
         return request.user.has_perm(PAYOUT_READINESS_PERMISSION)
@@ -253,7 +255,8 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
                 except PartnershipsError as exc:
                     skipped.append(f"@{partner.handle}: {exc}")
             if done:
-                messages.success(request, f"{len(done)} partner(s): {action} done.")
+                messages.success(request, ngettext("%(count)d partner %(done)s.", "%(count)d partners %(done)s.",
+                                          len(done)) % {"count": len(done), "done": self.DONE[action]})
             for line in skipped:
                 messages.warning(request, f"Skipped {line}")
             return None

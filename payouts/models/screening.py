@@ -143,4 +143,4 @@ class ScreeningFlag(models.Model):
         permissions = [("review_screeningflag", "Can hold or clear lines flagged by screening")]
 
     def __str__(self) -> str:
-        return f"{self.get_rule_display()}: partner {self.partner_id} in run {self.run_id}"
+        return f"{self.get_rule_display()}: @{self.partner.handle} in {self.run}"

@@ -65,7 +65,7 @@ def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_histo
     page.fill("#id_reason", "Too few original posts this month")
     page.click("input[type=submit][value=Reject]")
 
-    expect_text(page, ".messagelist", "2 application(s) rejected", "@ana", "@ben")
+    expect_text(page, ".messagelist", "2 applications rejected", "@ana", "@ben")
     assert Enrolment.objects.get(pk=waiting[2].pk).status == Enrolment.Status.SUBMITTED  # not selected, untouched
 
     page.goto(reverse("admin:partnerships_enrolment_change", args=[waiting[0].pk]))
