@@ -22,6 +22,10 @@ class EntryInline(admin.TabularInline):
     extra = 0
     max_num = 0
 
+    def get_queryset(self, request):
+        # Each entry names its account by owner ("@handle · Program", "fund …"): loaded with the entries.
+        return super().get_queryset(request).select_related("account__partner", "account__program", "account__fund")
+
 
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):

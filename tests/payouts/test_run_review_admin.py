@@ -571,7 +571,7 @@ def test_reject_selected_records_the_reason_and_skips_the_creator(csrf_client, a
     assert messages_of(response) == [
         ("success", ADJUSTMENTS_DONE.format(adjustments="1 adjustment", done="rejected",
                                             items=f"#{by_second.pk} @ben −10.00 USD")),
-        ("warning", ADJUSTMENTS_SKIPPED.format(count=1)),
+        ("warning", ADJUSTMENTS_SKIPPED.format(adjustments="1 adjustment")),
         ("warning", ADJUSTMENT_SKIPPED.format(item=f"#{by_approver.pk} @ana 25.00 USD",
                                               why=ADJUSTMENT_FOUR_EYES.format(user=approver))),
     ]
