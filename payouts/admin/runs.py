@@ -79,10 +79,11 @@ class PayoutRunAdmin(TitledChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         "started_at", "computed_at", "approved_by", "approved_at", "paid_by", "paid_at", "payment_reference",
         "cancelled_reason", "error", "lines_link",
     ]
+    # Totals first (the run's actions are the buttons above them): what a reviewer decides on, then its checks.
     fieldsets = [
-        (None, {"fields": ["program", "month", "kind", "status", "error", "cancelled_reason"]}),
-        ("Totals", {"fields": ["budget", "total", "adjustments", "net", "payable", "line_count", "budget_use",
-                               "lines_link"]}),
+        ("Totals", {"fields": ["status", "error", "cancelled_reason", "payable", "total", "adjustments", "net",
+                               "budget", "budget_use", "lines_link"]}),
+        ("Run", {"fields": ["program", "month", "kind", "currency", "as_of"]}),
         ("Reconciliation", {"fields": ["reconciliation", "ledger_summary", "payment_file"]}),
         ("Who and when", {"fields": ["started", "started_at", "computed_at", "approved_by", "approved_at",
                                      "paid_by", "paid_at", "payment_reference"]}),
@@ -148,7 +149,8 @@ class PayoutRunAdmin(TitledChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     @admin.display(description="lines")
     def lines_link(self, obj):
         url = reverse("admin:payouts_earningline_changelist") + f"?run__id__exact={obj.pk}"
-        return format_html('<a href="{}">Review the {} lines (search by partner)</a>', url, obj.line_count)
+        return format_html('<a href="{}">Review the {} lines (search by partner)</a>', url,
+                           format_count(obj.line_count))
 
     # --- actions on one run -------------------------------------------------------------------
     def get_urls(self):
