@@ -72,8 +72,10 @@ def partner_summary(partner: Partner) -> dict:
         statistics = partner.statistics
     except PartnerStatistics.DoesNotExist:
         statistics = None
-    live = list(Enrolment.objects.live().filter(partner=partner).select_related("program")
-                .order_by("program__name"))
+    live = getattr(partner, "live_enrolments", None)  # prefetched by partner_list()
+    if live is None:
+        live = list(Enrolment.objects.live().filter(partner=partner).select_related("program"))
+    live = sorted(live, key=lambda enrolment: enrolment.program.name)
     return {
         "status": partner.get_status_display(), "status_reason": partner.status_reason,
         "status_changed_at": partner.status_changed_at, "statistics": statistics, "live_enrolments": live,

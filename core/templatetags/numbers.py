@@ -1,7 +1,10 @@
 """The project's template filters for numbers, money, months and times ({% load numbers %}); core.display does the
-formatting, so a column in Python and a cell in a template read the same."""
+formatting, so a column in Python and a cell in a template read the same. A value that is not what a filter reads
+is shown unchanged: a template never fails on it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import template
 
@@ -12,7 +15,7 @@ register = template.Library()
 
 
 @register.filter
-def count(value):
+def count(value: Any) -> Any:
     """{{ 14518531|count }} → 14,518,531"""
     try:
         return display.format_count(value)
@@ -21,7 +24,7 @@ def count(value):
 
 
 @register.filter
-def compact(value):
+def compact(value: Any) -> Any:
     """{{ 14518531|compact }} → 14.5M"""
     try:
         return display.format_compact(value)
@@ -30,7 +33,7 @@ def compact(value):
 
 
 @register.filter
-def percent(value, places=2):
+def percent(value: Any, places: Any = 2) -> Any:
     """{{ statistics.engagement_rate|percent }} → 2.75% (the value is already in percent)."""
     try:
         return display.format_percent_points(value, int(places))
@@ -39,7 +42,7 @@ def percent(value, places=2):
 
 
 @register.filter
-def rate(value):
+def rate(value: Any) -> Any:
     """{{ terms.revenue_share_rate|rate }} → 55% (the value is a fraction)."""
     try:
         return format_percent(value)
@@ -48,7 +51,7 @@ def rate(value):
 
 
 @register.filter
-def month(value):
+def month(value: Any) -> Any:
     """{{ run.month|month }} → November 2026"""
     try:
         return display.format_month(value)
@@ -57,7 +60,7 @@ def month(value):
 
 
 @register.filter
-def when(value, zone=None):
+def when(value: Any, zone: Any = None) -> Any:
     """{{ run.computed_at|when }} → 2026-11-04 14:03 UTC; {{ at|when:program.time_zone }} in the program's zone."""
     try:
         return display.format_timestamp(value, zone)
@@ -66,7 +69,7 @@ def when(value, zone=None):
 
 
 @register.filter
-def money(amount_minor, currency):
+def money(amount_minor: Any, currency: Any) -> Any:
     """{{ line.net_minor|money:run.currency }} → <span class="money">1,234.56 USD</span>, one line."""
     try:
         return display.money_html(amount_minor, currency)

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
+from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, count_column, perform_posted_form
 from core.display import format_compact, format_count, format_percent_points, format_timestamp
 from core.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
@@ -96,16 +96,6 @@ class PayoutReadinessForm(forms.Form):
     identity_verified = forms.BooleanField(required=False)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), max_length=2000,
                              help_text="Recorded in the partner's history with your name, e.g. the document checked.")
-
-
-def count_column(field: str, description: str):
-    """A read-only count with thousands separators (core.display.format_count)."""
-
-    @admin.display(description=description)
-    def column(self, obj) -> str:
-        return format_count(getattr(obj, field))
-
-    return column
 
 
 class StatisticsInline(admin.StackedInline):
@@ -223,10 +213,12 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
         extra_context = extra_context or {}
         extra_context["can_suspend"] = self.has_suspend_permission(request)
         extra_context["can_change_payout_readiness"] = self.has_payout_readiness_permission(request)
-        partner = self.get_object(request, object_id)
-        if partner is not None:
-            extra_context["summary"] = partner_summary(partner)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context["summary"] = partner_summary(obj)  # the page's own object: no second read of the partner
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _standing_page(self, request, action, partners, form, bulk):
         return TemplateResponse(request, "admin/partnerships/partner/standing.html", {

@@ -38,7 +38,7 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = f"@{self.partner.handle} · {self.program}" if self.partner_id else f"fund {self.fund}"
+        owner = f"{self.partner} · {self.program}" if self.partner_id else f"fund {self.fund}"
         return f"{self.get_kind_display()} {self.currency} ({owner})"
 
 
