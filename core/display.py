@@ -19,7 +19,6 @@ from django.utils.safestring import SafeString
 from core.money import EXPONENTS, format_count_for_reader, format_money, format_money_for_reader
 
 EMPTY = "—"
-NO_BREAK_SPACE = "\u00a0"
 
 
 def _locale() -> str:
@@ -81,12 +80,14 @@ def format_timestamp(value: dt.datetime | None, zone: str | dt.tzinfo | None = N
 
 
 def money_text(amount_minor: int | None, currency: str) -> str:
-    """An amount beside its currency, kept on one line: '1,234.56\u00a0USD'."""
-    text = format_money_for_reader(amount_minor, currency) if currency in EXPONENTS else format_money(
-        amount_minor, currency)
-    return text.replace(" ", NO_BREAK_SPACE) if amount_minor is not None else text
+    """An amount beside its currency in the reader's language: '1,234.56 USD', '1.234,56 USD' in Spanish."""
+    if currency in EXPONENTS:
+        return format_money_for_reader(amount_minor, currency)
+    return format_money(amount_minor, currency)
 
 
 def money_html(amount_minor: int | None, currency: str) -> SafeString:
-    """money_text in a cell that keeps it right-aligned on one line (the admin's ``.money`` class)."""
+    """money_text in a span that keeps it on one line, right-aligned (the ``.money`` class of
+    templates/admin/base_site.html: white-space nowrap). The text keeps its plain space so that what is copied,
+    searched or read aloud is what core.money writes everywhere else."""
     return format_html('<span class="money">{}</span>', money_text(amount_minor, currency))
