@@ -90,7 +90,7 @@ def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_
 
     admin_login(page, "approver", code=current_code(authenticator))  # approving needs a verified second factor
     expect_text(page, "#panel-runs", f"August 2026 · {program.name}", "10,000.00 USD", "starter")
-    page.click(f"#panel-runs a:text-is('{program.name} 2026-08')")
+    page.click(f"#panel-runs a:text-is('August 2026 · {program.name}')")
     expect_text(page, "#content-main", "Computed, awaiting approval", "lines sum to the budget: 10,000.00 USD",
                 "starter")
     screenshot(page, "run-review")

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from partnerships.models import Enrolment
-from payouts.models import EarningLine
+from payouts.models import EarningLine, LedgerTransaction
 from payouts.selectors import partner_payout_summary
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve
@@ -183,3 +183,15 @@ def test_the_checks_fail_on_text_made_to_fail_them():
     with pytest.raises(AssertionError, match="without a zone"):
         assert_readable("computed 2026-11-04 14:03 by finance")
     assert_readable("total 1,234,567.89\u00a0USD, 14,518,531 followers, computed 2026-11-04 14:03 UTC")
+
+
+def test_a_ledger_transaction_is_read_only_and_names_its_accounts_by_owner(client, superuser, paid_world):
+    transaction = LedgerTransaction.objects.filter(run=paid_world["run"]).order_by("pk").first()
+    client.force_login(superuser)
+
+    page = client.get(reverse("admin:payouts_ledgertransaction_change", args=[transaction.pk])).content.decode()
+
+    assert 'name="_save"' not in page
+    assert "@ana · " in page  # the partner's account, not "partner 1 / program 1"
+    assert "partner 1 / program" not in page
+    assert_readable(text_of(page, "content"))
