@@ -47,11 +47,13 @@ class ClosedPeriodAdminMixin:
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj):
+        guards.hold_open_months()
         pairs = [(obj.partner_id, obj.day)]
         super().delete_model(request, obj)
         self._deleted(request, pairs)
 
     def delete_queryset(self, request, queryset):
+        guards.hold_open_months()
         pairs = list(queryset.values_list("partner_id", "day"))
         super().delete_queryset(request, queryset)
         self._deleted(request, pairs)

@@ -12,8 +12,13 @@ registers a ``PeriodGuard`` in its AppConfig.ready, and every path that writes a
   relation of closed periods, so "closed" has a single definition, the guard's.
 - ``ClosedPeriodFormMixin`` (a ModelForm of an input row) and ingestion.admin_mixins.ClosedPeriodAdminMixin
   (its ModelAdmin: who edits, no deleting a closed row) apply the same rule in the admin.
-- ``period_inputs_loaded(LoadedInputs(...))`` after a successful write: the guards' hooks run once the transaction
-  commits, with the loaded (partner, month) pairs, or the loaded day range when too many to list.
+- ``period_inputs_loaded(LoadedInputs(...))`` after a successful write: the guards' hooks run inside the write's
+  transaction, with the loaded (partner, month) pairs, or the loaded day range when too many to list.
+- ``hold_open_months()`` and ``close_months()``: the one lock between writing inputs and closing a period. A write
+  takes it shared in its transaction before its closed-period check; whatever closes a period (approving a run)
+  takes it exclusively before it looks at its run. So either the write commits first, with the runs it concerns
+  already marked stale (which refuses the approval), or it checks after the approval committed and sees the month
+  closed. Without it a run approved between a load's check and its merge let late rows into a paid month.
 
 Inputs are named by the constants below. An input has a day and a partner; an input in money also has a currency,
 which the guard's relation names (a row in a currency concerns only the programs that pay in it)."""
@@ -21,13 +26,12 @@ which the guard's relation names (a row in a currency concerns only the programs
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from core import periods
@@ -38,6 +42,28 @@ AD_REVENUE = "ad_revenue"
 VIDEO_VIEWS = "video_views"
 INPUT_LABELS = {DAILY_METRICS: "daily metrics", AD_REVENUE: "ad revenue", VIDEO_VIEWS: "video daily views"}
 LOOKUP_CHUNK = 2_000  # partners per query of closed_periods
+CLOSING_LOCK = "period-inputs:closing"  # advisory lock: writers of inputs share it, closing a period takes it alone
+
+
+def _closing_lock(*, shared: bool) -> None:
+    """PostgreSQL: the transaction-scoped advisory lock, held until the transaction ends (SQLite writes one at a
+    time, so it needs none)."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(hashtext(%s))", [CLOSING_LOCK])
+
+
+def hold_open_months() -> None:
+    """Inside a transaction that writes a period input, before its closed-period check (see the module's doc)."""
+    _closing_lock(shared=True)
+
+
+def close_months() -> None:
+    """Inside the transaction that closes a period, before it reads the run it closes (see the module's doc): waits
+    for writes under way, and writes that start meanwhile wait for it. Take it before any row lock that a write's
+    hooks take (a run's), or the two can deadlock."""
+    _closing_lock(shared=False)
 
 
 @dataclass(frozen=True)
@@ -151,7 +177,7 @@ def closed_rows_check(*, input: str, partners: str, column: str = "date", handle
                 f"WHERE c.month IN ({listed}) AND p.handle = {handle} AND c.month = {row_month}{in_currency}")
         return f"{row_month} IN ({listed}) AND EXISTS (SELECT 1 {body})", f"(SELECT MIN(c.detail) {body})"
 
-    return SetCheck(column=column, where="1 = 0", plan=plan,
+    return SetCheck(column=column, where="1 = 0", plan=plan, again_at_merge=True,
                     reason=lambda value, found: _refusal(as_date(value).replace(day=1), found))
 
 
@@ -206,14 +232,15 @@ def closed_reason(*, input: str, partner_id: int, day: dt.date, currency: str | 
 
 
 def period_inputs_loaded(loaded: LoadedInputs) -> None:
-    """Tell every guard, once the current transaction commits, what a write loaded (immediately outside one).
+    """Tell every guard what a write loaded, inside the write's transaction (under ``hold_open_months``): a run the
+    write makes stale is stale when the write commits, never a moment later, when an approval could slip in.
 
-    Not robust on purpose: a guard that cannot note a change (e.g. mark a run stale) must not fail silently."""
+    Not robust on purpose: a guard that cannot note a change (e.g. mark a run stale) fails the write with it."""
     if loaded.rows <= 0:
         return
     for guard in period_guards():
         if guard.loaded is not None:
-            transaction.on_commit(functools.partial(guard.loaded, loaded))
+            guard.loaded(loaded)
 
 
 def partner_months(pairs: Iterable[tuple[int, object]]) -> frozenset[tuple[int, dt.date]]:
@@ -245,6 +272,7 @@ class ClosedPeriodFormMixin:
         cleaned = super().clean()
         if not self.has_changed() and self._stored is not None:
             return cleaned  # saving a row unchanged changes nothing
+        hold_open_months()  # the admin validates and saves in one transaction
         if self._stored is not None:
             reason = closed_reason(input=self.period_input, partner_id=self._stored[0], day=self._stored[1],
                                    currency=self._stored[2])
@@ -267,6 +295,6 @@ class ClosedPeriodFormMixin:
                 input=self.period_input, partner_months=months, first_day=min(m for _, m in months),
                 last_day=max(m for _, m in months), rows=1, loaded_on=timezone.localdate(), verb="edited",
                 source=source_label(what="admin form", user=self.actor))
-            # After the admin's transaction commits, when the row is saved (the admin saves with commit=False).
+            # Inside the admin's transaction, which saves the row (the admin saves with commit=False).
             period_inputs_loaded(loaded)
         return instance

@@ -1,5 +1,8 @@
 """The merge of checked rows into the real table: one transaction, taking turns with other loads of the same
-table, an upsert that only rewrites rows whose values differ."""
+table, an upsert that only rewrites rows whose values differ. For an input that period guards watch, the same
+transaction holds the months open (ingestion.guards.hold_open_months), checks the closed periods again — a run
+approved since the check phase closes its month — and tells the guards what changed, so the runs it makes stale
+are stale when it commits."""
 
 from __future__ import annotations
 
@@ -8,12 +11,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from ingestion import guards
 
 if TYPE_CHECKING:
-    from ingestion.engine.spec import IngestSpec, Outcome
+    from ingestion.engine.spec import IngestSpec, Outcome, SetCheck
     from ingestion.engine.stage import Stage
+    from ingestion.models import ImportJob
 
 PARTNER_LIST_LIMIT = 50_000  # above this many rows, the partners a load changed are not listed one by one
 
@@ -25,18 +30,47 @@ class StagedMerge:
     stage: Stage
     spec: IngestSpec
     outcome: Outcome
+    job: ImportJob
+
+    if TYPE_CHECKING:
+        def _set_check(self, check: SetCheck) -> None: ...
 
     def _merge(self) -> None:
         if self.outcome.rows_staged == 0:
             return
         with transaction.atomic():
             lock_merges(self.spec.lock_name)
+            if self.spec.period_input:
+                guards.hold_open_months()
+                for check in self.spec.set_checks:
+                    if check.again_at_merge:
+                        self._set_check(check)
+                if self.outcome.rows_staged == 0:
+                    return
             self._upsert()
-            if self.spec.period_input and self.outcome.partner_months is None and self.outcome.rows_loaded:
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
-                    first, last = cursor.fetchone()
-                self.outcome.day_range = (guards.as_date(first), guards.as_date(last))
+            if self.spec.period_input and self.outcome.rows_loaded:
+                if self.outcome.partner_months is None:
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
+                        first, last = cursor.fetchone()
+                    self.outcome.day_range = (guards.as_date(first), guards.as_date(last))
+                self._inputs_loaded()
+
+    def _inputs_loaded(self) -> None:
+        """Tell the period guards what the load changed (they may mark computed payout runs stale)."""
+        outcome = self.outcome
+        if outcome.partner_months is not None:
+            months = sorted(month for _, month in outcome.partner_months)
+            first, last = months[0], months[-1]
+        else:
+            assert outcome.day_range is not None  # set by _merge when the changed rows were not listed
+            first, last = outcome.day_range
+        user = self.job.created_by
+        guards.period_inputs_loaded(guards.LoadedInputs(
+            input=self.spec.period_input, partner_months=outcome.partner_months, first_day=first, last_day=last,
+            rows=outcome.rows_loaded, source=f"import job {self.job.pk}" + (f" ({user})" if user is not None else ""),
+            loaded_on=timezone.localdate(),
+        ))
 
     def _upsert(self) -> None:
         outcome = self.outcome

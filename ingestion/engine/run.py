@@ -10,7 +10,6 @@ from django.db import connection
 from django.utils import timezone
 
 from core.files import FILE_UNEXPECTED
-from ingestion import guards
 from ingestion.engine.load import Ingestion
 from ingestion.engine.spec import IngestSpec, Outcome
 from ingestion.exceptions import IngestFailed
@@ -81,26 +80,7 @@ def ingest_run(*, job_id: int, spec: IngestSpec, after_load: bool = True) -> Imp
         if after_load and spec.after_load is not None and outcome.rows_loaded:
             extra = spec.after_load(outcome)
         _finish(job, outcome, ImportJob.Status.SUCCEEDED, summary(outcome, extra), loaded=True)
-        if spec.period_input and outcome.rows_loaded:
-            _inputs_loaded(job, spec, outcome)
     return job
-
-
-def _inputs_loaded(job: ImportJob, spec: IngestSpec, outcome: Outcome) -> None:
-    """Tell the period guards what the load changed (they may mark computed payout runs stale)."""
-    if outcome.partner_months is not None:
-        months = sorted(month for _, month in outcome.partner_months)
-        first, last = months[0], months[-1]
-    else:
-        # StagedMerge._merge sets the range whenever a load of a period input changed rows but did not list them.
-        assert outcome.day_range is not None
-        first, last = outcome.day_range
-    user = job.created_by
-    guards.period_inputs_loaded(guards.LoadedInputs(
-        input=spec.period_input, partner_months=outcome.partner_months, first_day=first, last_day=last,
-        rows=outcome.rows_loaded, source=f"import job {job.pk}" + (f" ({user})" if user is not None else ""),
-        loaded_on=timezone.localdate(),
-    ))
 
 
 def _finish(job: ImportJob, outcome: Outcome, status: str, message: str, *, loaded: bool) -> None:

@@ -48,6 +48,9 @@ class SetCheck:
     reason: Callable[[object, object], str]
     detail: str | Callable[[str], str] = "NULL"
     plan: Callable[[str, str], tuple[str, str] | None] | None = None
+    # Checked again inside the merge's transaction, under the lock that closing a period takes: what it refuses
+    # can change between the check phase and the merge (a run approved meanwhile closes its month).
+    again_at_merge: bool = False
 
     def sql(self, vendor: str, stage: str = "") -> tuple[str, str] | None:
         if self.plan is not None:

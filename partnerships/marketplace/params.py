@@ -14,7 +14,7 @@ from core.validators import COUNTRY_CODE_VALIDATOR
 from partnerships.marketplace.search import CURSOR, DEFAULT_ORDERING, CreatorQuery, InvalidSearch
 from partnerships.models import Category, Partner
 
-COUNTRY = RegexValidator(COUNTRY_CODE_VALIDATOR.regex, "Use two-letter upper-case country codes, e.g. US.")
+COUNTRY = RegexValidator(COUNTRY_CODE_VALIDATOR.regex, "Use two-letter country codes, e.g. US.")
 ORDERINGS = [value for name in ("followers", "avg_views", "engagement_rate") for value in (name, f"-{name}")]
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 PAGE_SIZE_PARAMETER = "page_size"
@@ -27,8 +27,9 @@ class CountryListField(forms.Field):
         if not value:
             return []
         items = value if isinstance(value, list | tuple) else [value]
-        # Repeated parameters (?country=US&country=GB) or one comma-separated field (a page's text box).
-        return [code.strip() for item in items for code in str(item).split(",") if code.strip()]
+        # Repeated parameters (?country=US&country=GB) or one comma-separated field (a page's text box); codes are
+        # stored upper-case, and "us" can only mean US.
+        return [code.strip().upper() for item in items for code in str(item).split(",") if code.strip()]
 
     def validate(self, value):
         super().validate(value)

@@ -6,6 +6,7 @@ this module's callers (the serializers and templates choose them)."""
 from __future__ import annotations
 
 import binascii
+import json
 import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
@@ -225,3 +226,41 @@ def search_page(query: CreatorQuery, ordering: str, *, cursor: str | None, size:
     next_position = SearchPosition(rows[-1][key], rows[-1]["pk"]) if rows and has_next else None
     previous_position = SearchPosition(rows[0][key], rows[0]["pk"], before=True) if rows and has_previous else None
     return SearchPage(rows, encode_position(next_position, ordering), encode_position(previous_position, ordering))
+
+
+# --- how many creators a search finds -------------------------------------------------------------------
+
+# Above this many rows (by the planner's estimate) a count is shown as the estimate: counting a million creators
+# exactly would cost more than the page it heads. At or below it the count is exact.
+EXACT_COUNT_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class ResultCount:
+    number: int
+    approximate: bool
+
+
+def search_count(query: CreatorQuery) -> ResultCount:
+    """How many creators a search finds: exact up to EXACT_COUNT_LIMIT, else PostgreSQL's planner estimate (from
+    EXPLAIN, so nothing is read). SQLite has no estimate and always counts."""
+    where, params = _search_where(query)
+    statement = f"""SELECT 1 FROM {Partner._meta.db_table} p
+                    JOIN {PartnerStatistics._meta.db_table} s ON s.partner_id = p.id WHERE {' AND '.join(where)}"""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", params)
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
+            if estimate > EXACT_COUNT_LIMIT:
+                return ResultCount(estimate, approximate=True)
+            # The planner may guess low: count no further than the limit, and past it say the estimate is
+            # at least that.
+            cursor.execute(f"SELECT COUNT(*) FROM ({statement} LIMIT %s) AS found", [*params, EXACT_COUNT_LIMIT + 1])
+            counted = cursor.fetchone()[0]
+            if counted > EXACT_COUNT_LIMIT:
+                return ResultCount(counted, approximate=True)
+            return ResultCount(counted, approximate=False)
+        cursor.execute(f"SELECT COUNT(*) FROM ({statement}) AS found", params)
+        return ResultCount(cursor.fetchone()[0], approximate=False)

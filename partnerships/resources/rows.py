@@ -122,6 +122,8 @@ class PartnerRowsResource(SpreadsheetResource):
             raise ValueError(FILE_MISSING_COLUMNS.format(missing=", ".join(missing),
                                                          expected=", ".join(self.required_columns)))
         lock_merges(self.lock_name)  # inside the import's transaction: take turns with bulk ingestion
+        if self.period_input:
+            guards.hold_open_months()  # no run closes one of the file's months before it commits
         handles, days = set(), set()
         for value in set(dataset["handle"]):  # each distinct value parsed once
             try:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.money import format_money
 from core.permissions import REASON_REQUIRED
 from core.sql import execute
+from ingestion import guards
 from payouts import ledger
 from payouts.exceptions import (
     FOUR_EYES,
@@ -77,6 +78,9 @@ def payout_run_approve(*, run_id: int, actor: User) -> PayoutRun:
     (payouts.services.screening), or when the approver is one of its makers (who started it, asked for it to be
     computed again, or created an adjustment or term change it applies)."""
     require_permission(actor, APPROVE_PERMISSION, "approve payout runs")
+    # Before the run's row lock: a load under way commits first (with this run marked stale if it changed its
+    # inputs), and a load that starts meanwhile checks after this commits and finds the month closed.
+    guards.close_months()
     run = PayoutRun.objects.select_for_update().select_related("program").get(pk=run_id)
     refuse_transition(run, "approve")  # computed, monthly, not stale
     maker = PayoutRunMaker.objects.filter(run=run, user=actor).first()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from creators.roles import ensure_group_permissions
 from partnerships.models import BrandMembership, Campaign, Enrolment, Invitation
 from tests.creators.conftest import _eager_tasks, smtp  # noqa: F401  (SMTP server; tasks in process, even with a broker)
-from tests.e2e.conftest import admin_login
+from tests.e2e.conftest import admin_login, checked
 from tests.e2e.test_journeys import expect_text
 from tests.marketplace.factories import BrandFactory, CampaignFactory
 from tests.partnerships.factories import DailyMetricFactory, PartnerFactory, ProgramFactory, UserFactory
@@ -52,7 +52,7 @@ def test_claim_apply_approved_invited_accepted(page, browser, live_server, smtp,
 
     # The creator claims the account from the e-mail, on a phone.
     phone = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
-    creator_page = phone.new_page()
+    creator_page = checked(phone.new_page())
     creator_page.set_default_timeout(15_000)
     creator_page.goto(link_in(smtp, "maya@example.org", r"http://\S+/creators/claim/\S+/"))
     creator_page.fill("#id_password1", PASSWORD)
@@ -102,6 +102,13 @@ def test_claim_apply_approved_invited_accepted(page, browser, live_server, smtp,
     creator_page.click("button:text-is('Accept')")
     expect_text(creator_page, ".messages", "Your answer was sent to the brand.")
     screenshot(creator_page, "creator-invitation-390px")
+    creator_page.goto(reverse("creators:earnings"))  # checked at 390 px like every creator page
+    expect_text(creator_page, "h1", "Earnings")
+    screenshot(creator_page, "creator-earnings-390px")
+    for name, heading in (("creators:invitations", "invitations"), ("creators:profile", "Profile"),
+                          ("creators:preferences", "notifications")):
+        creator_page.goto(reverse(name))  # each checked at 390 px (and 1440 px) as it loads
+        expect_text(creator_page, "h1", heading)
 
     # The brand is told, and sees "Accepted" with the message.
     assert smtp.to("alice@acme.example")[-1]["Subject"].endswith("@maya accepted your invitation to Acme summer")

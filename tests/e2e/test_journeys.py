@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import contextmanager
 
 import pytest
 from django.urls import reverse
@@ -32,6 +33,17 @@ from tests.second_factor import current_code
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@contextmanager
+def phone_width(page):
+    """The page at a phone's 390 × 844 for the block, then back at its width."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        yield page
+    finally:
+        page.set_viewport_size(size)
+
+
 def expect_text(page, selector: str, *texts: str) -> str:
     content = page.inner_text(selector)
     for text in texts:
@@ -41,7 +53,7 @@ def expect_text(page, selector: str, *texts: str) -> str:
 
 # --- a partnership manager works through the application queue --------------------------------------
 
-def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_history(page):
+def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_history(page, screenshot):
     UserFactory(username="manager", groups=["Partnership managers"])
     fund, grants = ProgramFactory(name="Creator Fund"), ProgramFactory(name="Educator grants")
     waiting = [EnrolmentFactory(program=fund, partner=PartnerFactory(handle=h)) for h in ("ana", "ben", "cleo")]
@@ -56,6 +68,7 @@ def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_histo
     assert all(f"@{h}" in rows for h in ("ana", "ben", "cleo"))
     assert "@dora" not in rows  # another program
     assert "@eli" not in rows  # not waiting
+    screenshot(page, "queue")
 
     for enrolment in waiting[:2]:
         page.check(f"input.action-select[value='{enrolment.pk}']")
@@ -118,7 +131,7 @@ def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_
 
 # --- a brand user searches creators, opens a campaign's matches and invites one ------------------------
 
-def test_brand_user_searches_with_filters_opens_matches_and_invites(page):
+def test_brand_user_searches_with_filters_opens_matches_and_invites(page, screenshot):
     comedy, beauty = CategoryFactory(slug="comedy"), CategoryFactory(slug="beauty")
     creator("ana", followers=12_000, country="US", categories=[comedy])
     creator("eve", followers=80_000, country="US", categories=[comedy])
@@ -139,8 +152,22 @@ def test_brand_user_searches_with_filters_opens_matches_and_invites(page):
     expect_text(page, "h1", "Search creators")
     results = page.inner_text("table tbody")
     assert all(f"@{h}" in results for h in ("ana", "eve", "ben", "cleo"))
+    expect_text(page, "#result-count", "4 creators match these filters.")
+    screenshot(page, "brand-search")
+    with phone_width(page):
+        # On a phone each creator is a card with the deciding metrics in view, never a table to scroll sideways.
+        card = page.locator("table.cards tbody tr").first
+        assert card.bounding_box()["width"] <= 390
+        for metric in ("Followers", "Average views", "Engagement"):
+            cell = card.locator(f"td[data-label='{metric}']")
+            assert cell.is_visible()
+            box = cell.bounding_box()
+            assert box["x"] >= 0, (metric, box)
+            assert box["x"] + box["width"] <= 390, (metric, box)
+        expect_text(page, "table.cards tbody tr:first-child", "2,000,000", "%")
+        screenshot(page, "brand-search-phone")
 
-    page.fill("#country", "US")
+    page.fill("#country", "us")  # understood as US
     page.select_option("#category", "comedy")
     page.fill("#id_followers_min", "20000")
     page.click("form.filters button[type=submit]")
@@ -148,12 +175,20 @@ def test_brand_user_searches_with_filters_opens_matches_and_invites(page):
     assert "@eve" in results
     assert not any(f"@{h}" in results for h in ("ana", "ben", "cleo"))  # too small, France, beauty
 
+    page.click("a[aria-label='Creators like @eve']")  # lookalikes, from the result
+    expect_text(page, "h1", "Creators like @eve")
+    lookalikes = page.inner_text("table tbody")
+    assert lookalikes.index("@ana") < lookalikes.index("@cleo")  # same category and country first
+    page.go_back()
+
     page.click("nav a:text-is('Campaigns')")
     campaigns = page.inner_text("table tbody")
     assert "Acme summer" in campaigns
     assert "Nova secret launch" not in campaigns  # another brand's campaign
     page.click("a:text-is('Acme summer')")
     expect_text(page, "form table tbody", "@ana", "@eve", " of ")  # each match ranked with its reasons
+    with phone_width(page):
+        screenshot(page, "brand-campaign-phone")
 
     # Keep ana in mind on the campaign's shortlist, without inviting her yet.
     page.check("#pick-ana")

@@ -140,6 +140,7 @@ def test_two_finance_approvers_pay_a_run_through_a_sepa_batch_and_a_return_block
     text_of(page, ".payee-payment", payments["ben"].end_to_end_id, "2,500.00 EUR", str(batch),
             "Returned by the bank (AC04 account closed)")
     screenshot(page, "partner-blocked")
+    screenshot(page, "partner")
     assert Payee.objects.get(partner=ben).blocked_reason.startswith("payment returned")
     assert Payee.objects.get(partner=ana).blocked_reason == ""
     K = LedgerAccount.Kind

@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="brands:login"), name="logout"),
     path("creators/", views.creator_search, name="creators"),
     path("creators/shortlist/", views.creators_shortlist, name="creators_shortlist"),
+    path("creators/<str:handle>/similar/", views.creator_similar, name="creator_similar"),
     path("campaigns/", views.campaign_list, name="campaigns"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
     path("campaigns/<int:campaign_id>/close/", views.campaign_close, name="campaign_close"),

@@ -58,10 +58,10 @@ def creator_search(request):
     page, next_url, previous_url = [], None, None
     categories = list(Category.objects.all())  # the filter's choices and the names of each row's categories
     ordering = request.GET.get("ordering") or search.DEFAULT_ORDERING
-    # A refused filter or cursor is shown on the page, with a 400 as the API answers it.
-    status = 200
+    # A refused filter is shown on its field, a refused cursor or page size above the results, with a 400 as the API
+    # answers them; neither reads as "no creator matches".
+    status, count, search_errors = 200, None, []
     if not form.is_valid():
-        messages.error(request, "Some filters are not valid; fix the fields marked below.")
         status = 400
     else:
         ordering = form.search_ordering()
@@ -69,11 +69,11 @@ def creator_search(request):
             found = search.search_page(form.creator_query(), ordering, cursor=request.GET.get(search.CURSOR),
                                        size=params.page_size(request.GET))
         except search.InvalidSearch as exc:
-            messages.error(request, " ".join(str(message) for messages_ in exc.errors.values()
-                                             for message in messages_))
+            search_errors = [str(message) for messages_ in exc.errors.values() for message in messages_]
             status = 400
         else:
             page = creator_cards(found.rows, categories)
+            count = search.search_count(form.creator_query())
             url = request.build_absolute_uri()
             next_url = params.with_parameter(url, search.CURSOR, found.next_cursor)
             previous_url = params.with_parameter(url, search.CURSOR, found.previous_cursor)
@@ -87,12 +87,30 @@ def creator_search(request):
                            "aria": ("descending" if descending else "ascending" if ordering == key else "none")})
     return render(request, "brands/creators.html", {
         "form": form, "creators": page, "next_url": next_url, "previous_url": previous_url,
-        "sort_links": sort_links,
+        "sort_links": sort_links, "count": count, "search_errors": search_errors, "searched": status == 200,
         "brands": brands, "categories": categories, "kinds": Partner.Kind.choices,
         "selected_categories": request.GET.getlist("category"), "countries": ", ".join(request.GET.getlist("country")),
         # Creators are shortlisted for draft or open campaigns (the service refuses closed ones).
         "campaigns": selectors.brand_campaigns(brands).exclude(status=Campaign.Status.CLOSED).order_by("name"),
     }, status=status)
+
+
+@login_required
+@brand_throttle
+def creator_similar(request, handle: str):
+    """Lookalikes of a creator found in the search (the API's /creators/<handle>/similar/, as a page)."""
+    _brands(request)
+    try:
+        partner = services.partner_by_handle(handle)
+    except services.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    categories = list(Category.objects.all())
+    rows = [{"handle": p.handle, "display_name": p.display_name, "kind": p.kind, "country": p.country,
+             "category_slugs": sorted(c.slug for c in p.categories.all()), "followers": p.statistics.followers,
+             "avg_views": p.statistics.avg_views_per_post, "engagement": p.statistics.engagement_rate,
+             "posts_30d": p.statistics.posts_30d, "shared_categories": p.shared_categories}  # type: ignore[attr-defined]
+            for p in matching.similar_creators(partner).select_related("statistics").prefetch_related("categories")]
+    return render(request, "brands/similar.html", {"partner": partner, "creators": creator_cards(rows, categories)})
 
 
 @login_required

@@ -53,7 +53,7 @@ def test_search_shows_each_creator_row_and_pages_by_its_next_link(page_a, creato
     assert "@ben" not in html
     row = html[html.index("@dan.media"):]
     row = row[:row.index("</tr>")]
-    for shown in ("Publisher", "GB", "Sports", "300000", "60000", "1.00%", "10"):
+    for shown in ("Publisher", "GB", "Sports", "300,000", "60,000", "1.00%", "10"):
         assert shown in row
     next_url = re.search(r'<a href="([^"]+)" rel="next">', html).group(1).replace("&amp;", "&")
     html = page_a.get(next_url).content.decode()
@@ -152,7 +152,7 @@ def test_an_ambiguous_fee_is_shown_again_with_its_error_and_nobody_is_invited(pa
     html = response.content.decode()
     assert response.status_code == 400
     assert "“12,50” looks like a decimal comma; this field takes a point for decimals: type 12.50" in html
-    assert 'value="12,50" aria-invalid="true" aria-describedby="fee-error"' in html
+    assert 'value="12,50" aria-invalid="true" aria-describedby="fee-error fee-help"' in html
     assert Invitation.objects.count() == 0
 
     response = page_a.post(reverse("brands:invite", args=[campaign_a.pk]), {"handle": ["ana"], "fee": "-1.00"})
