@@ -121,10 +121,10 @@ class EnrolmentAdmin(TitledChangelistMixin, SpreadsheetExportMixin, LargeTableAd
 
     @admin.display(description="eligibility")
     def eligibility_summary(self, obj: Enrolment):
-        classes: dict[bool | None, str] = {True: "label-pass", False: "label-fail"}
-        return format_html('<span class="{}" title="{}">{}</span>', classes.get(obj.eligibility_passed,
-                                                                                "label-unknown"),
-                           eligibility.summarise(obj.eligibility), eligibility.short_label(obj.eligibility))
+        label = eligibility.short_label(obj.eligibility)
+        kind = "pass" if label == "passes" else "fail" if label.startswith("fails") else "unknown"
+        return format_html('<span class="label-{}" title="{}">{}</span>', kind,
+                           eligibility.summarise(obj.eligibility), label)
 
     @admin.display(description="rules")
     def eligibility_table(self, obj: Enrolment):
