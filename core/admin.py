@@ -17,10 +17,11 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule
 
-from core.money import format_money
+from core.display import format_count, money_html
 
 
 class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of any model
@@ -68,15 +69,39 @@ class LargeTableAdminMixin:
     list_per_page = 50
 
 
+class TitledChangelistMixin:
+    """A list titled by what it holds ("Applications"), not Django's "Select enrolment to change"."""
+
+    changelist_title: ClassVar[str | None] = None
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if self.changelist_title:
+            extra_context = {"title": self.changelist_title, "subtitle": None, **(extra_context or {})}
+        response: HttpResponse = super().changelist_view(request, extra_context)  # type: ignore[misc]  # a ModelAdmin's
+        return response
+
+
 def money_column(field: str, description: str, *, currency: str = "currency", ordering: str | None = None
                  ) -> Callable[[Any, Model], str]:
     """A changelist or read-only column showing an amount in minor units (``field``) in the row's currency (the
-    attribute path ``currency``, e.g. "run.currency"), as people read money (core.money.format_money)."""
+    attribute path ``currency``, e.g. "run.currency"), as people read money: beside its currency, on one line,
+    right-aligned (core.display.money_html)."""
     amount_of, currency_of = attrgetter(field), attrgetter(currency)
 
     @admin.display(description=description, ordering=ordering)
     def column(self: Any, obj: Model) -> str:  # self: the ModelAdmin the column is set on
-        return format_money(amount_of(obj), currency_of(obj))
+        return money_html(amount_of(obj), currency_of(obj))
+
+    return column
+
+
+def count_column(field: str, description: str, *, ordering: str | None = None) -> Callable[[Any, Model], str]:
+    """A changelist or read-only column showing a count with thousands separators, right-aligned
+    (core.display.format_count): Django shows a bare integer field as "14518531"."""
+
+    @admin.display(description=description, ordering=ordering)
+    def column(self: Any, obj: Model) -> str:
+        return format_html('<span class="num">{}</span>', format_count(getattr(obj, field)))
 
     return column
 

@@ -30,7 +30,7 @@ class PartnerContact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"contact of partner {self.partner_id}"
+        return f"contact of @{self.partner.handle}"
 
 
 class ClaimInvitation(models.Model):

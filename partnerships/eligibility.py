@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import asdict, dataclass
 
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from partnerships.models import Partner, PartnerStatistics, Program
 
@@ -88,6 +89,16 @@ def evaluate(*, partner: Partner, statistics: PartnerStatistics | None, program:
         RuleResult("posts_30d", "Posts, last 30 days", f"{posts:,}", f"≥ {program.min_posts_30d:,}",
                    posts >= program.min_posts_30d),
     ]
+
+
+def short_label(rules: list[dict]) -> str:
+    """A queue cell that fits: 'passes', 'fails 2 rules' or 'not evaluated' (the rules are on the object page)."""
+    if not rules:
+        return "not evaluated"
+    failed = sum(1 for rule in rules if not rule["passed"])
+    if not failed:
+        return "passes"
+    return ngettext("fails %(count)d rule", "fails %(count)d rules", failed) % {"count": failed}
 
 
 def summarise(rules: list[dict]) -> str:

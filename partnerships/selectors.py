@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from partnerships.models import Enrolment, Partner
+from partnerships.models import Enrolment, Partner, PartnerStatistics
 
 
 def partner_list() -> QuerySet[Partner]:
@@ -64,3 +64,19 @@ def _describe(row, previous) -> str:
         if getattr(previous, name) != getattr(row, name)
     ]
     return ", ".join(changes) or "saved (categories or unchanged fields)"
+
+
+def partner_summary(partner: Partner) -> dict:
+    """What the partner page leads with: standing, the 30-day statistics, live enrolments (two queries)."""
+    try:
+        statistics = partner.statistics
+    except PartnerStatistics.DoesNotExist:
+        statistics = None
+    live = getattr(partner, "live_enrolments", None)  # prefetched by partner_list()
+    if live is None:
+        live = list(Enrolment.objects.live().filter(partner=partner).select_related("program"))
+    live = sorted(live, key=lambda enrolment: enrolment.program.name)
+    return {
+        "status": partner.get_status_display(), "status_reason": partner.status_reason,
+        "status_changed_at": partner.status_changed_at, "statistics": statistics, "live_enrolments": live,
+    }

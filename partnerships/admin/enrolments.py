@@ -12,9 +12,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
+from core.admin import (
+    LargeTableAdminMixin,
+    ReasonForm,
+    TitledChangelistMixin,
+    action_over_selected,
+    perform_posted_form,
+)
 from core.importexport import SpreadsheetExportMixin
 from partnerships import eligibility
 from partnerships.exceptions import PartnershipsError
@@ -30,6 +37,11 @@ from partnerships.services.enrolments import (
     enrolments_decide,
 )
 from partnerships.transitions import BULK_ACTIONS, DECIDE_PERMISSION, ENROLMENT_TRANSITIONS, enrolment_actions_allowed
+
+
+def applications(count: int) -> str:
+    """'1 application', '3 applications'."""
+    return ngettext("%(count)d application", "%(count)d applications", count) % {"count": count}
 
 
 class EnrolmentAddForm(forms.ModelForm):
@@ -72,12 +84,12 @@ class EligibilityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistoryAdmin):
-    list_display = [
-        "id", "partner_link", "program", "status", "submitted_at", "eligibility_summary", "decided_by",
-        "decided_at",
-    ]
+class EnrolmentAdmin(TitledChangelistMixin, SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistoryAdmin):
+    # What fits at 1440 px with the deciding column whole: eligibility as a short label, its rules on the page.
+    list_display = ["id", "partner_link", "program", "status", "submitted_at", "eligibility_summary", "decided_by"]
     list_display_links = ["id"]
+    date_hierarchy = "submitted_at"
+    changelist_title = "Applications"
     list_filter = ["status", "program", EligibilityFilter]
     search_fields = ["=partner__handle"]
     search_help_text = "Exact partner handle, e.g. dancing.dani"
@@ -95,6 +107,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         ("Last decision", {"fields": ["decided_by", "decided_at", "decision_reason", "approved_at"]}),
     ]
     change_form_template = "admin/partnerships/enrolment/change_form.html"
+    object_history_list_template = "admin/partnerships/enrolment/history_list.html"
     resource_classes = [EnrolmentResource]  # export only: applications change through decisions
 
     # --- queryset and columns -----------------------------------------------------------------
@@ -108,10 +121,10 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
 
     @admin.display(description="eligibility")
     def eligibility_summary(self, obj: Enrolment):
-        text = eligibility.summarise(obj.eligibility)
-        colours: dict[bool | None, str] = {True: "#2e7d32", False: "#c62828"}
-        colour = colours.get(obj.eligibility_passed, "#666")
-        return format_html('<span style="color:{}">{}</span>', colour, text)
+        label = eligibility.short_label(obj.eligibility)
+        kind = "pass" if label == "passes" else "fail" if label.startswith("fails") else "unknown"
+        return format_html('<span class="label-{}" title="{}">{}</span>', kind,
+                           eligibility.summarise(obj.eligibility), label)
 
     @admin.display(description="rules")
     def eligibility_table(self, obj: Enrolment):
@@ -179,6 +192,8 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["decision_actions"] = self.available_actions(request, obj)
+        # Every field of an application is read-only: it changes through its decision buttons, so no Save bar.
+        extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _decision_page(self, request, *, action: str, objects, form, bulk: bool):
@@ -187,6 +202,7 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
             "opts": self.model._meta,
             "title": f"{action.capitalize()} {'applications' if bulk else 'application'}",
             "action": action,
+            "done": ENROLMENT_TRANSITIONS[action].done,
             "objects": objects,
             "form": form,
             "bulk": bulk,
@@ -259,10 +275,10 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         handles = {obj.pk: obj.partner.handle for obj in objects}
         done = ENROLMENT_TRANSITIONS[action].done
         if report.done:
-            messages.success(request, f"{len(report.done)} application(s) {done}: "
+            messages.success(request, f"{applications(len(report.done))} {done}: "
                              + ", ".join(f"#{e.pk} @{handles[e.pk]}" for e in report.done) + ".")
         if report.skipped:
-            messages.warning(request, f"{len(report.skipped)} application(s) skipped:")
+            messages.warning(request, f"{applications(len(report.skipped))} skipped:")
             for enrolment_id, why in report.skipped:
                 messages.warning(request, f"#{enrolment_id} @{handles[enrolment_id]}: {why}")
 
@@ -276,4 +292,4 @@ class EnrolmentAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, SimpleHistory
         for enrolment_id in queryset.values_list("pk", flat=True)[:500]:
             enrolment_evaluate_eligibility(enrolment_id=enrolment_id, actor=request.user)
             count += 1
-        messages.success(request, f"Eligibility re-evaluated for {count} application(s).")
+        messages.success(request, f"Eligibility re-evaluated for {applications(count)}.")

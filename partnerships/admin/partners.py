@@ -11,13 +11,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
-from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, perform_posted_form
+from core.admin import LargeTableAdminMixin, ReasonForm, action_over_selected, count_column, perform_posted_form
+from core.display import format_compact, format_count, format_percent_points, format_timestamp
 from core.importexport import SpreadsheetImportExportMixin
 from partnerships.exceptions import PartnershipsError
 from partnerships.models import Category, Partner, PartnerStatistics
 from partnerships.resources.partners import PartnerResource
-from partnerships.selectors import partner_list, partner_timeline
+from partnerships.selectors import partner_list, partner_summary, partner_timeline
 from partnerships.services.partners import (
     PAYOUT_READINESS_PERMISSION,
     SUSPEND_PERMISSION,
@@ -103,9 +105,22 @@ class StatisticsInline(admin.StackedInline):
     max_num = 0
     verbose_name_plural = "statistics (last 30 days)"
     fields = readonly_fields = (
-        "as_of", "followers", "views_30d", "qualified_views_30d", "posts_30d", "avg_views_per_post",
-        "engagement_rate", "likes_30d", "comments_30d", "shares_30d", "refreshed_at",
+        "as_of", "followers_count", "views", "qualified_views", "posts", "average_views_per_post", "engagement",
+        "likes", "comments", "shares", "refreshed_at",
     )
+
+    followers_count = count_column("followers", "followers")
+    views = count_column("views_30d", "views")
+    qualified_views = count_column("qualified_views_30d", "qualified views")
+    posts = count_column("posts_30d", "posts")
+    average_views_per_post = count_column("avg_views_per_post", "average views per post")
+    likes = count_column("likes_30d", "likes")
+    comments = count_column("comments_30d", "comments")
+    shares = count_column("shares_30d", "shares")
+
+    @admin.display(description="engagement rate")
+    def engagement(self, obj: PartnerStatistics) -> str:
+        return format_percent_points(obj.engagement_rate)
 
 
 @admin.register(Partner)
@@ -146,12 +161,12 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
     @admin.display(description="followers", ordering="statistics__followers")
     def followers(self, obj: Partner):
         stats = self._statistics(obj)
-        return f"{stats.followers:,}" if stats else "—"
+        return format_html('<span class="num">{}</span>', format_compact(stats.followers)) if stats else "—"
 
     @admin.display(description="views, 30 days", ordering="statistics__views_30d")
     def views_30d(self, obj: Partner):
         stats = self._statistics(obj)
-        return f"{stats.views_30d:,}" if stats else "—"
+        return format_html('<span class="num">{}</span>', format_count(stats.views_30d)) if stats else "—"
 
     @admin.display(description="programs")
     def programs(self, obj: Partner):
@@ -165,11 +180,11 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
         events = partner_timeline(obj)
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{e['at']:%Y-%m-%d %H:%M}", e["who"] or "system", e["subject"], e["change"], e["reason"])
+            ((format_timestamp(e["at"]), e["who"] or "system", e["subject"], e["change"], e["reason"])
              for e in events),
         )
         return format_html(
-            "<table><thead><tr><th>When (UTC)</th><th>Who</th><th>What</th><th>Change</th><th>Reason</th></tr>"
+            "<table><thead><tr><th>When</th><th>Who</th><th>What</th><th>Change</th><th>Reason</th></tr>"
             "</thead><tbody>{}</tbody></table>", rows,
         )
 
@@ -181,6 +196,7 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
 
     # --- suspend / reinstate ------------------------------------------------------------------
     ACTIONS = {"suspend": partner_suspend, "reinstate": partner_reinstate}
+    DONE = {"suspend": "suspended", "reinstate": "reinstated"}
 
     def has_payout_readiness_permission(self, request) -> bool:
         return request.user.has_perm(PAYOUT_READINESS_PERMISSION)
@@ -198,6 +214,11 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
         extra_context["can_suspend"] = self.has_suspend_permission(request)
         extra_context["can_change_payout_readiness"] = self.has_payout_readiness_permission(request)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context["summary"] = partner_summary(obj)  # the page's own object: no second read of the partner
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _standing_page(self, request, action, partners, form, bulk):
         return TemplateResponse(request, "admin/partnerships/partner/standing.html", {
@@ -253,7 +274,8 @@ class PartnerAdmin(SpreadsheetImportExportMixin, LargeTableAdminMixin, admin.Mod
                 except PartnershipsError as exc:
                     skipped.append(f"@{partner.handle}: {exc}")
             if done:
-                messages.success(request, f"{len(done)} partner(s): {action} done.")
+                messages.success(request, ngettext("%(count)d partner %(done)s.", "%(count)d partners %(done)s.",
+                                          len(done)) % {"count": len(done), "done": self.DONE[action]})
             for line in skipped:
                 messages.warning(request, f"Skipped {line}")
             return None

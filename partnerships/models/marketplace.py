@@ -61,7 +61,7 @@ class BrandMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["brand", "user"], name="brand_membership_unique")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} in {self.brand_id} ({self.role})"
+        return f"{self.user} in {self.brand} ({self.get_role_display().lower()})"
 
     def save(self, *args, **kwargs):
         # Kept here rather than in a service because the admin's inline changes roles by saving the row: any save
@@ -164,7 +164,7 @@ class Invitation(models.Model):
         indexes = [models.Index(fields=["status", "expires_at"], name="invitation_expiry_idx")]
 
     def __str__(self) -> str:
-        return f"invitation {self.pk}"
+        return f"{self.campaign} → @{self.partner.handle}"
 
 
 class ShortlistEntry(models.Model):
@@ -186,7 +186,7 @@ class ShortlistEntry(models.Model):
         verbose_name_plural = "shortlist entries"
 
     def __str__(self) -> str:
-        return f"shortlist entry {self.pk}"
+        return f"@{self.partner.handle} on the shortlist of {self.campaign}"
 
 
 class ApiToken(models.Model):

@@ -133,7 +133,7 @@ class PartnerStatistics(models.Model):
         verbose_name_plural = "partner statistics"
 
     def __str__(self) -> str:
-        return f"statistics of partner {self.partner_id} as of {self.as_of}"
+        return f"statistics of @{self.partner.handle} as of {self.as_of:%Y-%m-%d}"
 
 
 class DailyMetric(models.Model):
@@ -169,7 +169,7 @@ class DailyMetric(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} on {self.day}"
+        return f"@{self.partner.handle} on {self.day:%Y-%m-%d}"
 
     # The ORM's single-row writes keep the partner-month's rollup, in the same transaction (no signal: the
     # queryset's bulk writes need the same hook, and a signal is easy to miss when reading the model).

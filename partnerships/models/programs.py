@@ -137,7 +137,7 @@ class Enrolment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} → {self.program_id} ({self.status})"
+        return f"@{self.partner.handle} → {self.program.name}"
 
     @property
     def failed_rules(self) -> list[dict]:

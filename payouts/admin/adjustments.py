@@ -9,6 +9,7 @@ from django.contrib.admin import helpers
 from django.db.models import Case, Value, When
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from core.admin import ReasonForm
 from core.money import format_money
@@ -24,12 +25,17 @@ from payouts.services import adjustments as adjustment_services
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-ADJUSTMENTS_DONE = "{count} adjustment(s) {done}: {items}."
-ADJUSTMENTS_SKIPPED = "{count} adjustment(s) skipped:"
+ADJUSTMENTS_DONE = "{adjustments} {done}: {items}."
+ADJUSTMENTS_SKIPPED = "{adjustments} skipped:"
 ADJUSTMENT_SKIPPED = "{item}: {why}"
 # Said on the confirmation page before the click; the service decides (and refuses) under the row lock.
 WILL_SKIP_DECIDED = "skipped: already {status}"
 WILL_SKIP_CREATOR = "skipped: you created it"
+
+
+def adjustments(count: int) -> str:
+    """'1 adjustment', '3 adjustments'."""
+    return ngettext("%(count)d adjustment", "%(count)d adjustments", count) % {"count": count}
 
 
 class AdjustmentDecision(Protocol):
@@ -119,10 +125,11 @@ class AdjustmentAdmin(admin.ModelAdmin):
                     done.append(obj)
             if done:
                 items = ", ".join(self._item(obj) for obj in done)
-                self.message_user(request, ADJUSTMENTS_DONE.format(count=len(done), done=done_word, items=items),
-                                  messages.SUCCESS)
+                done_text = ADJUSTMENTS_DONE.format(adjustments=adjustments(len(done)), done=done_word, items=items)
+                self.message_user(request, done_text, messages.SUCCESS)
             if skipped:
-                self.message_user(request, ADJUSTMENTS_SKIPPED.format(count=len(skipped)), messages.WARNING)
+                self.message_user(request, ADJUSTMENTS_SKIPPED.format(adjustments=adjustments(len(skipped))),
+                                  messages.WARNING)
                 for obj, why in skipped:
                     self.message_user(request, ADJUSTMENT_SKIPPED.format(item=self._item(obj), why=why),
                                       messages.WARNING)
@@ -132,6 +139,7 @@ class AdjustmentAdmin(admin.ModelAdmin):
                  if obj.created_by_id == request.user.pk else "") for obj in objects]
         return TemplateResponse(request, "admin/payouts/adjustment/decide.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "action": action,
+            "done": ADJUSTMENT_DECISIONS[action][1],
             "title": f"{action.capitalize()} adjustments", "rows": rows, "objects": objects, "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         })

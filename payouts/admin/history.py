@@ -7,6 +7,7 @@ import datetime as dt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core.display import format_timestamp
 from core.money import format_money, format_percent
 
 
@@ -48,7 +49,7 @@ def versions_table(versions: list[tuple[str, list]], *, fields: dict[str, tuple]
     rows.sort(key=lambda row: row[0], reverse=True)
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
     body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>", (
-        (f"{when:%Y-%m-%d %H:%M}", user.get_username() if user else "—", reason or "—", label, kinds[kind],
+        (format_timestamp(when), user.get_username() if user else "—", reason or "—", label, kinds[kind],
          format_html_join(mark_safe("<br>"), "{}: {} → {}", changes) if kind != "-" else "")
         for when, user, reason, label, kind, changes in rows))
     return format_html('<table class="versions"><thead><tr><th>When</th><th>Who</th><th>Reason</th><th>What</th>'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
+from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
 from core.money import format_money
 from payouts import ledger
 from payouts.models import (
@@ -16,11 +16,16 @@ from payouts.models import (
 
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
-    readonly_fields = ("account", "amount_minor")
+    readonly_fields = ("account", "amount")
     fields = readonly_fields
+    amount = money_column("amount_minor", "amount", currency="account.currency")  # not "249772223" minor units
     can_delete = False
     extra = 0
     max_num = 0
+
+    def get_queryset(self, request):
+        # Each entry names its account by owner ("@handle · Program", "fund …"): loaded with the entries.
+        return super().get_queryset(request).select_related("account__partner", "account__program", "account__fund")
 
 
 @admin.register(LedgerTransaction)

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
+from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, TitledChangelistMixin, money_column
 from core.importexport import SpreadsheetExportMixin
 from core.money import format_money
 from partnerships.models import Partner
@@ -42,9 +42,13 @@ class RunFilter(admin.SimpleListFilter):
 
 
 @admin.register(EarningLine)
-class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["partner", "run", "status", "basis_value", "gross", "adjustments", "carried_in", "withholding",
-                    "net", "hold_reason", "statement", "forfeit"]
+class EarningLineAdmin(TitledChangelistMixin, SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdminMixin,
+                       admin.ModelAdmin):
+    # Columns that fit at 1440 px with what decides a line visible: withheld, balance and why it is held (and,
+    # for a held line of an approved run, the link to forfeit it). The basis, adjustments and carried-in amounts
+    # are on the line's page, in its explanation.
+    list_display = ["partner", "run", "status", "gross", "withholding", "net", "hold", "statement", "forfeit"]
+    changelist_title = "Earning lines"
     list_filter = ["status", "run__program", RunFilter]
     list_select_related = ["partner", "run", "run__program"]
     search_fields = ["=partner__handle"]
@@ -58,6 +62,10 @@ class EarningLineAdmin(SpreadsheetExportMixin, LargeTableAdminMixin, ReadOnlyAdm
     carried_in = money_column("carried_in_minor", "carried in", currency="run.currency")
     withholding = money_column("withholding_minor", "withheld", currency="run.currency")
     net = money_column("net_minor", "balance", currency="run.currency", ordering="net_minor")
+
+    @admin.display(description="hold reason", ordering="hold_reason")
+    def hold(self, obj):
+        return obj.hold_reason or "—"
 
     @admin.display(description="statement")
     def statement(self, obj):

@@ -8,6 +8,7 @@ the payee (masked) and its hold through PayeeInline.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django import forms
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core.display import format_timestamp
 from core.money import format_money
 from core.second_factor import SecondFactorRequired, require_second_factor, second_factor_verified
 from partnerships.models import Partner
@@ -102,7 +104,9 @@ def _trail_value(name: str, value) -> str:
         return "—"
     if name in MASKS:
         return MASKS[name](value)
-    return f"{value:%Y-%m-%d %H:%M}" if hasattr(value, "strftime") else str(value)
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
+    return f"{value:%Y-%m-%d}" if isinstance(value, dt.date) else str(value)
 
 
 @admin.register(Payee)
@@ -292,7 +296,7 @@ class PayeeAdmin(admin.ModelAdmin):
                 changes.append((FIELD_LABELS.get(name, name.replace("_", " ")), _trail_value(name, old),
                                 _trail_value(name, new)))
             previous = record
-            rows.append((f"{record.history_date:%Y-%m-%d %H:%M}",
+            rows.append((format_timestamp(record.history_date),
                          record.history_user.get_username() if record.history_user else "—",
                          record.history_change_reason or "—",
                          format_html_join(mark_safe("<br>"), "{}: {} → {}", changes)))

@@ -11,8 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import ngettext
 
-from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
+from core.admin import ReadOnlyAdminMixin, TitledChangelistMixin, money_column, perform_posted_form
+from core.display import format_count
 from core.money import format_money
 from core.two_factor.refusal import refuse_without_second_factor, warn_second_factor_needed
 from partnerships.models import Program
@@ -46,7 +48,7 @@ from payouts.services import screening as screening_services
 from payouts.services import settlement
 from payouts.transitions import APPROVE_PERMISSION, PAY_PERMISSION
 
-SCREENING_PENDING = ("Screening flagged {count} line(s) awaiting review: a partnership manager holds or clears each "
+SCREENING_PENDING = ("Screening flagged {lines} awaiting review: a partnership manager holds or clears each "
                      "(below) before the run can be approved.")
 SCREENING_ACTIONS = {
     "hold": ("Hold the line", "A held line is not paid when the run is approved: its amount stays reserved on the "
@@ -64,8 +66,10 @@ class ScreeningReasonForm(forms.Form):
 
 
 @admin.register(PayoutRun)
-class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "status", "total", "line_count", "payable", "started", "approved_by", "computed_at"]
+class PayoutRunAdmin(TitledChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "status", "total", "lines", "payable", "started", "approved_by", "computed_at"]
+    date_hierarchy = "month"
+    changelist_title = "Payout runs"
     list_filter = ["status", "kind", "program"]
     list_select_related = ["program", "started_by", "approved_by"]
     ordering = ["-month", "program__name"]
@@ -75,10 +79,11 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at", "computed_at", "approved_by", "approved_at", "paid_by", "paid_at", "payment_reference",
         "cancelled_reason", "error", "lines_link",
     ]
+    # Totals first (the run's actions are the buttons above them): what a reviewer decides on, then its checks.
     fieldsets = [
-        (None, {"fields": ["program", "month", "kind", "status", "error", "cancelled_reason"]}),
-        ("Totals", {"fields": ["budget", "total", "adjustments", "net", "payable", "line_count", "budget_use",
-                               "lines_link"]}),
+        ("Totals", {"fields": ["status", "error", "cancelled_reason", "payable", "total", "adjustments", "net",
+                               "budget", "budget_use", "lines_link"]}),
+        ("Run", {"fields": ["program", "month", "kind", "currency", "as_of"]}),
         ("Reconciliation", {"fields": ["reconciliation", "ledger_summary", "payment_file"]}),
         ("Who and when", {"fields": ["started", "started_at", "computed_at", "approved_by", "approved_at",
                                      "paid_by", "paid_at", "payment_reference"]}),
@@ -99,6 +104,10 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     adjustments = money_column("total_adjustments_minor", "adjustments")
     net = money_column("total_net_minor", "total balance")
     payable = money_column("total_payable_minor", "payable now")
+
+    @admin.display(description="lines", ordering="line_count")
+    def lines(self, obj):
+        return format_html('<span class="num">{}</span>', format_count(obj.line_count))
 
     @admin.display(description="started by")
     def started(self, obj):
@@ -140,7 +149,8 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="lines")
     def lines_link(self, obj):
         url = reverse("admin:payouts_earningline_changelist") + f"?run__id__exact={obj.pk}"
-        return format_html('<a href="{}">Review the {} lines (search by partner)</a>', url, obj.line_count)
+        return format_html('<a href="{}">Review the {} lines (search by partner)</a>', url,
+                           format_count(obj.line_count))
 
     # --- actions on one run -------------------------------------------------------------------
     def get_urls(self):
@@ -172,7 +182,9 @@ class PayoutRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return {
             "screening_table": flagged_lines_table(
                 run, flagged, can_review=awaiting_approval and user.has_perm(screening_services.REVIEW_PERMISSION)),
-            "screening_note": SCREENING_PENDING.format(count=pending) if pending and awaiting_approval else "",
+            "screening_note": SCREENING_PENDING.format(
+                lines=ngettext("%(count)d line", "%(count)d lines", pending) % {"count": pending})
+            if pending and awaiting_approval else "",
             "run_actions": [action for action in offered if not (action == "approve" and is_maker)],
             "stale_banner": RUN_STALE_BANNER.format(reason=run.stale_reason)
             if run.stale_reason and run.status == PayoutRun.Status.COMPUTED else "",

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin
-from core.money import format_money
+from core.display import money_text
 from core.second_factor import require_second_factor
 from payouts.admin.batch_forms import StatementUploadForm, statement_max_bytes
 from payouts.admin.review import RED
@@ -28,6 +28,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "returned_count", "unmatched"]
     list_select_related = ["imported_by"]
     ordering = ["-imported_at"]
+    date_hierarchy = "imported_at"
     readonly_fields = ["identifier", "kind", "file_name", "sha256", "imported_by", "imported_at", "entry_count",
                        "paid_count", "returned_count", "unmatched", "entries"]
 
@@ -43,7 +44,7 @@ class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         rows = format_html_join("", '<tr class="{}"{}><td>{}</td><td>{}</td><td class="money">{}</td><td>{}</td>'
                                     "<td>{}</td><td>{}</td><td>{}</td></tr>", (
             (f"entry-{line.result}", format_html(' style="{}"', RED) if line.result == StatementLine.Result.UNMATCHED
-             else "", line.position, line.end_to_end_id or "—", format_money(line.amount_minor, line.currency)
+             else "", line.position, line.end_to_end_id or "—", money_text(line.amount_minor, line.currency)
              if line.currency else line.amount_minor, line.outcome, line.get_result_display(), line.reason_code,
              line.message) for line in lines))
         return format_html('<table class="statement-entries"><thead><tr><th>#</th><th>End-to-end id</th>'

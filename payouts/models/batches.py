@@ -77,7 +77,7 @@ class PaymentBatchExclusion(models.Model):
     reason = models.CharField(max_length=300)
 
     def __str__(self) -> str:
-        return f"partner {self.partner_id}: {self.reason}"
+        return f"@{self.partner.handle}: {self.reason}"
 
 
 class Payment(models.Model):
@@ -204,4 +204,4 @@ class StatementLine(models.Model):
         ordering = ["position"]
 
     def __str__(self) -> str:
-        return f"entry {self.position} of {self.statement_id}"
+        return f"entry {self.position} of {self.statement}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.money import format_money
 from core.validators import CURRENCY_CODE_VALIDATOR
 from partnerships.models import Partner
 
@@ -27,7 +28,7 @@ class AdRevenue(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} {self.day} {self.amount_minor} {self.currency}"
+        return f"@{self.partner.handle} · {self.day:%Y-%m-%d} · {format_money(self.amount_minor, self.currency)}"
 
 
 class Video(models.Model):
@@ -50,4 +51,4 @@ class VideoDailyViews(models.Model):
         verbose_name_plural = "video daily views"
 
     def __str__(self) -> str:
-        return f"video {self.video_id} on {self.day}"
+        return f"video {self.video} on {self.day:%Y-%m-%d}"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.money import format_money
 from partnerships.models import Partner, Program
 from payouts.models.funds import Fund
 from payouts.models.runs import PayoutRun
@@ -37,7 +38,7 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = f"partner {self.partner_id} / program {self.program_id}" if self.partner_id else f"fund {self.fund_id}"
+        owner = f"{self.partner} · {self.program}" if self.partner_id else f"fund {self.fund}"
         return f"{self.get_kind_display()} {self.currency} ({owner})"
 
 
@@ -71,4 +72,4 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:
-        return f"{self.amount_minor} on account {self.account_id}"
+        return f"{format_money(self.amount_minor, self.account.currency)} on {self.account}"

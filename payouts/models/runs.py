@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from core import periods
+from core.money import format_money
 from partnerships.models import Partner, Program
 from payouts.models.funds import IncomeType
 from payouts.models.tax import WithholdingSource
@@ -90,7 +91,7 @@ class PayoutRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.program} {self.month:%Y-%m}" + (" (estimate)" if self.kind == self.Kind.ESTIMATE else "")
+        return f"{self.month:%B %Y} · {self.program}" + (" (estimate)" if self.kind == self.Kind.ESTIMATE else "")
 
     @property
     def month_end(self) -> dt.date:
@@ -187,7 +188,7 @@ class EarningLine(models.Model):
         permissions = [("export_earningline", "Can export earning lines and statements to a spreadsheet")]
 
     def __str__(self) -> str:
-        return f"line {self.pk} of run {self.run_id}"
+        return f"@{self.partner.handle} · {self.run.month:%B %Y} · {self.run.program}"
 
 
 class Adjustment(models.Model):
@@ -225,4 +226,4 @@ class Adjustment(models.Model):
         permissions = [("approve_adjustment", "Can approve or reject adjustments created by someone else")]
 
     def __str__(self) -> str:
-        return f"adjustment {self.pk}: {self.amount_minor}"
+        return f"@{self.partner.handle} · {format_money(self.amount_minor, self.program.currency)} · {self.program}"

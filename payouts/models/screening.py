@@ -144,7 +144,7 @@ class ScreeningFlag(models.Model):
         permissions = [("review_screeningflag", "Can hold or clear lines flagged by screening")]
 
     def __str__(self) -> str:
-        return f"{self.get_rule_display()}: partner {self.partner_id} in run {self.run_id}"
+        return f"{self.get_rule_display()}: @{self.partner.handle} in {self.run}"
 
 
 class Forfeiture(models.Model):
@@ -172,4 +172,4 @@ class Forfeiture(models.Model):
         indexes = [models.Index(fields=["program", "month"], name="forfeiture_program_month_idx")]
 
     def __str__(self) -> str:
-        return f"forfeiture of partner {self.partner_id}'s line in run {self.run_id}"
+        return f"forfeiture of @{self.partner.handle}'s line in {self.run}"

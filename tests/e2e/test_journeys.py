@@ -78,7 +78,7 @@ def test_manager_filters_the_queue_bulk_rejects_with_a_reason_and_sees_the_histo
     page.fill("#id_reason", "Too few original posts this month")
     page.click("input[type=submit][value=Reject]")
 
-    expect_text(page, ".messagelist", "2 application(s) rejected", "@ana", "@ben")
+    expect_text(page, ".messagelist", "2 applications rejected", "@ana", "@ben")
     assert Enrolment.objects.get(pk=waiting[2].pk).status == Enrolment.Status.SUBMITTED  # not selected, untouched
 
     page.goto(reverse("admin:partnerships_enrolment_change", args=[waiting[0].pk]))
@@ -102,8 +102,8 @@ def test_finance_reviews_approves_a_run_started_by_someone_else_and_exports_the_
     assert run.status == PayoutRun.Status.COMPUTED
 
     admin_login(page, "approver", code=current_code(authenticator))  # approving needs a verified second factor
-    expect_text(page, "#panel-runs", f"{program.name} 2026-08", "10,000.00 USD", "starter")
-    page.click(f"#panel-runs a:text-is('{program.name} 2026-08')")
+    expect_text(page, "#panel-runs", f"August 2026 · {program.name}", "10,000.00 USD", "starter")
+    page.click(f"#panel-runs a:text-is('August 2026 · {program.name}')")
     expect_text(page, "#content-main", "Computed, awaiting approval", "lines sum to the budget: 10,000.00 USD",
                 "starter")
     screenshot(page, "run-review")
@@ -243,7 +243,7 @@ def test_the_dashboard_shows_the_state_of_the_money(page, screenshot):
 
     admin_login(page, "root")
     expect_text(page, "#panel-applications", "Educator grants", "2", program.name)
-    expect_text(page, "#panel-runs", f"{program.name} 2026-10", "10,000.00 USD", "the scheduler")
+    expect_text(page, "#panel-runs", f"October 2026 · {program.name}", "10,000.00 USD", "the scheduler")
     expect_text(page, "#panel-imports", "metrics-2026-10.csv", "is not a number")
     funds = expect_text(page, "#panel-funds", "Total 50,000.00 USD", "spent 30,000.00 USD",
                         "remaining 20,000.00 USD", "runs out in December 2026")

@@ -32,7 +32,7 @@ def test_manager_holds_a_flagged_spike_with_a_reason_then_finance_approves(page,
 
     admin_login(page, "manager")
     page.goto(f"/admin/payouts/payoutrun/{run.pk}/change/")
-    assert "Screening flagged 1 line(s) awaiting review" in page.inner_text(".screening-pending")
+    assert "Screening flagged 1 line awaiting review" in page.inner_text(".screening-pending")
     table = page.inner_text("table.screening-flags")
     assert "@spiky" in table
     assert "score: 490" in table

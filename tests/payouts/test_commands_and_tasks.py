@@ -87,8 +87,8 @@ def test_compute_payouts_computes_the_month_and_prints_a_summary(august, operato
     assert (run.program, run.month, run.kind, run.status, run.started_by) == (
         august, MONTH, PayoutRun.Kind.FINAL, R.COMPUTED, operator)
     assert lines_of(run) == {"ana": (3, 7_500_00), "ben": (1, 2_500_00)}
-    assert out.getvalue() == (f"{august.name} 2026-08: Computed, awaiting approval; 2 lines, gross 10,000.00 USD, "
-                              "payable 10,000.00 USD\n")
+    assert out.getvalue() == (f"August 2026 · {august.name}: Computed, awaiting approval; 2 lines, "
+                              "gross 10,000.00 USD, payable 10,000.00 USD\n")
 
 
 def test_compute_payouts_needs_the_operating_user_and_writes_nothing_without_one(august):

@@ -535,8 +535,9 @@ def test_approve_selected_approves_what_it_may_and_says_why_it_skipped_the_rest(
 
     assert response.status_code == 302
     assert messages_of(response) == [
-        ("success", ADJUSTMENTS_DONE.format(count=1, done="approved", items=f"#{by_approver.pk} @ana 25.00 USD")),
-        ("warning", ADJUSTMENTS_SKIPPED.format(count=2)),
+        ("success", ADJUSTMENTS_DONE.format(adjustments="1 adjustment", done="approved",
+                                            items=f"#{by_approver.pk} @ana 25.00 USD")),
+        ("warning", ADJUSTMENTS_SKIPPED.format(adjustments="2 adjustments")),
         ("warning", ADJUSTMENT_SKIPPED.format(item=f"#{by_second.pk} @ben −10.00 USD",
                                               why=ADJUSTMENT_FOUR_EYES.format(user=second_approver))),
         ("warning", ADJUSTMENT_SKIPPED.format(item=f"#{rejected.pk} @ben 7.00 USD", why=ADJUSTMENT_DECIDED.format(
@@ -568,8 +569,9 @@ def test_reject_selected_records_the_reason_and_skips_the_creator(csrf_client, a
     response = choose(csrf_client, "reject_selected", [by_approver, by_second], {"apply": "1", "reason": "Not owed"})
 
     assert messages_of(response) == [
-        ("success", ADJUSTMENTS_DONE.format(count=1, done="rejected", items=f"#{by_second.pk} @ben −10.00 USD")),
-        ("warning", ADJUSTMENTS_SKIPPED.format(count=1)),
+        ("success", ADJUSTMENTS_DONE.format(adjustments="1 adjustment", done="rejected",
+                                            items=f"#{by_second.pk} @ben −10.00 USD")),
+        ("warning", ADJUSTMENTS_SKIPPED.format(adjustments="1 adjustment")),
         ("warning", ADJUSTMENT_SKIPPED.format(item=f"#{by_approver.pk} @ana 25.00 USD",
                                               why=ADJUSTMENT_FOUR_EYES.format(user=approver))),
     ]

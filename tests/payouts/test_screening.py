@@ -221,7 +221,7 @@ def test_the_run_page_lists_flagged_lines_with_evidence_chart_and_a_hold_that_ne
     run, spiky, _ = flagged_run
     csrf_client.force_login(manager)
     page = csrf_client.get(reverse("admin:payouts_payoutrun_change", args=[run.pk])).content.decode()
-    assert "Screening flagged 1 line(s) awaiting review" in page
+    assert "Screening flagged 1 line awaiting review" in page
     assert "@spiky" in page
     assert "score: 490" in page
     assert 'class="views-chart"' in page

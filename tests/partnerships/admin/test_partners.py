@@ -224,7 +224,7 @@ def test_bulk_suspend_suspends_and_skips_the_already_suspended(client, manager, 
         Partner.Status.SUSPENDED, "Bought followers", manager)
     assert partner_state(pat) == pat_before
     assert messages_of(response) == [
-        ("success", "1 partner(s): suspend done."),
+        ("success", "1 partner suspended."),
         ("warning", "Skipped @prof.pat: @prof.pat is already suspended."),
     ]
 
