@@ -121,7 +121,7 @@ def test_the_earning_lines_keep_withheld_balance_and_hold_reason_visible(client,
     listing = client.get(reverse("admin:payouts_earningline_changelist")).content.decode()
 
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', listing)
-    assert headers == ["partner", "run", "status", "gross", "withholding", "net", "hold", "statement"]
+    assert headers == ["partner", "run", "status", "gross", "withholding", "net", "hold", "statement", "forfeit"]
     assert "<h1>Earning lines</h1>" in listing
     assert f"August 2026 · {paid_world['program'].name}" in listing
     assert_readable(text_of(listing, "result_list"))

@@ -23,7 +23,10 @@ def change_form_data(partner, **overrides):
     data = {"handle": partner.handle, "display_name": partner.display_name, "kind": partner.kind,
             "country": partner.country, "date_of_birth": str(partner.date_of_birth or ""), "age_verified": "on",
             "statistics-TOTAL_FORMS": "0", "statistics-INITIAL_FORMS": "0", "statistics-MIN_NUM_FORMS": "0",
-            "statistics-MAX_NUM_FORMS": "0", "_save": "Save"}
+            "statistics-MAX_NUM_FORMS": "0", "_save": "Save",
+            # The past screening flags (payouts' read-only inline): a browser posts its management form too.
+            "screening_flags-TOTAL_FORMS": "0", "screening_flags-INITIAL_FORMS": "0",
+            "screening_flags-MIN_NUM_FORMS": "0", "screening_flags-MAX_NUM_FORMS": "0"}
     data.update(overrides)
     return data
 
