@@ -42,7 +42,7 @@ def test_finance_lowers_the_cap_in_a_what_if_and_downloads_the_comparison(page, 
 
     # 3:1 of 10,000.00: ana 7,500.00 and ben 2,500.00; capped at 5,000.00, ana's excess goes to ben
     counts = " ".join(page.inner_text(".what-if-counts").split())
-    assert "1 partner(s) gain, 1 lose, 0 unchanged" in counts
+    assert "Partners: 1 gains, 1 loses, 0 unchanged." in counts
     totals = page.inner_text("table.what-if-totals")
     assert "10,000.00 USD" in totals
     largest = page.inner_text("table.what-if-largest")

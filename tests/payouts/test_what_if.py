@@ -242,7 +242,7 @@ def test_the_what_if_page_shows_the_lower_cap_and_exports_the_comparison(csrf_cl
     assert result.status_code == 200, result.context["form"].errors
     assert result.context["result"].changes == {"partner_cap_minor": 5_000_00, "excess_policy": "retain"}
     text = strip_tags(result.content.decode())
-    assert "0 partners gain, 1 lose, 1 unchanged" in " ".join(text.split())
+    assert "Partners: 0 gain, 1 loses, 1 unchanged." in " ".join(text.split())
     assert "−2,500.00 USD" in text
     assert [(row["handle"], row["old_status"], row["new_status"]) for row in result.context["rows"]] == [
         ("ana", "Payable", "Payable"), ("ben", "Payable", "Payable")]
