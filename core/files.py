@@ -14,9 +14,9 @@ def size_text(size: int) -> str:
 FILE_EMPTY = "The file is empty (0 bytes): nothing was loaded."
 FILE_NO_ROWS = "The file has a header but no data rows: nothing was loaded."
 FILE_MISSING_COLUMNS = (
-    "The header lacks the column(s) {missing}. Expected the columns {expected} (in any order). Nothing was loaded."
+    "The header lacks these columns: {missing}. Expected the columns {expected} (in any order). Nothing was loaded."
 )
-FILE_DUPLICATE_COLUMNS = "The header names the column(s) {columns} more than once. Nothing was loaded."
+FILE_DUPLICATE_COLUMNS = "The header names these columns more than once: {columns}. Nothing was loaded."
 FILE_UTF16 = "The file is UTF-16 text: save it as UTF-8 (“CSV UTF-8” in spreadsheets) and load it again."
 FILE_HEADER_NOT_UTF8 = (
     "The header is not UTF-8 text (bytes {bytes} cannot be decoded): save the file as UTF-8 and load it again."
@@ -60,7 +60,7 @@ XLSX_TOO_MANY_ROWS = (
 )
 XLSX_TOO_MANY_CELLS = "This XLSX file has more than {limit:,} cells. Nothing was read."
 XLSX_CELL_TOO_LONG = "A cell in row {row} holds more than {limit:,} characters. Nothing was read."
-IMPORT_HAS_ERRORS = "Nothing was imported: {count} row(s) have errors. Correct them and upload the file again."
+IMPORT_HAS_ERRORS = "Nothing was imported: rows with errors: {count}. Correct them and upload the file again."
 EXPORT_TOO_LARGE = (
     "This export would have more than {limit:,} rows: filter the list first (the export takes the list's filters "
     "and search)."

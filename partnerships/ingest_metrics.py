@@ -186,7 +186,8 @@ def refresh_statistics(outcome: Outcome) -> str:
     transaction.on_commit(lambda: enqueue(REFRESH_STATISTICS_TASK, partner_ids=ids))
     if ids is None:
         return "Statistics of every partner are being refreshed."
-    return f"Statistics of {len(ids):,} partner(s) are being refreshed."
+    one = len(ids) == 1
+    return f"Statistics of {len(ids):,} partner{'' if one else 's'} {'is' if one else 'are'} being refreshed."
 
 
 SPEC = IngestSpec(

@@ -114,7 +114,7 @@ STATEMENT_ALREADY_IMPORTED = (
     "Statement {identifier} was already imported by {user} on {when:%Y-%m-%d %H:%M} UTC; nothing changed."
 )
 UNREVIEWED_FLAGS = (
-    "Cannot approve run {run}: screening flagged {count} line(s) nobody has reviewed yet (partners {partners}). "
+    "Cannot approve run {run}: flagged lines nobody has reviewed yet: {count} (partners {partners}). "
     "A partnership manager must hold or clear each flagged line first."
 )
 NOT_FLAGGED = "Partner {partner} has no flagged line in run {run}: only flagged lines are held or cleared here."

@@ -47,7 +47,8 @@ def summary(outcome: Outcome, extra: str = "") -> str:
         + (" (see the error report)." if outcome.rows_rejected else ".")
     )
     if outcome.ignored_columns:
-        text += f" Ignored the column(s) {', '.join(outcome.ignored_columns)}."
+        text += f" Ignored {'this column' if len(outcome.ignored_columns) == 1 else 'these columns'}: " \
+                f"{', '.join(outcome.ignored_columns)}."
     return text + (f" {extra}" if extra else "")
 
 

@@ -159,8 +159,9 @@ class InvitationAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             except PartnershipsError as exc:
                 skipped.append(str(exc))
         if done:
-            self.message_user(request, f"{done} invitation(s) {'accepted' if accept else 'declined'} on the "
-                                       "creators' behalf.", messages.SUCCESS)
+            self.message_user(request, f"{done} invitation{'' if done == 1 else 's'} "
+                                       f"{'accepted' if accept else 'declined'} on the creators' behalf.",
+                              messages.SUCCESS)
         for reason in skipped:
             self.message_user(request, f"Skipped: {reason}", messages.WARNING)
 

@@ -235,9 +235,9 @@ def test_a_problem_of_the_whole_row_has_no_column_and_the_whole_files_come_first
     dataset.spreadsheet_lines = [2, 5]  # blank lines 3 and 4 were skipped by the reader
     result = Result()
     result.append_invalid_row(2, {"handle": "bob", "views": "2"}, ValidationError({"row": ["expected 2 values"]}))
-    result.append_base_error(Error(ValueError("The header lacks the column(s) date.")))
+    result.append_base_error(Error(ValueError("The header lacks these columns: date.")))
 
     assert import_problems(result, dataset, {}) == [
-        ImportProblem(None, "", "", "The header lacks the column(s) date."),
+        ImportProblem(None, "", "", "The header lacks these columns: date."),
         ImportProblem(5, "", "", "expected 2 values"),
     ]

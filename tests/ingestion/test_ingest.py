@@ -107,7 +107,7 @@ def test_a_clean_file_loads_every_row_and_refreshes_the_partners_statistics(
     assert job.started_at <= job.finished_at
     assert stored() == {("alice", DAY): (1000, 800, 50, 5, 2, 20_000, 1), ("bob", DAY): (2000, 0, 50, 5, 2, 20_000, 1)}
     assert job.message == ("2 rows read: 2 loaded (new or changed), 0 unchanged, 0 rejected. "
-                           "Statistics of 2 partner(s) are being refreshed.")
+                           "Statistics of 2 partners are being refreshed.")
     statistics = {row.partner.handle: (row.views_30d, row.followers)
                   for row in PartnerStatistics.objects.select_related("partner")}
     assert statistics == {"alice": (1000, 20_000), "bob": (2000, 20_000)}  # carol had no row: not touched
@@ -165,7 +165,7 @@ def test_quoted_values_reordered_and_extra_columns_crlf_and_bom_are_read(partner
 
     assert (job.status, job.rows_processed, job.rows_loaded, job.rows_rejected) == ("succeeded", 2, 2, 0)
     assert stored() == {("alice", DAY): (1000, 800, 50, 5, 2, 20_000, 1), ("bob", DAY): (12, 0, 0, 0, 0, 1, 2)}
-    assert "Ignored the column(s) note." in job.message
+    assert "Ignored this column: note." in job.message
 
 
 # --- rows refused, with row, column and reason -----------------------------------------------------
@@ -369,7 +369,7 @@ def test_the_command_prints_the_summary_and_the_report(partners, tmp_path):
 
 
 def test_the_command_fails_on_a_refused_file_and_on_a_missing_one(partners, tmp_path):
-    with pytest.raises(CommandError, match="The header lacks the column"):
+    with pytest.raises(CommandError, match="The header lacks these columns"):
         call_command("ingest_metrics", write_file(tmp_path, [["alice"]], header=["handle"]), stdout=io.StringIO())
     with pytest.raises(CommandError, match="No such file"):
         call_command("ingest_metrics", str(tmp_path / "nope.csv"), stdout=io.StringIO())

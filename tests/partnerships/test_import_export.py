@@ -265,7 +265,7 @@ def test_a_confirm_that_meets_an_error_writes_nothing(client, manager, partners)
     assert done.status_code == 302
     assert metric_rows() == before  # not even alice's valid row
     messages = [str(m) for m in done.wsgi_request._messages]
-    assert messages[0].startswith("Nothing was imported: 1 row(s) have errors.")
+    assert messages[0].startswith("Nothing was imported: rows with errors: 1.")
     assert "no partner has the handle “bob”" in messages[0]
 
 

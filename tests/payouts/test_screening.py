@@ -166,7 +166,7 @@ def flagged_run(db):
 
 def test_approval_is_refused_while_a_flag_is_unreviewed(flagged_run, approver):
     run, spiky, _ = flagged_run
-    with pytest.raises(RunRefused, match=r"screening flagged 1 line\(s\) nobody has reviewed yet"):
+    with pytest.raises(RunRefused, match=r"flagged lines nobody has reviewed yet: 1 "):
         payout_run_approve(run_id=run.pk, actor=approver)
     run.refresh_from_db()
     assert run.status == PayoutRun.Status.COMPUTED
