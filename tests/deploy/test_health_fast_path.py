@@ -104,10 +104,12 @@ def test_head_gets_no_body(kept):
 
 
 @pytest.mark.django_db(transaction=True)  # the WSGI handler closes the connection at the request's start
-@override_settings(CELERY_BROKER_URL="")
 def test_the_projects_wsgi_application_uses_the_fast_path(settings):
     from config.wsgi import application
 
+    # Both through the fixture: an override_settings decorator beside it would be undone first, and the fixture's
+    # teardown would then bring its empty broker back for every later test.
+    settings.CELERY_BROKER_URL = ""
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     health.forget()
     first = call(application, "/health/ready")  # no kept answer: through Django, which runs the checks
