@@ -136,6 +136,11 @@ def _run() -> Readiness:
     return _last
 
 
+def _kept(entry: Readiness | None) -> bool:
+    """The answer is young enough to give anonymous callers again (HEALTH_READY_CACHE_SECONDS)."""
+    return entry is not None and time.monotonic() - entry.started < settings.HEALTH_READY_CACHE_SECONDS
+
+
 def readiness(*, fresh: bool = False) -> Readiness:
     """The checks' answer, run at most once at a time in this process: kept for HEALTH_READY_CACHE_SECONDS, or
     with ``fresh`` from a run that started after this call."""
@@ -146,7 +151,7 @@ def readiness(*, fresh: bool = False) -> Readiness:
             return False
         if fresh:
             return entry.started >= asked
-        return time.monotonic() - entry.started < settings.HEALTH_READY_CACHE_SECONDS
+        return _kept(entry)
 
     if usable(_last):
         return _last  # type: ignore[return-value]
@@ -199,11 +204,7 @@ _BODIES = {True: b'{"status": "ok"}', False: b'{"status": "unavailable"}'}
 def _kept_for_anonymous() -> Readiness | None:
     """The answer an anonymous caller would get from ``readiness()`` without running anything, if there is one."""
     kept = _last
-    if kept is None:
-        return None
-    if time.monotonic() - kept.started < settings.HEALTH_READY_CACHE_SECONDS or _run_lock.locked():
-        return kept
-    return None
+    return kept if kept is not None and (_kept(kept) or _run_lock.locked()) else None
 
 
 def fast_path(application):
