@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from core.admin import ReadOnlyAdminMixin
 from core.display import format_timestamp
 from core.money import format_money
 from core.second_factor import SecondFactorRequired, require_second_factor, second_factor_verified
@@ -304,7 +305,7 @@ class PayeeAdmin(admin.ModelAdmin):
         return format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
 
 
-class PayeeInline(admin.StackedInline):
+class PayeeInline(ReadOnlyAdminMixin, admin.StackedInline):
     """On the partner's page: the payee, masked, with its hold, and a link to its page."""
 
     model = Payee
@@ -321,15 +322,6 @@ class PayeeInline(admin.StackedInline):
     def has_view_permission(self, request, obj=None):
         # Not on the add page (a partner being added has no payee; a shown inline would demand its formset's data).
         return obj is not None and request.user.has_perm("payouts.view_payee")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="account")
     def account(self, obj):

@@ -91,7 +91,7 @@ class ScreeningFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                               fields={"Flag": ("status", "decision_reason")})
 
 
-class ScreeningFlagInline(admin.TabularInline):
+class ScreeningFlagInline(ReadOnlyAdminMixin, admin.TabularInline):
     """On the partner's page: every flag screening raised on the partner's lines, newest run first, with the
     decision (who, when, why). Read-only: flags are raised by computing and decided on the run's page."""
 
@@ -114,15 +114,6 @@ class ScreeningFlagInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return obj is not None and request.user.has_perm("payouts.view_screeningflag")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="run")
     def run_link(self, obj):
