@@ -30,6 +30,7 @@ from payouts.services.settlement import payout_run_approve
 from tests.partnerships.factories import UserFactory
 from tests.payouts.factories import MONTH, member, paying_program
 from tests.payouts.test_screening import compute, flags, history, set_day
+from tests.security.hostile import HOSTILE
 
 pytestmark = pytest.mark.django_db
 SEPTEMBER = MONTH.replace(month=9)
@@ -198,3 +199,27 @@ def test_a_manager_cannot_open_the_forfeit_page(manager, approver, client):
     assert client.get(reverse("admin:payouts_forfeiture_line", args=[line.pk])).status_code == 403
     assert client.post(reverse("admin:payouts_forfeiture_line", args=[line.pk]), {"reason": "x"}).status_code == 403
     assert not Forfeiture.objects.exists()
+
+
+def test_hostile_reasons_are_refused_with_the_forms_error_never_a_500(manager, approver, csrf_client):
+    """Every hostile value as the reason: a NUL byte is a 400 before the view, an empty or over-long reason the form's
+    error, and nothing is forfeited on a refusal; the first acceptable reason forfeits the line once."""
+    _, line, _ = held_and_approved(manager, approver, policy=ForfeiturePolicy.RETURN_TO_FUND)
+    csrf_client.force_login(approver)
+    url = reverse("admin:payouts_forfeiture_line", args=[line.pk])
+    token = csrf_client.get(url).cookies["csrftoken"].value
+    accepted = None
+    for value in HOSTILE:
+        entries = LedgerEntry.objects.count()
+        response = csrf_client.post(url, {"reason": value, "csrfmiddlewaretoken": token})
+        if "\x00" in value:
+            assert response.status_code == 400, value
+        elif not value.strip() or len(value) > 1000:
+            assert response.status_code == 200, value
+            assert response.context["form"].errors["reason"], value
+        else:
+            assert response.status_code == 302, value
+            accepted = accepted or value
+        if accepted is None or accepted != value:
+            assert LedgerEntry.objects.count() == entries, value  # a refusal, or the line already forfeited
+    assert Forfeiture.objects.get().reason == accepted
