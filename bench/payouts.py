@@ -56,6 +56,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
+import importlib
 import json
 import os
 import resource
@@ -180,6 +182,7 @@ class StatementTimer:
 
 
 def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from core.periods import month_end
@@ -189,6 +192,7 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
     from payouts.funds import FundPosition
     from payouts.models import Fund, PayoutRun, ProgramTerms
     from payouts.services.runs import payout_run_compute
+    from payouts.services.what_if import payout_run_what_if
 
     def sql(statement: str, params=None, fetch: bool = False):
         with connection.cursor() as cursor:
@@ -223,12 +227,40 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
         sql("DELETE FROM payouts_payoutrun WHERE program_id = %s", [program.pk])
         sql("VACUUM payouts_payoutrun")
 
+    screening = {"seconds": []}
+    compute_module = importlib.import_module("payouts.services.runs")
+    screen = compute_module.run_screen
+
+    def timed_screen(*args, **kwargs):  # the screening step inside the project's run, timed on its own
+        started = time.perf_counter()
+        try:
+            return screen(*args, **kwargs)
+        finally:
+            screening["seconds"].append(time.perf_counter() - started)
+
+    compute_module.run_screen = timed_screen
+    User = get_user_model()
+    actor = User.objects.filter(username="bench-finance").first() or User.objects.create_superuser(
+        "bench-finance", "bench-finance@example.org", None)
+    what_if_cap = cap // 2
+
     def project_run() -> tuple[float, PayoutRun, StatementTimer]:
         timer = StatementTimer()
         started = time.perf_counter()
         with connection.execute_wrapper(timer):
             run = payout_run_compute(program_id=program.pk, month=MONTH)
         return time.perf_counter() - started, run, timer
+
+    def what_if_run(run: PayoutRun) -> tuple[float, dict]:
+        """The what-if page's computation for one changed cap (half the live one), a page of 200 rows."""
+        started = time.perf_counter()
+        result = payout_run_what_if(run_id=run.pk, terms_changes={"partner_cap_minor": what_if_cap}, actor=actor,
+                                    row_limit=200)
+        seconds = time.perf_counter() - started
+        return seconds, {"cap": what_if_cap, "old_gross": result.old.gross, "new_gross": result.new.gross,
+                         "gaining": result.gaining, "losing": result.losing, "unchanged": result.unchanged,
+                         "rows": len(result.rows), "lines_after": sql(
+                             f"SELECT COUNT(*) FROM {LINE_TABLE} WHERE run_id = %s", [run.pk], fetch=True)[0][0]}
 
     def handwritten_run() -> tuple[float, int]:
         started = time.perf_counter()
@@ -299,8 +331,15 @@ def measure_database(runs: int, max_wait: float, explain: bool) -> dict:
             if path == "project":
                 (seconds, run, timer), rep["cpu_project"] = timed(project_run)
                 rep["project_s"], rep["statements"] = seconds, timer.statements
+                rep["screening_s"] = screening["seconds"][-1]
                 rep["project_check"] = check_project(run)
-                log(f"  run {index + 1}/{runs}: project {seconds:,.2f} s, {rep['project_check']}")
+                log(f"  run {index + 1}/{runs}: project {seconds:,.2f} s (screening {rep['screening_s']:,.2f} s), "
+                    f"{rep['project_check']}")
+                sql("CHECKPOINT")
+                rep["quiet_what_if"] = wait_for_quiet(wait_budget)
+                (rep["what_if_s"], rep["what_if"]), rep["cpu_what_if"] = timed(functools.partial(what_if_run, run))
+                log(f"  run {index + 1}/{runs}: what-if (cap {what_if_cap:,}) {rep['what_if_s']:,.2f} s, "
+                    f"{rep['what_if']}")
             else:
                 (seconds, rows), rep["cpu_handwritten"] = timed(handwritten_run)
                 rep["handwritten_s"], rep["handwritten_rows"] = seconds, rows
