@@ -19,7 +19,7 @@ from ingestion.exceptions import QUALIFIED_ABOVE_VIEWS, UNKNOWN_PARTNER
 from ingestion.models import ImportJob
 from ingestion.registry import IngestionKind
 from partnerships.models import DailyMetric, Partner
-from partnerships.services import rollups
+from partnerships.services import rollups, statistics
 
 COUNTS = ("views", "qualified_views", "likes", "comments", "shares", "followers", "posts")
 COLUMNS = (Column("handle", "text"), Column("date", "date", sql_name="day")) + tuple(
@@ -161,7 +161,9 @@ def _merge_sql(stage: str, returning: bool, *, rollups_kept: bool = True) -> str
     metric, partner = DailyMetric._meta.db_table, Partner._meta.db_table
     counts = ", ".join(COUNTS)
     if rollups_kept and connection.vendor == "postgresql":  # the rollups' change in the same statement
-        return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning)
+        # ... and the statistics' changes, for the refresh after the load
+        return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning,
+                                        carried=statistics.CHANGED, also=[statistics.changes_merge_cte()])
     return f"""
         INSERT INTO {metric} AS t (partner_id, day, {counts})
         SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}
@@ -180,14 +182,26 @@ def _rollup_source(stage: str) -> str:
     return f"SELECT p.id AS partner_id, s.day, {summed} FROM {stage} s JOIN {partner} p ON p.handle = s.handle"
 
 
+def _before_merge(stage: str) -> None:
+    """Inside the merge's transaction, before the upsert: the rollups' part, and on SQLite the statistics' changes
+    (PostgreSQL stores them in the merge's statement)."""
+    rollups.rollup_merge_before(_rollup_source(stage))
+    if connection.vendor != "postgresql":
+        partner = Partner._meta.db_table
+        source = (f"SELECT p.id AS partner_id, s.day, {', '.join(f's.{name}' for name in COUNTS)} "
+                  f"FROM {stage} s JOIN {partner} p ON p.handle = s.handle")
+        statistics.changes_capture(source, compared=COUNTS)
+
+
 def refresh_statistics(outcome: Outcome) -> str:
-    """After the load commits: the changed partners' 30-day statistics, or everyone's when too many to list."""
-    ids = sorted(outcome.partner_ids) if outcome.partner_ids is not None else None
-    transaction.on_commit(lambda: enqueue(REFRESH_STATISTICS_TASK, partner_ids=ids))
-    if ids is None:
-        return "Statistics of every partner are being refreshed."
-    one = len(ids) == 1
-    return f"Statistics of {len(ids):,} partner{'' if one else 's'} {'is' if one else 'are'} being refreshed."
+    """After the load commits: the 30-day statistics of the partners the load changed, from the changes the
+    merge stored (partnerships.services.statistics.partner_statistics_refresh_changed)."""
+    transaction.on_commit(lambda: enqueue(REFRESH_STATISTICS_TASK, changed=True))
+    if outcome.partner_ids is None:
+        return "Statistics of the partners this load changed are being refreshed."
+    count = len(outcome.partner_ids)
+    one = count == 1
+    return f"Statistics of {count:,} partner{'' if one else 's'} {'is' if one else 'are'} being refreshed."
 
 
 SPEC = IngestSpec(
@@ -216,11 +230,12 @@ SPEC = IngestSpec(
     fast_path=metric_fast_path,
     block_check=metric_block_check,
     period_input=guards.DAILY_METRICS,
-    # The monthly rollups change with the daily rows, in the merge's transaction.
-    before_merge=lambda stage: rollups.rollup_merge_before(_rollup_source(stage)),
+    # The monthly rollups change with the daily rows, in the merge's transaction; so do the statistics' changes.
+    before_merge=_before_merge,
     after_merge=rollups.rollup_merge_after,
 )
-# Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it).
+# Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it, and the
+# statistics' changes are not stored).
 SPEC_WITHOUT_ROLLUPS = dataclasses.replace(SPEC, before_merge=None, after_merge=None,
                                            merge_sql=functools.partial(_merge_sql, rollups_kept=False))
 

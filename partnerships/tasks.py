@@ -5,14 +5,18 @@ import datetime as dt
 from celery import shared_task
 
 from core.tasks import RETRY
-from partnerships.services.statistics import partner_statistics_refresh
+from partnerships.services.statistics import partner_statistics_refresh, partner_statistics_refresh_changed
 
 
 @shared_task(name="partnerships.refresh_partner_statistics", **RETRY)
-def refresh_partner_statistics_task(as_of: str | None = None, partner_ids: list[int] | None = None) -> int:
-    return partner_statistics_refresh(
-        as_of=dt.date.fromisoformat(as_of) if as_of else None, partner_ids=partner_ids
-    )
+def refresh_partner_statistics_task(as_of: str | None = None, partner_ids: list[int] | None = None,
+                                    changed: bool = False) -> int:
+    """Everyone's statistics (nightly), the listed partners', or (``changed``, after a load) those of the partners
+    the loads since the last refresh changed."""
+    day = dt.date.fromisoformat(as_of) if as_of else None
+    if changed:
+        return partner_statistics_refresh_changed(as_of=day)
+    return partner_statistics_refresh(as_of=day, partner_ids=partner_ids)
 
 
 @shared_task(name="partnerships.expire_invitations", **RETRY)

@@ -27,12 +27,12 @@ from partnerships.models.programs import (
     Program,
     validate_time_zone,
 )
-from partnerships.models.rollups import DailyMetricQuerySet, MonthlyMetricRollup
+from partnerships.models.rollups import DailyMetricQuerySet, MonthlyMetricRollup, StatisticsChange
 
 __all__ = [
     "CAMPAIGN_BRIEF_MAX", "CAMPAIGN_DELIVERABLES_MAX", "CAMPAIGN_NAME_MAX", "INVITATION_MESSAGE_MAX",
     "SHORTLIST_NOTE_MAX", "ApiToken", "Brand", "BrandMembership", "Campaign", "Category", "DailyMetric", "Enrolment",
     "DailyMetricQuerySet", "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation",
     "MonthlyMetricRollup", "Partner", "PartnerQuerySet",
-    "PartnerStatistics", "Program", "ShortlistEntry", "length_at_most", "validate_time_zone",
+    "PartnerStatistics", "Program", "ShortlistEntry", "StatisticsChange", "length_at_most", "validate_time_zone",
 ]

@@ -88,3 +88,24 @@ class MonthlyMetricRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} in {self.month:%Y-%m}"
+
+
+class StatisticsChange(models.Model):
+    """What a bulk load changed in one partner's day, waiting for the statistics refresh after the load
+    (partnerships.services.statistics.partner_statistics_refresh_changed): the new values minus the stored ones
+    (views ... posts) and whether the row is new (``added``). Written by the merge, in its transaction; taken and
+    deleted by the refresh. A plain partner id (no foreign key: a million rows per daily load, no index but the
+    key); the refresh skips partners deleted meanwhile."""
+
+    partner_id = models.BigIntegerField()
+    day = models.DateField()
+    views = models.BigIntegerField(default=0)
+    qualified_views = models.BigIntegerField(default=0)
+    likes = models.BigIntegerField(default=0)
+    comments = models.BigIntegerField(default=0)
+    shares = models.BigIntegerField(default=0)
+    posts = models.BigIntegerField(default=0)
+    added = models.IntegerField(default=0, help_text="1 when the load inserted the row, 0 when it changed it.")
+
+    def __str__(self) -> str:
+        return f"change of partner {self.partner_id} on {self.day:%Y-%m-%d}"

@@ -170,21 +170,24 @@ def rollup_merge_after() -> int:
     return 0
 
 
-def rollup_merge_sql(upsert: str, returning: bool) -> str:
+def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = ()
+                     ) -> str:
     """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
     WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
     reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
     changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
-    rows' (partner_id, day) when ``returning``, else their count."""
+    rows' (partner_id, day) when ``returning``, else their count. ``up`` and ``old`` carry the columns ``carried``
+    (at least SUMMED); ``also`` are more parts of the statement that read them (the statistics' changes)."""
     metric, rollup = _tables()
-    new = ", ".join(f"t.{name}" for name in SUMMED)
+    carried = tuple(dict.fromkeys((*SUMMED, *carried)))
+    new = ", ".join(f"t.{name}" for name in carried)
     changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
     peak = "peak_qualified_views"
     added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
     return f"""
         WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.xmax = 0) AS inserted),
         old AS (
-            SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in SUMMED)}
+            SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in carried)}
             FROM up JOIN {metric} o ON o.partner_id = up.partner_id AND o.day = up.day WHERE NOT up.inserted),
         delta AS (
             SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, MAX(u.qualified_views) AS {peak},
@@ -198,6 +201,7 @@ def rollup_merge_sql(upsert: str, returning: bool) -> str:
             SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta
             ON CONFLICT (partner_id, month) DO UPDATE SET {added},
                 {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
+        {"".join(f", {part}" for part in also)}
         SELECT {"partner_id, day FROM up" if returning else "count(*) FROM up"}"""
 
 

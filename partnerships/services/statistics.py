@@ -1,4 +1,20 @@
-"""The 30-day roll-up of each partner's daily metrics (PartnerStatistics), refreshed in SQL."""
+"""The 30-day roll-up of each partner's daily metrics (PartnerStatistics), refreshed in SQL.
+
+Two ways, one result (tests/partnerships/test_statistics_changes.py compares them after random loads):
+
+- the full refresh (``partner_statistics_refresh``: nightly, when asked, or for a few listed partners) recomputes
+  the window's sums from the daily rows;
+- the refresh after a load (``partner_statistics_refresh_changed``) adds what the loads since the last refresh
+  changed. The bulk merge writes each changed row's change (new values minus stored ones, StatisticsChange) in its
+  own transaction; the refresh takes those rows, adds the changes that fall in the window to the stored sums and
+  reads the latest follower count of the changed partners only. It is exact when every statistics row is as of the
+  same day it refreshes to; otherwise (the day has turned and the nightly refresh has not run yet, or the table
+  is empty) it does the full refresh.
+
+Both take turns with each other (an advisory lock). The full refresh also takes the lock of the writers of daily
+metrics and deletes the waiting changes: what it recomputes already holds them, and no load commits between its
+statements.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +24,46 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
-from partnerships.models import DailyMetric, PartnerStatistics
+from core.sql import drop_temporary, execute, fetchall
+from partnerships.models import DailyMetric, Partner, PartnerStatistics, StatisticsChange
+from partnerships.services.rollups import rollup_lock
 
 STATISTICS_WINDOW_DAYS = 30
+CHANGED = ("views", "qualified_views", "likes", "comments", "shares", "posts")  # StatisticsChange's columns
+CLAIMED_TABLE = "cp_statistics_claimed"
+REFRESH_LOCK = "partner_statistics_refresh"
+ENGAGEMENT_MAX = "99999.99"  # PartnerStatistics.engagement_rate: 7 digits, 2 after the point
+
+
+def _params(as_of: dt.date) -> dict[str, str | int | None]:
+    ops = connection.ops
+    return {
+        "as_of": ops.adapt_datefield_value(as_of),
+        "start": ops.adapt_datefield_value(as_of - dt.timedelta(days=STATISTICS_WINDOW_DAYS - 1)),
+        "now": ops.adapt_datetimefield_value(timezone.now()),
+    }
+
+
+def _refresh_lock() -> None:
+    """Inside a transaction: two refreshes would upsert the same rows in different orders; take turns instead."""
+    if connection.vendor == "postgresql":
+        execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [REFRESH_LOCK])
+
+
+def _latest_followers(alias: str) -> str:
+    """SQL: the follower count of the partner ``alias``.partner_id's latest daily row up to as_of."""
+    return (f"(SELECT f.followers FROM {DailyMetric._meta.db_table} f WHERE f.partner_id = {alias}.partner_id "
+            f"AND f.day <= %(as_of)s ORDER BY f.day DESC LIMIT 1)")
+
+
+def _ratios(views: str, posts: str, likes: str, comments: str, shares: str) -> tuple[str, str]:
+    """SQL: average views per post and engagement rate of these sums (the same expressions for both refreshes)."""
+    per_post = f"div({views}, {posts})" if connection.vendor == "postgresql" else f"{views} / {posts}"
+    rate = f"ROUND(100.0 * ({likes} + {comments} + {shares}) / {views}, 2)"
+    # At most the column's largest value: more interactions than views (the pipeline does not forbid it) would
+    # otherwise fail the whole refresh on PostgreSQL.
+    return (f"CASE WHEN {posts} > 0 THEN {per_post} ELSE 0 END",
+            f"CASE WHEN {views} = 0 THEN 0 WHEN {rate} > {ENGAGEMENT_MAX} THEN {ENGAGEMENT_MAX} ELSE {rate} END")
 
 
 def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Iterable[int] | None = None) -> int:
@@ -20,15 +73,8 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
     its window's rows; a partner whose window is now empty keeps its last follower count and has zero
     activity. Returns the number of partners with activity in the window."""
     as_of = as_of or timezone.localdate()
-    start = as_of - dt.timedelta(days=STATISTICS_WINDOW_DAYS - 1)
-    now = timezone.now()
-    ops = connection.ops
-    params: dict[str, str | int | None] = {
-        "as_of": ops.adapt_datefield_value(as_of),
-        "start": ops.adapt_datefield_value(start),
-        "now": ops.adapt_datetimefield_value(now),
-    }
-    scope_metrics, scope_stats = "", ""
+    params = _params(as_of)
+    scope_metrics, scope_stats, scope_changes = "", "", ""
     if partner_ids is not None:
         ids = sorted({int(pk) for pk in partner_ids})
         if not ids:
@@ -36,27 +82,18 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
         placeholders = ", ".join(f"%(p{i})s" for i in range(len(ids)))
         params.update({f"p{i}": pk for i, pk in enumerate(ids)})
         scope_metrics = f"AND m.partner_id IN ({placeholders})"
-        scope_stats = f"AND s.partner_id IN ({placeholders})"
+        scope_stats = f"AND {PartnerStatistics._meta.db_table}.partner_id IN ({placeholders})"
+        scope_changes = f"WHERE partner_id IN ({placeholders})"
 
-    postgres = connection.vendor == "postgresql"
-    per_post = "div(SUM(m.views), SUM(m.posts))" if postgres else "SUM(m.views) / SUM(m.posts)"
     metric, stats = DailyMetric._meta.db_table, PartnerStatistics._meta.db_table
-    latest_followers = (
-        f"(SELECT f.followers FROM {metric} f WHERE f.partner_id = {{alias}}.partner_id "
-        f"AND f.day <= %(as_of)s ORDER BY f.day DESC LIMIT 1)"
-    )
+    per_post, engagement = _ratios(*(f"SUM(m.{name})" for name in ("views", "posts", "likes", "comments", "shares")))
     upsert = f"""
         INSERT INTO {stats} (partner_id, as_of, followers, views_30d, qualified_views_30d, likes_30d,
                              comments_30d, shares_30d, posts_30d, avg_views_per_post, engagement_rate,
                              refreshed_at)
-        SELECT m.partner_id, %(as_of)s, COALESCE({latest_followers.format(alias="m")}, 0),
+        SELECT m.partner_id, %(as_of)s, COALESCE({_latest_followers("m")}, 0),
                SUM(m.views), SUM(m.qualified_views), SUM(m.likes), SUM(m.comments), SUM(m.shares),
-               SUM(m.posts),
-               CASE WHEN SUM(m.posts) > 0 THEN {per_post} ELSE 0 END,
-               CASE WHEN SUM(m.views) > 0
-                    THEN ROUND(100.0 * (SUM(m.likes) + SUM(m.comments) + SUM(m.shares)) / SUM(m.views), 2)
-                    ELSE 0 END,
-               %(now)s
+               SUM(m.posts), {per_post}, {engagement}, %(now)s
         FROM {metric} m
         WHERE m.day >= %(start)s AND m.day <= %(as_of)s {scope_metrics}
         GROUP BY m.partner_id
@@ -70,16 +107,112 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
     # Rows this refresh did not touch have no activity in the window any more.
     clear_idle = f"""
         UPDATE {stats} SET as_of = %(as_of)s, refreshed_at = %(now)s,
-            followers = COALESCE({latest_followers.format(alias=stats)}, followers),
+            followers = COALESCE({_latest_followers(stats)}, followers),
             views_30d = 0, qualified_views_30d = 0, likes_30d = 0, comments_30d = 0, shares_30d = 0,
             posts_30d = 0, avg_views_per_post = 0, engagement_rate = 0
-        WHERE refreshed_at <> %(now)s {scope_stats.replace("s.partner_id", f"{stats}.partner_id")}
+        WHERE refreshed_at <> %(now)s {scope_stats}
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        if postgres:
-            # Two refreshes at once would upsert the same rows in different orders; take turns instead.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('partner_statistics_refresh'))")
-        cursor.execute(upsert, params)
-        refreshed = cursor.rowcount
-        cursor.execute(clear_idle, params)
+    with transaction.atomic():
+        _refresh_lock()
+        # No load merges while the sums are recomputed: the changes waiting for the refresh after a load are
+        # then exactly those the recomputed sums hold, and are dropped.
+        rollup_lock()
+        execute(f"DELETE FROM {StatisticsChange._meta.db_table} {scope_changes}", params)
+        refreshed = execute(upsert, params)
+        execute(clear_idle, params)
     return refreshed
+
+
+def _consistent_as_of(as_of: dt.date) -> bool:
+    """True when there are statistics and every row is as of ``as_of`` (the changes can then be added to them)."""
+    stats = PartnerStatistics._meta.db_table
+    params = _params(as_of)
+    rows = fetchall(f"SELECT (SELECT 1 FROM {stats} LIMIT 1), "
+                    f"(SELECT 1 FROM {stats} WHERE as_of <> %(as_of)s LIMIT 1)", params)
+    return rows[0][0] is not None and rows[0][1] is None
+
+
+def _claim_changes(params: dict) -> None:
+    """Move the waiting changes into CLAIMED_TABLE, summed per partner: the window's sums and rows added, for the
+    partners with a changed day up to as_of (a later day changes nothing as of it)."""
+    changes = StatisticsChange._meta.db_table
+    in_window = "day >= %(start)s"
+    sums = ", ".join(f"SUM(CASE WHEN {in_window} THEN {name} ELSE 0 END)" for name in (*CHANGED, "added"))
+    execute(f"CREATE TEMPORARY TABLE {CLAIMED_TABLE} (partner_id bigint PRIMARY KEY, "
+            + ", ".join(f"{name} bigint" for name in (*CHANGED, "added")) + ")")
+    columns = ", ".join(("partner_id", *CHANGED, "added"))
+    if connection.vendor == "postgresql":  # one statement: exactly the changes deleted are summed
+        execute(f"""
+            WITH taken AS (DELETE FROM {changes} RETURNING partner_id, day, {", ".join((*CHANGED, "added"))})
+            INSERT INTO {CLAIMED_TABLE} ({columns})
+            SELECT partner_id, {sums} FROM taken WHERE day <= %(as_of)s GROUP BY partner_id""", params)
+        execute(f"ANALYZE {CLAIMED_TABLE}")
+    else:  # SQLite writes one transaction at a time
+        execute(f"INSERT INTO {CLAIMED_TABLE} ({columns}) SELECT partner_id, {sums} FROM {changes} "
+                f"WHERE day <= %(as_of)s GROUP BY partner_id", params)
+        execute(f"DELETE FROM {changes}")
+
+
+def partner_statistics_refresh_changed(*, as_of: dt.date | None = None) -> int:
+    """The refresh after a load: the statistics of the partners the loads since the last refresh changed, in
+    set-based statements over their changes only. The same result as partner_statistics_refresh(as_of=as_of)
+    (which it falls back to when the statistics are not all as of ``as_of``). Returns the number of partners
+    whose statistics were written."""
+    as_of = as_of or timezone.localdate()
+    params = _params(as_of)
+    stats, partner = PartnerStatistics._meta.db_table, Partner._meta.db_table
+    with transaction.atomic():
+        _refresh_lock()
+        if not _consistent_as_of(as_of):
+            return partner_statistics_refresh(as_of=as_of)
+        drop_temporary(CLAIMED_TABLE)
+        try:
+            _claim_changes(params)
+            new = {name: f"(s.{name}_30d + c.{name})" for name in CHANGED}
+            per_post, engagement = _ratios(*(new[name] for name in ("views", "posts", "likes", "comments", "shares")))
+            written = execute(f"""
+                UPDATE {stats} AS s SET {", ".join(f"{name}_30d = {new[name]}" for name in CHANGED)},
+                    avg_views_per_post = {per_post}, engagement_rate = {engagement},
+                    followers = COALESCE({_latest_followers("c")}, s.followers), refreshed_at = %(now)s
+                FROM {CLAIMED_TABLE} c WHERE c.partner_id = s.partner_id""", params)
+            # A partner without statistics had no row in the window: it gets them when a load added one there.
+            per_post, engagement = _ratios(*(f"c.{name}" for name in ("views", "posts", "likes", "comments", "shares")))
+            written += execute(f"""
+                INSERT INTO {stats} (partner_id, as_of, followers, {", ".join(f"{name}_30d" for name in CHANGED)},
+                                     avg_views_per_post, engagement_rate, refreshed_at)
+                SELECT c.partner_id, %(as_of)s, COALESCE({_latest_followers("c")}, 0),
+                       {", ".join(f"c.{name}" for name in CHANGED)}, {per_post}, {engagement}, %(now)s
+                FROM {CLAIMED_TABLE} c
+                WHERE c.added > 0 AND NOT EXISTS (SELECT 1 FROM {stats} s WHERE s.partner_id = c.partner_id)
+                  AND EXISTS (SELECT 1 FROM {partner} p WHERE p.id = c.partner_id)""", params)
+        finally:
+            drop_temporary(CLAIMED_TABLE)
+    return written
+
+
+# --- what the bulk merge writes ---------------------------------------------------------------------------------
+
+def changes_merge_cte(name: str = "statistics_changes") -> str:
+    """PostgreSQL: a part of the merge's statement (partnerships.services.rollups.rollup_merge_sql, whose ``up``
+    holds the rows the upsert wrote, with ``inserted``, and ``old`` their values before it; both carrying CHANGED)
+    that stores each written row's change for the refresh after the load."""
+    changes = StatisticsChange._meta.db_table
+    deltas = ", ".join(f"u.{name} - COALESCE(o.{name}, 0)" for name in CHANGED)
+    return f"""{name} AS (
+            INSERT INTO {changes} (partner_id, day, {", ".join(CHANGED)}, added)
+            SELECT u.partner_id, u.day, {deltas}, CASE WHEN u.inserted THEN 1 ELSE 0 END
+            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day)"""
+
+
+def changes_capture(source_sql: str, compared: Iterable[str]) -> int:
+    """SQLite, before the merge's upsert: store the change each row of ``source_sql`` (partner_id, day and the
+    daily columns, one row per key) makes, for the rows that differ from the stored ones in a ``compared`` column
+    or are new. PostgreSQL does it in the merge's statement (changes_merge_cte)."""
+    metric, changes = DailyMetric._meta.db_table, StatisticsChange._meta.db_table
+    deltas = ", ".join(f"n.{name} - COALESCE(o.{name}, 0)" for name in CHANGED)
+    differs = " OR ".join(f"o.{name} <> n.{name}" for name in compared)
+    return execute(f"""
+        INSERT INTO {changes} (partner_id, day, {", ".join(CHANGED)}, added)
+        SELECT n.partner_id, n.day, {deltas}, CASE WHEN o.partner_id IS NULL THEN 1 ELSE 0 END
+        FROM ({source_sql}) n LEFT JOIN {metric} o ON o.partner_id = n.partner_id AND o.day = n.day
+        WHERE o.partner_id IS NULL OR {differs}""")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from core.sql import materialise
+from core.sql import date_param, materialise
 from payouts.formulas.context import LIVE_DAY, MONTH_FIGURES, RunContext
 from payouts.formulas.split import split_ctes
 from payouts.formulas.tables import DAILY_METRIC_TABLE, ROLLUP_TABLE, SUSPENSION_TABLE
@@ -28,22 +28,37 @@ READ_ROLLUPS = True
 QUALIFIED = "HAVING SUM(m.qualified_views) >= %(min_views)s AND SUM(m.qualified_views) > 0"
 
 
+# A partner with daily rows after the last day an estimate reads (up to the month's end: the pipeline may send
+# tomorrow's figures): the month's rollup holds them, so the estimate reads that partner's daily rows.
+ROWS_AFTER_END = f"""
+    EXISTS (SELECT 1 FROM {DAILY_METRIC_TABLE} a WHERE a.partner_id = {{alias}}.partner_id
+            AND a.day > %(end)s AND a.day <= %(month_end)s)
+"""
+
+
 def members_sql(ctx: RunContext) -> str:
-    """The members' qualified views (w) and screening's MONTH_FIGURES, one row per member with enough views."""
+    """The members' qualified views (w) and screening's MONTH_FIGURES, one row per member with enough views.
+    Parameters: ctx.params(), min_views and month_end (the run's month's last day)."""
     daily = f"""
         SELECT m.partner_id, SUM(m.qualified_views) AS w, {MONTH_FIGURES}
         FROM {DAILY_METRIC_TABLE} m {ctx.members_join("m")}
         WHERE m.day >= %(start)s AND m.day <= %(end)s AND {LIVE_DAY.format(day="m.day")}"""
-    if not READ_ROLLUPS or ctx.start != ctx.run.month or ctx.end != ctx.run.month_end:
+    if not READ_ROLLUPS or ctx.start != ctx.run.month or ctx.end > ctx.run.month_end:
         return f"{daily} GROUP BY m.partner_id {QUALIFIED}"
     # MONTH_FIGURES over the rollup's one row per partner: the sums, the peak and the count of days are stored.
+    # A month-to-date estimate reads them too, for every member without rows after the day it reads up to.
+    daily_instead = SUSPENDED_IN_MONTH
+    rolled_only_when = f"NOT {SUSPENDED_IN_MONTH}"
+    if ctx.end < ctx.run.month_end:
+        daily_instead = f"({SUSPENDED_IN_MONTH} OR {ROWS_AFTER_END.format(alias='m')})"
+        rolled_only_when += f" AND NOT {ROWS_AFTER_END.format(alias='m')}"
     rolled = f"""
         SELECT m.partner_id, m.qualified_views AS w, m.views AS views, m.likes + m.comments + m.shares AS engaged,
                m.peak_qualified_views AS peak, m.days AS days
         FROM {ROLLUP_TABLE} m {ctx.members_join("m")}
-        WHERE m.month = %(start)s AND NOT {SUSPENDED_IN_MONTH}
+        WHERE m.month = %(start)s AND {rolled_only_when}
           AND m.qualified_views >= %(min_views)s AND m.qualified_views > 0"""
-    return f"{rolled}\n UNION ALL {daily} AND {SUSPENDED_IN_MONTH} GROUP BY m.partner_id {QUALIFIED}"
+    return f"{rolled}\n UNION ALL {daily} AND {daily_instead} GROUP BY m.partner_id {QUALIFIED}"
 
 
 def earned(ctx: RunContext) -> tuple[str, dict]:
@@ -55,11 +70,11 @@ def earned(ctx: RunContext) -> tuple[str, dict]:
         budget=_scaled(ctx.budget_minor, share), cap=None if cap is None else _scaled(cap, share),
         retain_excess=ctx.terms.excess_policy == ProgramTerms.ExcessPolicy.RETAIN)
     # The members' views, aggregated first into a temporary table, which also holds the figures screening reads
-    # (payouts.screening). A whole month reads its monthly rollups (one row per partner, issue 18); a member
-    # suspended on some day of the month, or a month-to-date estimate, reads the daily rows, where each day is
-    # counted or not. PostgreSQL can run the aggregation on parallel workers in a CREATE TABLE ... AS but never
-    # inside the INSERT that writes the lines.
-    params = {**ctx.params(), "min_views": ctx.terms.min_views}
+    # (payouts.screening). A whole month, or a month-to-date estimate, reads its monthly rollups (one row per
+    # partner, issue 18); a member suspended on some day of the month, or (an estimate) with rows after its last
+    # day, reads the daily rows, where each day is counted or not. PostgreSQL can run the aggregation on parallel
+    # workers in a CREATE TABLE ... AS but never inside the INSERT that writes the lines.
+    params = {**ctx.params(), "min_views": ctx.terms.min_views, "month_end": date_param(ctx.run.month_end)}
     ctx.temporary.append(materialise(MEMBERS_TABLE, members_sql(ctx), params))
     sql = f"""
         src AS (SELECT partner_id, w FROM {MEMBERS_TABLE}),
