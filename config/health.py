@@ -15,7 +15,9 @@ A check that only times out is not taken as an outage at once: a flood that satu
 (the Celery worker's ping reply, a Redis or PostgreSQL round trip) while the dependencies are fine, and answering
 503 then would take a healthy instance out of the balancer. Such a run stays ready while the last run that passed
 began at most ``HEALTH_READY_GRACE_SECONDS`` ago, so a dependency that hangs (or a worker that is gone, which
-answers nothing) shows within the grace plus one window; a process whose checks never passed is not ready.
+answers nothing) shows within the grace plus one window. A process whose checks never passed (a worker restarted
+during the flood) counts the last pass of another web process of this host with the same dependencies (a file's
+time in the temporary folder); with none it is not ready.
 
 A flood of anonymous probes must not slow the pages people use: ``fast_path`` wraps the WSGI application and
 answers an anonymous GET or HEAD of ``/health/live``, or of ``/health/ready`` while a kept answer is usable (or
@@ -26,11 +28,16 @@ Everything else — staff, a stale answer with no run under way — goes through
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -161,14 +168,43 @@ class Readiness:
 def judge(results: dict[str, dict], started: float, previous: Readiness | None) -> Readiness:
     """A run's answer. Every check passed: ready. A check refused (connection refused or closed, an error):
     not ready, at once. Checks only timed out — as they do when a flood saturates the CPU and the dependencies are
-    fine: still ready while the last run that passed began at most HEALTH_READY_GRACE_SECONDS ago, so a dependency
-    that hangs is reported within the grace plus one window, and a process that never passed is not ready."""
+    fine: still ready while the last run that passed (in this process, or for a process with none yet, in another
+    web process of this host: ``passed_elsewhere_within``) began at most HEALTH_READY_GRACE_SECONDS ago, so a
+    dependency that hangs is reported within the grace plus one window."""
     if all(result["ok"] for result in results.values()):
         return Readiness(started=started, results=results, healthy=True, last_good=started)
+    grace = settings.HEALTH_READY_GRACE_SECONDS
     last_good = previous.last_good if previous is not None else None
     only_slow = all(result["ok"] or result["timeout"] for result in results.values())
-    recent = last_good is not None and started - last_good <= settings.HEALTH_READY_GRACE_SECONDS
+    # Without a pass of its own: a new process (a restarted worker) whose first run came during the flood.
+    recent = started - last_good <= grace if last_good is not None else passed_elsewhere_within(grace)
     return Readiness(started=started, results=results, healthy=only_slow and recent, last_good=last_good)
+
+
+# Where a run that passed leaves its time for the other web processes of this host (tests point it elsewhere).
+STATE_DIR = Path(tempfile.gettempdir())
+
+
+def _state_file() -> Path:
+    """One file per user and set of dependencies: another deployment on the host never counts."""
+    database = settings.DATABASES["default"]
+    dependencies = repr((database.get("ENGINE"), database.get("NAME"), database.get("HOST"), database.get("PORT"),
+                         settings.CELERY_BROKER_URL, settings.CACHES["default"].get("LOCATION")))
+    return STATE_DIR / f"cp-health-passed-{os.getuid()}-{hashlib.sha256(dependencies.encode()).hexdigest()[:16]}"
+
+
+def _mark_passed() -> None:
+    with contextlib.suppress(OSError):  # a read-only or full disk: other processes just don't learn of this run
+        _state_file().touch()
+
+
+def passed_elsewhere_within(seconds: float) -> bool:
+    """A web process of this host (this user, these dependencies) passed every check at most ``seconds`` ago."""
+    try:
+        state = _state_file().stat()
+    except OSError:
+        return False
+    return state.st_uid == os.getuid() and 0 <= time.time() - state.st_mtime <= seconds
 
 
 _run_lock = threading.Lock()
@@ -185,6 +221,8 @@ def _run() -> Readiness:
     global _last
     started = time.monotonic()
     _last = judge(run_checks(), started, _last)
+    if _last.last_good == started:
+        _mark_passed()
     return _last
 
 

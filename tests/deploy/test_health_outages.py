@@ -30,9 +30,11 @@ def unanswering_redis():
 
 
 @pytest.fixture
-def quick(monkeypatch, settings):
-    """Checks time out after 0.3 s; no kept answer before or after; every call runs the checks (fresh)."""
+def quick(monkeypatch, settings, tmp_path):
+    """Checks time out after 0.3 s; no kept answer before or after, here or in another process; every call runs
+    the checks (fresh)."""
     monkeypatch.setattr(health, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(health, "STATE_DIR", tmp_path)
     settings.HEALTH_READY_GRACE_SECONDS = 60
     health.forget()
     yield settings
@@ -73,6 +75,28 @@ def test_a_slow_broker_with_no_passing_run_is_not_ready(quick):
         answer, _ = run()
     assert answer.results["broker"]["timeout"] is True
     assert answer.healthy is False  # never shown ready: nothing to stay ready on
+
+
+@pytest.mark.django_db
+def test_a_new_process_stays_ready_on_a_recent_pass_of_another_process_for_timeouts_only(quick):
+    """A worker restarted during the flood has no passing run of its own; another web process's recent one
+    counts for timeouts (the dependencies are the same), never for a refusal, and only within the grace."""
+    with unanswering_redis() as url:
+        quick.CELERY_BROKER_URL = url
+        assert health.passed_elsewhere_within(60) is False  # nothing passed with these dependencies yet
+        health._mark_passed()  # another web process of this host just passed every check with them
+        answer, _ = run()
+        assert answer.results["broker"]["timeout"] is True
+        assert answer.last_good is None  # no pass of its own
+        assert answer.healthy
+        quick.HEALTH_READY_GRACE_SECONDS = 0
+        health.forget()
+        assert run()[0].healthy is False
+    quick.HEALTH_READY_GRACE_SECONDS = 60
+    health.forget()
+    quick.CELERY_BROKER_URL = REFUSED
+    health._mark_passed()
+    assert run()[0].healthy is False  # a refusal: another process's pass does not count
 
 
 @pytest.mark.django_db
