@@ -9,14 +9,20 @@ Other options: --server (default postgres://postgres@127.0.0.1:5432), --db (defa
 (default redis://127.0.0.1:6379/13: the broker readiness checks and the shared cache), --clients (50), --seconds
 (30), --samples (timed login pages, idle and loaded, default 200), --workers (gunicorn workers, default 3 as in
 config/gunicorn.py), --path (what the clients hammer, default /health/ready; /health/live shows what the
-cheapest possible answer costs under the same load).
+cheapest possible answer costs under the same load), --clients-in (process, the default: the clients in a load
+process of their own; thread: as threads of the timing process, sharing its interpreter lock, as the first version
+did), --clients-nice N (a VARIANT, reported as such: the load process at a lower CPU priority, as clients on other
+machines would not take this one's CPU; the target is judged at the same priority). GUNICORN_CMD_ARGS in the
+environment overrides config/gunicorn.py for a trial (e.g. "--worker-class gthread --threads 4").
 
 What it does: creates the database and migrates it, collects static files into a temporary folder, starts
 gunicorn with the project's config under production settings (DEBUG off, a broker and a shared cache
 configured: with a broker, a readiness check used to hold a worker 1.6-2.1 s), times GET /brands/login/ idle,
 then again while --clients threads loop GET /health/ready as anonymous callers, and reports both p50/p95, their
-ratio, and what the readiness callers got (answers by status, requests per second). The load generator runs
-on the same machine and competes for the same cores, as an attacker on a shared host would.
+ratio, and what the readiness callers got (answers by status, requests per second), with the login page's time
+inside the worker (gunicorn's access log), the readiness checks that failed and the workers restarted (its error
+log) and the load average. The load generator runs on the same machine and competes for the same cores, as an
+attacker on a shared host would.
 """
 
 from __future__ import annotations
