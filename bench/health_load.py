@@ -9,19 +9,29 @@ Other options: --server (default postgres://postgres@127.0.0.1:5432), --db (defa
 (default redis://127.0.0.1:6379/13: the broker readiness checks and the shared cache), --clients (50), --seconds
 (30), --samples (timed login pages, idle and loaded, default 200), --workers (gunicorn workers, default 3 as in
 config/gunicorn.py), --path (what the clients hammer, default /health/ready; /health/live shows what the
-cheapest possible answer costs under the same load).
+cheapest possible answer costs under the same load), --clients-in (process, the default: the clients in a load
+process of their own; thread: as threads of the timing process, sharing its interpreter lock, as the first version
+did), --clients-nice N (a VARIANT, reported as such: the load process at a lower CPU priority, as clients on other
+machines would not take this one's CPU; the target is judged at the same priority). GUNICORN_CMD_ARGS in the
+environment overrides config/gunicorn.py for a trial (e.g. "--worker-class gthread --threads 4").
 
 What it does: creates the database and migrates it, collects static files into a temporary folder, starts
 gunicorn with the project's config under production settings (DEBUG off, a broker and a shared cache
 configured: with a broker, a readiness check used to hold a worker 1.6-2.1 s), times GET /brands/login/ idle,
 then again while --clients threads loop GET /health/ready as anonymous callers, and reports both p50/p95, their
-ratio, and what the readiness callers got (answers by status, requests per second). The load generator runs
-on the same machine and competes for the same cores, as an attacker on a shared host would.
+ratio, and what the readiness callers got (answers by status, requests per second), with the login page's time
+inside the worker (gunicorn's access log), the readiness checks that failed and the workers restarted (its error
+log) and the load average. The load generator runs on the same machine and competes for the same cores, as an
+attacker on a shared host would.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
+import json
+import os
+import re
 import secrets
 import socket
 import subprocess
@@ -50,6 +60,15 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--path", default="/health/ready",
                         help="what the clients hammer (e.g. /health/live, to compare with the cheapest answer)")
+    parser.add_argument("--clients-in", choices=("process", "thread"), default="process",
+                        help="process: the clients run in a load process of their own at the same priority (as "
+                             "other programs on the host); thread: as threads of the timing process, sharing its "
+                             "interpreter lock, so the timed request also waits for the clients' Python")
+    parser.add_argument("--clients-nice", type=int, default=0,
+                        help="niceness of the load process (a variant: clients with less CPU priority than the "
+                             "server, as clients on other machines would have); 0 = the same priority")
+    parser.add_argument("--hammer", metavar="URL", help=argparse.SUPPRESS)  # the load process itself
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -59,11 +78,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get(url: str, timeout: float = 30.0) -> tuple[int, float]:
+def get(url: str, timeout: float = 30.0, agent: str = "bench") -> tuple[int, float]:
     """One GET: its status (0 when the connection failed) and its wall time in milliseconds."""
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers={"User-Agent": agent})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as error:
@@ -73,10 +93,10 @@ def get(url: str, timeout: float = 30.0) -> tuple[int, float]:
     return status, (time.perf_counter() - started) * 1000
 
 
-def time_login(base: str, samples: int) -> dict:
+def time_login(base: str, samples: int, phase: str = "warm-up") -> dict:
     timings, statuses = [], collections.Counter()
     for _ in range(samples):
-        status, ms = get(f"{base}/brands/login/")
+        status, ms = get(f"{base}/brands/login/", agent=f"bench-login-{phase}")
         statuses[status] += 1
         timings.append(ms)
     return {"p50": harness.nearest_rank(timings, 50), "p95": harness.nearest_rank(timings, 95),
@@ -97,6 +117,82 @@ def hammer(base: str, path: str, clients: int, stop: threading.Event,
     for thread in threads:
         thread.start()
     return threads
+
+
+def hammer_process(args) -> int:
+    """The load process (--hammer URL): --clients threads loop GET URL for --seconds and at least until its
+    standard input closes (the timed pages are done), then write the answers by status to --out as JSON."""
+    stop, results = threading.Event(), collections.Counter()
+    started = time.monotonic()
+    threads = hammer(args.hammer, "", args.clients, stop, results)
+    sys.stdin.read()
+    time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=15)
+    Path(args.out).write_text(json.dumps({str(status): count for status, count in results.items()}))
+    return 0
+
+
+class Load:
+    """--clients looping on --path, in a load process of their own (default) or as threads of this one."""
+
+    def __init__(self, args, base: str) -> None:
+        self.args, self.results = args, collections.Counter()
+        self.started = time.perf_counter()
+        if args.clients_in == "thread":
+            self.stop = threading.Event()
+            self.threads = hammer(base, args.path, args.clients, self.stop, self.results)
+            return
+        self.out = Path(tempfile.mkstemp(prefix="cp-bench-health-load-", suffix=".json")[1])
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--hammer", f"{base}{args.path}", "--clients", str(args.clients),
+             "--seconds", str(args.seconds), "--out", str(self.out)], stdin=subprocess.PIPE,
+            preexec_fn=(lambda: os.nice(args.clients_nice)) if args.clients_nice else None)
+
+    def finish(self) -> tuple[dict, float]:
+        """The answers by status and the seconds the load ran."""
+        if self.args.clients_in == "thread":
+            remaining = self.args.seconds - (time.perf_counter() - self.started)
+            if remaining > 0:
+                time.sleep(remaining)
+            self.stop.set()
+            for thread in self.threads:
+                thread.join(timeout=15)
+            return dict(self.results), time.perf_counter() - self.started
+        self.process.stdin.close()  # type: ignore[union-attr]
+        self.process.wait(timeout=self.args.seconds + 60)
+        answers = {int(status): count for status, count in json.loads(self.out.read_text()).items()}
+        self.out.unlink(missing_ok=True)
+        return answers, time.perf_counter() - self.started
+
+
+ACCESS = re.compile(r'"GET /brands/login/ [^"]*" (\d+) \S+ (\d+)ms "bench-login-(idle|loaded)"')
+
+
+def read_web_log(path: Path) -> dict:
+    """From gunicorn's log: the login pages' time inside the worker (access log, whole ms) by phase, readiness
+    checks that failed (by check, timeout or refusal), and workers restarted by max_requests."""
+    inside: dict[str, list[float]] = {"idle": [], "loaded": []}
+    failed: collections.Counter = collections.Counter()
+    restarts = 0
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        message = str(entry.get("message", ""))
+        if entry.get("logger") == "gunicorn.access":
+            match = ACCESS.search(message)
+            if match:
+                inside[match.group(3)].append(float(match.group(2)))
+        elif entry.get("logger") == "config.health" and "check" in entry:
+            failed[f"{entry['check']} ({'timeout' if entry.get('timeout') else 'refused'})"] += 1
+        elif message.startswith("Autorestarting worker"):
+            restarts += 1
+    return {"inside": {phase: {"p50": harness.nearest_rank(ms, 50), "p95": harness.nearest_rank(ms, 95)}
+                       for phase, ms in inside.items() if ms},
+            "failed_checks": dict(failed), "restarts": restarts}
 
 
 def wait_until_up(base: str, web: subprocess.Popen, seconds: float = 60) -> None:
@@ -133,9 +229,11 @@ def run_benchmark(args) -> dict:
     harness.run_manage(env, "collectstatic", "--noinput", "-v", "0")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py",
-                            "--bind", f"127.0.0.1:{port}"], cwd=harness.ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web_log = Path(tempfile.mkstemp(prefix="cp-bench-health-web-", suffix=".log")[1])
+    with web_log.open("w") as log_file:
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py",
+                                "--bind", f"127.0.0.1:{port}"], cwd=harness.ROOT, env=env,
+                               stdout=log_file, stderr=subprocess.STDOUT)
     # A worker, so that readiness is honestly 200 and runs every check (database, broker, worker ping).
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
                                "--concurrency=1", "--without-gossip", "--without-mingle"], cwd=harness.ROOT,
@@ -144,58 +242,70 @@ def run_benchmark(args) -> dict:
         wait_until_up(base, web)
         wait_until_ready(base)
         time_login(base, 10)  # warm-up: every worker has loaded the templates
-        harness.log(f"timing {args.samples} login pages, idle")
-        idle = time_login(base, args.samples)
-        harness.log(f"{args.clients} clients on {args.path}; timing {args.samples} login pages meanwhile")
-        stop, ready = threading.Event(), collections.Counter()
-        started = time.perf_counter()
-        threads = hammer(base, args.path, args.clients, stop, ready)
+        load_before = os.getloadavg()
+        harness.log(f"timing {args.samples} login pages, idle (load average {load_before[0]:.2f})")
+        idle = time_login(base, args.samples, "idle")
+        harness.log(f"{args.clients} clients on {args.path} ({args.clients_in}, nice {args.clients_nice}); timing "
+                    f"{args.samples} login pages meanwhile")
+        load = Load(args, base)
         time.sleep(2)  # the load is on before the first timed page
-        loaded = time_login(base, args.samples)
-        remaining = args.seconds - (time.perf_counter() - started)
-        if remaining > 0:
-            time.sleep(remaining)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
-        elapsed = time.perf_counter() - started
+        loaded = time_login(base, args.samples, "loaded")
+        load_during = os.getloadavg()
+        ready, elapsed = load.finish()
     finally:
         for process in (web, worker):
             process.terminate()
             process.wait(timeout=30)
     with harness.admin_connection(args.server) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-    return {"idle": idle, "loaded": loaded, "ready": dict(ready), "ready_per_second": sum(ready.values()) / elapsed,
-            "seconds": elapsed}
+    web_readings = read_web_log(web_log)
+    web_log.unlink(missing_ok=True)
+    return {"idle": idle, "loaded": loaded, "ready": ready, "ready_per_second": sum(ready.values()) / elapsed,
+            "seconds": elapsed, "load_before": load_before, "load_during": load_during, **web_readings}
 
 
 def render_report(args, measured: dict) -> str:
     idle, loaded = measured["idle"], measured["loaded"]
     ratio = loaded["p95"] / idle["p95"]
     verdict = "yes" if ratio <= TARGET_RATIO else "NO"
+    inside = measured["inside"]
+    clients = {"process": "in a load process of their own", "thread": "as threads of the timing process"}
+    priority = (f"at niceness {args.clients_nice} (a VARIANT: less CPU priority than the server)"
+                if args.clients_nice else "at the same CPU priority as the server")
     return "\n".join([
         f"# Readiness under load: the brand login page while clients hammer {args.path}",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on commit {harness.git('rev-parse', '--short', 'HEAD').strip()}: "
         f"gunicorn with config/gunicorn.py, {args.workers} workers, production settings with a broker and a "
-        f"shared cache; {args.clients} anonymous clients looping GET {args.path} for {measured['seconds']:.0f} s; "
-        f"{args.samples} GET /brands/login/ timed one after the other, idle and under the load. Load generator on "
-        "the same machine.",
+        f"shared cache; {args.clients} anonymous clients looping GET {args.path} for {measured['seconds']:.0f} s, "
+        f"{clients[args.clients_in]}, {priority}; {args.samples} GET /brands/login/ timed one after the other, "
+        "idle and under the load. Load generator on the same 2-core machine. Load average (1 min) before: "
+        f"{measured['load_before'][0]:.2f}, at the end of the timed pages: {measured['load_during'][0]:.2f} "
+        "(the machine is shared: other work may run meanwhile).",
         "",
-        "| brand login page | p50 ms | p95 ms | answers |",
-        "|---|---:|---:|---|",
-        f"| idle | {idle['p50']:.1f} | {idle['p95']:.1f} | {idle['statuses']} |",
-        f"| {args.clients} clients on {args.path} | {loaded['p50']:.1f} | {loaded['p95']:.1f} | "
-        f"{loaded['statuses']} |",
+        "| brand login page | p50 ms | p95 ms | answers | inside the worker p50 / p95 ms |",
+        "|---|---:|---:|---|---|",
+        *(f"| {label} | {phase['p50']:.1f} | {phase['p95']:.1f} | {phase['statuses']} | "
+          f"{_inside(inside.get(key))} |"
+          for label, key, phase in [("idle", "idle", idle),
+                                    (f"{args.clients} clients on {args.path}", "loaded", loaded)]),
         "",
         f"p95 under load ÷ idle p95: **{ratio:.2f}×** (target ≤ {TARGET_RATIO:.0f}×): {verdict}.",
         f"{args.path} answered {measured['ready_per_second']:.0f} requests/s; by status: {measured['ready']}.",
+        f"Readiness checks that failed (gunicorn's log): {measured['failed_checks'] or 'none'}; workers restarted "
+        f"by max_requests: {measured['restarts']}.",
         "",
     ])
 
 
+def _inside(reading: dict | None) -> str:
+    return "–" if reading is None else f"{reading['p50']:.0f} / {reading['p95']:.0f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.hammer:
+        return hammer_process(args)
     measured = run_benchmark(args)
     harness.write_report(REPORT_PATH, render_report(args, measured))
     return 0 if measured["loaded"]["p95"] <= TARGET_RATIO * measured["idle"]["p95"] else 1

@@ -19,6 +19,17 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "1000"))
 max_requests_jitter = max_requests // 10
+# The paths config.health.fast_path answers (repeated here: this file is read before the project is importable).
+HEALTH_PROBES = frozenset({"/health/live", "/health/ready"})
+
+
+def pre_request(worker, req):
+    """A health probe does not count towards max_requests: recycling is for what application requests leave behind,
+    and a probe leaves nothing. Counted, a flood of probes restarted every worker every few seconds (at 860 probes/s,
+    1,000 requests each): each restart re-imported Django on the busy CPU and came up with no kept readiness answer,
+    which then ran every check under the flood (issue 15). gunicorn adds one right after this hook."""
+    if req.method in ("GET", "HEAD") and req.path in HEALTH_PROBES:
+        worker.nr -= 1
 
 
 def _forwarded_allow_ips(environ) -> str:
@@ -33,6 +44,7 @@ def _forwarded_allow_ips(environ) -> str:
 
 forwarded_allow_ips = _forwarded_allow_ips(os.environ)
 accesslog = "-"
+logger_class = "config.gunicorn_logger.ProbeQuietLogger"  # the access log leaves out health probes answered 200
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 logconfig_dict = {

@@ -10,20 +10,34 @@ Readiness costs nothing to abuse: the checks run at most once at a time per proc
 ``HEALTH_READY_CACHE_SECONDS``. Within that window every anonymous caller gets the kept answer; after it, the first
 caller runs the checks again while concurrent callers get the previous answer (or, when there is none yet, wait for
 that one run). Signed-in staff get an answer from a run that started after they asked (still one run at a time).
-So a failure shows to the load balancer within the window plus one run's timeouts.
+A refusal (connection refused or closed, an error) shows to the load balancer within the window plus one run.
+A check that only times out is not taken as an outage at once: a flood that saturates the CPU slows every answer
+(the Celery worker's ping reply, a Redis or PostgreSQL round trip) while the dependencies are fine, and answering
+503 then would take a healthy instance out of the balancer. Such a run stays ready while the last run that passed
+began at most ``HEALTH_READY_GRACE_SECONDS`` ago, so a dependency that hangs (or a worker that is gone, which
+answers nothing) shows within the grace plus one window. A process whose checks never passed (a worker restarted
+during the flood) counts the last pass of another web process of this host with the same dependencies (a file's
+time in the temporary folder); with none it is not ready.
 
 A flood of anonymous probes must not slow the pages people use: ``fast_path`` wraps the WSGI application and
 answers an anonymous GET or HEAD of ``/health/live``, or of ``/health/ready`` while a kept answer is usable (or
-while another caller is running the checks), before Django's middleware, URL resolver and session lookup run.
+while another caller is running the checks: the previous answer up to the window plus the grace, then 503),
+before Django's middleware, URL resolver and session lookup run.
 Everything else — staff, a stale answer with no run under way — goes through Django as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -31,6 +45,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 TIMEOUT_SECONDS = 1.0
+logger = logging.getLogger(__name__)
 EAGER = "not needed (eager: tasks run in the web process)"
 
 
@@ -74,6 +89,10 @@ def check_cache() -> str:
     return "ok"
 
 
+class NoAnswer(TimeoutError):
+    """A dependency did not answer within its timeout: slow (a saturated CPU, a busy worker) or gone."""
+
+
 def check_worker() -> str:
     if not settings.CELERY_BROKER_URL:
         return EAGER
@@ -81,10 +100,32 @@ def check_worker() -> str:
 
     with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
-        replies = app.control.ping(timeout=TIMEOUT_SECONDS, connection=conn)
+        # limit=1: one worker's answer is enough, so a healthy check takes milliseconds instead of always waiting
+        # out the timeout for workers that might also answer (it held the process for the whole second).
+        replies = app.control.ping(timeout=TIMEOUT_SECONDS, connection=conn, limit=1)
     if not replies:
-        raise RuntimeError(f"no Celery worker answered within {TIMEOUT_SECONDS:g} s")
-    return f"ok ({len(replies)} worker{'s' if len(replies) > 1 else ''})"
+        raise NoAnswer(f"no Celery worker answered within {TIMEOUT_SECONDS:g} s")
+    return "ok"
+
+
+def timed_out(exc: BaseException) -> bool:
+    """The failure is a dependency answering too slowly, not refusing: the check's own timeouts (socket, Redis,
+    PostgreSQL's statement_timeout or connect_timeout, no worker reply), also when wrapped (Django's database
+    errors keep psycopg's as their cause). A refused connection, a closed one, an authentication or any other
+    error is a refusal."""
+    import psycopg.errors
+    import redis.exceptions
+
+    slow = (TimeoutError, redis.exceptions.TimeoutError, psycopg.errors.QueryCanceled,
+            psycopg.errors.ConnectionTimeout)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, slow):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 CHECKS: dict[str, Callable[[], str]] = {
@@ -96,17 +137,23 @@ CHECKS: dict[str, Callable[[], str]] = {
 
 
 def run_checks() -> dict[str, dict]:
-    results = {}
+    """Each check's result: ``ok``, ``detail``, ``ms``, and for a failure ``timeout`` (see ``timed_out``)."""
+    results: dict[str, dict] = {}
     for name, check in CHECKS.items():
         started = time.monotonic()
         if name == "worker" and results.get("broker", {}).get("ok") is False:
-            results[name] = {"ok": False, "detail": "not checked: the broker is down"}
+            results[name] = {"ok": False, "timeout": results["broker"]["timeout"],
+                             "detail": "not checked: the broker is down"}
             continue
         try:
             results[name] = {"ok": True, "detail": check()}
         except Exception as exc:  # noqa: BLE001 - any failure makes the process not ready; the reason is reported
-            results[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+            results[name] = {"ok": False, "timeout": timed_out(exc), "detail": f"{type(exc).__name__}: {exc}"}
         results[name]["ms"] = round((time.monotonic() - started) * 1000)
+        if not results[name]["ok"]:
+            logger.warning("readiness check %s failed after %d ms: %s", name, results[name]["ms"],
+                           results[name]["detail"], extra={"check": name, "ms": results[name]["ms"],
+                                                           "timeout": results[name]["timeout"]})
     return results
 
 
@@ -114,10 +161,50 @@ def run_checks() -> dict[str, dict]:
 class Readiness:
     started: float  # time.monotonic() when the checks began
     results: dict[str, dict]
+    healthy: bool
+    last_good: float | None = None  # when the latest run whose checks all passed began (this one's, if so)
 
-    @property
-    def healthy(self) -> bool:
-        return all(result["ok"] for result in self.results.values())
+
+def judge(results: dict[str, dict], started: float, previous: Readiness | None) -> Readiness:
+    """A run's answer. Every check passed: ready. A check refused (connection refused or closed, an error):
+    not ready, at once. Checks only timed out — as they do when a flood saturates the CPU and the dependencies are
+    fine: still ready while the last run that passed (in this process, or for a process with none yet, in another
+    web process of this host: ``passed_elsewhere_within``) began at most HEALTH_READY_GRACE_SECONDS ago, so a
+    dependency that hangs is reported within the grace plus one window."""
+    if all(result["ok"] for result in results.values()):
+        return Readiness(started=started, results=results, healthy=True, last_good=started)
+    grace = settings.HEALTH_READY_GRACE_SECONDS
+    last_good = previous.last_good if previous is not None else None
+    only_slow = all(result["ok"] or result["timeout"] for result in results.values())
+    # Without a pass of its own: a new process (a restarted worker) whose first run came during the flood.
+    recent = started - last_good <= grace if last_good is not None else passed_elsewhere_within(grace)
+    return Readiness(started=started, results=results, healthy=only_slow and recent, last_good=last_good)
+
+
+# Where a run that passed leaves its time for the other web processes of this host (tests point it elsewhere).
+STATE_DIR = Path(tempfile.gettempdir())
+
+
+def _state_file() -> Path:
+    """One file per user and set of dependencies: another deployment on the host never counts."""
+    database = settings.DATABASES["default"]
+    dependencies = repr((database.get("ENGINE"), database.get("NAME"), database.get("HOST"), database.get("PORT"),
+                         settings.CELERY_BROKER_URL, settings.CACHES["default"].get("LOCATION")))
+    return STATE_DIR / f"cp-health-passed-{os.getuid()}-{hashlib.sha256(dependencies.encode()).hexdigest()[:16]}"
+
+
+def _mark_passed() -> None:
+    with contextlib.suppress(OSError):  # a read-only or full disk: other processes just don't learn of this run
+        _state_file().touch()
+
+
+def passed_elsewhere_within(seconds: float) -> bool:
+    """A web process of this host (this user, these dependencies) passed every check at most ``seconds`` ago."""
+    try:
+        state = _state_file().stat()
+    except OSError:
+        return False
+    return state.st_uid == os.getuid() and 0 <= time.time() - state.st_mtime <= seconds
 
 
 _run_lock = threading.Lock()
@@ -132,13 +219,27 @@ def forget() -> None:
 
 def _run() -> Readiness:
     global _last
-    _last = Readiness(started=time.monotonic(), results=run_checks())
+    started = time.monotonic()
+    _last = judge(run_checks(), started, _last)
+    if _last.last_good == started:
+        _mark_passed()
     return _last
 
 
 def _kept(entry: Readiness | None) -> bool:
     """The answer is young enough to give anonymous callers again (HEALTH_READY_CACHE_SECONDS)."""
     return entry is not None and time.monotonic() - entry.started < settings.HEALTH_READY_CACHE_SECONDS
+
+
+def _while_running(previous: Readiness) -> Readiness:
+    """The answer for a caller who finds another caller running the checks: the previous one, unless it began
+    longer ago than the window plus the grace — then the run under way hangs past its timeouts: not ready."""
+    limit = settings.HEALTH_READY_CACHE_SECONDS + settings.HEALTH_READY_GRACE_SECONDS
+    if time.monotonic() - previous.started <= limit:
+        return previous
+    return Readiness(started=previous.started, healthy=False, last_good=previous.last_good,
+                     results={"checks": {"ok": False, "timeout": True,
+                                         "detail": f"a run of the checks has taken over {limit:g} s"}})
 
 
 def readiness(*, fresh: bool = False) -> Readiness:
@@ -163,7 +264,7 @@ def readiness(*, fresh: bool = False) -> Readiness:
     # Another caller is running the checks: answer with the previous result if there is one, else wait for it.
     previous = _last
     if previous is not None and not fresh:
-        return previous
+        return _while_running(previous)
     with _run_lock:
         return _last if _last is not None and (not fresh or usable(_last)) else _run()
 
@@ -204,7 +305,11 @@ _BODIES = {True: b'{"status": "ok"}', False: b'{"status": "unavailable"}'}
 def _kept_for_anonymous() -> Readiness | None:
     """The answer an anonymous caller would get from ``readiness()`` without running anything, if there is one."""
     kept = _last
-    return kept if kept is not None and (_kept(kept) or _run_lock.locked()) else None
+    if kept is None:
+        return None
+    if _kept(kept):
+        return kept
+    return _while_running(kept) if _run_lock.locked() else None
 
 
 def fast_path(application):

@@ -309,6 +309,9 @@ BRAND_WRITE_RATE = env_str("BRAND_WRITE_RATE", default="120/minute")
 API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 # /health/ready keeps its checks' answer this long (seconds) for anonymous callers: probes and floods alike.
 HEALTH_READY_CACHE_SECONDS = float(env_int("HEALTH_READY_CACHE_SECONDS", 5))
+# ... and while its checks only time out (a flood saturating the CPU slows every answer; a refusal is reported at
+# once), it stays ready this long after the last run that passed: a dependency that hangs shows within it.
+HEALTH_READY_GRACE_SECONDS = float(env_int("HEALTH_READY_GRACE_SECONDS", 15))
 
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).

@@ -45,7 +45,8 @@ def test_ready_reports_a_broker_down_fast_with_details_only_for_staff(client):
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["broker"]["ok"] is False
     assert "ConnectionError" in body["checks"]["broker"]["detail"]
-    assert body["checks"]["worker"] == {"ok": False, "detail": "not checked: the broker is down"}
+    assert body["checks"]["broker"]["timeout"] is False  # refused, not slow: no grace
+    assert body["checks"]["worker"] == {"ok": False, "timeout": False, "detail": "not checked: the broker is down"}
 
 
 @pytest.mark.django_db

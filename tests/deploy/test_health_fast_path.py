@@ -42,8 +42,10 @@ def call(app, path: str, method: str = "GET", cookie: str = "") -> tuple[str, di
 def kept():
     """Put a kept readiness answer in place (healthy or not, this old) and forget it afterwards."""
     def put(healthy: bool, age: float = 0.0) -> None:
-        health._last = health.Readiness(started=time.monotonic() - age,
-                                        results={"database": {"ok": healthy, "detail": "x", "ms": 1}})
+        started = time.monotonic() - age
+        health._last = health.Readiness(started=started, healthy=healthy, last_good=started if healthy else None,
+                                        results={"database": {"ok": healthy, "timeout": False, "detail": "x",
+                                                              "ms": 1}})
     yield put
     health.forget()
 
@@ -78,6 +80,20 @@ def test_a_stale_answer_goes_to_django_unless_a_run_is_under_way(kept):
     with health._run_lock:  # another request is running them: the previous answer, as readiness() gives
         assert call(app, "/health/ready")[0] == "200 OK"
     assert django.calls == ["/health/ready"]
+
+
+@override_settings(HEALTH_READY_CACHE_SECONDS=5, HEALTH_READY_GRACE_SECONDS=10)
+def test_a_run_under_way_keeps_the_previous_answer_for_a_bounded_time_only(kept):
+    """A run that hangs past its timeouts must not keep an old 200 in the balancer: past the window plus the
+    grace, a caller who finds the checks still running gets 503."""
+    app = health.fast_path(Django())
+    with health._run_lock:
+        kept(True, age=14)
+        assert call(app, "/health/ready")[0] == "200 OK"
+        kept(True, age=16)
+        assert call(app, "/health/ready")[::2] == ("503 Service Unavailable", b'{"status": "unavailable"}')
+        assert health.readiness().healthy is False
+        assert "taken over 15 s" in health.readiness().results["checks"]["detail"]
 
 
 def test_no_kept_answer_goes_to_django():
