@@ -23,7 +23,7 @@ from payouts.models import BudgetTranche, PayoutRun, ScreeningRules
 
 OPEN_STATUSES = (PayoutRun.Status.COMPUTING, PayoutRun.Status.COMPUTED, PayoutRun.Status.FAILED)
 CLOSING_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
-OPEN_RUN = "run {run} of {program} for {month:%Y-%m} is {status}, not approved: computing it again reads them"
+OPEN_RUN = "run {run} of {program} for {month:%Y-%m} is {status}, not approved yet: computing it again reads them"
 UNCLOSED = "{program} has no approved run for {month:%Y-%m}: computing it reads them"
 
 
@@ -39,14 +39,15 @@ def metric_days_needed(today: dt.date) -> Iterator[tuple[dt.date, dt.date, str]]
     for program in Program.objects.filter(archetype=Program.Archetype.POOLED_FUND).order_by("pk"):
         window = ScreeningRules.for_program(program).spike_window_days
         runs = PayoutRun.objects.final().filter(program=program)
-        for run in runs.filter(status__in=OPEN_STATUSES).order_by("month"):
+        open_runs = list(runs.filter(status__in=OPEN_STATUSES).order_by("month"))
+        for run in open_runs:
             yield *_reads(run.month, window), OPEN_RUN.format(run=run.pk, program=program, month=run.month,
-                                                              status=run.get_status_display().lower())
+                                                              status=run.status)
         closed = set(runs.filter(status__in=CLOSING_STATUSES).values_list("month", flat=True))
         months: set[dt.date] = set()
         for starts_on, ends_on in BudgetTranche.objects.filter(fund__program=program).values_list(
                 "starts_on", "ends_on"):
             if starts_on <= this_month:
                 months.update(periods.months_in(starts_on, min(ends_on, this_month)))
-        for month in sorted(months - closed):
+        for month in sorted(months - closed - {run.month for run in open_runs}):  # an open run said it already
             yield *_reads(month, window), UNCLOSED.format(program=program, month=month)

@@ -127,6 +127,8 @@ def _checked_months(value: object, name: str, low: int) -> int:
 
 
 def _take_turns() -> None:
+    # Deferred foreign-key checks run now: a table with pending ones cannot be altered (moved rows, the caller's).
+    execute("SET CONSTRAINTS ALL IMMEDIATE")
     execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [LOCK_NAME])
     execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
 
