@@ -25,10 +25,13 @@ def _month_after(month):
 def partition(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    import datetime as dt
+    from django.utils import timezone
 
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", [TABLE])
+        if cursor.fetchone()[0] == "p":
+            return  # partitioned already
         # Index names are unique per schema: the old table's give way to the new table's.
         cursor.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                        "WHERE i.indrelid = %s::regclass", [TABLE])
@@ -48,7 +51,7 @@ def partition(apps, schema_editor):
         cursor.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
         cursor.execute(f"SELECT MIN(day), MAX(day) FROM {OLD}")
         first, last = cursor.fetchone()
-        this_month = dt.date.today().replace(day=1)
+        this_month = timezone.localdate().replace(day=1)
         month = min(first.replace(day=1), this_month) if first else this_month
         end = max(last.replace(day=1) if last else this_month, this_month)
         for _ in range(MONTHS_AHEAD):
@@ -70,6 +73,42 @@ def partition(apps, schema_editor):
         cursor.execute(f"ANALYZE {TABLE}")
 
 
+def unpartition(apps, schema_editor):
+    """Back to one plain table with the same rows and ids (archived months stay in the archive schema)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", [TABLE])
+        if cursor.fetchone()[0] != "p":
+            return
+        cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE conrelid = %s::regclass AND contype = 'f'", [TABLE])
+        foreign_keys = cursor.fetchall()
+        cursor.execute(f"SELECT pg_get_serial_sequence('{TABLE}', 'id')")
+        (sequence,) = cursor.fetchone()
+        cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+        cursor.execute(f"ALTER TABLE {OLD} RENAME CONSTRAINT {TABLE}_pkey TO {OLD}_pkey")
+        cursor.execute(f"ALTER TABLE {OLD} RENAME CONSTRAINT daily_metric_one_row_per_partner_day TO {OLD}_key")
+        cursor.execute(f"""
+            CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY
+                                  INCLUDING STORAGE INCLUDING COMMENTS)""")
+        cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), "
+                       f"GREATEST((SELECT last_value FROM {sequence}), 1), (SELECT is_called FROM {sequence}))")
+        cursor.execute(f"SELECT pg_get_serial_sequence('{TABLE}', 'id')")
+        (new_sequence,) = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {OLD} CASCADE")  # its partitions with it
+        cursor.execute(f"ALTER SEQUENCE {new_sequence} RENAME TO {TABLE}_id_seq")
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id)")
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT daily_metric_one_row_per_partner_day "
+                       "UNIQUE (partner_id, day)")
+        index = schema_editor._create_index_name(TABLE, ["partner_id"])
+        cursor.execute(f'CREATE INDEX "{index}" ON {TABLE} (partner_id)')
+        for name, definition in foreign_keys:
+            cursor.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}')
+
+
 class Migration(migrations.Migration):
     atomic = True
 
@@ -78,6 +117,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # No reverse: a partitioned table holds the same rows; going back is a restore, not a migration.
-        migrations.RunPython(partition, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(partition, unpartition, elidable=False),
     ]
