@@ -218,7 +218,8 @@ def metric_partitions_retire(*, keep_months: int | None = None, today: dt.date |
     today = today or timezone.localdate()
     cutoff = periods.add_months(periods.month_start(today), -keep)
     needs = metric_days_needed(today)
-    candidates = {month: name for month, name in metric_partitions().items() if month < cutoff}
+    candidates: dict[dt.date, str | None] = {month: name for month, name in metric_partitions().items()
+                                             if month < cutoff}
     candidates.update({month: None for month in _months_in_default(before=cutoff) if month not in candidates})
     for month in sorted(candidates):
         needed = [(first, last, why) for first, last, why in needs

@@ -41,15 +41,18 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
     postgres = connection.vendor == "postgresql"
     per_post = "div(SUM(m.views), SUM(m.posts))" if postgres else "SUM(m.views) / SUM(m.posts)"
     metric, stats = DailyMetric._meta.db_table, PartnerStatistics._meta.db_table
+    # {since}: a partner with rows in the window has its latest one there, so the upsert looks only there (on
+    # PostgreSQL the window's one or two monthly partitions instead of every month's); an idle partner looks back.
     latest_followers = (
         f"(SELECT f.followers FROM {metric} f WHERE f.partner_id = {{alias}}.partner_id "
-        f"AND f.day <= %(as_of)s ORDER BY f.day DESC LIMIT 1)"
+        f"AND f.day <= %(as_of)s {{since}} ORDER BY f.day DESC LIMIT 1)"
     )
+    in_window_followers = latest_followers.format(alias="m", since="AND f.day >= %(start)s")
     upsert = f"""
         INSERT INTO {stats} (partner_id, as_of, followers, views_30d, qualified_views_30d, likes_30d,
                              comments_30d, shares_30d, posts_30d, avg_views_per_post, engagement_rate,
                              refreshed_at)
-        SELECT m.partner_id, %(as_of)s, COALESCE({latest_followers.format(alias="m")}, 0),
+        SELECT m.partner_id, %(as_of)s, COALESCE({in_window_followers}, 0),
                SUM(m.views), SUM(m.qualified_views), SUM(m.likes), SUM(m.comments), SUM(m.shares),
                SUM(m.posts),
                CASE WHEN SUM(m.posts) > 0 THEN {per_post} ELSE 0 END,
@@ -70,7 +73,7 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
     # Rows this refresh did not touch have no activity in the window any more.
     clear_idle = f"""
         UPDATE {stats} SET as_of = %(as_of)s, refreshed_at = %(now)s,
-            followers = COALESCE({latest_followers.format(alias=stats)}, followers),
+            followers = COALESCE({latest_followers.format(alias=stats, since="")}, followers),
             views_30d = 0, qualified_views_30d = 0, likes_30d = 0, comments_30d = 0, shares_30d = 0,
             posts_30d = 0, avg_views_per_post = 0, engagement_rate = 0
         WHERE refreshed_at <> %(now)s {scope_stats.replace("s.partner_id", f"{stats}.partner_id")}
