@@ -9,6 +9,9 @@ constraint, so the primary key becomes (id, day) in the database; Django keeps `
 unique: only the sequence gives them). The unique (partner_id, day) — the merge's ON CONFLICT target — already holds
 the key. The separate index on partner_id is not made again: (partner_id, day) serves its lookups.
 
+The rows are copied once, under an exclusive lock, in the migration's transaction: on a large table plan the release
+for the time of a copy (and the disk for a second copy until it commits). Reversible (one plain table again).
+
 Written out in SQL (not calling partnerships.services.partitions) so the migration never changes."""
 
 from django.db import migrations
