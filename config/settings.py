@@ -259,6 +259,13 @@ CELERY_BEAT_SCHEDULE = {
     "Re-queue payout runs left computing (every 10 minutes)": {
         "task": "payouts.requeue_stalled_runs", "schedule": 600.0,
     },
+    # Daily metrics' partition of each month exists before the month starts; old months retire when the setting says.
+    "Daily metrics' monthly partitions ahead (daily)": {
+        "task": "partnerships.metric_partitions_ensure", "schedule": 86400.0,
+    },
+    "Daily metrics' old months to the archive (daily; METRIC_RETENTION_MONTHS)": {
+        "task": "partnerships.metric_partitions_retire", "schedule": 86400.0,
+    },
     # Creators hear of invitations about to expire (a day before) and expired, once each.
     "Invitation deadlines to creators (hourly)": {
         "task": "creators.notify_invitation_deadlines", "schedule": 3600.0,
@@ -316,6 +323,10 @@ HEALTH_READY_GRACE_SECONDS = float(env_int("HEALTH_READY_GRACE_SECONDS", 15))
 # --- Domain settings ----------------------------------------------------------------------------
 # Admin changelists on tables larger than this use the planner's estimate instead of COUNT(*).
 ADMIN_ESTIMATED_COUNT_THRESHOLD = env_int("ADMIN_ESTIMATED_COUNT_THRESHOLD", 100_000)
+# Daily metrics' monthly partitions on PostgreSQL (partnerships.services.partitions): months made ahead by the beat
+# task, and months kept attached (0: all; older ones go to the metric_archive schema when nothing needs them).
+METRIC_PARTITION_MONTHS_AHEAD = env_int("METRIC_PARTITION_MONTHS_AHEAD", 3)
+METRIC_RETENTION_MONTHS = env_int("METRIC_RETENTION_MONTHS", 0)
 # PostgreSQL work_mem of a payout computation's transaction: its aggregates and sorts over a million partners
 # stay in memory instead of spilling to disk (one computation per program at a time).
 PAYOUT_WORK_MEM = env_str("PAYOUT_WORK_MEM", default="256MB")

@@ -47,8 +47,13 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # pages of 
     def _estimate(queryset: QuerySet[Any], connection: BaseDatabaseWrapper) -> int | None:
         with connection.cursor() as cursor:
             if not queryset.query.where:
+                # A partitioned table's own reltuples is not kept (autovacuum analyses only its partitions): the sum
+                # of its partitions' (those never analysed, -1, left out; none analysed: no estimate).
                 cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    "SELECT CASE WHEN c.relkind <> 'p' THEN c.reltuples::bigint ELSE ("
+                    " SELECT SUM(p.reltuples)::bigint FROM pg_partition_tree(c.oid) t"
+                    " JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf AND p.reltuples >= 0) END"
+                    " FROM pg_class c WHERE c.oid = %s::regclass",
                     [queryset.model._meta.db_table],
                 )
                 row = cursor.fetchone()

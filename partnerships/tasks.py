@@ -31,3 +31,23 @@ def ingest_metrics_task(job_id: int) -> str:
     from partnerships.ingest_metrics import daily_metrics_ingest
 
     return daily_metrics_ingest(job_id=job_id).status
+
+
+@shared_task(name="partnerships.metric_partitions_ensure", **RETRY)
+def metric_partitions_ensure_task() -> list[str]:
+    from partnerships.services.partitions import metric_partitions_ensure, partitioned
+
+    if not partitioned():  # SQLite: one table, nothing to do
+        return []
+    return [f"{month:%Y-%m}" for month in metric_partitions_ensure().created]
+
+
+@shared_task(name="partnerships.metric_partitions_retire", **RETRY)
+def metric_partitions_retire_task() -> dict[str, list[str]]:
+    from partnerships.services.partitions import metric_partitions_retire, partitioned
+
+    if not partitioned():
+        return {}
+    outcome = metric_partitions_retire()
+    return {"retired": [f"{month:%Y-%m}" for month, _, _ in outcome.retired],
+            "refused": [why for _, why in outcome.refused]}

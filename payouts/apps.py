@@ -11,4 +11,8 @@ class PayoutsConfig(AppConfig):
         from payouts.ingest import KIND
 
         closed_months.register()
+        from partnerships.services.partitions import register_metric_retention_need
+        from payouts.metric_retention import metric_days_needed
+
+        register_metric_retention_need("payouts", metric_days_needed)
         register_kind(KIND)

@@ -139,7 +139,9 @@ class PartnerStatistics(models.Model):
 class DailyMetric(models.Model):
     """One partner's figures for one day, as the data pipeline delivers them. Every write keeps the monthly
     rollups (partnerships.models.rollups): the ORM's through save/delete and DailyMetricQuerySet, the bulk merge
-    through partnerships.services.rollups."""
+    through partnerships.services.rollups. On PostgreSQL the table is partitioned by month (migration 0021; the
+    database's primary key is (id, day), Django's stays id); partnerships.services.partitions makes months ahead and
+    archives old ones."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_metrics")
     day = models.DateField()

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection, transaction
 
-from core.sql import date_param, drop_temporary, execute, fetchall, materialise
+from core.sql import date_param, drop_temporary, execute, fetchall, fetchone, materialise
 
 SUMMED = ("views", "qualified_views", "likes", "comments", "shares")
 ROLLUP_COLUMNS = ("partner_id", "month", *SUMMED, "peak_qualified_views", "days")
@@ -170,6 +170,13 @@ def rollup_merge_after() -> int:
     return 0
 
 
+def _last_id_given(table: str) -> int:
+    """PostgreSQL: the largest id the table's id sequence has handed out (0 when none)."""
+    sequence = fetchone("SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
+    last_value, is_called = fetchone(f"SELECT last_value, is_called FROM {sequence}")
+    return int(last_value) if is_called else int(last_value) - 1
+
+
 def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = ()
                      ) -> str:
     """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
@@ -177,15 +184,20 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
     changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
     rows' (partner_id, day) when ``returning``, else their count. ``up`` and ``old`` carry the columns ``carried``
-    (at least SUMMED); ``also`` are more parts of the statement that read them (the statistics' changes)."""
+    (at least SUMMED); ``also`` are more parts of the statement that read them (the statistics' changes).
+
+    Which rows the upsert inserted: those whose id is past the id sequence's value read just before the statement
+    (under the lock every writer of daily metrics takes, so no other writer's ids interleave; an updated row keeps
+    its id). A partitioned table cannot return the system column xmax, which told it before."""
     metric, rollup = _tables()
+    last_id = _last_id_given(metric)
     carried = tuple(dict.fromkeys((*SUMMED, *carried)))
     new = ", ".join(f"t.{name}" for name in carried)
     changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
     peak = "peak_qualified_views"
     added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
     return f"""
-        WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.xmax = 0) AS inserted),
+        WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.id > {last_id}) AS inserted),
         old AS (
             SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in carried)}
             FROM up JOIN {metric} o ON o.partner_id = up.partner_id AND o.day = up.day WHERE NOT up.inserted),

@@ -50,10 +50,13 @@ def _refresh_lock() -> None:
         execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [REFRESH_LOCK])
 
 
-def _latest_followers(alias: str) -> str:
-    """SQL: the follower count of the partner ``alias``.partner_id's latest daily row up to as_of."""
+def _latest_followers(alias: str, *, in_window: bool = False) -> str:
+    """SQL: the follower count of the partner ``alias``.partner_id's latest daily row up to as_of. ``in_window``: the
+    partner has rows in the window (from %(start)s), so its latest one is there and only there is looked at (on
+    PostgreSQL the window's one or two monthly partitions instead of every month's); an idle partner looks back."""
+    since = "AND f.day >= %(start)s " if in_window else ""
     return (f"(SELECT f.followers FROM {DailyMetric._meta.db_table} f WHERE f.partner_id = {alias}.partner_id "
-            f"AND f.day <= %(as_of)s ORDER BY f.day DESC LIMIT 1)")
+            f"AND f.day <= %(as_of)s {since}ORDER BY f.day DESC LIMIT 1)")
 
 
 def _ratios(views: str, posts: str, likes: str, comments: str, shares: str) -> tuple[str, str]:
@@ -91,7 +94,7 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
         INSERT INTO {stats} (partner_id, as_of, followers, views_30d, qualified_views_30d, likes_30d,
                              comments_30d, shares_30d, posts_30d, avg_views_per_post, engagement_rate,
                              refreshed_at)
-        SELECT m.partner_id, %(as_of)s, COALESCE({_latest_followers("m")}, 0),
+        SELECT m.partner_id, %(as_of)s, COALESCE({_latest_followers("m", in_window=True)}, 0),
                SUM(m.views), SUM(m.qualified_views), SUM(m.likes), SUM(m.comments), SUM(m.shares),
                SUM(m.posts), {per_post}, {engagement}, %(now)s
         FROM {metric} m
