@@ -146,6 +146,14 @@ def analyze(*tables: str) -> None:
         execute(f"ANALYZE {', '.join(tables)}")
 
 
+def work_mem_for_transaction(megabytes: int) -> None:
+    """PostgreSQL: each sort and hash of this transaction's statements may use up to ``megabytes`` of memory before
+    spilling to disk (SET LOCAL: the server's setting is back at commit or rollback), for the statements that sort
+    or hash a million rows at once. Nothing on SQLite."""
+    if connection.vendor == "postgresql":
+        execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
+
+
 def beside(background: Callable[[], T], foreground: Callable[[], object]) -> T:
     """Run ``background`` in a thread, with its own database connection (closed after: it sees committed rows only),
     while ``foreground`` runs here in this connection's transaction; wait for both and return the background's

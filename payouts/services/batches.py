@@ -31,7 +31,7 @@ from django.utils import timezone
 from core.encrypted import decrypt_many
 from core.money import UnknownCurrency, exponent, format_money
 from core.permissions import require_reason
-from core.sql import analyze, beside, datetime_param, execute, fetchall
+from core.sql import analyze, beside, datetime_param, execute, fetchall, work_mem_for_transaction
 from payouts import banking, ledger
 from payouts.exceptions import (
     BATCH_CONFIRMATION_DIFFERS,
@@ -78,6 +78,8 @@ B = PaymentBatch.Status
 ITEM_TABLE = PAYMENT_ITEM_TABLE
 PAYEE_TABLE = Payee._meta.db_table
 EXCLUSION_TABLE = PaymentBatchExclusion._meta.db_table
+# A batch's statements sort and hash a row or two per payment: a million of them fit in memory at this size.
+BATCH_WORK_MEM_MB = 64
 APPROVED_FINAL = f"r.kind = {quoted(PayoutRun.Kind.FINAL)} AND r.status = {quoted(PayoutRun.Status.APPROVED)}"
 
 
@@ -169,6 +171,7 @@ def batch_create(*, currency: str, rail: str, actor: User, expected: tuple[int, 
     currency, rail = check_currency_and_rail(currency, rail)
     list(PayoutRun.objects.select_for_update().filter(kind=PayoutRun.Kind.FINAL, status=PayoutRun.Status.APPROVED,
                                                       currency=currency).order_by("pk").values_list("pk", flat=True))
+    work_mem_for_transaction(BATCH_WORK_MEM_MB)
     batch = PaymentBatch.objects.create(currency=currency, rail=rail, created_by=actor)
     params = {"currency": currency, "rail": rail, "now": datetime_param(timezone.now()), "batch": batch.pk,
               "prefix": f"CP{batch.pk}-", "pending": Payment.Status.PENDING}
@@ -303,6 +306,7 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
             expected_count=f"{expected_count:,}", expected_total=format_money(expected_total_minor, batch.currency),
             batch=batch, count=f"{batch.payment_count:,}", total=format_money(batch.control_total_minor,
                                                                               batch.currency)))
+    work_mem_for_transaction(BATCH_WORK_MEM_MB)
     changed, how_many = _payees_changed(batch)
     if changed:
         more = f"; and {how_many - len(changed)} more" if how_many > len(changed) else ""
@@ -375,18 +379,15 @@ def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) ->
 
 def item_moves_sql(where: str, source: str, target: str) -> str:
     """Entries moving the selected items' amounts from the partner account of kind %(source)s to %(target)s (both
-    per partner, program and currency)."""
+    per partner, program and currency): the items summed per partner, program and currency in one pass, each sum
+    taken from the one account and put on the other (one account per kind and key: a unique index)."""
     return f"""
-        SELECT a.id AS account_id, SUM(m.amount) AS amount_minor FROM (
-            SELECT -i.amount_minor AS amount, i.partner_id, i.program_id, pay.currency,
-                   %({source})s AS kind
-            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}
-            UNION ALL
-            SELECT i.amount_minor, i.partner_id, i.program_id, pay.currency, %({target})s
-            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}) m
-        JOIN {ACCOUNT_TABLE} a ON a.kind = m.kind AND a.currency = m.currency AND a.partner_id = m.partner_id
-             AND a.program_id = m.program_id
-        GROUP BY a.id"""
+        SELECT a.id AS account_id, CASE WHEN a.kind = %({source})s THEN -m.amount ELSE m.amount END AS amount_minor
+        FROM (SELECT i.partner_id, i.program_id, pay.currency, SUM(i.amount_minor) AS amount
+              FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}
+              GROUP BY i.partner_id, i.program_id, pay.currency) m
+        JOIN {ACCOUNT_TABLE} a ON a.kind IN (%({source})s, %({target})s) AND a.currency = m.currency
+             AND a.partner_id = m.partner_id AND a.program_id = m.program_id"""
 
 
 def _post_release(batch: PaymentBatch, actor: User) -> None:
