@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from collections.abc import Sequence
 from typing import Any
@@ -36,11 +37,27 @@ def _key_halves(field: Any) -> tuple[bytes, bytes]:
     return key[:16], key[16:]
 
 
+def _hmac_sha256_pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 (RFC 2104) of ``key`` as its inner and outer hashes over the padded key, copied for each message:
+    the same tag as hmac.digest, which sets up OpenSSL's MAC anew for every message (three times slower here)."""
+    padded = key.ljust(hashlib.sha256().block_size, b"\0")  # a Fernet signing key is 16 bytes: never hashed first
+    return (hashlib.sha256(bytes(byte ^ 0x36 for byte in padded)),
+            hashlib.sha256(bytes(byte ^ 0x5C for byte in padded)))
+
+
+def _tag(pads: tuple[Any, Any], message: bytes) -> bytes:
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def decrypt_many(field: Any, values: Sequence[Any]) -> list[Any]:
     """``[field.to_python(v) for v in values]``, decrypting the tokens of the field's first key together."""
     if hasattr(field, "_already_decrypted"):  # the field's own guard while a form cleans: nothing is decrypted
         return list(values)
     signing_key, encryption_key = _key_halves(field)
+    pads = _hmac_sha256_pads(signing_key)
     result: list[Any] = list(values)
     positions: list[int] = []
     ciphertexts: list[bytes] = []
@@ -55,7 +72,7 @@ def decrypt_many(field: Any, values: Sequence[Any]) -> list[Any]:
             continue
         size = len(data) - HEADER - TAG
         if (size < BLOCK or size % BLOCK or data[0] != VERSION
-                or not hmac.compare_digest(hmac.digest(signing_key, data[:-TAG], "sha256"), data[-TAG:])):
+                or not hmac.compare_digest(_tag(pads, data[:-TAG]), data[-TAG:])):
             result[index] = field.to_python(value)
             continue
         positions.append(index)
