@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +28,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.encrypted import decrypt_many
 from core.money import UnknownCurrency, exponent, format_money
 from core.permissions import require_reason
 from core.sql import analyze, beside, datetime_param, execute, fetchall, work_mem_for_transaction
@@ -66,6 +65,7 @@ from payouts.models import (
     PaymentItem,
     PayoutRun,
 )
+from payouts.services.batch_instructions import batch_instructions
 from payouts.services.guards import require_permission
 
 if TYPE_CHECKING:
@@ -249,35 +249,6 @@ def _payees_changed(batch: PaymentBatch, limit: int = 10) -> tuple[list[str], in
     return messages, int(rows[0][2]) if rows else 0
 
 
-# What a bank instruction needs of a payment and its payee, read as plain rows (no model instance per payment).
-INSTRUCTION_ROWS = f"""SELECT pay.end_to_end_id, pay.amount_minor, pay.currency, p.account_holder, p.iban, p.bic,
-        p.routing_number, p.account_number
-    FROM {PAYMENT_TABLE} pay LEFT JOIN {PAYEE_TABLE} p ON p.partner_id = pay.partner_id
-    WHERE pay.batch_id = %s ORDER BY pay.id"""
-ENCRYPTED_COLUMNS = {3: "account_holder", 4: "iban", 6: "routing_number", 7: "account_number"}
-INSTRUCTION_CHUNK = 2000
-
-
-def _instructions(batch: PaymentBatch) -> Iterator[banking.PaymentInstruction]:
-    """The batch's payments as bank instructions, read from the encrypted payees one chunk at a time (a server-side
-    cursor on PostgreSQL), each chunk's encrypted columns decrypted together (core.encrypted: the fields' own
-    result, without Fernet's per-value objects)."""
-    remittance = f"Creator Partnerships payment batch {batch.pk}"
-    fields = {column: Payee._meta.get_field(name) for column, name in ENCRYPTED_COLUMNS.items()}
-    server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")  # as the ORM's iterator()
-    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
-        cursor.execute(INSTRUCTION_ROWS, [batch.pk])
-        while rows := cursor.fetchmany(INSTRUCTION_CHUNK):
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            for column, field in fields.items():
-                columns[column] = decrypt_many(field, columns[column])
-            for e2e, amount, currency, holder, iban, bic, routing, account in zip(*columns, strict=True):
-                yield banking.PaymentInstruction(
-                    end_to_end_id=e2e, amount_minor=amount, currency=currency, name=holder, iban=iban or None,
-                    bic=bic or None, routing_number=routing or None, account_number=account or None,
-                    remittance=remittance)
-
-
 def _ach_files_today() -> int:
     """NACHA files of batches released today (the files' header date, in the project's time zone)."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -307,17 +278,21 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
             batch=batch, count=f"{batch.payment_count:,}", total=format_money(batch.control_total_minor,
                                                                               batch.currency)))
     work_mem_for_transaction(BATCH_WORK_MEM_MB)
-    changed, how_many = _payees_changed(batch)
-    if changed:
-        more = f"; and {how_many - len(changed)} more" if how_many > len(changed) else ""
-        raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed) + more))
     directory = batch_files_directory(batch)
     shutil.rmtree(directory, ignore_errors=True)  # what an earlier, rolled-back attempt left
     now = timezone.now()
 
+    stop = threading.Event()
+
+    def refuse_changed_payees() -> None:
+        changed, how_many = _payees_changed(batch)
+        if changed:
+            more = f"; and {how_many - len(changed)} more" if how_many > len(changed) else ""
+            raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed) + more))
+
     def write() -> list[banking.WrittenFile]:
         return banking.write_payment_files(
-            rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
+            rail=batch.rail, instructions=batch_instructions(batch, stop), batch_reference=f"batch-{batch.pk}",
             execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings(),
             ach_files_today=ach_files_today, validate=getattr(settings, "PAYMENT_FILE_SCHEMA_CHECK", "first"))
 
@@ -329,8 +304,10 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
     ach_files_today = _ach_files_today() if batch.rail == Payee.Rail.ACH else 0
     try:
         if _files_beside_postings(batch):
-            written = beside(write, post)
+            # The payees are checked here while the files are being written beside: a refusal stops the writing.
+            written = beside(write, lambda: (refuse_changed_payees(), post()), stop=stop)
         else:
+            refuse_changed_payees()
             written = write()
             post()
     except banking.BankFileError as exc:
