@@ -49,7 +49,8 @@ def _tag(pads: tuple[Any, Any], message: bytes) -> bytes:
     inner, outer = pads[0].copy(), pads[1].copy()
     inner.update(message)
     outer.update(inner.digest())
-    return outer.digest()
+    tag: bytes = outer.digest()
+    return tag
 
 
 def decrypt_many(field: Any, values: Sequence[Any]) -> list[Any]:

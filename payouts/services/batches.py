@@ -301,11 +301,15 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
                                                                                   sent_at=now)
         _post_release(batch, actor)
 
+    def check_then_post() -> None:
+        refuse_changed_payees()
+        post()
+
     ach_files_today = _ach_files_today() if batch.rail == Payee.Rail.ACH else 0
     try:
         if _files_beside_postings(batch):
             # The payees are checked here while the files are being written beside: a refusal stops the writing.
-            written = beside(write, lambda: (refuse_changed_payees(), post()), stop=stop)
+            written = beside(write, check_then_post, stop=stop)
         else:
             refuse_changed_payees()
             written = write()
