@@ -339,9 +339,10 @@ DEFAULT_FILES_BESIDE_POSTINGS_FROM = 50_000
 
 def _files_beside_postings(batch: PaymentBatch) -> bool:
     """A large batch on PostgreSQL writes its files in a second thread, reading the committed payments and payees over
-    its own connection, while this transaction marks the payments sent and posts the ledger: the files are Python's
-    work (decrypting, writing) and the postings the database's, so on two cores they overlap instead of adding up
-    (bench/batches.py). Small batches, SQLite and tests inside one transaction keep the plain order."""
+    its own connection, while this transaction checks the payees, marks the payments sent and posts the ledger (a
+    refused check stops the files): the files are Python's work (decrypting, writing) and the rest the database's,
+    so on two cores they overlap instead of adding up (bench/batches.py). Small batches, SQLite and tests inside one
+    transaction keep the plain order: check, files, postings."""
     threshold = int(getattr(settings, "PAYMENT_FILES_BESIDE_POSTINGS_FROM", DEFAULT_FILES_BESIDE_POSTINGS_FROM))
     return connection.vendor == "postgresql" and batch.payment_count >= threshold
 
