@@ -175,15 +175,20 @@ def batch_create(*, currency: str, rail: str, actor: User, expected: tuple[int, 
     batch = PaymentBatch.objects.create(currency=currency, rail=rail, created_by=actor)
     params = {"currency": currency, "rail": rail, "now": datetime_param(timezone.now()), "batch": batch.pk,
               "prefix": f"CP{batch.pk}-", "pending": Payment.Status.PENDING}
-    created = execute(f"""
-        INSERT INTO {PAYMENT_TABLE} (batch_id, partner_id, currency, amount_minor, end_to_end_id, status, reason_code,
-                                     reason, payee_last4, payee_changed_at)
+    payments = f"""INSERT INTO {PAYMENT_TABLE} (batch_id, partner_id, currency, amount_minor, end_to_end_id, status,
+                                                reason_code, reason, payee_last4, payee_changed_at)
         SELECT %(batch)s, c.partner_id, %(currency)s, c.amount, %(prefix)s || CAST(c.partner_id AS TEXT), %(pending)s,
                '', '', c.last4, c.changed_at
-        FROM ({CANDIDATES}) c WHERE c.reason = '' ORDER BY c.partner_id""", params)
-    execute(f"""
-        INSERT INTO {EXCLUSION_TABLE} (batch_id, partner_id, amount_minor, reason)
-        SELECT %(batch)s, c.partner_id, c.amount, c.reason FROM ({CANDIDATES}) c WHERE c.reason <> ''""", params)
+        FROM {{candidates}} c WHERE c.reason = '' ORDER BY c.partner_id"""
+    exclusions = f"""INSERT INTO {EXCLUSION_TABLE} (batch_id, partner_id, amount_minor, reason)
+        SELECT %(batch)s, c.partner_id, c.amount, c.reason FROM {{candidates}} c WHERE c.reason <> ''"""
+    if connection.vendor == "postgresql":  # the candidates aggregated once for both (SQLite has no INSERT in WITH)
+        created = execute(f"WITH candidates AS MATERIALIZED ({CANDIDATES}), "
+                          f"left_out AS ({exclusions.replace('{candidates}', 'candidates')}) "
+                          f"{payments.replace('{candidates}', 'candidates')}", params)
+    else:
+        created = execute(payments.replace("{candidates}", f"({CANDIDATES})"), params)
+        execute(exclusions.replace("{candidates}", f"({CANDIDATES})"), params)
     if not created:
         left_out = "; ".join(f"partner {x.partner_id}: {x.reason}" for x in batch.exclusions.all()[:20])
         raise BatchRefused(BATCH_NOTHING_TO_PAY.format(currency=currency, rail=rail,
