@@ -27,9 +27,13 @@ database backend's CPU, and its peak RSS from a thread sampling VmRSS every 10 m
 - csv-copy: the rows (partner, amount, holder, IBAN as stored: ciphertext) as ONE CSV straight from PostgreSQL,
   COPY ... TO STDOUT into a file: the floor, no decryption;
 - csv-decrypt: the same rows through a server-side cursor and the csv module, holder and IBAN decrypted by the
-  field (the same to_python release uses): the same plain rows the bank files hold, as one CSV. The target's
-  ratio is taken against this one: a bank file of ciphertext pays nobody;
-- decrypt-only: the decryptions alone (2 per payee) over the streamed ciphertexts, to say what they cost;
+  field's to_python, value by value: the same plain rows the bank files hold, as one CSV. The target's ratio is
+  taken against this one: a bank file of ciphertext pays nobody;
+- csv-batched: the same CSV with each fetch's holders and IBANs decrypted together by core.encrypted.decrypt_many
+  (what release uses: the field's result, about 5 times faster): the strictest baseline, reported beside the
+  target's ratio (not the target's definition);
+- decrypt-only: the decryptions alone (2 per payee, the field's to_python) over the streamed ciphertexts, to say
+  what they cost;
 - batch_create (SQL: payments, exclusions, items) and batch_release (the payees read and decrypted, the SEPA files
   written through payouts.banking, the ledger posted), by two different superusers.
 
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import filecmp
 import json
 import os
 import sys
@@ -295,6 +300,26 @@ def csv_decrypt(path: Path) -> int:
     return path.stat().st_size
 
 
+def csv_batched(path: Path) -> int:
+    """csv_decrypt with each fetch's holders and IBANs decrypted together (core.encrypted.decrypt_many)."""
+    from django.db import connection, transaction
+
+    from core.encrypted import decrypt_many
+    from payouts.models import Payee
+
+    holder, iban = (Payee._meta.get_field(name) for name in ("account_holder", "iban"))
+    with transaction.atomic(), connection.connection.cursor(name="bench_csv_batched") as cursor, \
+            path.open("w", encoding="utf-8", newline="") as handle:
+        cursor.execute(BASELINE_ROWS)
+        writer = csv.writer(handle)
+        writer.writerow(["partner", "amount_minor", "name", "iban", "bic"])
+        while block := cursor.fetchmany(2000):
+            partners, amounts, names, accounts, bics = zip(*block, strict=True)
+            writer.writerows(zip(partners, amounts, decrypt_many(holder, names), decrypt_many(iban, accounts), bics,
+                                 strict=True))
+    return path.stat().st_size
+
+
 def decrypt_only() -> dict:
     """The decryptions alone: the ciphertexts streamed (server-side cursor, 2,000 a fetch) and decrypted, the
     decrypting timed apart from the fetching."""
@@ -338,6 +363,9 @@ def measure(profile: bool) -> dict:
                                                              lambda: csv_copy(Path(folder) / "copy.csv"))
         result["csv_decrypt_bytes"], result["csv-decrypt"] = timed("csv-decrypt", backend,
                                                                    lambda: csv_decrypt(Path(folder) / "plain.csv"))
+        result["csv_batched_bytes"], result["csv-batched"] = timed(
+            "csv-batched", backend, lambda: csv_batched(Path(folder) / "batched.csv"))
+        assert filecmp.cmp(Path(folder) / "batched.csv", Path(folder) / "plain.csv", shallow=False)
     decrypted, result["decrypt-only"] = timed("decrypt-only (fetch + decrypt)", backend, decrypt_only)
     result["decrypt-only"].update(decrypted)
     log(f"    of which decrypting {decrypted['decrypt_seconds']:.1f} s")
@@ -428,17 +456,18 @@ def render_report(args: argparse.Namespace, measured: dict) -> str:
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for payees, result in measured.items():
-        for phase in ("csv-copy", "csv-decrypt", "decrypt-only", "create", "release"):
+        for phase in ("csv-copy", "csv-decrypt", "csv-batched", "decrypt-only", "create", "release"):
             r = result[phase]
             lines.append(f"| {payees:,} | {phase} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
                          f"{r['backend_cpu_seconds']:.1f} | {r['start_mb']:.0f} | {r['peak_mb']:.0f} |")
-    lines += ["", "| payees | files | create + release s | / csv-decrypt | / csv-copy | decrypting s (2 per payee) |",
-              "|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| payees | files | create + release s | / csv-decrypt (target) | / csv-batched | / csv-copy | "
+              "decrypting s (2 per payee) |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for payees, result in measured.items():
         both = result["create"]["seconds"] + result["release"]["seconds"]
         ratio = both / result["csv-decrypt"]["seconds"]
         lines.append(f"| {payees:,} | {result['files']} | {both:.1f} | {ratio:.2f} "
-                     f"({'ok' if ratio <= TARGET_RATIO else 'OVER'}) | {both / result['csv-copy']['seconds']:.1f} | "
+                     f"({'ok' if ratio <= TARGET_RATIO else 'OVER'}) | "
+                     f"{both / result['csv-batched']['seconds']:.2f} | {both / result['csv-copy']['seconds']:.1f} | "
                      f"{result['decrypt-only']['decrypt_seconds']:.1f} |")
     for payees, result in measured.items():
         if result.get("profile"):

@@ -146,11 +146,19 @@ def analyze(*tables: str) -> None:
         execute(f"ANALYZE {', '.join(tables)}")
 
 
-def beside(background: Callable[[], T], foreground: Callable[[], object]) -> T:
+def work_mem_for_transaction(megabytes: int) -> None:
+    """PostgreSQL: each sort and hash of this transaction's statements may use up to ``megabytes`` of memory before
+    spilling to disk (SET LOCAL: the server's setting is back at commit or rollback), for the statements that sort
+    or hash a million rows at once. Nothing on SQLite."""
+    if connection.vendor == "postgresql":
+        execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
+
+
+def beside(background: Callable[[], T], foreground: Callable[[], object], stop: threading.Event | None = None) -> T:
     """Run ``background`` in a thread, with its own database connection (closed after: it sees committed rows only),
     while ``foreground`` runs here in this connection's transaction; wait for both and return the background's
-    result. An error of either is raised here, so the caller's transaction rolls back; the thread always ends
-    first."""
+    result. An error of either is raised here (the foreground's first), so the caller's transaction rolls back; the
+    thread always ends first. ``stop``: set when the foreground fails, for a background that can end early."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -165,6 +173,10 @@ def beside(background: Callable[[], T], foreground: Callable[[], object]) -> T:
     thread.start()
     try:
         foreground()
+    except BaseException:
+        if stop is not None:
+            stop.set()  # the background's work is of no use now: it may end early (when it watches ``stop``)
+        raise
     finally:
         thread.join()
     if "error" in outcome:

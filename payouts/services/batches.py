@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from core.money import UnknownCurrency, exponent, format_money
 from core.permissions import require_reason
-from core.sql import analyze, beside, datetime_param, execute, fetchall
+from core.sql import analyze, beside, datetime_param, execute, fetchall, work_mem_for_transaction
 from payouts import banking, ledger
 from payouts.exceptions import (
     BATCH_CONFIRMATION_DIFFERS,
@@ -65,6 +65,7 @@ from payouts.models import (
     PaymentItem,
     PayoutRun,
 )
+from payouts.services.batch_instructions import batch_instructions
 from payouts.services.guards import require_permission
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ B = PaymentBatch.Status
 ITEM_TABLE = PAYMENT_ITEM_TABLE
 PAYEE_TABLE = Payee._meta.db_table
 EXCLUSION_TABLE = PaymentBatchExclusion._meta.db_table
+# A batch's statements sort and hash a row or two per payment: a million of them fit in memory at this size.
+BATCH_WORK_MEM_MB = 64
 APPROVED_FINAL = f"r.kind = {quoted(PayoutRun.Kind.FINAL)} AND r.status = {quoted(PayoutRun.Status.APPROVED)}"
 
 
@@ -168,18 +171,24 @@ def batch_create(*, currency: str, rail: str, actor: User, expected: tuple[int, 
     currency, rail = check_currency_and_rail(currency, rail)
     list(PayoutRun.objects.select_for_update().filter(kind=PayoutRun.Kind.FINAL, status=PayoutRun.Status.APPROVED,
                                                       currency=currency).order_by("pk").values_list("pk", flat=True))
+    work_mem_for_transaction(BATCH_WORK_MEM_MB)
     batch = PaymentBatch.objects.create(currency=currency, rail=rail, created_by=actor)
     params = {"currency": currency, "rail": rail, "now": datetime_param(timezone.now()), "batch": batch.pk,
               "prefix": f"CP{batch.pk}-", "pending": Payment.Status.PENDING}
-    created = execute(f"""
-        INSERT INTO {PAYMENT_TABLE} (batch_id, partner_id, currency, amount_minor, end_to_end_id, status, reason_code,
-                                     reason, payee_last4, payee_changed_at)
+    payments = f"""INSERT INTO {PAYMENT_TABLE} (batch_id, partner_id, currency, amount_minor, end_to_end_id, status,
+                                                reason_code, reason, payee_last4, payee_changed_at)
         SELECT %(batch)s, c.partner_id, %(currency)s, c.amount, %(prefix)s || CAST(c.partner_id AS TEXT), %(pending)s,
                '', '', c.last4, c.changed_at
-        FROM ({CANDIDATES}) c WHERE c.reason = '' ORDER BY c.partner_id""", params)
-    execute(f"""
-        INSERT INTO {EXCLUSION_TABLE} (batch_id, partner_id, amount_minor, reason)
-        SELECT %(batch)s, c.partner_id, c.amount, c.reason FROM ({CANDIDATES}) c WHERE c.reason <> ''""", params)
+        FROM {{candidates}} c WHERE c.reason = '' ORDER BY c.partner_id"""
+    exclusions = f"""INSERT INTO {EXCLUSION_TABLE} (batch_id, partner_id, amount_minor, reason)
+        SELECT %(batch)s, c.partner_id, c.amount, c.reason FROM {{candidates}} c WHERE c.reason <> ''"""
+    if connection.vendor == "postgresql":  # the candidates aggregated once for both (SQLite has no INSERT in WITH)
+        created = execute(f"WITH candidates AS MATERIALIZED ({CANDIDATES}), "
+                          f"left_out AS ({exclusions.replace('{candidates}', 'candidates')}) "
+                          f"{payments.replace('{candidates}', 'candidates')}", params)
+    else:
+        created = execute(payments.replace("{candidates}", f"({CANDIDATES})"), params)
+        execute(exclusions.replace("{candidates}", f"({CANDIDATES})"), params)
     if not created:
         left_out = "; ".join(f"partner {x.partner_id}: {x.reason}" for x in batch.exclusions.all()[:20])
         raise BatchRefused(BATCH_NOTHING_TO_PAY.format(currency=currency, rail=rail,
@@ -245,24 +254,6 @@ def _payees_changed(batch: PaymentBatch, limit: int = 10) -> tuple[list[str], in
     return messages, int(rows[0][2]) if rows else 0
 
 
-# What a bank instruction needs of a payment and its payee: read as plain rows (no model instance per payment;
-# the encrypted columns are decrypted by their fields' converters, once per value read).
-INSTRUCTION_COLUMNS = ("end_to_end_id", "amount_minor", "currency", "partner__payee__account_holder",
-                       "partner__payee__iban", "partner__payee__bic", "partner__payee__routing_number",
-                       "partner__payee__account_number")
-
-
-def _instructions(batch: PaymentBatch) -> Iterator[banking.PaymentInstruction]:
-    """The batch's payments as bank instructions, read from the encrypted payees one chunk at a time."""
-    remittance = f"Creator Partnerships payment batch {batch.pk}"
-    rows = (Payment.objects.filter(batch=batch).order_by("pk").values_list(*INSTRUCTION_COLUMNS)
-            .iterator(chunk_size=2000))
-    for e2e, amount, currency, holder, iban, bic, routing, account in rows:
-        yield banking.PaymentInstruction(
-            end_to_end_id=e2e, amount_minor=amount, currency=currency, name=holder, iban=iban or None,
-            bic=bic or None, routing_number=routing or None, account_number=account or None, remittance=remittance)
-
-
 def _ach_files_today() -> int:
     """NACHA files of batches released today (the files' header date, in the project's time zone)."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -291,17 +282,22 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
             expected_count=f"{expected_count:,}", expected_total=format_money(expected_total_minor, batch.currency),
             batch=batch, count=f"{batch.payment_count:,}", total=format_money(batch.control_total_minor,
                                                                               batch.currency)))
-    changed, how_many = _payees_changed(batch)
-    if changed:
-        more = f"; and {how_many - len(changed)} more" if how_many > len(changed) else ""
-        raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed) + more))
+    work_mem_for_transaction(BATCH_WORK_MEM_MB)
     directory = batch_files_directory(batch)
     shutil.rmtree(directory, ignore_errors=True)  # what an earlier, rolled-back attempt left
     now = timezone.now()
 
+    stop = threading.Event()
+
+    def refuse_changed_payees() -> None:
+        changed, how_many = _payees_changed(batch)
+        if changed:
+            more = f"; and {how_many - len(changed)} more" if how_many > len(changed) else ""
+            raise BatchRefused(BATCH_PAYEES_CHANGED.format(batch=batch, payments="; ".join(changed) + more))
+
     def write() -> list[banking.WrittenFile]:
         return banking.write_payment_files(
-            rail=batch.rail, instructions=_instructions(batch), batch_reference=f"batch-{batch.pk}",
+            rail=batch.rail, instructions=batch_instructions(batch, stop), batch_reference=f"batch-{batch.pk}",
             execution_date=timezone.localdate(), directory=directory, originator=banking.originator_from_settings(),
             ach_files_today=ach_files_today, validate=getattr(settings, "PAYMENT_FILE_SCHEMA_CHECK", "first"))
 
@@ -310,11 +306,17 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
                                                                                   sent_at=now)
         _post_release(batch, actor)
 
+    def check_then_post() -> None:
+        refuse_changed_payees()
+        post()
+
     ach_files_today = _ach_files_today() if batch.rail == Payee.Rail.ACH else 0
     try:
         if _files_beside_postings(batch):
-            written = beside(write, post)
+            # The payees are checked here while the files are being written beside: a refusal stops the writing.
+            written = beside(write, check_then_post, stop=stop)
         else:
+            refuse_changed_payees()
             written = write()
             post()
     except banking.BankFileError as exc:
@@ -342,9 +344,10 @@ DEFAULT_FILES_BESIDE_POSTINGS_FROM = 50_000
 
 def _files_beside_postings(batch: PaymentBatch) -> bool:
     """A large batch on PostgreSQL writes its files in a second thread, reading the committed payments and payees over
-    its own connection, while this transaction marks the payments sent and posts the ledger: the files are Python's
-    work (decrypting, writing) and the postings the database's, so on two cores they overlap instead of adding up
-    (bench/batches.py). Small batches, SQLite and tests inside one transaction keep the plain order."""
+    its own connection, while this transaction checks the payees, marks the payments sent and posts the ledger (a
+    refused check stops the files): the files are Python's work (decrypting, writing) and the rest the database's,
+    so on two cores they overlap instead of adding up (bench/batches.py). Small batches, SQLite and tests inside one
+    transaction keep the plain order: check, files, postings."""
     threshold = int(getattr(settings, "PAYMENT_FILES_BESIDE_POSTINGS_FROM", DEFAULT_FILES_BESIDE_POSTINGS_FROM))
     return connection.vendor == "postgresql" and batch.payment_count >= threshold
 
@@ -363,18 +366,15 @@ def ensure_item_accounts(*, where: str, params: dict[str, object], kind: str) ->
 
 def item_moves_sql(where: str, source: str, target: str) -> str:
     """Entries moving the selected items' amounts from the partner account of kind %(source)s to %(target)s (both
-    per partner, program and currency)."""
+    per partner, program and currency): the items summed per partner, program and currency in one pass, each sum
+    taken from the one account and put on the other (one account per kind and key: a unique index)."""
     return f"""
-        SELECT a.id AS account_id, SUM(m.amount) AS amount_minor FROM (
-            SELECT -i.amount_minor AS amount, i.partner_id, i.program_id, pay.currency,
-                   %({source})s AS kind
-            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}
-            UNION ALL
-            SELECT i.amount_minor, i.partner_id, i.program_id, pay.currency, %({target})s
-            FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}) m
-        JOIN {ACCOUNT_TABLE} a ON a.kind = m.kind AND a.currency = m.currency AND a.partner_id = m.partner_id
-             AND a.program_id = m.program_id
-        GROUP BY a.id"""
+        SELECT a.id AS account_id, CASE WHEN a.kind = %({source})s THEN -m.amount ELSE m.amount END AS amount_minor
+        FROM (SELECT i.partner_id, i.program_id, pay.currency, SUM(i.amount_minor) AS amount
+              FROM {ITEM_TABLE} i JOIN {PAYMENT_TABLE} pay ON pay.id = i.payment_id WHERE {where}
+              GROUP BY i.partner_id, i.program_id, pay.currency) m
+        JOIN {ACCOUNT_TABLE} a ON a.kind IN (%({source})s, %({target})s) AND a.currency = m.currency
+             AND a.partner_id = m.partner_id AND a.program_id = m.program_id"""
 
 
 def _post_release(batch: PaymentBatch, actor: User) -> None:

@@ -12,7 +12,7 @@ from django.conf import settings
 from payouts.exceptions import BatchRefused
 from payouts.models import LedgerTransaction, Payment, PaymentBatch, PaymentBatchFile
 from payouts.services.batches import batch_create, batch_files_directory, batch_release
-from tests.payouts.batches.helpers import K, approved_program_run, assert_ledger_balanced, balance, payee
+from tests.payouts.batches.helpers import K, approved_program_run, assert_ledger_balanced, balance, hold, payee
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,7 @@ def test_files_written_beside_the_postings_hold_the_batch(draft, checker, monkey
     partners, batch = draft
     threads = []
     beside = batches.beside
-    monkeypatch.setattr(batches, "beside", lambda write, post: threads.append(1) or beside(write, post))
+    monkeypatch.setattr(batches, "beside", lambda write, post, **kw: threads.append(1) or beside(write, post, **kw))
     released = batch_release(batch_id=batch.pk, actor=checker, expected_count=2,
                              expected_total_minor=batch.control_total_minor)
     assert released.status == PaymentBatch.Status.RELEASED
@@ -54,6 +54,35 @@ def test_a_file_that_cannot_be_written_leaves_nothing_posted(draft, checker, set
     with pytest.raises(BatchRefused, match="Cannot release"):
         batch_release(batch_id=batch.pk, actor=checker, expected_count=2,
                       expected_total_minor=batch.control_total_minor)
+    assert PaymentBatch.objects.get(pk=batch.pk).status == PaymentBatch.Status.DRAFT
+    assert set(Payment.objects.filter(batch=batch).values_list("status", flat=True)) == {Payment.Status.PENDING}
+    assert LedgerTransaction.objects.count() == transactions
+    assert not PaymentBatchFile.objects.exists()
+    assert not batch_files_directory(batch).exists()
+
+
+def test_a_payee_changed_refuses_the_release_while_its_files_are_being_written(draft, checker, monkeypatch):
+    """The payees are checked in the release's transaction while the files are written beside it: the refusal stops
+    the writing, and nothing is posted or left on disk."""
+    from payouts.services import batches
+
+    partners, batch = draft
+    hold(partners["ana"].payee)
+    stopped = []
+    beside = batches.beside
+
+    def watched(write, post, *, stop):
+        try:
+            return beside(write, post, stop=stop)
+        finally:
+            stopped.append(stop.is_set())
+
+    monkeypatch.setattr(batches, "beside", watched)
+    transactions = LedgerTransaction.objects.count()
+    with pytest.raises(BatchRefused, match="bank details of some partners changed"):
+        batch_release(batch_id=batch.pk, actor=checker, expected_count=2,
+                      expected_total_minor=batch.control_total_minor)
+    assert stopped == [True]  # the two-thread path, told to stop
     assert PaymentBatch.objects.get(pk=batch.pk).status == PaymentBatch.Status.DRAFT
     assert set(Payment.objects.filter(batch=batch).values_list("status", flat=True)) == {Payment.Status.PENDING}
     assert LedgerTransaction.objects.count() == transactions
