@@ -39,6 +39,7 @@ class PaymentInstruction:
     routing_number: str | None = None  # ACH (9-digit ABA)
     account_number: str | None = None  # ACH / other
     remittance: str = ""  # <= 140 chars
+    organisation: bool = False  # the payee is a company or institution (ACH: a CCD entry, not PPD)
 
 
 @dataclass(frozen=True)

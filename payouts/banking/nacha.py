@@ -2,11 +2,13 @@
 Appendix Three). No maintained Python library fits: carta-ach and ach were last released in 2019 and 2014,
 ach-file is a 2023 beta, achkit a months-old 0.2; none streams a file of 100,000 entries.
 
-A file: a file header (record type 1), one batch (5) of PPD credits (entry 6, transaction code 22: credit to a
-checking account) each with one addenda (7, type 05) carrying the full end-to-end id and the remittance, a batch
-control (8) and a file control (9). Every record is 94 characters; the file is padded with records of 9s to a
-multiple of the blocking factor 10. The entry hash is the sum of the receiving banks' 8-digit routing prefixes,
-its last 10 digits. payouts.banking.nacha_parse reads the same layout back (the round-trip test)."""
+A file: a file header (record type 1), then up to two batches: PPD credits to people, then CCD credits to companies
+and institutions (the standard entry class the receiving bank applies its corporate rules by). A batch is a batch
+header (5), its entries (6, transaction code 22: credit to a checking account) each with one addenda (7, type 05)
+carrying the full end-to-end id and the remittance, and a batch control (8); a file control (9) ends the file.
+Every record is 94 characters; the file is padded with records of 9s to a multiple of the blocking factor 10.
+The entry hash is the sum of the receiving banks' 8-digit routing prefixes, its last 10 digits.
+payouts.banking.nacha_parse reads the same layout back (the round-trip test)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ RECORD = 94
 BLOCKING_FACTOR = 10
 CREDIT_CHECKING = "22"
 SERVICE_CLASS_CREDITS = "220"
-SEC_CODE = "PPD"  # prearranged payments to people; CCD is the same layout for companies
+SEC_PEOPLE = "PPD"  # prearranged payments and deposits: to people
+SEC_ORGANISATIONS = "CCD"  # corporate credits: to companies and institutions (the same record layout)
 ENTRY_DESCRIPTION = "PAYOUT"
 MAX_ENTRY_MINOR = 99_999_999_99  # the entry's 10-digit amount field
 MAX_FILE_MINOR = 9_999_999_999_99  # the controls' 12-digit total fields
@@ -76,7 +79,8 @@ def _number(value: int, width: int) -> str:
 
 def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, file_id_modifier: str,
           execution_date: date, originator: Originator) -> None:
-    """One NACHA file of `payments` (already checked, at most MAX_FILE_MINOR in total) to `handle`."""
+    """One NACHA file of `payments` (already checked, at most MAX_FILE_MINOR in total) to `handle`: a PPD batch of
+    the people's payments, then a CCD batch of the organisations', each in the order given."""
     total = sum(payment.amount_minor for payment in payments)
     if total > MAX_FILE_MINOR:
         raise BankFileError(f"The file's total {total} cents exceeds the {MAX_FILE_MINOR} a NACHA file can carry; "
@@ -84,16 +88,37 @@ def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, file_id_mo
     now = timezone.localtime()
     destination = originator.ach_immediate_destination or originator.ach_routing_number
     origin = originator.ach_immediate_origin or originator.ach_company_id
+    handle.write(f"101{destination.rjust(10)}{origin.rjust(10)}{now:%y%m%d%H%M}{file_id_modifier}094{BLOCKING_FACTOR}1"
+                 f"{_field('', 23)}{_field(ach_text(originator.name, 23), 23)}{_field('', 8)}\n")
+    batches = [(code, group) for code, group in (
+        (SEC_PEOPLE, [payment for payment in payments if not payment.organisation]),
+        (SEC_ORGANISATIONS, [payment for payment in payments if payment.organisation])) if group]
+    entry_hash = sequence = 0
+    for batch_number, (code, group) in enumerate(batches, start=1):
+        batch_hash = _write_batch(handle, group, code=code, batch_number=batch_number, first_sequence=sequence + 1,
+                                  execution_date=execution_date, originator=originator)
+        entry_hash += batch_hash
+        sequence += len(group)
+    count = 2 * len(payments)
+    entry_hash %= 10**10
+    lines = 2 + 2 * len(batches) + count
+    blocks = -(-lines // BLOCKING_FACTOR)
+    records = [f"9{_number(len(batches), 6)}{_number(blocks, 6)}{_number(count, 8)}{_number(entry_hash, 10)}"
+               f"{_number(0, 12)}{_number(total, 12)}{_field('', 39)}"]
+    records.extend(["9" * RECORD] * (blocks * BLOCKING_FACTOR - lines))
+    handle.write("\n".join(records) + "\n")
+
+
+def _write_batch(handle: IO[str], payments: Sequence[PaymentInstruction], *, code: str, batch_number: int,
+                 first_sequence: int, execution_date: date, originator: Originator) -> int:
+    """One batch (header, entries with their addenda, control); returns its entry hash (before the modulo)."""
     odfi = originator.ach_routing_number[:8]
     company = _field(originator.ach_company_id, 10)
-    records = [
-        f"101{destination.rjust(10)}{origin.rjust(10)}{now:%y%m%d%H%M}{file_id_modifier}094{BLOCKING_FACTOR}1"
-        f"{_field('', 23)}{_field(ach_text(originator.name, 23), 23)}{_field('', 8)}",
-        f"5{SERVICE_CLASS_CREDITS}{_field(ach_text(originator.name, 16), 16)}{_field('', 20)}{company}{SEC_CODE}"
-        f"{_field(ENTRY_DESCRIPTION, 10)}{execution_date:%y%m%d}{execution_date:%y%m%d}   1{odfi}0000001",
-    ]
+    records = [f"5{SERVICE_CLASS_CREDITS}{_field(ach_text(originator.name, 16), 16)}{_field('', 20)}{company}{code}"
+               f"{_field(ENTRY_DESCRIPTION, 10)}{execution_date:%y%m%d}{execution_date:%y%m%d}   1{odfi}"
+               f"{batch_number:07d}"]
     entry_hash = 0
-    for sequence, payment in enumerate(payments, start=1):
+    for sequence, payment in enumerate(payments, start=first_sequence):
         routing = payment.routing_number or ""
         entry_hash += int(routing[:8])
         trace = f"{odfi}{sequence:07d}"
@@ -106,13 +131,9 @@ def write(handle: IO[str], payments: Sequence[PaymentInstruction], *, file_id_mo
         if len(records) >= 2000:
             handle.write("\n".join(records) + "\n")
             records.clear()
-    count = 2 * len(payments)
-    entry_hash %= 10**10
-    records.append(f"8{SERVICE_CLASS_CREDITS}{_number(count, 6)}{_number(entry_hash, 10)}{_number(0, 12)}"
-                   f"{_number(total, 12)}{company}{_field('', 19)}{_field('', 6)}{odfi}0000001")
-    lines = 4 + count
-    blocks = -(-lines // BLOCKING_FACTOR)
-    records.append(f"9{_number(1, 6)}{_number(blocks, 6)}{_number(count, 8)}{_number(entry_hash, 10)}"
-                   f"{_number(0, 12)}{_number(total, 12)}{_field('', 39)}")
-    records.extend(["9" * RECORD] * (blocks * BLOCKING_FACTOR - lines))
+    total = sum(payment.amount_minor for payment in payments)
+    records.append(f"8{SERVICE_CLASS_CREDITS}{_number(2 * len(payments), 6)}{_number(entry_hash % 10**10, 10)}"
+                   f"{_number(0, 12)}{_number(total, 12)}{company}{_field('', 19)}{_field('', 6)}{odfi}"
+                   f"{batch_number:07d}")
     handle.write("\n".join(records) + "\n")
+    return entry_hash

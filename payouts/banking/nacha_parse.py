@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from payouts.banking.instructions import BankFileError, PaymentInstruction
-from payouts.banking.nacha import BLOCKING_FACTOR, RECORD
+from payouts.banking.nacha import BLOCKING_FACTOR, RECORD, SEC_ORGANISATIONS, SEC_PEOPLE
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def parse_nacha(text: str) -> NachaFile:
     file_control: dict[str, int] | None = None
     company_id = ""
     batches = 0
+    code = ""
     for number, record in enumerate(lines, start=1):
         if len(record) != RECORD:
             raise BankFileError(f"Line {number} is {len(record)} characters long, not {RECORD}.")
@@ -52,13 +53,18 @@ def parse_nacha(text: str) -> NachaFile:
         if kind == "5":
             batches += 1
             company_id = record[40:50].strip()
+            code = record[50:53]
+            if code not in (SEC_PEOPLE, SEC_ORGANISATIONS):
+                raise BankFileError(f"Line {number}: standard entry class {code!r} is not {SEC_PEOPLE} or "
+                                    f"{SEC_ORGANISATIONS}.")
             batch_total = batch_hash = batch_count = 0
         elif kind == "6":
             if record[1:3] != "22":
                 raise BankFileError(f"Line {number}: transaction code {record[1:3]!r} is not 22 (checking credit).")
             amount = _digits(number, record, 30, 39, "the amount")
             pending = {"routing": record[3:12], "account": record[12:29].strip(), "name": record[54:76].strip(),
-                       "individual": record[39:54].strip(), "amount": str(amount)}
+                       "individual": record[39:54].strip(), "amount": str(amount),
+                       "organisation": "1" if code == SEC_ORGANISATIONS else ""}
             batch_total += amount
             batch_hash += int(record[3:11])
             batch_count += 1
@@ -92,6 +98,8 @@ def parse_nacha(text: str) -> NachaFile:
     total = sum(payment.amount_minor for payment in payments)
     if file_control["total"] != total or file_control["blocks"] != len(lines) // BLOCKING_FACTOR:
         raise BankFileError("The file control's total or block count does not match the entries.")
+    if file_control["batches"] != batches:
+        raise BankFileError(f"The file control's batch count is {file_control['batches']}, the file has {batches}.")
     return NachaFile(payments=payments, total_credit_minor=file_control["total"], entry_hash=file_control["hash"],
                      batch_count=file_control["batches"], block_count=file_control["blocks"],
                      entry_and_addenda_count=file_control["count"], company_id=company_id, records=lines)
@@ -101,4 +109,5 @@ def _payment(entry: dict[str, str], information: str) -> PaymentInstruction:
     end_to_end_id, _, remittance = information.partition(" ")
     return PaymentInstruction(end_to_end_id=end_to_end_id or entry["individual"], amount_minor=int(entry["amount"]),
                               currency="USD", name=entry["name"], routing_number=entry["routing"],
-                              account_number=entry["account"], remittance=remittance)
+                              account_number=entry["account"], remittance=remittance,
+                              organisation=bool(entry["organisation"]))

@@ -64,6 +64,45 @@ def test_modifiers_go_on_from_the_files_already_written_today(tmp_path, originat
     assert not list((tmp_path / "late").glob("*.ach"))  # nothing half-written
 
 
+def test_organisations_get_a_ccd_batch_after_the_peoples_ppd_batch_and_both_round_trip(tmp_path, originator):
+    payments = [ach_payment(1), ach_payment(2, organisation=True, name="Acme Publishing LLC"), ach_payment(3),
+                ach_payment(4, organisation=True)]
+
+    [written] = write(tmp_path, originator, payments)
+    records = written.path.read_text().splitlines()
+    parsed = parse_nacha(written.path.read_text())
+
+    headers = [record for record in records if record[0] == "5"]
+    assert [(header[50:53], header[87:94]) for header in headers] == [("PPD", "0000001"), ("CCD", "0000002")]
+    controls = [record for record in records if record[0] == "8"]
+    assert [int(control[32:44]) for control in controls] == [5_001 + 5_003, 5_002 + 5_004]  # each batch's total
+    assert [control[87:94] for control in controls] == ["0000001", "0000002"]
+    assert [(p.end_to_end_id, p.organisation) for p in parsed.payments] == [
+        ("B8-P000001", False), ("B8-P000003", False), ("B8-P000002", True), ("B8-P000004", True)]
+    assert parsed.payments[2].name == "ACME PUBLISHING LLC"
+    assert parsed.batch_count == 2
+    assert parsed.total_credit_minor == written.control_total_minor == sum(p.amount_minor for p in payments)
+    traces = [record[79:94] for record in records if record[0] == "6"]
+    assert len(set(traces)) == 4  # trace numbers stay unique across the file's batches
+    assert len(records) % 10 == 0
+
+
+def test_a_file_of_organisations_only_has_one_ccd_batch(tmp_path, originator):
+    [written] = write(tmp_path, originator, [ach_payment(1, organisation=True)])
+    records = written.path.read_text().splitlines()
+    assert [record[50:53] for record in records if record[0] == "5"] == ["CCD"]
+    assert parse_nacha(written.path.read_text()).batch_count == 1
+
+
+def test_a_file_whose_batch_count_is_wrong_is_refused(tmp_path, originator):
+    [written] = write(tmp_path, originator, [ach_payment(1), ach_payment(2, organisation=True)])
+    records = written.path.read_text().splitlines()
+    control = next(number for number, record in enumerate(records) if record[0] == "9")
+    records[control] = records[control][:1] + "000001" + records[control][7:]
+    with pytest.raises(BankFileError, match="batch count is 1, the file has 2"):
+        parse_nacha("\n".join(records))
+
+
 @pytest.mark.parametrize(("changes", "field"), [
     ({"routing_number": "021000022"}, "routing_number"),  # check digit wrong
     ({"routing_number": None}, "routing_number"),

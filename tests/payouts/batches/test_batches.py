@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from payouts.banking.nacha_parse import parse_nacha
 from payouts.exceptions import BatchRefused, RunRefused
 from payouts.models import (
     LedgerEntry,
@@ -20,6 +21,7 @@ from payouts.models import (
 )
 from payouts.services.batches import batch_cancel, batch_create, batch_preview, batch_release
 from payouts.services.settlement import payout_run_mark_paid
+from tests.partnerships.factories import DailyMetricFactory, PartnerFactory
 from tests.payouts.batches.helpers import (
     K,
     approved_program_run,
@@ -28,6 +30,7 @@ from tests.payouts.batches.helpers import (
     hold,
     payee,
 )
+from tests.payouts.factories import MONTH
 
 pytestmark = pytest.mark.django_db
 
@@ -169,6 +172,25 @@ def test_release_writes_the_files_marks_payments_sent_and_moves_in_payment_to_se
     with pytest.raises(BatchRefused, match="it is released to the bank; only draft batches can be released"):
         batch_release(batch_id=batch.pk, actor=checker, expected_count=1,
                       expected_total_minor=batch.control_total_minor)
+
+
+def test_an_organisation_is_paid_by_a_ccd_entry_and_a_person_by_ppd(run_approver, maker, checker):
+    pub = PartnerFactory(handle="pub", kind="publisher", date_of_birth=None)
+    DailyMetricFactory(partner=pub, day=MONTH.replace(day=15), views=1, qualified_views=1)
+    partners = {"pub": pub}
+    approved_program_run(run_approver, views={"ana": 3, "pub": 1}, partners=partners)
+    payee(partners["ana"])
+    payee(partners["pub"])
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+
+    (written,) = PaymentBatch.objects.get(pk=batch.pk).files.all()
+    parsed = parse_nacha((Path(settings.MEDIA_ROOT) / written.path).read_text())
+    by_id = {payment.end_to_end_id: payment.organisation for payment in parsed.payments}
+    assert by_id == {f"CP{batch.pk}-{partners['ana'].pk}": False, f"CP{batch.pk}-{partners['pub'].pk}": True}
+    assert parsed.batch_count == 2
+    assert_ledger_balanced()
 
 
 def test_a_payee_changed_after_the_batch_was_made_refuses_its_release(usd_world, maker, checker):
