@@ -92,6 +92,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": parse_database_url(env_str("DATABASE_URL", default="sqlite:///db.sqlite3"), base_dir=BASE_DIR)}
+# A read replica of the primary for the brand search (core/replica.py): only reads inside replica_reads() use it.
+if DATABASE_REPLICA_URL := env_str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = parse_database_url(DATABASE_REPLICA_URL, base_dir=BASE_DIR)
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # axes first: it refuses any sign-in (admin, brand pages) of a locked username + address, the right password too.

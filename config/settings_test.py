@@ -26,3 +26,8 @@ WHITENOISE_AUTOREFRESH = True
 LOG_FORMAT = "plain"
 # config.settings' LOGGING is a dict literal of mixed values, which mypy reads as dict[str, object].
 cast("dict[str, Any]", LOGGING)["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and "replica" not in DATABASES:  # noqa: F405
+    # A second connection to the test database stands in for a read replica (core/replica.py). Off unless a test
+    # turns SEARCH_READ_REPLICA on (and declares the alias: pytest's django_db(databases=[...])).
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+    SEARCH_READ_REPLICA = False
