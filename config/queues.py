@@ -1,6 +1,7 @@
 """Celery's queues: which task waits in which line, so one kind of work never queues behind another.
 
-- ``compute``: payout months, month-to-date estimates (minutes of database work each at scale).
+- ``compute``: payout months, month-to-date estimates, large payment batches' releases (minutes of database work
+  each at scale).
 - ``ingestion``: bulk loads of daily metrics and ad revenue, the statistics refresh after them, and the daily
   metrics' partitions (the writers of the big tables).
 - ``email``: every message to creators and brands (seconds each, and people wait for them: a claim link, a
@@ -26,6 +27,7 @@ ROUTES = {
     "payouts.compute_month": {"queue": COMPUTE},
     "payouts.compute_previous_month": {"queue": COMPUTE},
     "payouts.estimate_month_to_date": {"queue": COMPUTE},
+    "payouts.release_batch": {"queue": COMPUTE},
     "partnerships.ingest_metrics": {"queue": INGESTION},
     "payouts.ingest_ad_revenue": {"queue": INGESTION},
     "partnerships.refresh_partner_statistics": {"queue": INGESTION},

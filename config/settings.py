@@ -139,6 +139,12 @@ LOGIN_URL = "/brands/login/"  # the brand pages' sign-in; the creator pages redi
 # is refused past BANK_STATEMENT_MAX_BYTES. The originator is who pays: the company's own accounts, given by the
 # bank; DEBUG has demo values (a test IBAN and routing number) so the demo writes files without configuration.
 PAYMENT_FILE_MAX_PAYMENTS = env_int("PAYMENT_FILE_MAX_PAYMENTS", 100_000)
+# From this many payments a batch is released by a compute worker, not within the admin's request (which would
+# outlast gunicorn's timeout: a million payments take a minute or more); the batch page shows how it went.
+PAYMENT_BATCH_BACKGROUND_FROM = env_int("PAYMENT_BATCH_BACKGROUND_FROM", 20_000)
+if PAYMENT_BATCH_BACKGROUND_FROM < 1:
+    raise ImproperlyConfigured(f"PAYMENT_BATCH_BACKGROUND_FROM must be a whole number from 1, "
+                               f"not {PAYMENT_BATCH_BACKGROUND_FROM}")
 # SEPA files are checked against the ISO pain.001.001.03 schema as a batch is released: a file the bank would reject
 # refuses the release instead. "first" (the default) checks each batch's first file: every file comes from the same
 # template and checked values, and checking all of a million payments' files adds about a third to the release

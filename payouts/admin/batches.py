@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin, money_column, perform_posted_form
@@ -22,7 +23,8 @@ from payouts.admin.batch_forms import BatchCancelForm, BatchCreateForm, BatchRel
 from payouts.admin.review import RED, reconciliation_table
 from payouts.batch_reconciliation import batch_reconciliation, payment_rows
 from payouts.exceptions import BatchRefused, PayoutsError
-from payouts.models import Payment, PaymentBatch
+from payouts.models import Payment, PaymentBatch, PaymentBatchRelease
+from payouts.services import batch_jobs
 from payouts.services import batches as batch_services
 from payouts.services import statements as statement_services
 
@@ -45,10 +47,12 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["created_by", "released_by"]
     ordering = ["-pk"]
     readonly_fields = ["currency", "rail", "status", "payment_count", "control_total", "created_by", "created_at",
-                       "released_by", "released_at", "closed_at", "cancelled_reason", "actions_links", "files_list",
+                       "released_by", "released_at", "closed_at", "cancelled_reason", "actions_links", "release_state",
+                       "files_list",
                        "payments_table", "left_out_table"]
     fieldsets = [
-        (None, {"fields": ["currency", "rail", "status", "payment_count", "control_total", "actions_links"]}),
+        (None, {"fields": ["currency", "rail", "status", "payment_count", "control_total", "release_state",
+                           "actions_links"]}),
         ("Who and when", {"fields": ["created_by", "created_at", "released_by", "released_at", "closed_at",
                                      "cancelled_reason"]}),
         ("Bank files", {"fields": ["files_list"]}),
@@ -69,6 +73,23 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             links = [(reverse("admin:payouts_paymentbatch_failed", args=[obj.pk]), "Record a failed payment…"),
                      *links]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="release by a worker")
+    def release_state(self, obj):
+        """A large batch's release asked for in the admin and carried out by a compute worker (batch_jobs)."""
+        request = PaymentBatchRelease.objects.select_related("requested_by").filter(batch=obj).first()
+        if request is None:
+            return "—" if not batch_jobs.releases_in_background(obj) else (
+                f"from {batch_jobs.background_from():,} payments a worker releases the batch: asking for the release "
+                f"queues it")
+        asked = f"asked for by {request.requested_by} at {timezone.localtime(request.requested_at):%Y-%m-%d %H:%M %Z}"
+        if request.state == PaymentBatchRelease.State.QUEUED:
+            return f"In progress: {asked}; a compute worker writes the files and posts the ledger (reload to follow)."
+        finished = f"{timezone.localtime(request.finished_at):%Y-%m-%d %H:%M %Z}" if request.finished_at else ""
+        if request.state == PaymentBatchRelease.State.FAILED:
+            return format_html('<span style="{}">Failed at {}: {}</span> ({}; the batch is still a draft: fix the '
+                               'cause and release it again)', RED, finished, request.error, asked)
+        return f"Released by a worker at {finished} ({asked})."
 
     @admin.display(description="files")
     def files_list(self, obj):
@@ -173,10 +194,15 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         batch = get_object_or_404(PaymentBatch.objects.select_related("created_by"), pk=batch_id)
         change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
         form = BatchReleaseForm(request.POST or None, currency=batch.currency)
-        done = perform_posted_form(request, form, lambda data: batch_services.batch_release(
+        background = batch_jobs.releases_in_background(batch)
+        release = batch_jobs.batch_release_request if background else batch_services.batch_release
+        success = (f"The release of {batch} is queued: a compute worker writes its bank files and posts the ledger "
+                   f"(a minute or more for {batch.payment_count:,} payments); the batch page shows when it is done."
+                   if background else f"{batch} released: its bank files are ready to download.")
+        done = perform_posted_form(request, form, lambda data: release(
             batch_id=batch.pk, actor=request.user, expected_count=data["payments"],
-            expected_total_minor=data["control_total"]), refusal=PayoutsError,
-            success=f"{batch} released: its bank files are ready to download.", redirect_to=change_url)
+            expected_total_minor=data["control_total"]), refusal=PayoutsError, success=success,
+            redirect_to=change_url)
         if done is not None:
             return done
         refusal = ""

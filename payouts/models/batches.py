@@ -51,6 +51,29 @@ class PaymentBatch(models.Model):
         return f"batch {self.pk} ({self.currency}, {self.rail})"
 
 
+class PaymentBatchRelease(models.Model):
+    """The release of a large batch (PAYMENT_BATCH_BACKGROUND_FROM payments or more), asked for in the admin and
+    carried out by a compute worker (payouts.services.batch_jobs): who asked, what they confirmed, how it went. A
+    request in a web process would outlast the web timeout; the worker runs the same ``batch_release``."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued for a worker"
+        DONE = "done", "Released"
+        FAILED = "failed", "Failed"
+
+    batch = models.OneToOneField(PaymentBatch, on_delete=models.CASCADE, related_name="release_request")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    expected_count = models.IntegerField(help_text="The count the approver typed back.")
+    expected_total_minor = models.BigIntegerField(help_text="The control total the approver typed back.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the release was refused (the batch stays a draft).")
+
+    def __str__(self) -> str:
+        return f"release of {self.batch}: {self.get_state_display().lower()}"
+
+
 class PaymentBatchFile(models.Model):
     """A bank file written at release: where it is under MEDIA_ROOT, what it holds and its SHA-256."""
 

@@ -264,12 +264,9 @@ def batch_files_directory(batch: PaymentBatch) -> Path:
     return Path(settings.MEDIA_ROOT) / "payment_files" / str(batch.pk)
 
 
-@transaction.atomic
-def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_total_minor: int) -> PaymentBatch:
-    """Release a draft batch to the bank: a second person (not its creator) confirms the count and control total they
-    were shown; the bank files are written (payouts.banking) and recorded with their SHA-256; the payments become
-    sent and what they cover moves *in payment* → *sent* in one balanced ledger transaction. Under the batch's row
-    lock: two people releasing at once give one release, the other is refused."""
+def release_checked(*, batch_id: int, actor: User, expected_count: int, expected_total_minor: int) -> PaymentBatch:
+    """In a transaction: the batch, locked, once ``actor`` may release it with what they confirmed (a permission, a
+    draft, not its creator, the count and control total they were shown); else BatchRefused saying why."""
     require_permission(actor, RELEASE_PERMISSION, "release payment batches")
     batch = PaymentBatch.objects.select_for_update().get(pk=batch_id)
     if batch.status != B.DRAFT:
@@ -282,6 +279,17 @@ def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_t
             expected_count=f"{expected_count:,}", expected_total=format_money(expected_total_minor, batch.currency),
             batch=batch, count=f"{batch.payment_count:,}", total=format_money(batch.control_total_minor,
                                                                               batch.currency)))
+    return batch
+
+
+@transaction.atomic
+def batch_release(*, batch_id: int, actor: User, expected_count: int, expected_total_minor: int) -> PaymentBatch:
+    """Release a draft batch to the bank: a second person (not its creator) confirms the count and control total they
+    were shown; the bank files are written (payouts.banking) and recorded with their SHA-256; the payments become
+    sent and what they cover moves *in payment* → *sent* in one balanced ledger transaction. Under the batch's row
+    lock: two people releasing at once give one release, the other is refused."""
+    batch = release_checked(batch_id=batch_id, actor=actor, expected_count=expected_count,
+                            expected_total_minor=expected_total_minor)
     work_mem_for_transaction(BATCH_WORK_MEM_MB)
     directory = batch_files_directory(batch)
     shutil.rmtree(directory, ignore_errors=True)  # what an earlier, rolled-back attempt left

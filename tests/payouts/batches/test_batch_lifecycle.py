@@ -44,11 +44,13 @@ from payouts.models import (
     Payee,
     Payment,
     PaymentBatch,
+    PaymentBatchRelease,
     PaymentItem,
     PayoutRun,
 )
 from payouts.reconciliation import run_reconciliation
 from payouts.roles import ensure_group_permissions
+from payouts.services.batch_jobs import batch_release_request, batch_release_run
 from payouts.services.batches import batch_cancel, batch_create, batch_release
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
@@ -154,19 +156,27 @@ class BatchLifecycle(RuleBasedStateMachine):
         assert not covered, "a run covered by a batch was marked paid by hand"
 
     # --- batches ----------------------------------------------------------------------------------------
-    @rule(actor=st.integers(0, 2), then_release=st.booleans())
+    @rule(actor=st.integers(0, 2), then_release=st.sampled_from(["later", "now", "now", "by a worker"]))
     def create_batch(self, actor, then_release):
-        """A batch is created; often a second approver releases it straight away (the usual day)."""
+        """A batch is created; often a second approver releases it straight away (the usual day), or asks a compute
+        worker to (a large batch), which does it at once."""
         try:
             batch = batch_create(currency="USD", rail="ach", actor=self.finance[actor])
         except BatchRefused:
             return
         REACHED.update(["created a batch"])
         assert batch.payment_count > 0
-        if then_release:
-            batch_release(batch_id=batch.pk, actor=self.finance[(actor + 1) % 3], expected_count=batch.payment_count,
+        checker = self.finance[(actor + 1) % 3]
+        if then_release == "now":
+            batch_release(batch_id=batch.pk, actor=checker, expected_count=batch.payment_count,
                           expected_total_minor=batch.control_total_minor)
             REACHED.update(["released a batch"])
+        elif then_release == "by a worker":
+            batch_release_request(batch_id=batch.pk, actor=checker, expected_count=batch.payment_count,
+                                  expected_total_minor=batch.control_total_minor)
+            assert batch_release_run(batch_id=batch.pk) == PaymentBatchRelease.State.DONE
+            assert batch_release_run(batch_id=batch.pk) == PaymentBatchRelease.State.DONE  # a redelivered message
+            REACHED.update(["a worker released a batch"])
 
     @precondition(lambda self: self._drafts())
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), correct=st.sampled_from([True, True, True, False]))
@@ -186,6 +196,45 @@ class BatchLifecycle(RuleBasedStateMachine):
         assert correct, "released with a wrong control total"
         assert batch.created_by_id != user.pk, "released by its creator"
         REACHED.update(["released a batch"])
+
+    @precondition(lambda self: self._drafts())
+    @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), correct=st.sampled_from([True, True, False]))
+    def ask_a_worker_to_release(self, pick, actor, correct):
+        """A large batch: the approver asks, a compute worker releases later (another rule)."""
+        batch = self._pick(PaymentBatch.objects.filter(status=PaymentBatch.Status.DRAFT), pick)
+        if batch is None:
+            return
+        queued = PaymentBatchRelease.objects.filter(state=PaymentBatchRelease.State.QUEUED).count()
+        try:
+            batch_release_request(batch_id=batch.pk, actor=self.finance[actor], expected_count=batch.payment_count,
+                                  expected_total_minor=batch.control_total_minor + (0 if correct else 1))
+        except BatchRefused as exc:
+            REACHED.update([f"worker release refused: {str(exc).split(':')[0][:40]}"])
+            assert PaymentBatchRelease.objects.filter(state=PaymentBatchRelease.State.QUEUED).count() == queued
+            return
+        assert correct, "a release was asked for with a wrong control total"
+        assert batch.created_by_id != self.finance[actor].pk, "a release was asked for by the batch's creator"
+        REACHED.update(["asked a worker to release"])
+
+    @precondition(lambda self: PaymentBatchRelease.objects.filter(state=PaymentBatchRelease.State.QUEUED).exists())
+    @rule(pick=st.integers(0, 9), times=st.integers(1, 2))
+    def a_worker_runs_the_release(self, pick, times):
+        """The worker's part, once or twice (a redelivered message): it releases once, or fails with a reason."""
+        request = self._pick(PaymentBatchRelease.objects.filter(state=PaymentBatchRelease.State.QUEUED), pick)
+        entries = LedgerEntry.objects.count()
+        states = [batch_release_run(batch_id=request.batch_id) for _ in range(times)]
+        assert len(set(states)) == 1, f"running the release again changed its outcome: {states}"
+        batch = PaymentBatch.objects.get(pk=request.batch_id)
+        if states[0] == PaymentBatchRelease.State.DONE:
+            assert batch.status == PaymentBatch.Status.RELEASED
+            assert batch.released_by_id == request.requested_by_id
+            REACHED.update(["a worker released a batch"])
+        else:
+            assert states[0] == PaymentBatchRelease.State.FAILED
+            error = PaymentBatchRelease.objects.get(pk=request.pk).error
+            assert error
+            assert LedgerEntry.objects.count() == entries
+            REACHED.update([f"a worker's release failed: {error[:60]}"])
 
     @precondition(lambda self: self._drafts())
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2))
@@ -286,6 +335,11 @@ class BatchLifecycle(RuleBasedStateMachine):
             assert in_files.get(key, 0) == sent.get(key, 0), f"sent payments and the ledger differ: {key}"
 
     @invariant()
+    def a_worker_release_done_is_a_released_batch(self):
+        done = PaymentBatchRelease.objects.filter(state=PaymentBatchRelease.State.DONE)
+        assert not done.filter(batch__status__in=[PaymentBatch.Status.DRAFT, PaymentBatch.Status.CANCELLED]).exists()
+
+    @invariant()
     def paid_plus_owed_equals_earned(self):
         closed = {"run__kind": "final", "run__status__in": [R.APPROVED, R.PAID]}
         earned = by_partner_program(EarningLine.objects.filter(**closed).values_list(
@@ -318,6 +372,7 @@ def test_batches_keep_the_money_invariants_over_any_sequence(settings, tmp_path)
     REACHED.clear()
     run_state_machine_as_test(BatchLifecycle, settings=PROFILE)
     assert REACHED["released a batch"] >= 3, REACHED
+    assert REACHED["a worker released a batch"] >= 1, REACHED
     assert REACHED["paid"] >= 1, REACHED
     assert REACHED["returned"] >= 1, REACHED
     assert REACHED["failed"] >= 1, REACHED
