@@ -1,6 +1,6 @@
 """Celery's queues: which task waits in which line, so one kind of work never queues behind another.
 
-- ``compute``: payout months, month-to-date estimates, large payment batches' releases (minutes of database work
+- ``compute``: payout months, month-to-date estimates, large payment batches (minutes of database work
   each at scale).
 - ``ingestion``: bulk loads of daily metrics and ad revenue, the statistics refresh after them, and the daily
   metrics' partitions (the writers of the big tables).
@@ -27,6 +27,7 @@ ROUTES = {
     "payouts.compute_month": {"queue": COMPUTE},
     "payouts.compute_previous_month": {"queue": COMPUTE},
     "payouts.estimate_month_to_date": {"queue": COMPUTE},
+    "payouts.create_batch": {"queue": COMPUTE},
     "payouts.release_batch": {"queue": COMPUTE},
     "partnerships.ingest_metrics": {"queue": INGESTION},
     "payouts.ingest_ad_revenue": {"queue": INGESTION},

@@ -25,6 +25,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_screeningrules", "view_screeningflag",
         # forfeiting a line held by screening, for good (migration forfeiture): a money decision, finance's
         "view_forfeiture", "add_forfeiture",
+        # large batches created by a compute worker (migration 0019): finance follows them
+        "view_paymentbatchcreation",
     ],
     "Partnership managers": [
         "view_fund", "view_budgettranche", "view_programterms", "view_payoutrun", "view_earningline",

@@ -13,7 +13,7 @@ from payouts.exceptions import RunRefused
 from payouts.formulas.archetypes import FORMULAS
 from payouts.models import PayoutRun
 from payouts.months import previous_month, program_today
-from payouts.services.batch_jobs import batch_release_run
+from payouts.services.batch_jobs import batch_create_run, batch_release_run
 from payouts.services.runs import payout_run_compute, payout_runs_requeue_stalled
 
 logger = logging.getLogger(__name__)
@@ -70,3 +70,9 @@ def ingest_ad_revenue_task(job_id: int) -> str:
 def release_batch_task(batch_id: int) -> str:
     """A large payment batch's release, asked for in the admin (payouts.services.batch_jobs)."""
     return batch_release_run(batch_id=batch_id)
+
+
+@shared_task(name="payouts.create_batch", **RETRY)
+def create_batch_task(creation_id: int) -> str:
+    """A large payment batch's creation, asked for in the admin (payouts.services.batch_jobs)."""
+    return batch_create_run(creation_id=creation_id)

@@ -23,7 +23,7 @@ from payouts.admin.batch_forms import BatchCancelForm, BatchCreateForm, BatchRel
 from payouts.admin.review import RED, reconciliation_table
 from payouts.batch_reconciliation import batch_reconciliation, payment_rows
 from payouts.exceptions import BatchRefused, PayoutsError
-from payouts.models import Payment, PaymentBatch, PaymentBatchRelease
+from payouts.models import Payment, PaymentBatch, PaymentBatchCreation, PaymentBatchRelease
 from payouts.services import batch_jobs
 from payouts.services import batches as batch_services
 from payouts.services import statements as statement_services
@@ -154,6 +154,8 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, "The currency or rail changed since the preview: check what this one pays, "
                                            "then create.", messages.WARNING)
             else:
+                if batch_jobs.in_background(seen[0]):
+                    return self._create_in_background(request, form, preview, seen)
                 try:
                     batch = batch_services.batch_create(currency=preview.currency, rail=preview.rail,
                                                         actor=request.user, expected=seen)
@@ -187,6 +189,19 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                           intro="One payment per partner: the partner's approved runs' payable lines in the currency "
                                 "that no other batch covers. Partners without usable bank details are left out, "
                                 "with the reason.")
+
+    def _create_in_background(self, request, form, preview, seen: tuple[int, int]):
+        """A batch this large is created by a compute worker; the list of batch creations follows it."""
+        try:
+            batch_jobs.batch_create_request(currency=preview.currency, rail=preview.rail, actor=request.user,
+                                            expected=seen)
+        except PayoutsError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:payouts_paymentbatch_create"))
+        self.message_user(request, f"Creating the {preview.currency} batch of {seen[0]:,} payments is queued: a "
+                                   f"compute worker creates it (a minute or more); this list shows when it is done.",
+                          messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:payouts_paymentbatchcreation_changelist"))
 
     def release_view(self, request, batch_id: int):
         require_second_factor(request.user, RELEASE_ACTION)
@@ -286,3 +301,23 @@ class PaymentBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         change_url = reverse("admin:payouts_paymentbatch_change", args=[batch.pk])
         return self._page(request, f"Reconciliation of {batch}", body=body, object_url=change_url,
                           object_label=batch, intro="Payments sent vs bank files vs statement entries vs ledger.")
+
+
+@admin.register(PaymentBatchCreation)
+class PaymentBatchCreationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Large batches being created by a compute worker (payouts.services.batch_jobs), and how each went."""
+
+    list_display = ["requested_at", "currency", "rail", "expected_count", "expected_total", "requested_by", "state",
+                    "created_batch", "finished_at", "error"]
+    list_filter = ["state", "currency", "rail"]
+    list_select_related = ["requested_by", "batch"]
+    ordering = ["-requested_at"]
+
+    expected_total = money_column("expected_total_minor", "total", ordering="expected_total_minor")
+
+    @admin.display(description="batch")
+    def created_batch(self, obj):
+        if obj.batch_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:payouts_paymentbatch_change", args=[obj.batch_id]),
+                           obj.batch)

@@ -74,6 +74,35 @@ class PaymentBatchRelease(models.Model):
         return f"release of {self.batch}: {self.get_state_display().lower()}"
 
 
+class PaymentBatchCreation(models.Model):
+    """The creation of a large batch (its preview showed PAYMENT_BATCH_BACKGROUND_FROM payments or more), asked for in
+    the admin and carried out by a compute worker with the figures the person saw (payouts.services.batch_jobs).
+    One is waiting per currency and rail at a time (a partial unique constraint)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued for a worker"
+        DONE = "done", "Created"
+        FAILED = "failed", "Failed"
+
+    currency = models.CharField(max_length=3)
+    rail = models.CharField(max_length=8, choices=Payee.Rail.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    expected_count = models.IntegerField(help_text="The payments the preview showed.")
+    expected_total_minor = models.BigIntegerField(help_text="The total the preview showed.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the batch was not created (nothing was).")
+    batch = models.OneToOneField(PaymentBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["currency", "rail"], condition=Q(state="queued"),
+                                               name="payment_batch_creation_one_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.currency} by {self.rail}, asked at {self.requested_at:%Y-%m-%d %H:%M}"
+
+
 class PaymentBatchFile(models.Model):
     """A bank file written at release: where it is under MEDIA_ROOT, what it holds and its SHA-256."""
 

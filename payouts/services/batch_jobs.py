@@ -1,30 +1,42 @@
-"""Releasing a large payment batch in a compute worker: a million payments take minutes to write and post, past
-any web request's timeout (gunicorn's 30 s), so from PAYMENT_BATCH_BACKGROUND_FROM payments on the admin asks for
-the release (``batch_release_request``) and a worker carries it out (``batch_release_run``, the task
-``payouts.release_batch``) with the same ``batch_release`` and what the approver confirmed.
+"""Creating and releasing a large payment batch in a compute worker: a million payments take a minute or more to
+gather, write and post, past any web request's timeout (gunicorn's 30 s), so from PAYMENT_BATCH_BACKGROUND_FROM
+payments on the admin asks (``batch_create_request``, ``batch_release_request``) and a worker carries it out
+(``batch_create_run`` and ``batch_release_run``, the tasks ``payouts.create_batch`` and ``payouts.release_batch``)
+with the same ``batch_create`` and ``batch_release`` and the figures the person saw or confirmed.
 
-The request is checked as the release itself is (permission, a draft, four eyes, the count and control total typed
-back), and the approver's second factor is checked by the page that asks. One request per batch is under way at a
-time. Running the worker's part twice, or twice at once, releases once: it holds the request's row for the whole
-release, and a request that is no longer queued is left as it is. A refusal at run time (the payees changed, the
-approver lost the permission, a bank file refused) leaves the batch a draft and the request *failed* with the
-reason, for a person to read and ask again; a crash leaves it queued, and the task's retry or redelivery runs it.
+A request is checked as the work itself is (permission; for a release a draft, four eyes, the count and control
+total typed back), and the approver's second factor is checked by the page that asks. One release per batch, and
+one creation per currency and rail, waits at a time. Running the worker's part twice, or twice at once, creates or
+releases once: it holds the request's row for the whole work, and a request no longer queued is left as it is. A
+refusal at run time (the payees changed, the figures changed since the preview, the person lost the permission, a
+bank file refused) leaves nothing created or a draft, and the request *failed* with the reason, for a person to
+read and ask again; a crash leaves it queued, and the task's retry or redelivery runs it.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.tasks import enqueue
 from payouts.exceptions import BatchRefused, PayoutsError
-from payouts.models import PaymentBatch, PaymentBatchRelease
-from payouts.services.batches import batch_release, release_checked
+from payouts.models import PaymentBatch, PaymentBatchCreation, PaymentBatchRelease
+from payouts.services.batches import (
+    CREATE_PERMISSION,
+    batch_create,
+    batch_release,
+    check_currency_and_rail,
+    release_checked,
+)
+from payouts.services.guards import require_permission
 
 R = PaymentBatchRelease.State
+C = PaymentBatchCreation.State
 DEFAULT_BACKGROUND_FROM = 20_000
+CREATION_QUEUED = ("A {currency} batch by {rail} was asked for by {user} at {at:%Y-%m-%d %H:%M %Z} and is waiting "
+                   "for a worker; wait for it (the list of batch creations shows it) before asking again.")
 ALREADY_QUEUED = ("The release of {batch} was asked for by {user} at {at:%Y-%m-%d %H:%M %Z} and is waiting for a "
                   "worker; it cannot be asked for twice.")
 
@@ -33,9 +45,54 @@ def background_from() -> int:
     return int(getattr(settings, "PAYMENT_BATCH_BACKGROUND_FROM", DEFAULT_BACKGROUND_FROM))
 
 
+def in_background(payments: int) -> bool:
+    """A batch of this many payments is created and released by a worker (see the module's doc)."""
+    return payments >= background_from()
+
+
 def releases_in_background(batch: PaymentBatch) -> bool:
-    """A batch this large is released by a worker (see the module's doc); a smaller one within the request."""
-    return batch.payment_count >= background_from()
+    return in_background(batch.payment_count)
+
+
+@transaction.atomic
+def batch_create_request(*, currency: str, rail: str, actor: User, expected: tuple[int, int]) -> PaymentBatchCreation:
+    """Ask a worker to create the batch ``batch_create`` would, as ``actor``, paying exactly ``expected`` (count,
+    total: what the preview showed). Refused while another creation in this currency and rail waits."""
+    require_permission(actor, CREATE_PERMISSION, "create payment batches")
+    currency, rail = check_currency_and_rail(currency, rail)
+    try:
+        with transaction.atomic():
+            creation = PaymentBatchCreation.objects.create(
+                currency=currency, rail=rail, requested_by=actor, requested_at=timezone.now(),
+                expected_count=expected[0], expected_total_minor=expected[1])
+    except IntegrityError:  # the partial unique constraint: one waiting per currency and rail
+        waiting = PaymentBatchCreation.objects.select_related("requested_by").get(currency=currency, rail=rail,
+                                                                                  state=C.QUEUED)
+        raise BatchRefused(CREATION_QUEUED.format(currency=currency, rail=rail, user=waiting.requested_by,
+                                                  at=timezone.localtime(waiting.requested_at))) from None
+    transaction.on_commit(lambda: enqueue("payouts.create_batch", creation.pk))
+    return creation
+
+
+def batch_create_run(*, creation_id: int) -> str:
+    """The worker's part: create the batch as asked, once; returns the creation's state afterwards."""
+    try:
+        with transaction.atomic():
+            creation = (PaymentBatchCreation.objects.select_for_update().select_related("requested_by")
+                        .filter(pk=creation_id).first())
+            if creation is None or creation.state != C.QUEUED:
+                return creation.state if creation is not None else "none"
+            creation.batch = batch_create(currency=creation.currency, rail=creation.rail,
+                                          actor=creation.requested_by,
+                                          expected=(creation.expected_count, creation.expected_total_minor))
+            creation.state, creation.finished_at = C.DONE, timezone.now()
+            creation.save(update_fields=["batch", "state", "finished_at"])
+            return C.DONE
+    except PayoutsError as refused:
+        with transaction.atomic():
+            updated = PaymentBatchCreation.objects.filter(pk=creation_id, state=C.QUEUED).update(
+                state=C.FAILED, finished_at=timezone.now(), error=str(refused))
+        return C.FAILED if updated else PaymentBatchCreation.objects.get(pk=creation_id).state
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
-"""Large batches are released by a compute worker (payouts.services.batch_jobs): the admin asks, the worker runs the
-same release once, a refusal at run time leaves a draft and the reason, and running it twice (also at once, on
-PostgreSQL) releases once."""
+"""Large batches are created and released by a compute worker (payouts.services.batch_jobs): the admin asks, the
+worker runs the same creation or release once, a refusal at run time leaves nothing (or a draft) and the reason, and
+running it twice (also at once, on PostgreSQL) creates or releases once."""
 
 from __future__ import annotations
 
@@ -9,14 +9,28 @@ from django.test import Client
 from django.urls import reverse
 
 from payouts.exceptions import BatchRefused
-from payouts.models import LedgerTransaction, PaymentBatch, PaymentBatchFile, PaymentBatchRelease
-from payouts.services.batch_jobs import batch_release_request, batch_release_run, releases_in_background
-from payouts.services.batches import batch_create
+from payouts.models import (
+    LedgerTransaction,
+    PaymentBatch,
+    PaymentBatchCreation,
+    PaymentBatchFile,
+    PaymentBatchRelease,
+    PaymentItem,
+)
+from payouts.services.batch_jobs import (
+    batch_create_request,
+    batch_create_run,
+    batch_release_request,
+    batch_release_run,
+    releases_in_background,
+)
+from payouts.services.batches import batch_create, batch_preview
 from tests.payouts.batches.helpers import approved_program_run, assert_ledger_balanced, hold, payee
 from tests.payouts.batches.test_postgres_concurrency import at_once
 from tests.second_factor import verified_client
 
 S = PaymentBatchRelease.State
+C = PaymentBatchCreation.State
 
 
 @pytest.fixture
@@ -134,3 +148,84 @@ def test_two_workers_running_the_same_release_at_once_release_once(draft, checke
     assert PaymentBatchFile.objects.filter(batch=draft).count() == 1
     assert LedgerTransaction.objects.filter(key__startswith=f"batch:{draft.pk}:").count() == 1
     assert_ledger_balanced()
+
+
+def ask_to_create(actor):
+    preview = batch_preview(currency="USD", rail="ach")
+    return batch_create_request(currency="USD", rail="ach", actor=actor,
+                                expected=(preview.payments, preview.total_minor))
+
+
+@pytest.mark.django_db
+def test_the_admin_asks_and_a_worker_creates_the_batch_once(partners, maker, settings,
+                                                          django_capture_on_commit_callbacks):
+    settings.PAYMENT_BATCH_BACKGROUND_FROM = 1
+    browser = Client()
+    browser.force_login(maker)
+    preview = batch_preview(currency="USD", rail="ach")
+    url = reverse("admin:payouts_paymentbatch_create")
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        asked = browser.post(url, {"currency": "USD", "rail": "ach", "create": "1",
+                                   "previewed": f"USD:ach:{preview.payments}:{preview.total_minor}"}, follow=True)
+
+    assert "batch of 2 payments is queued: a compute worker creates it" in asked.content.decode()
+    assert asked.redirect_chain[-1][0] == reverse("admin:payouts_paymentbatchcreation_changelist")
+    assert not PaymentBatch.objects.exists()  # nothing created within the request
+    assert len(queued) == 1
+    creation = PaymentBatchCreation.objects.get()
+    assert batch_create_run(creation_id=creation.pk) == C.DONE
+    assert batch_create_run(creation_id=creation.pk) == C.DONE  # a redelivered message creates nothing more
+
+    batch = PaymentBatch.objects.get()
+    creation.refresh_from_db()
+    assert (creation.batch, batch.created_by) == (batch, maker)
+    assert (batch.payment_count, batch.control_total_minor) == (preview.payments, preview.total_minor)
+    listed = browser.get(reverse("admin:payouts_paymentbatchcreation_changelist")).content.decode()
+    assert reverse("admin:payouts_paymentbatch_change", args=[batch.pk]) in listed
+
+
+@pytest.mark.django_db
+def test_one_creation_per_currency_and_rail_waits_at_a_time(partners, maker, checker):
+    ask_to_create(maker)
+    with pytest.raises(BatchRefused, match="is waiting for a worker; wait for it"):
+        ask_to_create(checker)
+    assert PaymentBatchCreation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_creation_whose_figures_changed_fails_with_the_reason_and_creates_nothing(partners, maker, checker):
+    creation = ask_to_create(maker)
+    batch_create(currency="USD", rail="ach", actor=checker)  # someone paid those lines meanwhile
+
+    assert batch_create_run(creation_id=creation.pk) == C.FAILED
+
+    creation.refresh_from_db()
+    assert "Nothing to pay in USD by ach" in creation.error
+    assert creation.batch is None
+    assert PaymentBatch.objects.count() == 1
+    ask_to_create(maker)  # a failed creation does not block the next
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_same_creation_at_once_create_one_batch(partners, maker):
+    creation = ask_to_create(maker)
+
+    results, errors = at_once(lambda: batch_create_run(creation_id=creation.pk),
+                              lambda: batch_create_run(creation_id=creation.pk))
+
+    assert errors == []
+    assert results == [C.DONE, C.DONE]
+    assert PaymentBatch.objects.count() == 1
+    assert PaymentItem.objects.count() == PaymentItem.objects.values("line_id").distinct().count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_asking_at_once_queue_one_creation(partners, maker, checker):
+    results, errors = at_once(lambda: ask_to_create(maker), lambda: ask_to_create(checker))
+
+    assert len(results) == 1
+    assert [type(error) for error in errors] == [BatchRefused]
+    assert PaymentBatchCreation.objects.filter(state=C.QUEUED).count() == 1

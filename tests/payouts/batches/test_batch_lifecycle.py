@@ -44,14 +44,20 @@ from payouts.models import (
     Payee,
     Payment,
     PaymentBatch,
+    PaymentBatchCreation,
     PaymentBatchRelease,
     PaymentItem,
     PayoutRun,
 )
 from payouts.reconciliation import run_reconciliation
 from payouts.roles import ensure_group_permissions
-from payouts.services.batch_jobs import batch_release_request, batch_release_run
-from payouts.services.batches import batch_cancel, batch_create, batch_release
+from payouts.services.batch_jobs import (
+    batch_create_request,
+    batch_create_run,
+    batch_release_request,
+    batch_release_run,
+)
+from payouts.services.batches import batch_cancel, batch_create, batch_preview, batch_release
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 from payouts.services.statements import payment_mark_failed, statement_import
@@ -177,6 +183,29 @@ class BatchLifecycle(RuleBasedStateMachine):
             assert batch_release_run(batch_id=batch.pk) == PaymentBatchRelease.State.DONE
             assert batch_release_run(batch_id=batch.pk) == PaymentBatchRelease.State.DONE  # a redelivered message
             REACHED.update(["a worker released a batch"])
+
+    @rule(actor=st.integers(0, 2), times=st.integers(1, 2))
+    def a_worker_creates_a_batch(self, actor, times):
+        """A large batch: created by a compute worker with what the preview showed, once even if run twice."""
+        preview = batch_preview(currency="USD", rail="ach")
+        try:
+            creation = batch_create_request(currency="USD", rail="ach", actor=self.finance[actor],
+                                            expected=(preview.payments, preview.total_minor))
+        except BatchRefused:
+            return  # another creation waits (never here: each is run at once)
+        batches = PaymentBatch.objects.count()
+        states = [batch_create_run(creation_id=creation.pk) for _ in range(times)]
+        assert len(set(states)) == 1, f"running the creation again changed its outcome: {states}"
+        creation.refresh_from_db()
+        if states[0] == PaymentBatchCreation.State.DONE:
+            assert PaymentBatch.objects.count() == batches + 1
+            assert (creation.batch.payment_count, creation.batch.control_total_minor) == (
+                preview.payments, preview.total_minor)
+            REACHED.update(["a worker created a batch"])
+        else:
+            assert preview.payments == 0, creation.error  # only "nothing to pay" can refuse it here
+            assert PaymentBatch.objects.count() == batches
+            REACHED.update(["a worker found nothing to pay"])
 
     @precondition(lambda self: self._drafts())
     @rule(pick=st.integers(0, 9), actor=st.integers(0, 2), correct=st.sampled_from([True, True, True, False]))
@@ -373,6 +402,7 @@ def test_batches_keep_the_money_invariants_over_any_sequence(settings, tmp_path)
     run_state_machine_as_test(BatchLifecycle, settings=PROFILE)
     assert REACHED["released a batch"] >= 3, REACHED
     assert REACHED["a worker released a batch"] >= 1, REACHED
+    assert REACHED["a worker created a batch"] >= 1, REACHED
     assert REACHED["paid"] >= 1, REACHED
     assert REACHED["returned"] >= 1, REACHED
     assert REACHED["failed"] >= 1, REACHED
