@@ -15,7 +15,7 @@ did), --clients-nice N (a VARIANT, reported as such: the load process at a lower
 machines would not take this one's CPU; the target is judged at the same priority), --proxy nginx (nginx in front
 of gunicorn with the project's config/nginx.conf, rendered by config.nginx: every request — the timed pages and the
 clients — goes through nginx's port; the default, none, talks to gunicorn directly), --nginx-workers (nginx's
-worker_processes, default auto: one per core). GUNICORN_CMD_ARGS in the environment overrides config/gunicorn.py
+worker_processes, default the config's: 1). GUNICORN_CMD_ARGS in the environment overrides config/gunicorn.py
 for a trial (e.g. "--worker-class gthread --threads 4").
 
 What it does: creates the database and migrates it, collects static files into a temporary folder, starts
@@ -37,6 +37,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
+from config import nginx  # noqa: E402 - standard library only: no settings needed
 
 REPORT_PATH = harness.RESULTS_DIR / "health_load.md"
 TARGET_RATIO = 2.0
@@ -73,7 +75,8 @@ def parse_args(argv: list[str] | None):
                              "server, as clients on other machines would have); 0 = the same priority")
     parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
                         help="nginx: config/nginx.conf in front of gunicorn, and all traffic through it")
-    parser.add_argument("--nginx-workers", default="auto", help="nginx's worker_processes with --proxy nginx")
+    parser.add_argument("--nginx-workers", help="nginx's worker_processes with --proxy nginx (default: the "
+                                                 "config's, 1)")
     parser.add_argument("--hammer", metavar="URL", help=argparse.SUPPRESS)  # the load process itself
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -202,13 +205,11 @@ def tree_cpu_seconds(root: int) -> float:
 def start_nginx(args, upstream_port: int) -> tuple[subprocess.Popen, str, Path]:
     """nginx with the project's configuration in front of gunicorn, in a folder of its own: the process, its base
     URL and its access log (probes answered from the cache are not in it)."""
-    from config import nginx
-
     folder = Path(tempfile.mkdtemp(prefix="cp-bench-health-nginx-"))
     port = free_port()
     config = nginx.write(folder / "nginx.conf", prefix=folder, listen=f"127.0.0.1:{port}",
                          upstream=f"127.0.0.1:{upstream_port}", access_log=str(folder / "access.log"),
-                         worker_processes=args.nginx_workers)
+                         **({"worker_processes": args.nginx_workers} if args.nginx_workers else {}))
     process = subprocess.Popen(nginx.command(config), stdout=subprocess.DEVNULL,
                                stderr=(folder / "error.log").open("w"))
     return process, f"http://127.0.0.1:{port}", folder / "access.log"
@@ -326,6 +327,8 @@ def run_benchmark(args) -> dict:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
     web_readings = read_web_log(web_log)
     web_log.unlink(missing_ok=True)
+    if proxy_log is not None:
+        shutil.rmtree(proxy_log.parent, ignore_errors=True)  # nginx's folder: configuration, logs, cache
     return {"idle": idle, "loaded": loaded, "ready": ready, "ready_per_second": sum(ready.values()) / elapsed,
             "seconds": elapsed, "load_before": load_before, "load_during": load_during, "cpu": cpu,
             "probes_passed": passed, **web_readings}
@@ -339,7 +342,8 @@ def render_report(args, measured: dict) -> str:
     clients = {"process": "in a load process of their own", "thread": "as threads of the timing process"}
     priority = (f"at niceness {args.clients_nice} (a VARIANT: less CPU priority than the server)"
                 if args.clients_nice else "at the same CPU priority as the server")
-    front = (f"nginx with config/nginx.conf (worker_processes {args.nginx_workers}; every request through it) in "
+    workers = args.nginx_workers or nginx.DEFAULTS["worker_processes"]
+    front = (f"nginx with config/nginx.conf (worker_processes {workers}; every request through it) in "
              "front of " if args.proxy == "nginx" else "")
     cpu = measured["cpu"]
     spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds is not None)

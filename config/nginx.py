@@ -23,7 +23,11 @@ PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # The subfolders of the prefix the template names (nginx creates the temporary ones' children, not these).
 FOLDERS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "health_cache")
 DEFAULTS = {
-    "worker_processes": "auto",
+    # One worker: the probes' cache entry is then replaced and read in one process. With two, a reader could open
+    # the new file with the old entry's header size, log "cache file has too long header" and pass the probe
+    # through (65 such probes in one 30 s flood, nginx 1.22). One worker answered ~3,000 cached probes a second for
+    # about 0.16 of a core (bench/health_load.py --proxy nginx): plenty for a back office.
+    "worker_processes": "1",
     "error_log": "stderr",
     "access_log": "/dev/stdout",
     "session_cookie": "sessionid",  # Django's SESSION_COOKIE_NAME (tests/deploy/test_nginx.py checks they agree)
@@ -59,6 +63,10 @@ def make_folders(prefix: Path) -> None:
     cache and temporary files there: the prefix (and the folders above it) must let them in."""
     prefix.mkdir(parents=True, exist_ok=True)
     prefix.chmod(0o755)
+    if os.geteuid() == 0:
+        closed = [folder for folder in prefix.resolve().parents if not folder.stat().st_mode & 0o001]
+        if closed:
+            raise ValueError(f"nginx's workers (nobody) cannot reach {prefix}: {closed[0]} is closed to others")
     for folder in FOLDERS:
         (prefix / folder).mkdir(parents=True, exist_ok=True)
 

@@ -47,6 +47,7 @@ def prefix():
     """nginx's folder. Not under pytest's tmp_path: started as root, nginx's workers run as nobody and must reach
     their cache and temporary files, and pytest's folders are private to their owner."""
     folder = Path(tempfile.mkdtemp(prefix="cp-test-nginx-"))
+    folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
