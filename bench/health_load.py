@@ -12,8 +12,11 @@ config/gunicorn.py), --path (what the clients hammer, default /health/ready; /he
 cheapest possible answer costs under the same load), --clients-in (process, the default: the clients in a load
 process of their own; thread: as threads of the timing process, sharing its interpreter lock, as the first version
 did), --clients-nice N (a VARIANT, reported as such: the load process at a lower CPU priority, as clients on other
-machines would not take this one's CPU; the target is judged at the same priority). GUNICORN_CMD_ARGS in the
-environment overrides config/gunicorn.py for a trial (e.g. "--worker-class gthread --threads 4").
+machines would not take this one's CPU; the target is judged at the same priority), --proxy nginx (nginx in front
+of gunicorn with the project's config/nginx.conf, rendered by config.nginx: every request — the timed pages and the
+clients — goes through nginx's port; the default, none, talks to gunicorn directly), --nginx-workers (nginx's
+worker_processes, default the config's: 1). GUNICORN_CMD_ARGS in the environment overrides config/gunicorn.py
+for a trial (e.g. "--worker-class gthread --threads 4").
 
 What it does: creates the database and migrates it, collects static files into a temporary folder, starts
 gunicorn with the project's config under production settings (DEBUG off, a broker and a shared cache
@@ -21,7 +24,8 @@ configured: with a broker, a readiness check used to hold a worker 1.6-2.1 s), t
 then again while --clients threads loop GET /health/ready as anonymous callers, and reports both p50/p95, their
 ratio, and what the readiness callers got (answers by status, requests per second), with the login page's time
 inside the worker (gunicorn's access log), the readiness checks that failed and the workers restarted (its error
-log) and the load average. The load generator runs on the same machine and competes for the same cores, as an
+log) and the load average, and the CPU seconds each party used while the load ran (the load process, gunicorn,
+nginx: /proc). The load generator runs on the same machine and competes for the same cores, as an
 attacker on a shared host would.
 """
 
@@ -33,6 +37,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
+from config import nginx  # noqa: E402 - standard library only: no settings needed
 
 REPORT_PATH = harness.RESULTS_DIR / "health_load.md"
 TARGET_RATIO = 2.0
@@ -67,6 +73,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--clients-nice", type=int, default=0,
                         help="niceness of the load process (a variant: clients with less CPU priority than the "
                              "server, as clients on other machines would have); 0 = the same priority")
+    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
+                        help="nginx: config/nginx.conf in front of gunicorn, and all traffic through it")
+    parser.add_argument("--nginx-workers", help="nginx's worker_processes with --proxy nginx (default: the "
+                                                 "config's, 1)")
     parser.add_argument("--hammer", metavar="URL", help=argparse.SUPPRESS)  # the load process itself
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -130,7 +140,9 @@ def hammer_process(args) -> int:
     stop.set()
     for thread in threads:
         thread.join(timeout=15)
-    Path(args.out).write_text(json.dumps({str(status): count for status, count in results.items()}))
+    times = os.times()
+    Path(args.out).write_text(json.dumps({"answers": {str(status): count for status, count in results.items()},
+                                          "cpu": times.user + times.system}))
     return 0
 
 
@@ -150,8 +162,8 @@ class Load:
              "--seconds", str(args.seconds), "--out", str(self.out)], stdin=subprocess.PIPE,
             preexec_fn=(lambda: os.nice(args.clients_nice)) if args.clients_nice else None)
 
-    def finish(self) -> tuple[dict, float]:
-        """The answers by status and the seconds the load ran."""
+    def finish(self) -> tuple[dict, float, float | None]:
+        """The answers by status, the seconds the load ran and the CPU seconds its process used (None: threads)."""
         if self.args.clients_in == "thread":
             remaining = self.args.seconds - (time.perf_counter() - self.started)
             if remaining > 0:
@@ -159,12 +171,56 @@ class Load:
             self.stop.set()
             for thread in self.threads:
                 thread.join(timeout=15)
-            return dict(self.results), time.perf_counter() - self.started
+            return dict(self.results), time.perf_counter() - self.started, None
         self.process.stdin.close()  # type: ignore[union-attr]
         self.process.wait(timeout=self.args.seconds + 60)
-        answers = {int(status): count for status, count in json.loads(self.out.read_text()).items()}
+        written = json.loads(self.out.read_text())
         self.out.unlink(missing_ok=True)
-        return answers, time.perf_counter() - self.started
+        answers = {int(status): count for status, count in written["answers"].items()}
+        return answers, time.perf_counter() - self.started, written["cpu"]
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its living descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], cpu[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+    total, seen, todo = 0.0, set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += cpu.get(pid, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def start_nginx(args, upstream_port: int) -> tuple[subprocess.Popen, str, Path]:
+    """nginx with the project's configuration in front of gunicorn, in a folder of its own: the process, its base
+    URL and its access log (probes answered from the cache are not in it)."""
+    folder = Path(tempfile.mkdtemp(prefix="cp-bench-health-nginx-"))
+    port = free_port()
+    config = nginx.write(folder / "nginx.conf", prefix=folder, listen=f"127.0.0.1:{port}",
+                         upstream=f"127.0.0.1:{upstream_port}", access_log=str(folder / "access.log"),
+                         **({"worker_processes": args.nginx_workers} if args.nginx_workers else {}))
+    process = subprocess.Popen(nginx.command(config), stdout=subprocess.DEVNULL,
+                               stderr=(folder / "error.log").open("w"))
+    return process, f"http://127.0.0.1:{port}", folder / "access.log"
+
+
+def probes_passed(access_log: Path, path: str) -> int:
+    """Requests for ``path`` nginx passed to gunicorn (its access log leaves out answers from the cache)."""
+    if not access_log.exists():
+        return 0
+    return sum(1 for line in access_log.read_text(errors="replace").splitlines()
+               if f'"GET {path} ' in line and "upstream=-" not in line)
 
 
 ACCESS = re.compile(r'"GET /brands/login/ [^"]*" (\d+) \S+ (\d+)ms "bench-login-(idle|loaded)"')
@@ -229,6 +285,7 @@ def run_benchmark(args) -> dict:
     harness.run_manage(env, "collectstatic", "--noinput", "-v", "0")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    proxy: subprocess.Popen | None = None
     web_log = Path(tempfile.mkstemp(prefix="cp-bench-health-web-", suffix=".log")[1])
     with web_log.open("w") as log_file:
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py",
@@ -238,7 +295,10 @@ def run_benchmark(args) -> dict:
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
                                "--concurrency=1", "--without-gossip", "--without-mingle"], cwd=harness.ROOT,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy_log: Path | None = None
     try:
+        if args.proxy == "nginx":
+            proxy, base, proxy_log = start_nginx(args, port)
         wait_until_up(base, web)
         wait_until_ready(base)
         time_login(base, 10)  # warm-up: every worker has loaded the templates
@@ -247,21 +307,31 @@ def run_benchmark(args) -> dict:
         idle = time_login(base, args.samples, "idle")
         harness.log(f"{args.clients} clients on {args.path} ({args.clients_in}, nice {args.clients_nice}); timing "
                     f"{args.samples} login pages meanwhile")
+        parties = {"gunicorn": web.pid, **({"nginx": proxy.pid} if proxy else {})}
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in parties.items()}
+        probes_before = probes_passed(proxy_log, args.path) if proxy_log else 0
         load = Load(args, base)
         time.sleep(2)  # the load is on before the first timed page
         loaded = time_login(base, args.samples, "loaded")
         load_during = os.getloadavg()
-        ready, elapsed = load.finish()
+        ready, elapsed, load_cpu = load.finish()
+        cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in parties.items()}
+        cpu["load process"] = load_cpu
+        time.sleep(1.5)  # nginx flushes its access log every second
+        passed = probes_passed(proxy_log, args.path) - probes_before if proxy_log else None
     finally:
-        for process in (web, worker):
+        for process in (web, worker, *([proxy] if proxy else [])):
             process.terminate()
             process.wait(timeout=30)
     with harness.admin_connection(args.server) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
     web_readings = read_web_log(web_log)
     web_log.unlink(missing_ok=True)
+    if proxy_log is not None:
+        shutil.rmtree(proxy_log.parent, ignore_errors=True)  # nginx's folder: configuration, logs, cache
     return {"idle": idle, "loaded": loaded, "ready": ready, "ready_per_second": sum(ready.values()) / elapsed,
-            "seconds": elapsed, "load_before": load_before, "load_during": load_during, **web_readings}
+            "seconds": elapsed, "load_before": load_before, "load_during": load_during, "cpu": cpu,
+            "probes_passed": passed, **web_readings}
 
 
 def render_report(args, measured: dict) -> str:
@@ -272,11 +342,17 @@ def render_report(args, measured: dict) -> str:
     clients = {"process": "in a load process of their own", "thread": "as threads of the timing process"}
     priority = (f"at niceness {args.clients_nice} (a VARIANT: less CPU priority than the server)"
                 if args.clients_nice else "at the same CPU priority as the server")
+    workers = args.nginx_workers or nginx.DEFAULTS["worker_processes"]
+    front = (f"nginx with config/nginx.conf (worker_processes {workers}; every request through it) in "
+             "front of " if args.proxy == "nginx" else "")
+    cpu = measured["cpu"]
+    spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds is not None)
+    passed = measured["probes_passed"]
     return "\n".join([
         f"# Readiness under load: the brand login page while clients hammer {args.path}",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on commit {harness.git('rev-parse', '--short', 'HEAD').strip()}: "
-        f"gunicorn with config/gunicorn.py, {args.workers} workers, production settings with a broker and a "
+        f"{front}gunicorn with config/gunicorn.py, {args.workers} workers, production settings with a broker and a "
         f"shared cache; {args.clients} anonymous clients looping GET {args.path} for {measured['seconds']:.0f} s, "
         f"{clients[args.clients_in]}, {priority}; {args.samples} GET /brands/login/ timed one after the other, "
         "idle and under the load. Load generator on the same 2-core machine. Load average (1 min) before: "
@@ -294,6 +370,9 @@ def render_report(args, measured: dict) -> str:
         f"{args.path} answered {measured['ready_per_second']:.0f} requests/s; by status: {measured['ready']}.",
         f"Readiness checks that failed (gunicorn's log): {measured['failed_checks'] or 'none'}; workers restarted "
         f"by max_requests: {measured['restarts']}.",
+        *([f"Probes nginx passed to gunicorn (the rest answered from its cache): {passed}."]
+          if passed is not None else []),
+        f"CPU used while the load ran ({measured['seconds']:.0f} s on 2 cores, /proc): {spent}.",
         "",
     ])
 
@@ -307,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.hammer:
         return hammer_process(args)
     measured = run_benchmark(args)
-    harness.write_report(REPORT_PATH, render_report(args, measured))
+    report = REPORT_PATH if args.proxy == "none" else REPORT_PATH.with_name(f"health_load_{args.proxy}.md")
+    harness.write_report(report, render_report(args, measured))
     return 0 if measured["loaded"]["p95"] <= TARGET_RATIO * measured["idle"]["p95"] else 1
 
 
