@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: behind a trusted proxy (nginx), REMOTE_ADDR becomes the client's address for lockouts and throttles.
+    "config.forwarded.ForwardedClientMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -190,6 +192,8 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
 # Behind a TLS-terminating proxy (a PaaS router, nginx) that sets X-Forwarded-Proto; never without one.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO") else None
+# The proxies whose X-Forwarded-For names the client (config/forwarded.py): gunicorn's rule for the scheme.
+TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", default=["127.0.0.1"] if env_bool("TRUST_X_FORWARDED_PROTO") else [])
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
