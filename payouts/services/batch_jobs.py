@@ -15,6 +15,9 @@ read and ask again; a crash leaves it queued, and the task's retry or redelivery
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -32,8 +35,8 @@ from payouts.services.batches import (
 )
 from payouts.services.guards import require_permission
 
-R = PaymentBatchRelease.State
-C = PaymentBatchCreation.State
+QUEUED, DONE, FAILED = "queued", "done", "failed"  # both requests' states
+Job = TypeVar("Job", PaymentBatchCreation, PaymentBatchRelease)
 DEFAULT_BACKGROUND_FROM = 20_000
 CREATION_QUEUED = ("A {currency} batch by {rail} was asked for by {user} at {at:%Y-%m-%d %H:%M %Z} and is waiting "
                    "for a worker; wait for it (the list of batch creations shows it) before asking again.")
@@ -67,7 +70,7 @@ def batch_create_request(*, currency: str, rail: str, actor: User, expected: tup
                 expected_count=expected[0], expected_total_minor=expected[1])
     except IntegrityError:  # the partial unique constraint: one waiting per currency and rail
         waiting = PaymentBatchCreation.objects.select_related("requested_by").get(currency=currency, rail=rail,
-                                                                                  state=C.QUEUED)
+                                                                                  state=QUEUED)
         raise BatchRefused(CREATION_QUEUED.format(currency=currency, rail=rail, user=waiting.requested_by,
                                                   at=timezone.localtime(waiting.requested_at))) from None
     transaction.on_commit(lambda: enqueue("payouts.create_batch", creation.pk))
@@ -76,23 +79,13 @@ def batch_create_request(*, currency: str, rail: str, actor: User, expected: tup
 
 def batch_create_run(*, creation_id: int) -> str:
     """The worker's part: create the batch as asked, once; returns the creation's state afterwards."""
-    try:
-        with transaction.atomic():
-            creation = (PaymentBatchCreation.objects.select_for_update().select_related("requested_by")
-                        .filter(pk=creation_id).first())
-            if creation is None or creation.state != C.QUEUED:
-                return creation.state if creation is not None else "none"
-            creation.batch = batch_create(currency=creation.currency, rail=creation.rail,
-                                          actor=creation.requested_by,
-                                          expected=(creation.expected_count, creation.expected_total_minor))
-            creation.state, creation.finished_at = C.DONE, timezone.now()
-            creation.save(update_fields=["batch", "state", "finished_at"])
-            return C.DONE
-    except PayoutsError as refused:
-        with transaction.atomic():
-            updated = PaymentBatchCreation.objects.filter(pk=creation_id, state=C.QUEUED).update(
-                state=C.FAILED, finished_at=timezone.now(), error=str(refused))
-        return C.FAILED if updated else PaymentBatchCreation.objects.get(pk=creation_id).state
+
+    def create(creation: PaymentBatchCreation) -> list[str]:
+        creation.batch = batch_create(currency=creation.currency, rail=creation.rail, actor=creation.requested_by,
+                                      expected=(creation.expected_count, creation.expected_total_minor))
+        return ["batch"]
+
+    return _run_once(PaymentBatchCreation, {"pk": creation_id}, create)
 
 
 @transaction.atomic
@@ -102,32 +95,43 @@ def batch_release_request(*, batch_id: int, actor: User, expected_count: int,
     now, and again by the worker under the batch's lock). Refused while an earlier request waits."""
     batch = release_checked(batch_id=batch_id, actor=actor, expected_count=expected_count,
                             expected_total_minor=expected_total_minor)
-    waiting = PaymentBatchRelease.objects.select_related("requested_by").filter(batch=batch, state=R.QUEUED).first()
+    waiting = PaymentBatchRelease.objects.select_related("requested_by").filter(batch=batch, state=QUEUED).first()
     if waiting is not None:
         raise BatchRefused(ALREADY_QUEUED.format(batch=batch, user=waiting.requested_by,
                                                  at=timezone.localtime(waiting.requested_at)))
     request, _ = PaymentBatchRelease.objects.update_or_create(batch=batch, defaults={
         "requested_by": actor, "requested_at": timezone.now(), "expected_count": expected_count,
-        "expected_total_minor": expected_total_minor, "state": R.QUEUED, "finished_at": None, "error": ""})
+        "expected_total_minor": expected_total_minor, "state": QUEUED, "finished_at": None, "error": ""})
     transaction.on_commit(lambda: enqueue("payouts.release_batch", batch.pk))
     return request
 
 
 def batch_release_run(*, batch_id: int) -> str:
     """The worker's part: release the batch as asked, once; returns the request's state afterwards."""
+
+    def release(request: PaymentBatchRelease) -> list[str]:
+        batch_release(batch_id=batch_id, actor=request.requested_by, expected_count=request.expected_count,
+                      expected_total_minor=request.expected_total_minor)
+        return []
+
+    return _run_once(PaymentBatchRelease, {"batch_id": batch_id}, release)
+
+
+def _run_once(model: type[Job], lookup: dict[str, int], work: Callable[[Job], list[str]]) -> str:
+    """Carry out the queued request ``lookup`` finds with ``work`` (which returns the request's fields it set), once:
+    under the request's row lock, in one transaction with the work; done, or failed with a refusal's reason (the
+    work rolled back). A request that is not queued (done, failed, or none) is left as it is."""
     try:
         with transaction.atomic():
-            request = (PaymentBatchRelease.objects.select_for_update().select_related("requested_by")
-                       .filter(batch_id=batch_id).first())
-            if request is None or request.state != R.QUEUED:
+            request = model.objects.select_for_update().select_related("requested_by").filter(**lookup).first()
+            if request is None or request.state != QUEUED:
                 return request.state if request is not None else "none"
-            batch_release(batch_id=batch_id, actor=request.requested_by, expected_count=request.expected_count,
-                          expected_total_minor=request.expected_total_minor)
-            request.state, request.finished_at = R.DONE, timezone.now()
-            request.save(update_fields=["state", "finished_at"])
-            return R.DONE
+            changed: list[str] = work(request)
+            request.state, request.finished_at = DONE, timezone.now()
+            request.save(update_fields=[*changed, "state", "finished_at"])
+            return DONE
     except PayoutsError as refused:
         with transaction.atomic():
-            updated = PaymentBatchRelease.objects.filter(batch_id=batch_id, state=R.QUEUED).update(
-                state=R.FAILED, finished_at=timezone.now(), error=str(refused))
-        return R.FAILED if updated else PaymentBatchRelease.objects.get(batch_id=batch_id).state
+            updated = model.objects.filter(**lookup, state=QUEUED).update(state=FAILED, finished_at=timezone.now(),
+                                                                          error=str(refused))
+        return FAILED if updated else model.objects.get(**lookup).state
