@@ -10,7 +10,8 @@ Run by hand from the project root, against a local PostgreSQL (not part of the t
 Options: --server, --payees (one or more sizes, default 200000 1000000; each its own database
 cp_bench_batches_<size>), --per-file (PAYMENT_FILE_MAX_PAYMENTS, default 100000), --reuse (keep a database loaded
 with the same spec: the measurement first empties the batches and the ledger, so it can be repeated), --profile
-(cProfile the release too, untimed, and add its top functions to the report).
+(cProfile the release too, untimed, and add its top functions to the report), --first-release (the measurement
+also closes the partners' *sent* ledger accounts, so the release opens them all, as a partner's first payment does).
 
 The load (a worker process, set-based SQL, never the ORM per row): N partners (bench/data/pooled's generator), one
 SEPA payee per partner, one approved final EUR run with one payable earning line per partner, and each partner's
@@ -265,11 +266,16 @@ BASELINE_ROWS = """SELECT l.partner_id, l.net_minor, p.account_holder, p.iban, p
     FROM payouts_earningline l JOIN payouts_payee p ON p.partner_id = l.partner_id ORDER BY l.partner_id"""
 
 
-def reset() -> None:
-    """Empty what a measurement made (batches, payments, the ledger: TRUNCATE fires no row trigger)."""
+def reset(first_release: bool = False) -> None:
+    """Empty what a measurement made (batches, payments, the ledger: TRUNCATE fires no row trigger). First release:
+    also close the partners' *sent* accounts, which a release opens the first time a partner is paid."""
     harness.execute("TRUNCATE payouts_statementline, payouts_statementimport, payouts_paymentbatchfile, "
                     "payouts_paymentitem, payouts_payment, payouts_paymentbatchexclusion, payouts_paymentbatch, "
-                    "payouts_ledgerentry, payouts_ledgertransaction", "VACUUM (ANALYZE)", "CHECKPOINT")
+                    "payouts_ledgerentry, payouts_ledgertransaction")
+    if first_release:
+        harness.execute("DELETE FROM payouts_ledgeraccount WHERE kind = 'partner_sent'",
+                        "VACUUM (FULL) payouts_ledgeraccount")
+    harness.execute("VACUUM (ANALYZE)", "CHECKPOINT")
 
 
 def csv_copy(path: Path) -> int:
@@ -341,14 +347,14 @@ def decrypt_only() -> dict:
     return {"rows": rows, "decrypt_seconds": seconds}
 
 
-def measure(profile: bool) -> dict:
+def measure(profile: bool, first_release: bool = False) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
     from payouts.models import PaymentBatch
     from payouts.services.batches import batch_create, batch_files_directory, batch_release
 
-    reset()
+    reset(first_release)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
@@ -357,7 +363,8 @@ def measure(profile: bool) -> dict:
         cursor.execute("SELECT COUNT(*) FROM payouts_payee")  # warm the caches a little, untimed
     users = get_user_model().objects
     maker, releaser = users.get(username="bench-maker"), users.get(username="bench-releaser")
-    result: dict = {"lines": lines, "total": int(total), "rss_start_mb": harness.memory_mb("VmRSS")}
+    result: dict = {"lines": lines, "total": int(total), "rss_start_mb": harness.memory_mb("VmRSS"),
+                    "first_release": first_release}
     with tempfile.TemporaryDirectory(prefix="bench-batches-") as folder:
         result["csv_copy_bytes"], result["csv-copy"] = timed("csv-copy", backend,
                                                              lambda: csv_copy(Path(folder) / "copy.csv"))
@@ -423,6 +430,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-file", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also cProfile the release (untimed)")
+    parser.add_argument("--first-release", action="store_true",
+                        help="close the partners' sent ledger accounts first: the release opens them all")
     parser.add_argument("--worker", choices=["load", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -438,19 +447,23 @@ def run_benchmark(args: argparse.Namespace) -> int:
             loaded = harness.prepare_worker_database(__file__, args, database_name(payees), env, spec,
                                                      "--count", str(payees))
             log(f"measuring {payees:,} payees")
-            measured[payees] = harness.run_worker(__file__, env, "measure", *(["--profile"] if args.profile else []))
+            options = [*(["--profile"] if args.profile else []), *(["--first-release"] if args.first_release else [])]
+            measured[payees] = harness.run_worker(__file__, env, "measure", *options)
             measured[payees]["load"] = loaded
     harness.write_report(REPORT_PATH, render_report(args, measured))
     return 0
 
 
 def render_report(args: argparse.Namespace, measured: dict) -> str:
+    accounts = ("A first release (it opens every partner's *sent* ledger account)" if args.first_release
+                else "The partners' *sent* ledger accounts already open")
     lines = [
         "# Payment batches for a million payees",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on commit {harness.git('rev-parse', '--short', 'HEAD').strip()}, "
         f"{os.cpu_count()} cores (shared), {args.per_file:,} payments per SEPA file. Target: batch_create + "
-        f"batch_release <= {TARGET_RATIO:g}x one CSV of the same plain rows; peak memory bounded by one file.",
+        f"batch_release <= {TARGET_RATIO:g}x one CSV of the same plain rows; peak memory bounded by one file. "
+        f"{accounts}; load average {os.getloadavg()[0]:.1f} at the end.",
         "",
         "| payees | phase | wall s | CPU s (Python) | CPU s (database) | RSS before MB | peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|",
@@ -483,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    result = load(args.count) if args.worker == "load" else measure(args.profile)
+    result = load(args.count) if args.worker == "load" else measure(args.profile, args.first_release)
     Path(args.out).write_text(json.dumps(result, default=str))
     return 0
 

@@ -25,9 +25,15 @@ class LedgerAccount(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = models.CharField(max_length=3)
-    fund = models.ForeignKey(Fund, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
-    program = models.ForeignKey(Program, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
+    # No row-by-row foreign keys on PostgreSQL: a batch's first release opens a *sent* account per partner, a
+    # million in one statement, whose deferred checks took longer than the insert. Checked once per statement by
+    # triggers instead (migration 0019); partner accounts (fund NULL) stay out of the fund's index.
+    fund = models.ForeignKey(Fund, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts",
+                             db_constraint=False, db_index=False)
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts",
+                                db_constraint=False)
+    program = models.ForeignKey(Program, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts",
+                                db_constraint=False)
 
     class Meta:
         constraints = [
@@ -36,6 +42,7 @@ class LedgerAccount(models.Model):
             models.UniqueConstraint(fields=["kind", "currency", "partner", "program"],
                                     condition=Q(partner__isnull=False), name="ledger_account_one_per_partner_program"),
         ]
+        indexes = [models.Index(fields=["fund"], condition=Q(fund__isnull=False), name="ledger_account_fund_idx")]
 
     def __str__(self) -> str:
         owner = f"{self.partner} · {self.program}" if self.partner_id else f"fund {self.fund}"

@@ -10,6 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from payouts.models import EarningLine, Payment, PaymentBatch, PaymentItem
 from payouts.services.batches import batch_cancel, batch_create
 from tests.payouts.batches.helpers import approved_program_run, payee
+from tests.payouts.factories import member
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -86,3 +87,31 @@ def test_a_ledger_entry_for_an_account_or_transaction_that_does_not_exist_is_ref
         refused(insert, [posted.pk, account.pk, 5, posted.pk, 987654321, -5],
                 "refers to ledger account 987654321 which does not exist")
     refused("DELETE FROM payouts_ledgeraccount WHERE id = %s", [account.pk], "has entries")
+
+
+def test_a_ledger_account_keeps_its_fund_partner_and_program(batch):
+    """Migration 0019: ledger accounts' references are checked once per statement, not by foreign keys."""
+    from partnerships.models import Partner
+    from payouts.models import LedgerAccount
+
+    account = LedgerAccount.objects.filter(partner__isnull=False).first()
+    insert = ("INSERT INTO payouts_ledgeraccount (kind, currency, fund_id, partner_id, program_id) "
+              "VALUES ('partner_sent', 'XTS', %s, %s, %s)")
+    refused(insert, [None, 987654321, account.program_id], "refers to partner 987654321 which does not exist")
+    refused(insert, [None, account.partner_id, 987654321], "refers to program 987654321 which does not exist")
+    refused(insert, [987654321, None, None], "refers to fund 987654321 which does not exist")
+    refused("UPDATE payouts_ledgeraccount SET partner_id = partner_id + 1 WHERE id = %s", [account.pk],
+            "never change")
+    refused("DELETE FROM partnerships_program WHERE id = %s", [account.program_id], "has ledger accounts")
+    fund_account = LedgerAccount.objects.filter(fund__isnull=False).first()
+    refused("DELETE FROM payouts_fund WHERE id = %s", [fund_account.fund_id], "has ledger accounts")
+    # A partner with an account and no earning line (whose own trigger would refuse first)
+    newcomer = member(account.program, handle="newcomer")
+    LedgerAccount.objects.create(kind="partner_sent", currency="XTS", partner=newcomer, program=account.program)
+    refused("DELETE FROM partnerships_partner WHERE id = %s", [newcomer.pk], "has ledger accounts")
+    assert Partner.objects.filter(pk=newcomer.pk).exists()
+    # A good reference is still taken, in the same statement as many others
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(insert, [None, account.partner_id, account.program_id])
+        assert LedgerAccount.objects.filter(currency="XTS", partner_id=account.partner_id).count() == 1
+        transaction.set_rollback(True)
