@@ -25,7 +25,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "view_screeningrules", "view_screeningflag",
         # forfeiting a line held by screening, for good (migration forfeiture): a money decision, finance's
         "view_forfeiture", "add_forfeiture",
-        # large batches created by a compute worker (migration 0019): finance follows them
+        # large batches created by a compute worker (migration 0020): finance follows them
         "view_paymentbatchcreation",
     ],
     "Partnership managers": [

@@ -38,7 +38,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payouts', '0018_payments_room_for_every_status'),
+        ('payouts', '0019_ledger_account_set_based_references'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
