@@ -94,29 +94,30 @@ def cached_search(query: CreatorQuery, ordering: str, *, cursor: str | None, siz
     if seconds <= 0:
         return (search.search_page_at(query, ordering, position=position, size=size),
                 search.search_count(query) if count else None)
-    keys = {"page": page_key(query, ordering, position, size), "count": count_key(query) if count else None}
+    key_of_page = page_key(query, ordering, position, size)
+    key_of_count = count_key(query) if count else None
     try:
-        found = cache.get_many([GENERATION_KEY, *(key for key in keys.values() if key)])
+        found = cache.get_many([GENERATION_KEY, key_of_page, *([key_of_count] if key_of_count else [])])
         generation = _generation(found)
     except Exception:  # the cache backend's own errors (redis.RedisError, OSError): no common base to name
         logger.exception("Search pages not cached: the cache is unreachable")
         return (search.search_page_at(query, ordering, position=position, size=size),
                 search.search_count(query) if count else None)
     store: dict[str, tuple] = {}
-    held = _current(found.get(keys["page"]), generation)
+    held = _current(found.get(key_of_page), generation)
     if held is not None:
         page = SearchPage(*held)
     else:
         page = search.search_page_at(query, ordering, position=position, size=size)
-        store[keys["page"]] = (generation, page.rows, page.next_cursor, page.previous_cursor)
+        store[key_of_page] = (generation, page.rows, page.next_cursor, page.previous_cursor)
     result_count = None
-    if keys["count"]:
-        held = _current(found.get(keys["count"]), generation)
+    if key_of_count:
+        held = _current(found.get(key_of_count), generation)
         if held is not None:
             result_count = ResultCount(*held)
         else:
             result_count = search.search_count(query)
-            store[keys["count"]] = (generation, result_count.number, result_count.approximate)
+            store[key_of_count] = (generation, result_count.number, result_count.approximate)
     if store:
         try:
             cache.set_many(store, timeout=seconds)
