@@ -54,11 +54,14 @@ async def _one(port: int, request: bytes) -> tuple[int, float]:
     return status, (time.perf_counter() - started) * 1000
 
 
-async def _load(port: int, request: bytes, clients: int, warmup: float, seconds: float) -> dict:
-    """`clients` loops, each one request at a time; answers counted between warmup and warmup + seconds."""
+async def _load(port: int, request: bytes, clients: int, warmup: float, seconds: float, mark) -> dict:
+    """`clients` loops, each one request at a time; answers counted between warmup and warmup + seconds, when
+    `mark("begin")` and `mark("end")` are called."""
     loop = asyncio.get_running_loop()
     begin = loop.time() + warmup
     end = begin + seconds
+    loop.call_at(begin, mark, "begin")
+    loop.call_at(end, mark, "end")
     statuses: dict[int, int] = {}
     times: list[float] = []
 
@@ -73,6 +76,50 @@ async def _load(port: int, request: bytes, clients: int, warmup: float, seconds:
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return {"statuses": statuses, "times": times}
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _times(pid: int) -> list[int]:
+    """utime, stime, cutime, cstime of a process (clock ticks); zeros if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return [0, 0, 0, 0]
+    return [int(value) for value in fields[11:15]]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU used by the web server (its master, its workers and the workers it has reaped: restarts included) and by
+    the database's backends serving it (those alive at each reading), between two readings."""
+
+    def __init__(self, master: int, database) -> None:
+        self.master, self.database, self.readings = master, database, {}
+
+    def read(self, name: str) -> None:
+        master = _times(self.master)
+        web = sum(master) + sum(sum(_times(pid)[:2]) for pid in _children(self.master))
+        pids = [row[0] for row in self.database.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        self.readings[name] = (web, {pid: sum(_times(pid)[:2]) for pid in pids})
+
+    def milliseconds(self) -> tuple[float, float]:
+        """Web and database CPU between "begin" and "end", in ms."""
+        (web0, db0), (web1, db1) = self.readings["begin"], self.readings["end"]
+        database = sum(ticks - db0.get(pid, 0) for pid, ticks in db1.items())
+        return (web1 - web0) * 1000 / TICKS, database * 1000 / TICKS
 
 
 def cpu_sample() -> tuple[int, int]:
@@ -92,7 +139,7 @@ def wait_until_answering(port: int, request: bytes, server: subprocess.Popen, se
     raise RuntimeError(f"no 200 from 127.0.0.1:{port} within {seconds:.0f} s")
 
 
-def run_variant(args, label: str, app: str, env: dict, request: bytes) -> dict:
+def run_variant(args, label: str, app: str, env: dict, request: bytes, database) -> dict:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
@@ -106,14 +153,19 @@ def run_variant(args, label: str, app: str, env: dict, request: bytes) -> dict:
     try:
         wait_until_answering(port, request, server)
         harness.log(f"{label}: {args.clients} clients, {args.warmup:.0f} s warm-up, {args.seconds:.0f} s timed")
-        load_before = os.getloadavg()
-        cpu0 = cpu_sample()
-        measured = asyncio.run(_load(port, request, args.clients, args.warmup, args.seconds))
-        cpu1 = cpu_sample()
-        load_after = os.getloadavg()
+        meter = CpuMeter(server.pid, database)
+        samples = {}
+
+        def mark(name: str) -> None:
+            meter.read(name)
+            samples[name] = (cpu_sample(), os.getloadavg())
+
+        measured = asyncio.run(_load(port, request, args.clients, args.warmup, args.seconds, mark))
     finally:
         server.terminate()
         server.wait(timeout=30)
+    (cpu0, load_before), (cpu1, load_after) = samples["begin"], samples["end"]
+    web_ms, database_ms = meter.milliseconds()
     restarts = server_log.read_text(errors="replace").count("Autorestarting worker")
     server_log.unlink(missing_ok=True)
     times, statuses = measured["times"], measured["statuses"]
@@ -123,9 +175,11 @@ def run_variant(args, label: str, app: str, env: dict, request: bytes) -> dict:
               "p50": harness.nearest_rank(times, 50) if times else None,
               "p95": harness.nearest_rank(times, 95) if times else None,
               "p99": harness.nearest_rank(times, 99) if times else None,
-              "load_before": load_before, "load_after": load_after, "cpu_busy": busy, "restarts": restarts}
-    harness.log(f"  {result['rps']:.0f} requests/s, p95 {result['p95']} ms, errors {result['errors']}, load "
-                f"{load_after[0]:.2f}")
+              "load_before": load_before, "load_after": load_after, "cpu_busy": busy, "restarts": restarts,
+              "web_cpu_ms": web_ms / max(1, len(times)), "database_cpu_ms": database_ms / max(1, len(times))}
+    harness.log(f"  {result['rps']:.0f} requests/s, p95 {result['p95']:.0f} ms, CPU per request: web "
+                f"{result['web_cpu_ms']:.1f} ms, database {result['database_cpu_ms']:.1f} ms; errors "
+                f"{result['errors']}, load {load_after[0]:.2f}")
     return result
 
 
@@ -154,17 +208,18 @@ def measure(args) -> dict:
     api_request = (f"GET {API_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {secret}\r\n"
                    "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n").encode()
     results = []
+    database = harness.connect(f"{args.server}/{args.db}")
     for cache_seconds in args.cache_seconds:
         env = {**base, "SEARCH_CACHE_SECONDS": str(cache_seconds)}
         label = f"API, page cache {cache_seconds} s" if cache_seconds else "API, no page cache"
-        results.append(run_variant(args, label, "config.wsgi:application", env, api_request))
+        results.append(run_variant(args, label, "config.wsgi:application", env, api_request, database))
     if args.minimal:
         sql, values = search_bench.raw_query({})
         env = {**base, "BENCH_DSN": f"{args.server}/{args.db}", "BENCH_SQL": sql,
                "BENCH_PARAMS": json.dumps(values, default=str)}
         request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         results.append(run_variant(args, "minimal WSGI app, same statement", "bench.search_minimal_app:application",
-                                   env, request))
+                                   env, request, database))
     return {"results": results, "workers": args.workers or int(os.environ.get("WEB_CONCURRENCY", "3"))}
 
 
@@ -179,16 +234,20 @@ def render_report(args, measured: dict) -> str:
         f"(asyncio, this process), {args.seconds:.0f} s timed after {args.warmup:.0f} s warm-up; "
         f"{os.cpu_count()} CPUs; code {harness.git('rev-parse', '--short', 'HEAD').strip()}.",
         "",
-        "| variant | requests/s | × minimal | p50 ms | p95 ms | p99 ms | errors | worker restarts | CPU busy "
-        "| load avg (1 min) before → after |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| variant | requests/s | × minimal | p50 ms | p95 ms | p99 ms | CPU ms/request web + database | errors "
+        "| worker restarts | CPU busy | load avg (1 min) before → after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in measured["results"]:
         ratio = f"{r['rps'] / minimal['rps']:.2f}" if minimal and minimal["rps"] else "–"
         lines.append(f"| {r['label']} | {r['rps']:.0f} | {ratio} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} "
-                     f"| {r['errors'] or 'none'} | {r['restarts']} | {r['cpu_busy']:.0%} "
+                     f"| {r['web_cpu_ms']:.1f} + {r['database_cpu_ms']:.1f} | {r['errors'] or 'none'} "
+                     f"| {r['restarts']} | {r['cpu_busy']:.0%} "
                      f"| {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f} |")
-    lines += ["", "The load generator runs on the same 2 cores and takes its share of them (CPU busy counts it)."]
+    lines += ["", "The load generator runs on the same 2 cores and takes its share of them (CPU busy counts it). "
+              "CPU per request: the gunicorn master, its workers and the workers it reaped, and the database "
+              "backends alive at both readings, over the timed answers; less sensitive than requests/s to what "
+              "else runs on the machine."]
     return "\n".join(lines) + "\n"
 
 
