@@ -331,6 +331,14 @@ CACHES = {
 BRAND_RATE = env_str("BRAND_RATE", default=env_str("API_BRAND_RATE", default="600/minute"))
 BRAND_WRITE_RATE = env_str("BRAND_WRITE_RATE", default="120/minute")
 
+# A page of the creator search (API and brand page) is kept this many seconds in CACHES["default"], shared by every
+# brand (nothing in it depends on the brand); a statistics refresh or a change to any partner drops them all at
+# once (partnerships.marketplace.search_cache). 0 turns the cache off. Off by default without a shared cache: a
+# change seen by one process would not drop the pages the other processes keep in their own memory.
+SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 30 if env_str("CACHE_URL", default="") else 0)
+if not 0 <= SEARCH_CACHE_SECONDS <= 3600:
+    raise ValueError(f"SEARCH_CACHE_SECONDS={SEARCH_CACHE_SECONDS}: give 0 (off) to 3600 seconds.")
+
 # API tokens stop working this many days after they were created.
 API_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 # /health/ready keeps its checks' answer this long (seconds) for anonymous callers: probes and floods alike.

@@ -218,7 +218,11 @@ class SearchPage:
 
 def search_page(query: CreatorQuery, ordering: str, *, cursor: str | None, size: int) -> SearchPage:
     """The page of a search that a cursor (or none: the first page) asks for, read by key, never by offset."""
-    position = decode_position(cursor, ordering)
+    return search_page_at(query, ordering, position=decode_position(cursor, ordering), size=size)
+
+
+def search_page_at(query: CreatorQuery, ordering: str, *, position: SearchPosition | None, size: int) -> SearchPage:
+    """The page of a search from a decoded position (decode_position's), or the first page."""
     rows, more = creator_page(query, ordering, position=position, size=size)
     backwards = position is not None and position.before
     key = SORT_KEYS[ordering.lstrip("-")]

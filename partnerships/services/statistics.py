@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.sql import drop_temporary, execute, fetchall
+from partnerships.marketplace.search_cache import search_cache_invalidate
 from partnerships.models import DailyMetric, Partner, PartnerStatistics, StatisticsChange
 from partnerships.services.rollups import rollup_lock
 
@@ -123,6 +124,7 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
         execute(f"DELETE FROM {StatisticsChange._meta.db_table} {scope_changes}", params)
         refreshed = execute(upsert, params)
         execute(clear_idle, params)
+        search_cache_invalidate()  # cached search pages show the old statistics: none is served after the commit
     return refreshed
 
 
@@ -190,6 +192,8 @@ def partner_statistics_refresh_changed(*, as_of: dt.date | None = None) -> int:
                   AND EXISTS (SELECT 1 FROM {partner} p WHERE p.id = c.partner_id)""", params)
         finally:
             drop_temporary(CLAIMED_TABLE)
+        if written:
+            search_cache_invalidate()
     return written
 
 

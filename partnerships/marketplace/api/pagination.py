@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework.pagination import CursorPagination
 
-from partnerships.marketplace import params, search
+from partnerships.marketplace import params, search, search_cache
 from partnerships.marketplace.search import CreatorQuery
 
 
@@ -31,7 +31,7 @@ class CreatorKeysetPagination(CursorPagination):
         self.base_url = request.build_absolute_uri()
         size = params.page_size(request.query_params)
         cursor = request.query_params.get(self.cursor_query_param)
-        self.search_result = search.search_page(query, ordering, cursor=cursor, size=size)
+        self.search_result, _ = search_cache.cached_search(query, ordering, cursor=cursor, size=size)
         return self.search_result.rows
 
     def get_next_link(self) -> str | None:

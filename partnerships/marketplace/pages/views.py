@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core.money import format_money
-from partnerships.marketplace import matching, params, search, selectors, services
+from partnerships.marketplace import matching, params, search, search_cache, selectors, services
 from partnerships.marketplace.pages.forms import CampaignForm, InvitationFeeForm
 from partnerships.marketplace.rules import user_brands
 from partnerships.marketplace.services import MarketplaceError
@@ -66,14 +66,14 @@ def creator_search(request):
     else:
         ordering = form.search_ordering()
         try:
-            found = search.search_page(form.creator_query(), ordering, cursor=request.GET.get(search.CURSOR),
-                                       size=params.page_size(request.GET))
+            found, count = search_cache.cached_search(form.creator_query(), ordering,
+                                                      cursor=request.GET.get(search.CURSOR),
+                                                      size=params.page_size(request.GET), count=True)
         except search.InvalidSearch as exc:
             search_errors = [str(message) for messages_ in exc.errors.values() for message in messages_]
             status = 400
         else:
             page = creator_cards(found.rows, categories)
-            count = search.search_count(form.creator_query())
             url = request.build_absolute_uri()
             next_url = params.with_parameter(url, search.CURSOR, found.next_cursor)
             previous_url = params.with_parameter(url, search.CURSOR, found.previous_cursor)
