@@ -42,3 +42,22 @@ def test_probes_neither_recycle_workers_nor_fill_the_access_log(tmp_path):
                  what="every page request in the access log", processes=(web,))
     finally:
         assert web.stop() == 0
+
+
+def test_each_worker_runs_the_checks_once_before_it_serves(tmp_path):
+    """A pass from the worker's start: a check that times out under a later flood then keeps the grace instead of
+    answering 503 (config/gunicorn.py post_worker_init). The pass leaves its time in the temporary folder."""
+    port = free_port()
+    state = tmp_path / "tmp"
+    state.mkdir()
+    env = base_env(DJANGO_SETTINGS_MODULE="config.settings_test", CELERY_BROKER_URL="", TMPDIR=str(state))
+    web = Process("web", gunicorn(port), env=env, logs=tmp_path)
+    try:
+        web.wait_for_log(r"Booting worker", timeout=60)
+        passed = wait_for(lambda: list(state.glob("cp-health-passed-*")), timeout=60,
+                          what="a worker's checks pass before any probe", processes=(web,))
+        assert len(passed) == 1
+        assert "readiness checks at worker start failed" not in web.log()
+        Browser(f"http://127.0.0.1:{port}").wait_until_up(web, path="/health/ready")
+    finally:
+        assert web.stop() == 0
