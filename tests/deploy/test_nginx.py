@@ -95,6 +95,9 @@ def logging_every_request(port: int) -> list[str]:
     return [*gunicorn(port), "--logger-class", "gunicorn.glogging.Logger"]
 
 
+LOG_SETTLE = 0.5  # seconds
+
+
 def reached_gunicorn(web: Process, path: str) -> int:
     return len(re.findall(rf'"(?:GET|HEAD) {re.escape(path)}[ ?]', web.log()))
 
@@ -125,6 +128,7 @@ def test_a_probe_flood_reaches_gunicorn_about_once_a_second_per_path(tmp_path, p
     proxy, base = start_nginx(prefix, tmp_path, web_port)
     try:
         Browser(base).wait_until_up(web, path="/health/ready")
+        time.sleep(LOG_SETTLE)  # gunicorn writes a request's access-log line after its answer
         before = {path: reached_gunicorn(web, path) for path in ("/health/ready", "/health/live")}
         answers: Counter = Counter()
         lock, stop = threading.Lock(), threading.Event()
@@ -144,7 +148,7 @@ def test_a_probe_flood_reaches_gunicorn_about_once_a_second_per_path(tmp_path, p
         for thread in threads:
             thread.join(timeout=15)
         seconds = time.monotonic() - started
-        time.sleep(0.5)  # gunicorn's log is written as each request ends
+        time.sleep(LOG_SETTLE)  # gunicorn's log is written as each request ends
 
         assert set(answers) == {200}
         assert sum(answers.values()) > 200  # a flood indeed: 20 clients for 4 s
@@ -170,12 +174,16 @@ def test_a_caller_with_a_session_goes_through_to_django_and_a_made_up_cookie_is_
         staff = Browser(base)
         staff.wait_until_up(web, path="/health/ready")  # the anonymous answer is now in nginx's cache
         staff.admin_login("ops")
+        time.sleep(LOG_SETTLE)  # gunicorn writes a request's access-log line after its answer: let earlier ones land
         before = reached_gunicorn(web, "/health/ready")
         for _ in range(3):
             status, body, headers = staff.request("/health/ready")
             assert status == 200
             assert '"checks"' in body  # Django's answer for staff, not the cached anonymous one
             assert headers["X-Cache-Status"] == "BYPASS"
+        wait_for(lambda: reached_gunicorn(web, "/health/ready") - before >= 3, timeout=10,
+                 what="the staff requests in gunicorn's access log", processes=(web,))
+        time.sleep(LOG_SETTLE)
         assert reached_gunicorn(web, "/health/ready") - before == 3
         status, _, body = request(base, "/health/ready")
         assert status == 200
