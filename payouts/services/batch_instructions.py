@@ -24,11 +24,9 @@ INSTRUCTION_ROWS = f"""SELECT pay.end_to_end_id, pay.amount_minor, pay.currency,
         p.routing_number, p.account_number, {{organisation}}
     FROM {PAYMENT_TABLE} pay LEFT JOIN {PAYEE_TABLE} p ON p.partner_id = pay.partner_id {{join}}
     WHERE pay.batch_id = %s ORDER BY pay.id"""
-ORGANISATION = {
-    "ach": {"organisation": f"partner.kind IN ({ORGANISATION_KINDS})",
-            "join": f"JOIN {PARTNER_TABLE} partner ON partner.id = pay.partner_id"},
-    "other": {"organisation": "FALSE", "join": ""},
-}
+WITH_KIND = {"organisation": f"partner.kind IN ({ORGANISATION_KINDS})",
+             "join": f"JOIN {PARTNER_TABLE} partner ON partner.id = pay.partner_id"}
+WITHOUT_KIND = {"organisation": "FALSE", "join": ""}
 ENCRYPTED_COLUMNS = {3: "account_holder", 4: "iban", 6: "routing_number", 7: "account_number"}
 INSTRUCTION_CHUNK = 2000
 
@@ -41,7 +39,7 @@ def batch_instructions(batch: PaymentBatch, stop: threading.Event) -> Iterator[b
     fields = {column: Payee._meta.get_field(name) for column, name in ENCRYPTED_COLUMNS.items()}
     server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")  # as the ORM's iterator()
     with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
-        parts = ORGANISATION["ach" if batch.rail == "ach" else "other"]
+        parts = WITH_KIND if batch.rail == Payee.Rail.ACH else WITHOUT_KIND
         cursor.execute(INSTRUCTION_ROWS.format(**parts), [batch.pk])
         while rows := cursor.fetchmany(INSTRUCTION_CHUNK):
             if stop.is_set():
