@@ -90,10 +90,14 @@ def cached_search(query: CreatorQuery, ordering: str, *, cursor: str | None, siz
     entry of the current generation holds them. A bad cursor is refused (search.InvalidSearch) before anything is
     read. When the cache cannot be reached, the search is read from the database, logged."""
     position = search.decode_position(cursor, ordering)
-    seconds = settings.SEARCH_CACHE_SECONDS
-    if seconds <= 0:
+
+    def from_database() -> tuple[SearchPage, ResultCount | None]:
         return (search.search_page_at(query, ordering, position=position, size=size),
                 search.search_count(query) if count else None)
+
+    seconds = settings.SEARCH_CACHE_SECONDS
+    if seconds <= 0:
+        return from_database()
     key_of_page = page_key(query, ordering, position, size)
     key_of_count = count_key(query) if count else None
     try:
@@ -101,8 +105,7 @@ def cached_search(query: CreatorQuery, ordering: str, *, cursor: str | None, siz
         generation = _generation(found)
     except Exception:  # the cache backend's own errors (redis.RedisError, OSError): no common base to name
         logger.exception("Search pages not cached: the cache is unreachable")
-        return (search.search_page_at(query, ordering, position=position, size=size),
-                search.search_count(query) if count else None)
+        return from_database()
     store: dict[str, tuple] = {}
     held = _current(found.get(key_of_page), generation)
     if held is not None:
