@@ -270,7 +270,8 @@ def reset(first_release: bool = False) -> None:
     """Empty what a measurement made (batches, payments, the ledger: TRUNCATE fires no row trigger). First release:
     also close the partners' *sent* accounts, which a release opens the first time a partner is paid."""
     harness.execute("TRUNCATE payouts_statementline, payouts_statementimport, payouts_paymentbatchfile, "
-                    "payouts_paymentitem, payouts_payment, payouts_paymentbatchexclusion, payouts_paymentbatch, "
+                    "payouts_paymentitem, payouts_payment, payouts_paymentbatchexclusion, payouts_paymentbatchrelease, "
+                    "payouts_paymentbatchcreation, payouts_paymentbatch, "
                     "payouts_ledgerentry, payouts_ledgertransaction")
     if first_release:
         harness.execute("DELETE FROM payouts_ledgeraccount WHERE kind = 'partner_sent'",
