@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from core.validators import COUNTRY_CODE_VALIDATOR, DAILY_COUNT_VALIDATORS, HANDLE_VALIDATOR
-from partnerships.models.rollups import DailyMetricQuerySet
-from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
+from partnerships.models.rollups import DailyMetricQuerySet, daily_metrics_written
+from partnerships.services.rollups import partner_days_of
 
 
 class Category(models.Model):
@@ -173,20 +173,15 @@ class DailyMetric(models.Model):
     def __str__(self) -> str:
         return f"@{self.partner.handle} on {self.day:%Y-%m-%d}"
 
-    # The ORM's single-row writes keep the partner-month's rollup, in the same transaction (no signal: the
-    # queryset's bulk writes need the same hook, and a signal is easy to miss when reading the model).
+    # The ORM's single-row writes keep the partner-month's rollup and store the day's change for the statistics
+    # refresh, in the same transaction (no signal: the queryset's bulk writes need the same hook, and a signal is
+    # easy to miss when reading the model).
     def save(self, *args: Any, **kwargs: Any) -> None:
-        with transaction.atomic():
-            rollup_lock()  # before the daily row: the order bulk loads take them in
-            before = set()
-            if self.pk is not None:
-                before = partner_months_of(DailyMetric.objects.filter(pk=self.pk).values_list("partner_id", "day"))
+        stored = DailyMetric.objects.filter(pk=self.pk).values_list("partner_id", "day") if self.pk else []
+        with daily_metrics_written(stored) as touched:
             super().save(*args, **kwargs)
-            metric_rollups_recompute(partner_months=before | partner_months_of([(self.partner_id, self.day)]))
+            touched.update(partner_days_of([(self.partner_id, self.day)]))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
-            rollup_lock()  # before the daily row: the order bulk loads take them in
-            result = super().delete(*args, **kwargs)
-            metric_rollups_recompute(partner_months=partner_months_of([(self.partner_id, self.day)]))
-        return result
+        with daily_metrics_written([(self.partner_id, self.day)]):
+            return super().delete(*args, **kwargs)

@@ -5,61 +5,82 @@ The invariant: for every (partner, month) with at least one daily row, exactly o
 the sums (views ... shares), the largest qualified_views (peak) and the number of daily rows (days) of that
 partner's rows of that month; no rollup row for a (partner, month) without daily rows. The bulk merge keeps it by
 adding the change of each load (partnerships.services.rollups); every ORM write of DailyMetric recomputes the
-partner-months it touched (DailyMetricQuerySet, DailyMetric.save/delete); ``manage.py rebuild_metric_rollups``
-rebuilds and checks it."""
+partner-months it touched (daily_metrics_written: DailyMetricQuerySet, DailyMetric.save/delete);
+``manage.py rebuild_metric_rollups`` rebuilds and checks it."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import models, transaction
 
-from partnerships.services.rollups import metric_rollups_recompute, partner_months_of, rollup_lock
+from partnerships.services.rollups import metric_rollups_recompute, partner_days_of, partner_months_of, rollup_lock
+
+_writing: ContextVar[bool] = ContextVar("daily_metrics_writing", default=False)
+
+
+@contextmanager
+def daily_metrics_written(keys: Iterable[tuple[int, Any]]) -> Iterator[set[tuple[int, dt.date]]]:
+    """An ORM write of daily metrics, inside a transaction and under the loads' lock (taken before the daily rows,
+    the order bulk loads take them in). ``keys``: the (partner, day) keys it touches, read after the lock; the block
+    adds the keys it wrote to the set it is given. After the block, the rollups of the touched partner-months are
+    recomputed and each touched day's change is stored for the statistics refresh after a load, as the bulk merge
+    does (partnerships.services.statistics). A write inside another (Django's bulk_update calls update) is the
+    outer one's: it would store its changes twice."""
+    from partnerships.services.statistics import daily_values, statistics_changes_record
+
+    if _writing.get():
+        yield set()
+        return
+    with transaction.atomic():
+        rollup_lock()
+        touched = partner_days_of(keys)
+        before = daily_values(touched)
+        token = _writing.set(True)
+        try:
+            yield touched
+        finally:
+            _writing.reset(token)
+        statistics_changes_record(before, daily_values(touched))
+        metric_rollups_recompute(partner_months=partner_months_of(touched))
 
 
 class DailyMetricQuerySet(models.QuerySet[Any]):
-    """The ORM's bulk writes of daily metrics keep the monthly rollups: each recomputes the partner-months it
-    touched from the daily rows (set-based), in the same transaction. Used by tests, fixtures and admin edits;
-    the bulk merge maintains the rollups incrementally instead."""
+    """The ORM's bulk writes of daily metrics keep the monthly rollups and store their changes for the statistics
+    refresh (daily_metrics_written), in the same transaction. Used by tests, fixtures and admin edits; the bulk merge
+    maintains both incrementally instead."""
 
-    def _touched(self) -> set:
-        return partner_months_of(self.values_list("partner_id", "day"))
+    def _keys(self) -> Any:
+        return self.values_list("partner_id", "day")
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list:
-        with transaction.atomic():
-            rollup_lock()  # before the daily rows: the order bulk loads take them in
-            created = super().bulk_create(objs, *args, **kwargs)
-            metric_rollups_recompute(partner_months=partner_months_of((o.partner_id, o.day) for o in created))
-        return created
+        objs = list(objs)
+        with daily_metrics_written((o.partner_id, o.day) for o in objs):  # rows it may update on conflict
+            return super().bulk_create(objs, *args, **kwargs)
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         objs = list(objs)
-        with transaction.atomic():
-            rollup_lock()  # before the daily rows: the order bulk loads take them in
-            before = partner_months_of(self.filter(pk__in=[o.pk for o in objs]).values_list("partner_id", "day"))
+        with daily_metrics_written(self.filter(pk__in=[o.pk for o in objs])._keys()) as touched:
             count = super().bulk_update(objs, fields, *args, **kwargs)
-            metric_rollups_recompute(partner_months=before | partner_months_of((o.partner_id, o.day) for o in objs))
+            touched.update(partner_days_of((o.partner_id, o.day) for o in objs))
         return count
 
     def update(self, **kwargs: Any) -> int:
-        with transaction.atomic():
-            rollup_lock()  # before the daily rows: the order bulk loads take them in
-            before = self._touched()
+        with daily_metrics_written(self._keys()) as touched:
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
-            after = partner_months_of(self.model._default_manager.filter(pk__in=pks).values_list("partner_id", "day"))
-            metric_rollups_recompute(partner_months=before | after)
+            touched.update(partner_days_of(self.model._default_manager.filter(pk__in=pks)._keys()))
         return count
 
     update.alters_data = True  # type: ignore[attr-defined]
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
-            rollup_lock()  # before the daily rows: the order bulk loads take them in
-            before = self._touched()
-            result = super().delete()
-            metric_rollups_recompute(partner_months=before)
-        return result
+        with daily_metrics_written(self._keys()):
+            return super().delete()
 
     delete.alters_data = True  # type: ignore[attr-defined]
 

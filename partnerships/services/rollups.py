@@ -49,13 +49,15 @@ def next_month(expression: str) -> str:
     return f"date({expression}, '+1 month')"
 
 
+def partner_days_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[int, dt.date]]:
+    """(partner, day) of each (partner, day or its ISO text)."""
+    return {(int(partner_id), day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10]))
+            for partner_id, day in pairs}
+
+
 def partner_months_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[int, dt.date]]:
     """(partner, month) of each (partner, day)."""
-    months = set()
-    for partner_id, day in pairs:
-        day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
-        months.add((int(partner_id), day.replace(day=1)))
-    return months
+    return {(partner_id, day.replace(day=1)) for partner_id, day in partner_days_of(pairs)}
 
 
 def rollup_lock() -> None:

@@ -223,3 +223,30 @@ def changes_capture(source_sql: str, compared: Iterable[str]) -> int:
         SELECT n.partner_id, n.day, {deltas}, CASE WHEN o.partner_id IS NULL THEN 1 ELSE 0 END
         FROM ({source_sql}) n LEFT JOIN {metric} o ON o.partner_id = n.partner_id AND o.day = n.day
         WHERE o.partner_id IS NULL OR {differs}""")
+
+
+# --- what the ORM's writes store (partnerships.models.rollups.daily_metrics_written) ------------------------------
+
+def daily_values(keys: set[tuple[int, dt.date]]) -> dict[tuple[int, dt.date], tuple[int, ...]]:
+    """The CHANGED columns of the stored daily rows at these (partner, day) keys (an ORM write's few rows)."""
+    if not keys:
+        return {}
+    rows = DailyMetric.objects.filter(partner_id__in={partner for partner, _ in keys},
+                                      day__in={day for _, day in keys}).values_list("partner_id", "day", *CHANGED)
+    return {(partner, day): tuple(values) for partner, day, *values in rows if (partner, day) in keys}
+
+
+def statistics_changes_record(before: dict[tuple[int, dt.date], tuple[int, ...]],
+                              after: dict[tuple[int, dt.date], tuple[int, ...]]) -> int:
+    """Store what an ORM write did to each touched (partner, day), as the bulk merge stores a load's: the values
+    after it minus those before (a new row counts from zero, a deleted one down to zero) and ``added`` 1 for a new
+    row, -1 for a deleted one. An unchanged day is stored too: the refresh then reads the partner's latest follower
+    count again, which the write may have changed. Returns the number of rows stored."""
+    zero = (0,) * len(CHANGED)
+    changes = [
+        StatisticsChange(partner_id=partner, day=day, added=(key in after) - (key in before),
+                         **{name: new - old for name, new, old in zip(CHANGED, after.get(key, zero),
+                                                                     before.get(key, zero), strict=True)})
+        for key in sorted(before.keys() | after.keys()) for partner, day in [key]]
+    StatisticsChange.objects.bulk_create(changes)
+    return len(changes)

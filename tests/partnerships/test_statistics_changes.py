@@ -210,3 +210,74 @@ def test_more_interactions_than_a_thousand_times_the_views_is_the_largest_rate(p
     partner_statistics_refresh_changed(as_of=AS_OF)
     assert str(PartnerStatistics.objects.get(partner=partners["ana"]).engagement_rate) == "99999.99"
     assert statistics() == full_refresh_result()
+
+
+# --- the ORM's writes (admin edits, fixtures) store their changes too ---------------------------------------------
+
+def orm_edit(partners, edit) -> None:
+    """One ORM write of daily metrics, as an admin edit or a fixture makes it."""
+    kind, (handle, day, views, qualified, likes, comments, shares, followers, posts), other_day = edit
+    rows = DailyMetric.objects.filter(partner=partners[handle])
+    row = rows.filter(day=day).first()
+    if kind == "save":  # an admin page's form: a new row or new values for one
+        row = row or DailyMetric(partner=partners[handle], day=day)
+        row.views, row.qualified_views, row.likes, row.comments = views, qualified, likes, comments
+        row.shares, row.followers, row.posts = shares, followers, posts
+        row.save()
+    elif kind == "move" and row and not rows.filter(day=other_day).exists():  # the day corrected
+        row.day = other_day
+        row.save()
+    elif kind == "delete" and row:
+        row.delete()
+    elif kind == "delete_all":
+        rows.filter(day__lte=day).delete()
+    elif kind == "update":
+        rows.update(likes=likes, followers=followers)
+    elif kind == "bulk_update":
+        changed = list(rows)
+        for each in changed:
+            each.comments, each.posts = comments, posts
+        DailyMetric.objects.bulk_update(changed, ["comments", "posts"])
+    elif kind == "bulk_create" and row is None:
+        DailyMetric.objects.bulk_create([DailyMetric(partner=partners[handle], day=day, views=views, likes=likes,
+                                                     qualified_views=qualified, followers=followers, posts=posts)])
+
+
+ORM_EDIT = st.tuples(st.sampled_from(("save", "move", "delete", "delete_all", "update", "bulk_update", "bulk_create")),
+                     LOAD.map(lambda rows: rows[0]), DAYS)
+
+
+@PROFILE
+@given(before=LOAD, steps=st.lists(st.tuples(st.one_of(LOAD, ORM_EDIT), st.booleans()), min_size=1, max_size=6))
+def test_the_refresh_after_orm_edits_and_loads_equals_the_full_refresh(partners, tmp_path, before, steps):
+    DailyMetric.objects.all().delete()
+    PartnerStatistics.objects.all().delete()
+    bulk_load(tmp_path, before)
+    partner_statistics_refresh(as_of=AS_OF)
+    for step, refresh_now in steps:
+        if isinstance(step, list):
+            bulk_load(tmp_path, step)
+        else:
+            orm_edit(partners, step)
+        if refresh_now:
+            partner_statistics_refresh_changed(as_of=AS_OF)
+            assert statistics() == full_refresh_result()
+    partner_statistics_refresh_changed(as_of=AS_OF)
+    assert not StatisticsChange.objects.exists()
+    assert statistics() == full_refresh_result()
+
+
+def test_an_admin_edit_of_a_day_is_in_the_refresh_after_a_load(partners):
+    day = DailyMetricFactory(partner=partners["ana"], day=AS_OF, views=70, likes=7, followers=5, posts=1)
+    partner_statistics_refresh(as_of=AS_OF)
+    day.views, day.followers = 100, 9
+    day.save()
+    assert list(StatisticsChange.objects.values_list("partner_id", "views", "added")) == [(partners["ana"].pk, 30, 0)]
+    assert partner_statistics_refresh_changed(as_of=AS_OF) == 1
+    ana = PartnerStatistics.objects.get(partner=partners["ana"])
+    assert (ana.views_30d, ana.followers) == (100, 9)
+    day.delete()
+    assert list(StatisticsChange.objects.values_list("views", "added")) == [(-100, -1)]
+    partner_statistics_refresh_changed(as_of=AS_OF)
+    assert PartnerStatistics.objects.get(partner=partners["ana"]).views_30d == 0
+    assert statistics() == full_refresh_result()
