@@ -11,6 +11,9 @@ payment by end-to-end id, amount and currency, and settle what matched.
 A statement is applied once: its identifier is unique (two imports of the same statement at once: the second waits
 for the first and is refused), each settlement is a status change of payments locked FOR UPDATE, and the ledger
 keys name the import. A run whose every payable line is covered by settled payments (paid or returned) becomes paid.
+
+The same upload takes the bank's pain.002 status reports (told apart by the document's namespace): their
+rejections fail payments through ``payment_mark_failed`` (payouts.services.status_reports), once per report too.
 """
 
 from __future__ import annotations
@@ -139,17 +142,29 @@ def statement_import(*, data: bytes, file_name: str, actor: User) -> StatementIm
         except IntegrityError:  # the same statement imported at the same moment: the other import applied it
             existing = StatementImport.objects.select_related("imported_by").get(identifier=identifier)
             raise _already(existing) from None
-        _apply(imported, statement, actor)
+        if statement.kind == "pain.002":
+            from payouts.services.status_reports import status_report_apply
+
+            status_report_apply(imported, statement, actor)
+        else:
+            _apply(imported, statement, actor)
     return imported
 
 
-def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
-    ids = sorted({entry.end_to_end_id for entry in statement.entries if entry.end_to_end_id})
+def lock_payments(entries: list[banking.StatementEntry]) -> dict[str, Payment]:
+    """The payments the entries name by end-to-end id, locked FOR UPDATE in id order (no deadlock between two
+    imports), by end-to-end id."""
+    ids = sorted({entry.end_to_end_id for entry in entries if entry.end_to_end_id})
     payments: dict[str, Payment] = {}
     for start in range(0, len(ids), 5000):
         for locked in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
                                                                  ).order_by("pk"):
             payments[locked.end_to_end_id] = locked
+    return payments
+
+
+def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
+    payments = lock_payments(statement.entries)
     state = {locked.pk: locked.status for locked in payments.values()}
     was_paid = {pk for pk, status in state.items() if status == P.PAID}
     lines = []
