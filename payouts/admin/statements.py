@@ -73,9 +73,9 @@ class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 form.add_error("statement", str(exc))
             else:
                 level = messages.WARNING if imported.unmatched_count else messages.SUCCESS
+                failed = f"{imported.failed_count} failed, " if imported.kind == "pain.002" else ""
                 self.message_user(request, f"{imported}: {imported.paid_count} paid, {imported.returned_count} "
-                                           f"returned, {imported.failed_count} failed, "
-                                           f"{imported.unmatched_count} unmatched.", level)
+                                           f"returned, {failed}{imported.unmatched_count} unmatched.", level)
                 return HttpResponseRedirect(reverse("admin:payouts_statementimport_change", args=[imported.pk]))
         return TemplateResponse(request, "admin/payouts/paymentbatch/action.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
