@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -151,7 +152,29 @@ def statement_import(*, data: bytes, file_name: str, actor: User) -> StatementIm
     return imported
 
 
-def lock_payments(entries: list[banking.StatementEntry]) -> dict[str, Payment]:
+def match_and_record(imported: StatementImport, entries: list[banking.StatementEntry],
+                     match: Callable[[banking.StatementEntry, Payment | None, dict[int, str]], tuple[str, str]],
+                     ) -> tuple[list[StatementLine], dict[int, str]]:
+    """Lock the payments the entries name, match each entry in file order with ``match`` (which sees and updates
+    the payments' statuses so far) and write the lines; returns them and the statuses as they were before."""
+    payments = _lock_payments(entries)
+    state = {locked.pk: locked.status for locked in payments.values()}
+    before = dict(state)
+    lines = []
+    for entry in sorted(entries, key=lambda e: e.position):
+        payment = payments.get(entry.end_to_end_id or "")
+        result, message = match(entry, payment, state)
+        lines.append(StatementLine(
+            statement=imported, position=entry.position, end_to_end_id=(entry.end_to_end_id or "")[:35],
+            amount_minor=entry.amount_minor, currency=(entry.currency or "")[:3], outcome=entry.outcome[:10],
+            reason_code=(entry.reason_code or "")[:8], reference=(entry.reference or "")[:100],
+            booking_date=entry.booking_date, payment=payment,
+            result=result, message=message[:300]))
+    StatementLine.objects.bulk_create(lines, batch_size=2000)
+    return lines, before
+
+
+def _lock_payments(entries: list[banking.StatementEntry]) -> dict[str, Payment]:
     """The payments the entries name by end-to-end id, locked FOR UPDATE in id order (no deadlock between two
     imports), by end-to-end id."""
     ids = sorted({entry.end_to_end_id for entry in entries if entry.end_to_end_id})
@@ -164,20 +187,8 @@ def lock_payments(entries: list[banking.StatementEntry]) -> dict[str, Payment]:
 
 
 def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
-    payments = lock_payments(statement.entries)
-    state = {locked.pk: locked.status for locked in payments.values()}
-    was_paid = {pk for pk, status in state.items() if status == P.PAID}
-    lines = []
-    for entry in sorted(statement.entries, key=lambda e: e.position):
-        payment = payments.get(entry.end_to_end_id or "")
-        result, message = _match(entry, payment, state)
-        lines.append(StatementLine(
-            statement=imported, position=entry.position, end_to_end_id=(entry.end_to_end_id or "")[:35],
-            amount_minor=entry.amount_minor, currency=(entry.currency or "")[:3], outcome=entry.outcome[:10],
-            reason_code=(entry.reason_code or "")[:8], reference=(entry.reference or "")[:100],
-            booking_date=entry.booking_date, payment=payment,
-            result=result, message=message[:300]))
-    StatementLine.objects.bulk_create(lines, batch_size=2000)
+    lines, before = match_and_record(imported, statement.entries, _match)
+    was_paid = {pk for pk, status in before.items() if status == P.PAID}
     now = timezone.now()
     paid = [int(line.payment_id) for line in lines if line.result == L.PAID and line.payment_id is not None]
     returned = [line for line in lines if line.result == L.RETURNED]

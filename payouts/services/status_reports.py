@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from core.money import format_money
 from payouts import banking
 from payouts.models import Payment, StatementImport, StatementLine
-from payouts.services.statements import RETURN_REASONS, lock_payments, payment_mark_failed
+from payouts.services.statements import RETURN_REASONS, match_and_record, payment_mark_failed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -79,18 +79,7 @@ def match_status(entry: banking.StatementEntry, payment: Payment | None, state: 
 def status_report_apply(imported: StatementImport, report: banking.Statement, actor: User) -> None:
     """Apply a pain.002 already recorded as ``imported`` (see the module docstring); runs inside the import's
     transaction, so a refusal anywhere leaves nothing written."""
-    payments = lock_payments(report.entries)
-    state = {locked.pk: locked.status for locked in payments.values()}
-    lines = []
-    for entry in sorted(report.entries, key=lambda e: e.position):
-        payment = payments.get(entry.end_to_end_id or "")
-        result, message = match_status(entry, payment, state)
-        lines.append(StatementLine(
-            statement=imported, position=entry.position, end_to_end_id=(entry.end_to_end_id or "")[:35],
-            amount_minor=entry.amount_minor, currency=(entry.currency or "")[:3], outcome=entry.outcome[:10],
-            reason_code=(entry.reason_code or "")[:8], reference=(entry.reference or "")[:100],
-            payment=payment, result=result, message=message[:300]))
-    StatementLine.objects.bulk_create(lines, batch_size=2000)
+    lines, _before = match_and_record(imported, report.entries, match_status)
     failed = [line for line in lines if line.result == L.FAILED]
     for line in failed:  # a rejection is rare (a few a report): one payment at a time, as by hand
         payment_mark_failed(payment_id=int(line.payment_id or 0), reason_code=line.reason_code or NO_REASON_CODE,

@@ -55,6 +55,12 @@ def at_once(*calls):
     return results, errors
 
 
+def released_batch(maker, checker) -> PaymentBatch:
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    return batch
+
+
 @pytest.fixture
 def ready(run_approver, maker):
     partners: dict = {}
@@ -95,8 +101,7 @@ def test_two_releases_at_once_give_one_release(ready, maker, checker):
 
 
 def test_the_same_statement_imported_twice_at_once_posts_once(ready, maker, checker):
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    released_batch(maker, checker)
     ana, ben = Payment.objects.order_by("partner__handle")
     data = statement("STMT-X", paid_entry(ana), returned_entry(ben))
     keys_before = LedgerTransaction.objects.count()
@@ -117,8 +122,7 @@ def test_the_same_statement_imported_twice_at_once_posts_once(ready, maker, chec
 
 
 def test_the_same_status_report_imported_twice_at_once_fails_once(ready, maker, checker):
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    batch = released_batch(maker, checker)
     ana, ben = Payment.objects.order_by("partner__handle")
     data = status_report("PSR-X", batch.pk, (ana, "RJCT", "AC04"), (ben, "ACSC"))
     keys_before = LedgerTransaction.objects.count()
@@ -137,8 +141,7 @@ def test_the_same_status_report_imported_twice_at_once_fails_once(ready, maker, 
 
 
 def test_two_reports_rejecting_the_same_payment_at_once_fail_it_once(ready, maker, checker):
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    batch = released_batch(maker, checker)
     ana = Payment.objects.order_by("partner__handle").first()
 
     results, errors = at_once(
