@@ -4,7 +4,8 @@
 - no cent is in two live payments: a line is covered once, a pending payment's cover is still in payment, a sent
   payment's amount is exactly what its partner has on *sent*;
 - per partner and program, payable + in payment + sent + paid equals what approved runs posted (earned);
-- every approved or paid run reconciles; a payment's amount is what it covers.
+- every approved or paid run reconciles; a payment's amount is what it covers;
+- every payment is in one known state (settled ones dated, failed ones with the bank's reason code).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from payouts.models import (
     PaymentBatchRelease,
     PaymentItem,
     PayoutRun,
+    StatementLine,
 )
 from payouts.reconciliation import run_reconciliation
 
@@ -98,3 +100,13 @@ class MoneyInvariants:
         for run in PayoutRun.objects.filter(kind="final", status__in=[R.APPROVED, R.PAID]):
             failed = [check.label for check in run_reconciliation(run) if not check.ok]
             assert failed == [], (run, failed)
+
+    @invariant()
+    def every_payment_is_in_one_known_state(self):
+        """A status the model knows; a settled payment says when; a failed one carries the bank's reason code, and
+        every status report line that failed a payment left it failed."""
+        assert not Payment.objects.exclude(status__in=P.values).exists()
+        assert not Payment.objects.filter(status__in=[P.PAID, P.RETURNED, P.FAILED], settled_at__isnull=True).exists()
+        assert not Payment.objects.filter(status=P.FAILED, reason_code="").exists()
+        assert not StatementLine.objects.filter(result=StatementLine.Result.FAILED).exclude(
+            payment__status=P.FAILED).exists()
