@@ -8,6 +8,13 @@ balance) and posts the withholding: the tax event of this system. A held line co
 and withheld, not in the year its balance is finally paid out (the later run carries it in, without new gross or
 withholding, so nothing is counted twice). Gross is gross + adjustments (a negative adjustment reduces it); net is
 gross − withheld.
+
+That is the ``approved`` basis (the default). The ``paid`` basis counts instead the lines whose money reached the
+partner in that calendar year (UTC): the payment that carried them (their PaymentItem) ended paid, dated by the
+booking date of the statement entry that settled it when the bank gave one, else the day it was marked paid
+(settled_at); a line of a run marked paid by hand, with no payment, is dated by the run's paid_at. A line whose
+payment was returned or failed, or is still pending or sent, does not count; its net comes back through a later run's
+line as a carried-in balance, which (under either basis) brings no gross or withholding of its own.
 """
 
 from __future__ import annotations
@@ -18,15 +25,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from django.db.models import Count, F, Max, Min, Sum
+from django.db.models import Case, Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, When
+from django.db.models.functions import Coalesce, TruncDate
 
 from core.money import format_percent, to_major
 from payouts.exports import write_csv
 from payouts.formulas.tax import PPM
-from payouts.models import EarningLine, IncomeType, PayoutRun
+from payouts.models import EarningLine, IncomeType, Payment, PayoutRun, StatementLine
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 YEAR_OUT_OF_RANGE = "The tax year is a year from {low} to {high}, not {year!r}."
+APPROVED, PAID = "approved", "paid"
+BASES = {APPROVED: "the runs approved in the year", PAID: "the lines paid to the partner in the year"}
+BASIS_UNKNOWN = ("The basis is 'approved' (the lines of the runs approved in the year) or 'paid' (the lines whose "
+                 "payment reached the partner in the year), not {value!r}.")
 HEADER = ["handle", "display_name", "form_type", "residence_country", "program", "program_name", "currency",
           "income_type", "gross", "withheld", "net", "rates_applied", "lines"]
 
@@ -65,12 +77,40 @@ def parse_year(value: object) -> int:
     return int(text)
 
 
-def tax_year_figures(year: int) -> list[TaxYearRow]:
-    """One row per partner, program and income type with lines in the runs approved in ``year``."""
+def parse_basis(value: object) -> str:
+    """The basis typed by a person or given on the command line, strictly: ``approved`` or ``paid``."""
+    text = value.strip() if isinstance(value, str) else value
+    if text not in BASES:
+        raise ValueError(BASIS_UNKNOWN.format(value=str(value)[:40]))
+    return str(text)
+
+
+def _approved_lines(year: int) -> QuerySet[EarningLine]:
     start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
-    lines = EarningLine.objects.filter(
+    return EarningLine.objects.filter(
         run__kind=PayoutRun.Kind.FINAL, run__status__in=[PayoutRun.Status.APPROVED, PayoutRun.Status.PAID],
         run__approved_at__gte=start, run__approved_at__lt=start.replace(year=year + 1))
+
+
+def _paid_lines(year: int) -> QuerySet[EarningLine]:
+    """The lines paid in ``year`` (see the module docstring), each dated by one expression in one query."""
+    booked = StatementLine.objects.filter(
+        statement_id=OuterRef("payment_item__payment__paid_statement_id"),
+        payment_id=OuterRef("payment_item__payment_id"), result=StatementLine.Result.PAID,
+    ).values("booking_date")[:1]
+    paid_on = Case(
+        When(payment_item__isnull=True, then=TruncDate("run__paid_at", tzinfo=dt.UTC)),
+        default=Coalesce(Subquery(booked), TruncDate("payment_item__payment__settled_at", tzinfo=dt.UTC)))
+    paid = (Q(payment_item__payment__status=Payment.Status.PAID)
+            | Q(payment_item__isnull=True, status=EarningLine.Status.PAID, run__status=PayoutRun.Status.PAID))
+    return (EarningLine.objects.filter(paid, run__kind=PayoutRun.Kind.FINAL)
+            .annotate(paid_on=paid_on).filter(paid_on__gte=dt.date(year, 1, 1), paid_on__lt=dt.date(year + 1, 1, 1)))
+
+
+def tax_year_figures(year: int, basis: str = APPROVED) -> list[TaxYearRow]:
+    """One row per partner, program and income type with lines counted in ``year`` on ``basis`` (approved: in the
+    runs approved in the year; paid: paid to the partner in the year)."""
+    lines = _paid_lines(year) if parse_basis(basis) == PAID else _approved_lines(year)
     rows = (lines.values("partner__handle", "partner__display_name", "partner__tax_profile__form_type",
                          "partner__tax_profile__residence_country", "run__program__slug", "run__program__name",
                          "run__currency", "income_type")
@@ -87,9 +127,9 @@ def tax_year_figures(year: int) -> list[TaxYearRow]:
             for row in rows]
 
 
-def tax_year_rows(year: int) -> Iterator[list]:
+def tax_year_rows(year: int, basis: str = APPROVED) -> Iterator[list]:
     """The CSV rows: money in major units beside its currency (numbers stay numbers in a spreadsheet)."""
-    for row in tax_year_figures(year):
+    for row in tax_year_figures(year, basis):
         income = IncomeType(row.income_type).label if row.income_type else "not recorded (computed before tax profiles)"
         yield [row.handle, row.display_name, row.form_type, row.residence_country, row.program, row.program_name,
                row.currency, income, to_major(row.gross_minor, row.currency),
@@ -101,6 +141,10 @@ class Writable(Protocol):
     def write(self, text: str, /) -> object: ...
 
 
-def tax_year_write_csv(stream: Writable, year: int) -> int:
-    """Write the year's CSV to ``stream``; returns the number of rows."""
-    return write_csv(stream, HEADER, tax_year_rows(year))
+def tax_year_write_csv(stream: Writable, year: int, basis: str = APPROVED) -> int:
+    """Write the year's CSV on ``basis`` to ``stream``; returns the number of rows."""
+    return write_csv(stream, HEADER, tax_year_rows(year, basis))
+
+
+def tax_year_file_name(year: int, basis: str = APPROVED) -> str:
+    return f"tax-year-{year}.csv" if basis == APPROVED else f"tax-year-{year}-{basis}.csv"

@@ -74,7 +74,8 @@ def statement_max_bytes() -> int:
 
 
 class StatementUploadForm(forms.Form):
-    statement = forms.FileField(help_text="The bank's camt.053 statement or camt.054 notification (XML).")
+    statement = forms.FileField(help_text="The bank's camt.053 statement, camt.054 notification or "
+                                                  "pain.002 status report (XML).")
 
     def clean_statement(self):
         upload = self.cleaned_data["statement"]

@@ -1,5 +1,6 @@
-"""Bank statements: the upload page (a second factor, a bounded file) and each import's result page: paid,
-returned and, in red, what matched nothing and waits for a person."""
+"""Bank statements and status reports: the upload page (a second factor, a bounded file; camt.053, camt.054 or
+pain.002) and each import's result page: paid, returned, failed and, in red, what matched nothing and waits for a
+person."""
 
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ IMPORT_ACTION = "Importing a bank statement"
 @admin.register(StatementImport)
 class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["identifier", "kind", "file_name", "imported_by", "imported_at", "entry_count", "paid_count",
-                    "returned_count", "unmatched"]
+                    "returned_count", "failed_count", "unmatched"]
     list_select_related = ["imported_by"]
     ordering = ["-imported_at"]
     date_hierarchy = "imported_at"
     readonly_fields = ["identifier", "kind", "file_name", "sha256", "imported_by", "imported_at", "entry_count",
-                       "paid_count", "returned_count", "unmatched", "entries"]
+                       "paid_count", "returned_count", "failed_count", "unmatched", "entries"]
 
     @admin.display(description="unmatched", ordering="unmatched_count")
     def unmatched(self, obj):
@@ -72,12 +73,14 @@ class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 form.add_error("statement", str(exc))
             else:
                 level = messages.WARNING if imported.unmatched_count else messages.SUCCESS
+                failed = f"{imported.failed_count} failed, " if imported.kind == "pain.002" else ""
                 self.message_user(request, f"{imported}: {imported.paid_count} paid, {imported.returned_count} "
-                                           f"returned, {imported.unmatched_count} unmatched.", level)
+                                           f"returned, {failed}{imported.unmatched_count} unmatched.", level)
                 return HttpResponseRedirect(reverse("admin:payouts_statementimport_change", args=[imported.pk]))
         return TemplateResponse(request, "admin/payouts/paymentbatch/action.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
             "title": "Upload a bank statement", "submit": "Import",
-            "intro": f"A camt.053 statement or camt.054 notification, at most {statement_max_bytes():,} bytes. "
-                     "Entries are matched to payments by end-to-end id, amount and currency; importing the same "
-                     "statement again changes nothing."})
+            "intro": f"A camt.053 statement, a camt.054 notification or a pain.002 status report, at most "
+                     f"{statement_max_bytes():,} bytes. Entries are matched to payments by end-to-end id, amount "
+                     "and currency (a pain.002 rejection fails its payment); importing the same file again changes "
+                     "nothing."})

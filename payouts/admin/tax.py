@@ -24,7 +24,7 @@ from payouts.exceptions import PayoutsError
 from payouts.exports import csv_response
 from payouts.models import TaxProfile, TreatyRate
 from payouts.services.tax import VALIDATE_PERMISSION, tax_profile_save, treaty_rate_delete, treaty_rate_save
-from payouts.tax_year import EARLIEST_YEAR, HEADER, LATEST_YEAR, tax_year_rows
+from payouts.tax_year import APPROVED, BASES, EARLIEST_YEAR, HEADER, LATEST_YEAR, tax_year_file_name, tax_year_rows
 
 PROFILE_FIELDS = ("form_type", "status", "residence_country", "expires_on")
 EXPORT_PERMISSION = "payouts.export_tax_year"
@@ -169,10 +169,10 @@ class TaxProfileAdmin(ServiceAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm(EXPORT_PERMISSION):
             raise PermissionDenied(EXPORT_PERMISSION)
         form = YearForm(request.GET if "year" in request.GET else None,
-                        initial={"year": timezone.now().year - 1})
+                        initial={"year": timezone.now().year - 1, "basis": APPROVED})
         if form.is_bound and form.is_valid():
-            year = form.cleaned_data["year"]
-            return csv_response(f"tax-year-{year}.csv", HEADER, tax_year_rows(year))
+            year, basis = form.cleaned_data["year"], form.cleaned_data["basis"]
+            return csv_response(tax_year_file_name(year, basis), HEADER, tax_year_rows(year, basis))
         return TemplateResponse(request, "admin/payouts/taxprofile/year_export.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
             "title": "Year-end tax export",
@@ -182,7 +182,14 @@ class TaxProfileAdmin(ServiceAdminMixin, admin.ModelAdmin):
 class YearForm(forms.Form):
     year = forms.IntegerField(min_value=EARLIEST_YEAR, max_value=LATEST_YEAR,
                               help_text="Every partner's gross, withheld and net per program and income type, for the "
-                                        "monthly runs approved in that year.")
+                                        "monthly runs approved in that year, or paid in it (the basis).")
+    basis = forms.ChoiceField(choices=[(key, f"{key}: {words}") for key, words in BASES.items()], required=False,
+                              help_text="approved: the lines of the runs approved in the year (when they were "
+                                        "credited and withheld); paid: the lines whose payment reached the partner "
+                                        "in the year.")
+
+    def clean_basis(self) -> str:
+        return self.cleaned_data["basis"] or APPROVED  # a link with only the year keeps today's export
 
 
 class TreatyRateForm(forms.ModelForm):

@@ -39,8 +39,8 @@ TOO_LARGE = "The statement is {size:,} bytes; at most {limit:,} are read (settin
 EMPTY = "The statement file is empty."
 DOCTYPE = "The statement declares a DOCTYPE; a bank statement has none, so it is refused."
 MALFORMED = "The statement is not well-formed XML: {detail}"
-WRONG_ROOT = ("The file is not a camt.053 or camt.054 statement (its root is {root}); upload the bank's ISO 20022 "
-              "statement.")
+WRONG_ROOT = ("The file is not a camt.053 or camt.054 statement nor a pain.002 status report (its root is {root}); "
+              "upload the bank's ISO 20022 file.")
 NO_BODY = "The {kind} file has no {element} element."
 TOO_MANY = "The statement holds more than {limit:,} transactions; ask the bank for daily statements."
 FIELD = "Entry {position}: {field} {problem}"
@@ -69,7 +69,8 @@ class _Reader:
         return "/".join(f"c:{step}" for step in path.split("/"))
 
 
-def parse_statement(data: bytes) -> Statement:
+def read_document(data: bytes) -> Any:
+    """The root element of an uploaded bank file, read as hostile (bounded, no DTD, no entities, no network)."""
     if not isinstance(data, bytes | bytearray):
         raise StatementError("The statement must be read as bytes.")
     limit = settings.BANK_STATEMENT_MAX_BYTES
@@ -90,7 +91,18 @@ def parse_statement(data: bytes) -> Statement:
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise StatementError(DOCTYPE)
+    return root
+
+
+def parse_statement(data: bytes) -> Statement:
+    """A camt.053 / camt.054 statement, or a pain.002 status report (payouts.banking.pain002), told apart by the
+    document's namespace: the bank's files come back through one upload."""
+    from payouts.banking import pain002
+
+    root = read_document(data)
     qname = etree.QName(root) if isinstance(root.tag, str) else None
+    if qname is not None and pain002.NAMESPACE.fullmatch(qname.namespace or "") and qname.localname == "Document":
+        return pain002.read_status_report(root, qname.namespace or "")
     match = NAMESPACE.fullmatch(qname.namespace or "") if qname else None
     if qname is None or match is None or qname.localname != "Document":
         raise StatementError(WRONG_ROOT.format(root=str(root.tag)[:120]))

@@ -68,19 +68,23 @@ class WrittenFile:
 @dataclass(frozen=True)
 class StatementEntry:
     end_to_end_id: str | None
-    amount_minor: int  # positive
+    amount_minor: int  # positive (a pain.002 transaction that names no amount: 0, with currency "")
     currency: str
-    outcome: str  # "paid" (a booked debit of one of our payments) | "returned" (a return credit)
-    reason_code: str = ""  # ISO return reason, e.g. "AC04" (returned only)
-    reference: str = ""  # the bank's entry reference (AcctSvcrRef / NtryRef)
+    # camt: "paid" (a booked debit of one of our payments) | "returned" (a return credit);
+    # pain.002: "rejected" | "accepted" | "pending" (one transaction) | "rejected all" (the whole message or a
+    # payment information block, for a person: which payments it covers is not said transaction by transaction)
+    outcome: str
+    reason_code: str = ""  # ISO reason, e.g. "AC04" (returned or rejected only)
+    reference: str = ""  # the bank's entry reference (AcctSvcrRef / NtryRef; pain.002: TxSts or StsId and details)
     booking_date: date | None = None
     position: int = 0  # 1-based order of the transaction in the file
+    original_message_id: str = ""  # pain.002: the MsgId of our pain.001 it answers (OrgnlMsgId)
 
 
 @dataclass(frozen=True)
 class Statement:
     identifier: str  # Stmt/Id or Ntfctn/Id with GrpHdr/MsgId: the same file imported twice has the same one
-    kind: str  # "camt.053" | "camt.054"
+    kind: str  # "camt.053" | "camt.054" | "pain.002"
     entries: list[StatementEntry]
 
 

@@ -210,7 +210,8 @@ class PaymentItem(models.Model):
 
 
 class StatementImport(models.Model):
-    """A bank statement read once: the same statement (its identifier) is never applied twice."""
+    """A bank statement (camt.053 / camt.054) or status report (pain.002) read once: the same file (its identifier)
+    is never applied twice."""
 
     identifier = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=10)
@@ -221,6 +222,7 @@ class StatementImport(models.Model):
     entry_count = models.IntegerField(default=0)
     paid_count = models.IntegerField(default=0)
     returned_count = models.IntegerField(default=0)
+    failed_count = models.IntegerField(default=0, help_text="Payments a pain.002 status report rejected.")
     unmatched_count = models.IntegerField(default=0)
 
     class Meta:
@@ -237,6 +239,8 @@ class StatementLine(models.Model):
         PAID = "paid", "Paid"
         RETURNED = "returned", "Returned"
         ALREADY = "already", "Already recorded (no change)"
+        FAILED = "failed", "Failed (rejected by the bank)"
+        RECORDED = "recorded", "Status recorded (the payment stays sent)"
         UNMATCHED = "unmatched", "Unmatched: for a person to look at"
 
     statement = models.ForeignKey(StatementImport, on_delete=models.CASCADE, related_name="lines")

@@ -11,12 +11,16 @@ payment by end-to-end id, amount and currency, and settle what matched.
 A statement is applied once: its identifier is unique (two imports of the same statement at once: the second waits
 for the first and is refused), each settlement is a status change of payments locked FOR UPDATE, and the ledger
 keys name the import. A run whose every payable line is covered by settled payments (paid or returned) becomes paid.
+
+The same upload takes the bank's pain.002 status reports (told apart by the document's namespace): their
+rejections fail payments through ``payment_mark_failed`` (payouts.services.status_reports), once per report too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -139,23 +143,27 @@ def statement_import(*, data: bytes, file_name: str, actor: User) -> StatementIm
         except IntegrityError:  # the same statement imported at the same moment: the other import applied it
             existing = StatementImport.objects.select_related("imported_by").get(identifier=identifier)
             raise _already(existing) from None
-        _apply(imported, statement, actor)
+        if statement.kind == "pain.002":
+            from payouts.services.status_reports import status_report_apply
+
+            status_report_apply(imported, statement, actor)
+        else:
+            _apply(imported, statement, actor)
     return imported
 
 
-def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
-    ids = sorted({entry.end_to_end_id for entry in statement.entries if entry.end_to_end_id})
-    payments: dict[str, Payment] = {}
-    for start in range(0, len(ids), 5000):
-        for locked in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
-                                                                 ).order_by("pk"):
-            payments[locked.end_to_end_id] = locked
+def match_and_record(imported: StatementImport, entries: list[banking.StatementEntry],
+                     match: Callable[[banking.StatementEntry, Payment | None, dict[int, str]], tuple[str, str]],
+                     ) -> tuple[list[StatementLine], dict[int, str]]:
+    """Lock the payments the entries name, match each entry in file order with ``match`` (which sees and updates
+    the payments' statuses so far) and write the lines; returns them and the statuses as they were before."""
+    payments = _lock_payments(entries)
     state = {locked.pk: locked.status for locked in payments.values()}
-    was_paid = {pk for pk, status in state.items() if status == P.PAID}
+    before = dict(state)
     lines = []
-    for entry in sorted(statement.entries, key=lambda e: e.position):
+    for entry in sorted(entries, key=lambda e: e.position):
         payment = payments.get(entry.end_to_end_id or "")
-        result, message = _match(entry, payment, state)
+        result, message = match(entry, payment, state)
         lines.append(StatementLine(
             statement=imported, position=entry.position, end_to_end_id=(entry.end_to_end_id or "")[:35],
             amount_minor=entry.amount_minor, currency=(entry.currency or "")[:3], outcome=entry.outcome[:10],
@@ -163,6 +171,24 @@ def _apply(imported: StatementImport, statement: banking.Statement, actor: User)
             booking_date=entry.booking_date, payment=payment,
             result=result, message=message[:300]))
     StatementLine.objects.bulk_create(lines, batch_size=2000)
+    return lines, before
+
+
+def _lock_payments(entries: list[banking.StatementEntry]) -> dict[str, Payment]:
+    """The payments the entries name by end-to-end id, locked FOR UPDATE in id order (no deadlock between two
+    imports), by end-to-end id."""
+    ids = sorted({entry.end_to_end_id for entry in entries if entry.end_to_end_id})
+    payments: dict[str, Payment] = {}
+    for start in range(0, len(ids), 5000):
+        for locked in Payment.objects.select_for_update().filter(end_to_end_id__in=ids[start:start + 5000]
+                                                                 ).order_by("pk"):
+            payments[locked.end_to_end_id] = locked
+    return payments
+
+
+def _apply(imported: StatementImport, statement: banking.Statement, actor: User) -> None:
+    lines, before = match_and_record(imported, statement.entries, _match)
+    was_paid = {pk for pk, status in before.items() if status == P.PAID}
     now = timezone.now()
     paid = [int(line.payment_id) for line in lines if line.result == L.PAID and line.payment_id is not None]
     returned = [line for line in lines if line.result == L.RETURNED]

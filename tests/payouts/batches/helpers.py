@@ -11,6 +11,7 @@ from django.utils import timezone
 from partnerships.models import Enrolment
 from payouts.banking import StatementEntry
 from payouts.banking.camt_build import build_camt053
+from payouts.banking.pain002_build import TransactionStatus, build_pain002
 from payouts.models import LedgerAccount, LedgerEntry, Payee, Payment, PayoutRun
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve
@@ -61,6 +62,19 @@ def statement(identifier: str, *entries: tuple) -> bytes:
                                     reason_code=reason[0] if reason else "", reference=f"REF-{identifier}-{position}",
                                     booking_date=dt.date(2026, 11, 2), position=position))
     return build_camt053(identifier=identifier, entries=built)
+
+
+def status_report(identifier: str, batch_id: int, *transactions: tuple, **options) -> bytes:
+    """A pain.002 answering batch ``batch_id``'s first file; each transaction (payment or end-to-end id, status
+    [, reason code[, amount_minor, currency]]). ``options`` go to build_pain002 (group_status, ...)."""
+    built = []
+    for target, status, *rest in transactions:
+        e2e = target.end_to_end_id if isinstance(target, Payment) else target
+        reason = rest[0] if rest else ""
+        amount, currency = (rest[1], rest[2]) if len(rest) > 2 else (None, "USD")
+        built.append(TransactionStatus(end_to_end_id=e2e, status=status, reason_code=reason, amount_minor=amount,
+                                       currency=currency))
+    return build_pain002(identifier, f"batch-{batch_id}-001", built, **options)
 
 
 def paid_entry(payment: Payment) -> tuple:

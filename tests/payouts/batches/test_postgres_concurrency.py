@@ -1,5 +1,5 @@
-"""On PostgreSQL, two people at once: two releases of the same batch give one release; the same statement imported
-twice at once gives one set of postings; two creations at once cover each line once."""
+"""On PostgreSQL, two people at once: two releases of the same batch give one release; the same statement (or pain.002
+status report) imported twice at once gives one set of postings; two creations at once cover each line once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pytest
 from django.db import connection
 
 from payouts.exceptions import PayoutsError, StatementAlreadyImported
-from payouts.models import LedgerTransaction, Payment, PaymentBatch, PaymentBatchFile, PaymentItem, StatementImport
+from payouts.models import (
+    LedgerTransaction,
+    Payment,
+    PaymentBatch,
+    PaymentBatchFile,
+    PaymentItem,
+    StatementImport,
+    StatementLine,
+)
 from payouts.services.batches import batch_create, batch_release
 from payouts.services.statements import statement_import
 from tests.partnerships.factories import UserFactory
@@ -20,6 +28,7 @@ from tests.payouts.batches.helpers import (
     payee,
     returned_entry,
     statement,
+    status_report,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -44,6 +53,12 @@ def at_once(*calls):
     for thread in threads:
         thread.join(timeout=120)
     return results, errors
+
+
+def released_batch(maker, checker) -> PaymentBatch:
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    return batch
 
 
 @pytest.fixture
@@ -86,8 +101,7 @@ def test_two_releases_at_once_give_one_release(ready, maker, checker):
 
 
 def test_the_same_statement_imported_twice_at_once_posts_once(ready, maker, checker):
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    released_batch(maker, checker)
     ana, ben = Payment.objects.order_by("partner__handle")
     data = statement("STMT-X", paid_entry(ana), returned_entry(ben))
     keys_before = LedgerTransaction.objects.count()
@@ -104,4 +118,41 @@ def test_the_same_statement_imported_twice_at_once_posts_once(ready, maker, chec
     assert set(LedgerTransaction.objects.filter(key__startswith="statement:").values_list("key", flat=True)) == {
         f"statement:{imported.pk}:paid", f"statement:{imported.pk}:returned"}
     assert dict(Payment.objects.values_list("partner__handle", "status")) == {"ana": "paid", "ben": "returned"}
+    assert_ledger_balanced()
+
+
+def test_the_same_status_report_imported_twice_at_once_fails_once(ready, maker, checker):
+    batch = released_batch(maker, checker)
+    ana, ben = Payment.objects.order_by("partner__handle")
+    data = status_report("PSR-X", batch.pk, (ana, "RJCT", "AC04"), (ben, "ACSC"))
+    keys_before = LedgerTransaction.objects.count()
+
+    results, errors = at_once(lambda: statement_import(data=data, file_name="a.xml", actor=checker),
+                              lambda: statement_import(data=data, file_name="b.xml", actor=maker))
+
+    assert len(results) == 1
+    assert len(errors) == 1
+    assert isinstance(errors[0], StatementAlreadyImported)
+    assert StatementImport.objects.count() == 1
+    assert LedgerTransaction.objects.count() == keys_before + 1
+    assert LedgerTransaction.objects.filter(key=f"payment:{ana.pk}:failed").count() == 1
+    assert dict(Payment.objects.values_list("partner__handle", "status")) == {"ana": "failed", "ben": "sent"}
+    assert_ledger_balanced()
+
+
+def test_two_reports_rejecting_the_same_payment_at_once_fail_it_once(ready, maker, checker):
+    batch = released_batch(maker, checker)
+    ana = Payment.objects.order_by("partner__handle").first()
+
+    results, errors = at_once(
+        lambda: statement_import(data=status_report("PSR-A", batch.pk, (ana, "RJCT", "AC04")), file_name="a.xml",
+                                 actor=checker),
+        lambda: statement_import(data=status_report("PSR-B", batch.pk, (ana, "RJCT", "AC04")), file_name="b.xml",
+                                 actor=maker))
+
+    assert errors == []
+    assert sorted(imported.failed_count for imported in results) == [0, 1]
+    assert sorted(StatementLine.objects.values_list("result", flat=True)) == ["already", "failed"]
+    assert LedgerTransaction.objects.filter(key__startswith="payment:").count() == 1
+    assert Payment.objects.get(pk=ana.pk).status == "failed"
     assert_ledger_balanced()
