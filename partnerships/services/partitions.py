@@ -16,7 +16,12 @@ and a query on a day range reads only its months.
   and deletes the month's rollup rows (partnerships.models.rollups: no daily rows, no rollup). It refuses a month
   that something still reads, and says why: the apps register what they need (``register_metric_retention_need``;
   payouts: a run not yet approved, or a month of a pooled fund not closed, with its screening window of up to a
-  year before the month). Runs keep their lines, statements and ledger: retiring changes no amount.
+  year before the month). Runs keep their lines, statements and ledger: retiring changes no amount. The detach is
+  not CONCURRENTLY: PostgreSQL refuses that on a table with a default partition, and outside a transaction block
+  (the count, the detach and the rollups' delete must commit together). The plain detach takes a short ACCESS
+  EXCLUSIVE lock; it waits at most LOCK_TIMEOUT for readers and otherwise fails, and the next daily run tries again.
+- ``metric_storage_overview`` is the admin's *Storage by month* page (daily metrics' list): each month's table, rows
+  and what the next run does with it.
 """
 
 from __future__ import annotations
@@ -235,3 +240,58 @@ def metric_partitions_retire(*, keep_months: int | None = None, today: dt.date |
                 archive, rows = _retire(month, metric_partitions().get(month))
                 outcome.retired.append((month, archive, rows))
     return outcome
+
+
+# --- what the admin's storage page shows ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MonthStorage:
+    month: dt.date
+    table: str  # the month's partition, its archive table, or the default partition
+    rows: int | None  # the planner's estimate (None: not analysed yet); exact for the default partition
+    state: str
+    why: str = ""
+
+
+def _estimated_rows(tables: Iterable[str]) -> dict[str, int | None]:
+    names = list(tables)
+    if not names:
+        return {}
+    found = dict(fetchall("SELECT t.name, c.reltuples FROM unnest(%s::text[]) AS t(name) "
+                          "JOIN pg_class c ON c.oid = to_regclass(t.name)", [names]))
+    return {name: (int(found[name]) if found.get(name, -1) >= 0 else None) for name in names}
+
+
+def metric_storage_overview(today: dt.date | None = None) -> list[MonthStorage]:
+    """Every month of daily metrics, newest first: where its rows are (its partition, the default partition, the
+    archive), about how many, and what the beat tasks will do with it. Empty when the table is not partitioned."""
+    if not partitioned():
+        return []
+    today = today or timezone.localdate()
+    this_month = periods.month_start(today)
+    keep = settings.METRIC_RETENTION_MONTHS
+    cutoff = periods.add_months(this_month, -keep) if keep else None
+    needs = metric_days_needed(today)
+    attached, archived = metric_partitions(), archived_months()
+    estimates = _estimated_rows([*attached.values(), *archived.values()])
+    months: list[MonthStorage] = []
+    for month, name in attached.items():
+        needed = [why for first, last, why in needs if first <= periods.month_end(month) and last >= month]
+        if month > this_month:
+            state, why = "ahead", "created before its month starts"
+        elif month == this_month:
+            state, why = "current", ""
+        elif cutoff is None or month >= cutoff:
+            state, why = "kept", f"within METRIC_RETENTION_MONTHS ({keep or 'never archive'})"
+        elif needed:
+            state, why = "kept", needed[0]
+        else:
+            state, why = "to archive", "older than METRIC_RETENTION_MONTHS: the next daily run archives it"
+        months.append(MonthStorage(month, name, estimates[name], state, why))
+    default = _tables()[1]
+    for month, rows in fetchall(f"SELECT CAST(date_trunc('month', day) AS date), count(*) FROM {default} GROUP BY 1"):
+        months.append(MonthStorage(periods.month_start(month), default, int(rows), "in the default partition",
+                                   "the next daily run gives it its own partition and moves its rows"))
+    months += [MonthStorage(month, name, estimates[name], "archived", "detached: rows kept, no longer read")
+               for month, name in archived.items()]
+    return sorted(months, key=lambda entry: (entry.month, entry.state), reverse=True)
