@@ -28,14 +28,18 @@ CANDIDATE = "p.opted_into_brand_deals AND p.status = 'active'"
 SELECT = (f"SELECT {', '.join(SOURCES)} FROM {PARTNER} p JOIN {STATISTICS} s ON s.partner_id = p.id "
           f"WHERE {CANDIDATE}")
 
-# PostgreSQL: sync(ids) writes again the rows of the partners ids; each trigger hands it its statement's ids.
+# PostgreSQL: sync(ids) writes again the rows of the partners ids; each trigger hands it its statement's ids. A row
+# that would not change is left alone, not even locked (ON CONFLICT locks a row it then does not update): a
+# partner's save that changes nothing here never waits for a statistics refresh holding that row.
 PG_SYNC = f"""
 CREATE OR REPLACE FUNCTION cp_marketplace_creator_sync(ids bigint[]) RETURNS void LANGUAGE sql AS $$
     DELETE FROM {TABLE} c WHERE c.partner_id = ANY(ids) AND NOT EXISTS (
         SELECT 1 FROM {PARTNER} p JOIN {STATISTICS} s ON s.partner_id = p.id
         WHERE p.id = c.partner_id AND {CANDIDATE});
     INSERT INTO {TABLE} AS c ({', '.join(COLUMNS)})
-    {SELECT} AND p.id IN (SELECT DISTINCT unnest(ids))
+    {SELECT} AND p.id IN (SELECT DISTINCT unnest(ids)) AND NOT EXISTS (
+        SELECT 1 FROM {TABLE} m WHERE m.partner_id = p.id
+        AND ({', '.join(f'm.{column}' for column in COLUMNS[1:])}) IS NOT DISTINCT FROM ({', '.join(SOURCES[1:])}))
     ON CONFLICT (partner_id) DO UPDATE SET {', '.join(f'{column} = EXCLUDED.{column}' for column in COLUMNS[1:])}
     WHERE ({', '.join(f'c.{column}' for column in COLUMNS[1:])})
           IS DISTINCT FROM ({', '.join(f'EXCLUDED.{column}' for column in COLUMNS[1:])});
@@ -57,6 +61,16 @@ SQLITE_TRIGGERS = [  # (name, table, event, the changed row's partner id)
 ]
 # The orderings brands use, each with the rows past the thresholds only and the columns the search filters on.
 ORDERINGS = {"followers": "followers", "avg_views": "avg_views_per_post", "engagement": "engagement_rate"}
+
+
+# A text search finds its matches through trigram indexes on the partner's names (migration 0002's expressions); these
+# hold only the candidates' names, so the few thousand matches of a common name are read from fewer rows. The search
+# states the candidate conditions beside a text search so that the planner can use them.
+CANDIDATE_TRIGRAM_INDEXES = {
+    f"cp_partner_candidate_{column}_trgm_idx":
+        f"ON {PARTNER} USING gin (UPPER({column}) gin_trgm_ops) WHERE opted_into_brand_deals AND status = 'active'"
+    for column in ("handle", "display_name")
+}
 
 
 def _indexes() -> dict[str, str]:
@@ -88,7 +102,7 @@ def create(apps, schema_editor):
             execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} TABLE AS changed_rows "
                     f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
         execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {SELECT}")
-        for name, definition in _indexes().items():
+        for name, definition in {**_indexes(), **CANDIDATE_TRIGRAM_INDEXES}.items():
             execute(f"CREATE INDEX {name} {definition}")
         execute(f"ANALYZE {TABLE}")
         return
@@ -105,6 +119,8 @@ def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         for name, table, *_ in PG_TRIGGERS:
             execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        for name in CANDIDATE_TRIGRAM_INDEXES:
+            execute(f"DROP INDEX IF EXISTS {name}")
         for function in PG_FUNCTIONS:
             execute(f"DROP FUNCTION IF EXISTS {function}()")
         execute("DROP FUNCTION IF EXISTS cp_marketplace_creator_sync(bigint[])")
