@@ -44,14 +44,31 @@ CREATE OR REPLACE FUNCTION cp_marketplace_creator_sync(ids bigint[]) RETURNS voi
     WHERE ({', '.join(f'c.{column}' for column in COLUMNS[1:])})
           IS DISTINCT FROM ({', '.join(f'EXCLUDED.{column}' for column in COLUMNS[1:])});
 $$"""
-PG_FUNCTIONS = {  # trigger function: the column of the changed rows that names the partner
-    "cp_marketplace_creator_from_partner": "id",
-    "cp_marketplace_creator_from_statistics": "partner_id",
+# Each trigger function hands sync the partners its statement touched: after an insert or delete, every row of the
+# transition table; after an update, only those whose copied columns changed (a statistics refresh rewrites every
+# row, mostly with the same figures, and a partner's save rewrites every column).
+COPIED = {"id": ("kind", "country", "date_of_birth", "age_verified", "opted_into_brand_deals", "status"),
+          "partner_id": ("followers", "views_30d", "posts_30d", "avg_views_per_post", "engagement_rate")}
+
+
+def _changed(column: str) -> str:
+    copied = COPIED[column]
+    return (f"SELECT n.{column} FROM new_rows n JOIN old_rows o ON o.{column} = n.{column} "
+            f"WHERE ({', '.join(f'n.{c}' for c in copied)}) IS DISTINCT FROM ({', '.join(f'o.{c}' for c in copied)})")
+
+
+PG_FUNCTIONS = {  # trigger function: the partners it hands to sync
+    f"cp_marketplace_creator_from_{short}_{kind}": ids
+    for short, column in (("partner", "id"), ("statistics", "partner_id"))
+    for kind, ids in (("new", f"SELECT {column} FROM new_rows"), ("old", f"SELECT {column} FROM old_rows"),
+                      ("changed", _changed(column)))
 }
-PG_TRIGGERS = [  # (name, table, event, transition table, function)
-    (f"cp_mc_{short}_{event.lower()}", table, event, "OLD" if event == "DELETE" else "NEW", function)
-    for short, table, function in (("partner", PARTNER, "cp_marketplace_creator_from_partner"),
-                                   ("statistics", STATISTICS, "cp_marketplace_creator_from_statistics"))
+TRANSITIONS = {"INSERT": ("new", "NEW TABLE AS new_rows"), "DELETE": ("old", "OLD TABLE AS old_rows"),
+               "UPDATE": ("changed", "OLD TABLE AS old_rows NEW TABLE AS new_rows")}
+PG_TRIGGERS = [  # (name, table, event, transition tables, function)
+    (f"cp_mc_{short}_{event.lower()}", table, event, TRANSITIONS[event][1],
+     f"cp_marketplace_creator_from_{short}_{TRANSITIONS[event][0]}")
+    for short, table in (("partner", PARTNER), ("statistics", STATISTICS))
     for event in ("INSERT", "UPDATE", "DELETE")
 ]
 SQLITE_TRIGGERS = [  # (name, table, event, the changed row's partner id)
@@ -92,14 +109,14 @@ def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         execute(f"LOCK TABLE {PARTNER}, {STATISTICS} IN SHARE MODE")
         execute(PG_SYNC)
-        for function, column in PG_FUNCTIONS.items():
+        for function, ids in PG_FUNCTIONS.items():
             execute(f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
                         BEGIN
-                            PERFORM cp_marketplace_creator_sync(ARRAY(SELECT {column} FROM changed_rows));
+                            PERFORM cp_marketplace_creator_sync(ARRAY({ids}));
                             RETURN NULL;
                         END $$""")
-        for name, table, event, transition, function in PG_TRIGGERS:
-            execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} TABLE AS changed_rows "
+        for name, table, event, transitions, function in PG_TRIGGERS:
+            execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transitions} "
                     f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
         execute(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {SELECT}")
         for name, definition in {**_indexes(), **CANDIDATE_TRIGRAM_INDEXES}.items():
