@@ -141,7 +141,7 @@ def is_full_table_count(sql: str) -> bool:
 def main_statement(queries: list[dict]) -> str:
     # The page statement: marketplace.search.creator_page writes its table names unquoted.
     pages = [q["sql"] for q in queries
-             if re.search(r'FROM "?partnerships_partner"? ', q["sql"]) and "LIMIT" in q["sql"]]
+             if re.search(r'FROM "?partnerships_(partner|marketplacecreator)"? ', q["sql"]) and "LIMIT" in q["sql"]]
     return pages[0] if pages else ""
 
 

@@ -17,7 +17,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from core.replica import replica_reads
 from partnerships.marketplace.rules import marketplace_sql
-from partnerships.models import Category, Partner, PartnerStatistics
+from partnerships.models import Category, MarketplaceCreator, Partner
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class CreatorQuery:
 
 
 # The orderings a search offers, by the statistics column each sorts on. Ties are broken by newest partner first.
-SORT_COLUMNS = {"followers": "s.followers", "avg_views": "s.avg_views_per_post", "engagement_rate": "s.engagement_rate"}
+SORT_COLUMNS = {"followers": "c.followers", "avg_views": "c.avg_views_per_post", "engagement_rate": "c.engagement_rate"}
 DEFAULT_ORDERING = "-followers"
 
 # A text search of at least this many characters is served by the trigram indexes (migration 0002).
@@ -53,7 +53,8 @@ class SearchPosition:
 
 
 def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper) -> tuple[list[str], list]:
-    rule, rule_params = marketplace_sql(partner="p", statistics="s", using=connection.alias)
+    # The search table (MarketplaceCreator, aliased c) holds every column the rule reads, under their own names.
+    rule, rule_params = marketplace_sql(partner="c", statistics="c", using=connection.alias)
     where, params = [rule], list(rule_params)
     if query.q:
         # Django's own icontains SQL for this database: on PostgreSQL the expression the trigram indexes are on.
@@ -63,17 +64,21 @@ def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper) -> tuple
         where.append(f"({column % 'p.handle'} {pattern} OR {column % 'p.display_name'} {pattern})")
         like = f"%{connection.ops.prep_for_like_query(query.q)}%"
         params += [like, like]
+        # Every partner of the search table is a candidate (opted in, active): said here of the partner too, for
+        # the trigram indexes that hold only candidates' names (migration 0022).
+        where.append("p.opted_into_brand_deals = %s AND p.status = %s")
+        params += [True, Partner.Status.ACTIVE]
     if query.countries:
-        where.append(f"p.country IN ({', '.join(['%s'] * len(query.countries))})")
+        where.append(f"c.country IN ({', '.join(['%s'] * len(query.countries))})")
         params += query.countries
     if query.categories:
-        where.append(f"EXISTS (SELECT 1 FROM {CATEGORY_LINKS} pc WHERE pc.partner_id = p.id "
+        where.append(f"EXISTS (SELECT 1 FROM {CATEGORY_LINKS} pc WHERE pc.partner_id = c.partner_id "
                      f"AND pc.category_id IN ({', '.join(['%s'] * len(query.categories))}))")
         params += query.categories
-    for value, condition in ((query.kind or None, "p.kind = %s"), (query.followers_min, "s.followers >= %s"),
-                             (query.followers_max, "s.followers <= %s"),
-                             (query.avg_views_min, "s.avg_views_per_post >= %s"),
-                             (query.engagement_rate_min, "s.engagement_rate >= CAST(%s AS NUMERIC)")):
+    for value, condition in ((query.kind or None, "c.kind = %s"), (query.followers_min, "c.followers >= %s"),
+                             (query.followers_max, "c.followers <= %s"),
+                             (query.avg_views_min, "c.avg_views_per_post >= %s"),
+                             (query.engagement_rate_min, "c.engagement_rate >= CAST(%s AS NUMERIC)")):
         if value is not None:
             where.append(condition)
             params.append(value)
@@ -81,6 +86,7 @@ def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper) -> tuple
 
 
 CATEGORY_LINKS = Partner.categories.through._meta.db_table
+SEARCH_TABLE = MarketplaceCreator._meta.db_table
 PAGE_COLUMNS = ("pk", "handle", "display_name", "kind", "country", "followers", "avg_views", "engagement",
                 "posts_30d")
 # The row key holding each ordering's sort key, for a cursor.
@@ -93,10 +99,13 @@ def creator_page(query: CreatorQuery, ordering: str = DEFAULT_ORDERING, *, posit
     the page's order, and whether more rows lie beyond it in the direction read.
 
     It runs on every search of the API and the brand page, so it is one statement (categories included on
-    PostgreSQL) with no ORM building or compiling. The order is ``ordering`` then newest partner first; a
+    PostgreSQL) with no ORM building or compiling. It reads the search table (MarketplaceCreator: the rule's and
+    the filters' columns in one row, partial indexes per ordering holding only the rows past the thresholds), so
+    PostgreSQL walks one index in the page's order and tests each row's filters there, and reads a partner only
+    for the page's names. The order is ``ordering`` then newest partner first; a
     position reads the rows after it (or before it) in that order, by key, never by offset. With a text search
     the sort key is written as ``key + 0``, which no index provides: PostgreSQL then finds the few matches
-    through the trigram indexes and sorts them, instead of walking a whole statistics index in order and testing
+    through the trigram indexes and sorts them, instead of walking a whole index in order and testing
     every creator's name (at 1,000,000 partners, 50 ms instead of 370 ms). Read from the replica when one is
     configured (core.replica)."""
     with replica_reads() as alias:
@@ -117,12 +126,12 @@ def _creator_page(connection: BaseDatabaseWrapper, query: CreatorQuery, ordering
         # The first condition alone lets an index on the key start at the position.
         # A decimal key is cast: SQLite compares an expression (key + 0) with the text it binds a Decimal as.
         value = "CAST(%s AS NUMERIC)" if isinstance(position.key, Decimal) else "%s"
-        where.append(f"{key} {key_cmp}= {value} AND ({key} {key_cmp} {value} OR p.id {pk_cmp} %s)")
+        where.append(f"{key} {key_cmp}= {value} AND ({key} {key_cmp} {value} OR c.partner_id {pk_cmp} %s)")
         params += [position.key, position.key, position.pk]
-    order = f"{'DESC' if key_desc else 'ASC'}, p.id {'DESC' if pk_desc else 'ASC'}"
-    page = f"""SELECT p.id, p.handle, p.display_name, p.kind, p.country, s.followers, s.avg_views_per_post,
-                      s.engagement_rate, s.posts_30d
-               FROM {Partner._meta.db_table} p JOIN {PartnerStatistics._meta.db_table} s ON s.partner_id = p.id
+    order = f"{'DESC' if key_desc else 'ASC'}, c.partner_id {'DESC' if pk_desc else 'ASC'}"
+    page = f"""SELECT c.partner_id AS id, p.handle, p.display_name, c.kind, c.country, c.followers,
+                      c.avg_views_per_post, c.engagement_rate, c.posts_30d
+               FROM {SEARCH_TABLE} c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id
                WHERE {' AND '.join(where)}
                ORDER BY {key} {order}
                LIMIT %s"""
@@ -135,7 +144,7 @@ def _creator_page(connection: BaseDatabaseWrapper, query: CreatorQuery, ordering
                        SELECT array_agg(c.slug ORDER BY c.slug) AS slugs
                        FROM {CATEGORY_LINKS} pc JOIN {Category._meta.db_table} c ON c.id = pc.category_id
                        WHERE pc.partner_id = page.id) AS cats ON true
-                   ORDER BY page.{column.split('.')[1]} {order.replace('p.id', 'page.id')}"""
+                   ORDER BY page.{column.split('.')[1]} {order.replace('c.partner_id', 'page.id')}"""
     with connection.cursor() as cursor:
         cursor.execute(page, params)
         fetched = cursor.fetchall()
@@ -264,8 +273,8 @@ def search_count(query: CreatorQuery) -> ResultCount:
 
 def _search_count(connection: BaseDatabaseWrapper, query: CreatorQuery) -> ResultCount:
     where, params = _search_where(query, connection)
-    statement = f"""SELECT 1 FROM {Partner._meta.db_table} p
-                    JOIN {PartnerStatistics._meta.db_table} s ON s.partner_id = p.id WHERE {' AND '.join(where)}"""
+    statement = f"""SELECT 1 FROM {SEARCH_TABLE} c
+                    JOIN {Partner._meta.db_table} p ON p.id = c.partner_id WHERE {' AND '.join(where)}"""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"EXPLAIN (FORMAT JSON) {statement}", params)

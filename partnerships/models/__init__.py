@@ -28,11 +28,12 @@ from partnerships.models.programs import (
     validate_time_zone,
 )
 from partnerships.models.rollups import DailyMetricQuerySet, MonthlyMetricRollup, StatisticsChange
+from partnerships.models.search import MarketplaceCreator
 
 __all__ = [
     "CAMPAIGN_BRIEF_MAX", "CAMPAIGN_DELIVERABLES_MAX", "CAMPAIGN_NAME_MAX", "INVITATION_MESSAGE_MAX",
     "SHORTLIST_NOTE_MAX", "ApiToken", "Brand", "BrandMembership", "Campaign", "Category", "DailyMetric", "Enrolment",
-    "DailyMetricQuerySet", "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation",
+    "DailyMetricQuerySet", "EnrolmentQuerySet", "EnrolmentSuspension", "Invitation", "MarketplaceCreator",
     "MonthlyMetricRollup", "Partner", "PartnerQuerySet",
     "PartnerStatistics", "Program", "ShortlistEntry", "StatisticsChange", "length_at_most", "validate_time_zone",
 ]

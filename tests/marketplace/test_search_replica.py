@@ -32,11 +32,11 @@ def test_the_search_reads_the_replica_and_the_token_the_primary(settings, creato
     assert response.status_code == 200, response.content
     assert [row["handle"] for row in response.json()["results"]] == ["cleo", "dan.media", "ben", "ana"]
     on_replica = statements(replica)
-    assert any("partnerships_partnerstatistics" in sql and "LIMIT" in sql for sql in on_replica)
+    assert any("partnerships_marketplacecreator" in sql and "LIMIT" in sql for sql in on_replica)
     assert not any("partnerships_apitoken" in sql for sql in on_replica)
     on_primary = statements(primary)
     assert any("partnerships_apitoken" in sql for sql in on_primary)
-    assert not any("partnerships_partnerstatistics" in sql for sql in on_primary)
+    assert not any("partnerships_marketplacecreator" in sql for sql in on_primary)
 
 
 def test_a_revoked_token_is_refused_though_the_search_reads_the_replica(settings, creators, token_client_a):
