@@ -30,6 +30,8 @@ is the steadier figure). Requests/s, p95, web + database CPU ms per request, × 
                                                 0.41x; minimal 278/s 128 ms 1.4+0.1
            lean path + preload (4.8-6.4)        no cache 111/s 556 ms 3.6+0.7 0.37x; cache 173/s 281 ms 2.6+0.2
                                                 0.58x; minimal 297/s 182 ms 1.4+0.2
+    run 3  lean path + preload (3.1-7.1)        no cache 160/s 273 ms 3.6+1.3 0.83x; cache 158/s 435 ms 3.1+0.3
+                                                0.82x; minimal 193/s 349 ms 1.8+0.3
 
 In process (the WSGI application called directly, 50,000 partners, quiet machine), CPU per request: 2.5 ms
 before, 1.7 ms with the lean path, cache off; 2.3 and 1.5 ms cache on. Under gunicorn (its HTTP handling and access
