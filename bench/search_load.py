@@ -16,7 +16,26 @@ and the page cache count in Redis (--redis, flushed before each variant: use a d
 production; the brand's rate is raised so that no request is refused. Every answer but a 200 is counted as an
 error and reported.
 
-It prints the table and writes it to bench/results/search-load.md (git-ignored)."""
+It prints the table and writes it to bench/results/search-load.md (git-ignored).
+
+Measured (issue 18, 1,000,000 partners, 32 clients, 3 workers; the machine shared with other agents, whose load
+moves requests/s by half from one run to the next: the load average is beside each figure, and web CPU per request
+is the steadier figure). Requests/s, p95, web + database CPU ms per request, × the minimal app of the same run:
+
+    run 1  main e8d6df6 (load 5.7-6.7)          no cache 87/s 458 ms 5.2+2.5;  cache 82/s 827 ms 5.6+0.4
+           lean path, no preload (6.1-6.6)      no cache 81/s 558 ms 5.1+0.0;  cache 89/s 383 ms 5.1+0.0
+           lean path + preload (2.4-4.5)        no cache 193/s 404 ms 3.8+0.3 0.81x; cache 182/s 379 ms 3.4+0.0
+                                                0.77x; minimal 237/s 253 ms 1.5+0.5
+    run 2  main e8d6df6 (2.9-5.1)               no cache 166/s 258 ms 4.3+1.1 0.60x; cache 115/s 399 ms 5.3+0.2
+                                                0.41x; minimal 278/s 128 ms 1.4+0.1
+           lean path + preload (4.8-6.4)        no cache 111/s 556 ms 3.6+0.7 0.37x; cache 173/s 281 ms 2.6+0.2
+                                                0.58x; minimal 297/s 182 ms 1.4+0.2
+    run 3  lean path + preload (3.1-7.1)        no cache 160/s 273 ms 3.6+1.3 0.83x; cache 158/s 435 ms 3.1+0.3
+                                                0.82x; minimal 193/s 349 ms 1.8+0.3
+
+In process (the WSGI application called directly, 50,000 partners, quiet machine), CPU per request: 2.5 ms
+before, 1.7 ms with the lean path, cache off; 2.3 and 1.5 ms cache on. Under gunicorn (its HTTP handling and access
+log, and a loaded machine) the web CPU per request is 2.6-3.8 ms with the lean path, 4.3-5.6 ms before."""
 
 from __future__ import annotations
 

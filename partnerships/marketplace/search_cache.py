@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -58,9 +59,10 @@ def _key(kind: str, parts: list) -> str:
     return f"{KEY_PREFIX}:{kind}:{digest}"
 
 
-def page_key(query: CreatorQuery, ordering: str, position: SearchPosition | None, size: int) -> str:
+def page_key(query: CreatorQuery, ordering: str, position: SearchPosition | None, size: int,
+             kind: str = "page") -> str:
     where = None if position is None else [str(position.key), position.pk, position.before]
-    return _key("page", [*search_key(query), ordering, where, size])
+    return _key(kind, [*search_key(query), ordering, where, size])
 
 
 def count_key(query: CreatorQuery) -> str:
@@ -127,6 +129,38 @@ def cached_search(query: CreatorQuery, ordering: str, *, cursor: str | None, siz
         except Exception:
             logger.exception("Search pages not cached: the cache is unreachable")
     return page, result_count
+
+
+def cached_rendered_page(query: CreatorQuery, ordering: str, *, cursor: str | None, size: int,
+                         render: Callable[[list[dict]], bytes]) -> tuple[bytes, str | None, str | None]:
+    """The page cached_search reads, as ``render`` makes its rows (the API's JSON), and its next and previous
+    cursors. Kept rendered, a cached page is answered without building or rendering its rows again: its own
+    entry (the brand page keeps rows), under the same generation, key and lifetime as cached_search's."""
+    position = search.decode_position(cursor, ordering)
+
+    def from_database() -> tuple[bytes, str | None, str | None]:
+        page = search.search_page_at(query, ordering, position=position, size=size)
+        return render(page.rows), page.next_cursor, page.previous_cursor
+
+    seconds = settings.SEARCH_CACHE_SECONDS
+    if seconds <= 0:
+        return from_database()
+    key = page_key(query, ordering, position, size, kind="rendered")
+    try:
+        found = cache.get_many([GENERATION_KEY, key])
+        generation = _generation(found)
+    except Exception:  # the cache backend's own errors (redis.RedisError, OSError): no common base to name
+        logger.exception("Search pages not cached: the cache is unreachable")
+        return from_database()
+    held = _current(found.get(key), generation)
+    if held is not None:
+        return held  # type: ignore[return-value]
+    page = from_database()
+    try:
+        cache.set(key, (generation, *page), timeout=seconds)
+    except Exception:
+        logger.exception("Search pages not cached: the cache is unreachable")
+    return page
 
 
 def _new_generation() -> None:

@@ -4,7 +4,7 @@ a 400 that names it, never a silently ignored filter. The creator search's own p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import cast
 
 import django_filters
@@ -55,8 +55,13 @@ class InvitationFilterSet(django_filters.FilterSet):
         fields = ["campaign", "status"]
 
 
-def refuse_unknown_parameters(request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
+def unknown_parameters(query, allowed: Collection[str]) -> dict[str, list[str]]:
+    """Each parameter of ``query`` (a QueryDict) not in ``allowed``, with the message the API answers for it."""
+    unknown = sorted(set(query) - set(allowed))
+    return {name: [f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."] for name in unknown}
+
+
+def refuse_unknown_parameters(request, allowed: Collection[str]) -> None:
+    unknown = unknown_parameters(request.query_params, allowed)
     if unknown:
-        raise ValidationError({name: [f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."]
-                               for name in unknown})
+        raise ValidationError(unknown)
