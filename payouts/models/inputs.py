@@ -9,8 +9,8 @@ from django.db import models
 from core.money import format_money
 from core.validators import CURRENCY_CODE_VALIDATOR
 from partnerships.models import Partner
+from partnerships.services.rollups import partner_days_of
 from payouts.models.video_rollups import VideoDailyViewsQuerySet, video_views_written
-from payouts.services.video_rollups import video_days_of
 
 
 class AdRevenue(models.Model):
@@ -66,7 +66,7 @@ class VideoDailyViews(models.Model):
         stored = VideoDailyViews.objects.filter(pk=self.pk).values_list("video_id", "day") if self.pk else []
         with video_views_written(stored) as touched:
             super().save(*args, **kwargs)
-            touched.update(video_days_of([(self.video_id, self.day)]))
+            touched.update(partner_days_of([(self.video_id, self.day)]))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         with video_views_written([(self.video_id, self.day)]):

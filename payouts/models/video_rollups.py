@@ -18,7 +18,11 @@ from typing import Any
 
 from django.db import models, transaction
 
-from payouts.services.video_rollups import video_days_of, video_lock, video_months_of, video_rollups_recompute
+from partnerships.models.rollups import RollupKeepingQuerySet
+
+# (id, day) and (id, month) pairs whatever the id: the partners' helpers serve the videos too.
+from partnerships.services.rollups import partner_days_of, partner_months_of
+from payouts.services.video_rollups import video_lock, video_rollups_recompute
 
 _writing: ContextVar[bool] = ContextVar("video_views_writing", default=False)
 
@@ -34,48 +38,24 @@ def video_views_written(keys: Iterable[tuple[int, Any]]) -> Iterator[set[tuple[i
         return
     with transaction.atomic():
         video_lock()
-        touched = video_days_of(keys)
+        touched = partner_days_of(keys)
         token = _writing.set(True)
         try:
             yield touched
         finally:
             _writing.reset(token)
-        video_rollups_recompute(video_months=video_months_of(touched))
+        video_rollups_recompute(video_months=partner_months_of(touched))
 
 
-class VideoDailyViewsQuerySet(models.QuerySet[Any]):
+class VideoDailyViewsQuerySet(RollupKeepingQuerySet):
     """The ORM's bulk writes of video daily views keep the monthly rollups, in the same transaction
     (video_views_written)."""
 
-    def _keys(self) -> Any:
-        return self.values_list("video_id", "day")
+    key_fields = ("video_id", "day")
 
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list:
-        objs = list(objs)
-        with video_views_written((o.video_id, o.day) for o in objs):  # rows it may update on conflict
-            return super().bulk_create(objs, *args, **kwargs)
-
-    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
-        objs = list(objs)
-        with video_views_written(self.filter(pk__in=[o.pk for o in objs])._keys()) as touched:
-            count = super().bulk_update(objs, fields, *args, **kwargs)
-            touched.update(video_days_of((o.video_id, o.day) for o in objs))
-        return count
-
-    def update(self, **kwargs: Any) -> int:
-        with video_views_written(self._keys()) as touched:
-            pks = list(self.values_list("pk", flat=True))
-            count = super().update(**kwargs)
-            touched.update(video_days_of(self.model._default_manager.filter(pk__in=pks)._keys()))
-        return count
-
-    update.alters_data = True  # type: ignore[attr-defined]
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        with video_views_written(self._keys()):
-            return super().delete()
-
-    delete.alters_data = True  # type: ignore[attr-defined]
+    @staticmethod
+    def written(keys: Iterable[tuple[int, Any]]) -> Any:
+        return video_views_written(keys)
 
 
 class VideoMonthlyViews(models.Model):

@@ -36,17 +36,6 @@ def video_lock() -> None:
     rollup_lock(LOCK_NAME)
 
 
-def video_days_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[int, dt.date]]:
-    """(video, day) of each (video, day or its ISO text)."""
-    return {(int(video_id), day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10]))
-            for video_id, day in pairs}
-
-
-def video_months_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[int, dt.date]]:
-    """(video, month) of each (video, day)."""
-    return {(video_id, day.replace(day=1)) for video_id, day in video_days_of(pairs)}
-
-
 def _aggregate(where: str, join: str = "") -> str:
     daily, _ = _tables()
     sums = ", ".join(f"SUM(d.{name}) AS {name}" for name in SUMMED)
