@@ -32,6 +32,7 @@ from payouts.models import (
 )
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
+from payouts.services.video_rollups import video_rollups_rebuild
 
 SEED = 20221
 # The demo finance user's authenticator secret: fixed so a person can add it to an app once, printed by the demo
@@ -189,6 +190,7 @@ def _inputs(rng: random.Random, today: dt.date) -> None:
             for video in Video.objects.filter(external_id__startswith="demo-") for day in days]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} (video_id, day, qualified_views) VALUES (%s, %s, %s)", rows)
+    video_rollups_rebuild()  # the rows went straight into the table: their months are summed once
 
 
 # A handful of treaty rows (residence country, income type) → rate: illustrative, not tax advice.

@@ -49,28 +49,38 @@ def daily_metrics_written(keys: Iterable[tuple[int, Any]]) -> Iterator[set[tuple
         metric_rollups_recompute(partner_months=partner_months_of(touched))
 
 
-class DailyMetricQuerySet(models.QuerySet[Any]):
-    """The ORM's bulk writes of daily metrics keep the monthly rollups and store their changes for the statistics
-    refresh (daily_metrics_written), in the same transaction. Used by tests, fixtures and admin edits; the bulk merge
-    maintains both incrementally instead."""
+class RollupKeepingQuerySet(models.QuerySet[Any]):
+    """Bulk writes of daily rows that keep their monthly rollups: each runs inside ``written`` (a context manager
+    given the (id, day) keys the write touches, which it may add to; daily_metrics_written here,
+    payouts.models.video_rollups.video_views_written for video views). ``key_fields``: the row's (id, day)."""
+
+    key_fields: tuple[str, str] = ("partner_id", "day")
+
+    @staticmethod
+    def written(keys: Iterable[tuple[int, Any]]) -> Any:
+        return daily_metrics_written(keys)
 
     def _keys(self) -> Any:
-        return self.values_list("partner_id", "day")
+        return self.values_list(*self.key_fields)
+
+    def _keys_of(self, objs: Iterable[Any]) -> list[tuple[int, Any]]:
+        first, second = self.key_fields
+        return [(getattr(o, first), getattr(o, second)) for o in objs]
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list:
         objs = list(objs)
-        with daily_metrics_written((o.partner_id, o.day) for o in objs):  # rows it may update on conflict
+        with self.written(self._keys_of(objs)):  # rows it may update on conflict
             return super().bulk_create(objs, *args, **kwargs)
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         objs = list(objs)
-        with daily_metrics_written(self.filter(pk__in=[o.pk for o in objs])._keys()) as touched:
+        with self.written(self.filter(pk__in=[o.pk for o in objs])._keys()) as touched:
             count = super().bulk_update(objs, fields, *args, **kwargs)
-            touched.update(partner_days_of((o.partner_id, o.day) for o in objs))
+            touched.update(partner_days_of(self._keys_of(objs)))
         return count
 
     def update(self, **kwargs: Any) -> int:
-        with daily_metrics_written(self._keys()) as touched:
+        with self.written(self._keys()) as touched:
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
             touched.update(partner_days_of(self.model._default_manager.filter(pk__in=pks)._keys()))
@@ -79,10 +89,16 @@ class DailyMetricQuerySet(models.QuerySet[Any]):
     update.alters_data = True  # type: ignore[attr-defined]
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        with daily_metrics_written(self._keys()):
+        with self.written(self._keys()):
             return super().delete()
 
     delete.alters_data = True  # type: ignore[attr-defined]
+
+
+class DailyMetricQuerySet(RollupKeepingQuerySet):
+    """The ORM's bulk writes of daily metrics keep the monthly rollups and store their changes for the statistics
+    refresh (daily_metrics_written), in the same transaction. Used by tests, fixtures and admin edits; the bulk merge
+    maintains both incrementally instead."""
 
 
 class MonthlyMetricRollup(models.Model):

@@ -60,10 +60,12 @@ def partner_months_of(pairs: Iterable[tuple[int, dt.date | str]]) -> set[tuple[i
     return {(partner_id, day.replace(day=1)) for partner_id, day in partner_days_of(pairs)}
 
 
-def rollup_lock() -> None:
-    """Inside a transaction: wait for other writers of daily metrics (PostgreSQL; SQLite writes one at a time)."""
+def rollup_lock(name: str = LOCK_NAME) -> None:
+    """Inside a transaction: wait for other writers of the daily rows the lock ``name`` guards (by default daily
+    metrics; payouts.services.video_rollups passes the video views' own) (PostgreSQL; SQLite writes one at a
+    time)."""
     if connection.vendor == "postgresql":
-        execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [LOCK_NAME])
+        execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
 
 
 def _aggregate(where: str, join: str = "") -> str:
@@ -104,7 +106,8 @@ def metric_rollups_recompute(*, partner_months: Iterable[tuple[int, dt.date]]) -
     return len(pairs)
 
 
-def _months_where(months: Sequence[dt.date] | None, column: str, params: dict) -> str:
+def months_where(months: Sequence[dt.date] | None, column: str, params: dict) -> str:
+    """SQL: ``column`` falls in one of ``months`` (true when None); adds the bounds to ``params``."""
     if months is None:
         return "true"
     ranges = []
@@ -122,10 +125,10 @@ def metric_rollups_rebuild(*, months: Sequence[dt.date] | None = None) -> int:
     _, rollup = _tables()
     rollup_lock()
     params: dict = {}
-    execute(f"DELETE FROM {rollup} WHERE {_months_where(months, 'month', params)}", params)
+    execute(f"DELETE FROM {rollup} WHERE {months_where(months, 'month', params)}", params)
     params = {}
     return execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) "
-                   f"{_aggregate(_months_where(months, 'm.day', params))}", params)
+                   f"{_aggregate(months_where(months, 'm.day', params))}", params)
 
 
 def metric_rollups_mismatches(*, months: Sequence[dt.date] | None = None) -> list[tuple[int, dt.date]]:
@@ -133,10 +136,10 @@ def metric_rollups_mismatches(*, months: Sequence[dt.date] | None = None) -> lis
     or has no daily rows left). Empty when the invariant holds."""
     _, rollup = _tables()
     daily_params: dict = {}
-    daily = _aggregate(_months_where(months, "m.day", daily_params))
+    daily = _aggregate(months_where(months, "m.day", daily_params))
     rolled_params: dict = {}
     rolled = (f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM {rollup} "
-              f"WHERE {_months_where(months, 'month', rolled_params)}")
+              f"WHERE {months_where(months, 'month', rolled_params)}")
     # The same parameters, renamed apart for each side.
     rolled = rolled.replace("%(from", "%(rfrom").replace("%(to", "%(rto")
     params = {**daily_params, **{f"r{name}": value for name, value in rolled_params.items()}}

@@ -9,6 +9,7 @@ from payouts.models.inputs import AdRevenue, Video, VideoDailyViews
 from payouts.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from payouts.models.runs import Adjustment, EarningLine, PayoutRun
 from payouts.models.tax import TaxProfile, TreatyRate
+from payouts.models.video_rollups import VideoMonthlyViews
 
 
 def quoted(*values: str) -> str:
@@ -25,6 +26,7 @@ ENTRY_TABLE = LedgerEntry._meta.db_table
 AD_REVENUE_TABLE = AdRevenue._meta.db_table
 VIDEO_TABLE = Video._meta.db_table
 VIDEO_VIEWS_TABLE = VideoDailyViews._meta.db_table
+VIDEO_ROLLUP_TABLE = VideoMonthlyViews._meta.db_table
 PARTNER_TABLE = Partner._meta.db_table
 PROGRAM_TABLE = Program._meta.db_table
 ENROLMENT_TABLE = Enrolment._meta.db_table

@@ -20,6 +20,7 @@ from payouts.models.payees import Payee
 from payouts.models.runs import SPENDING, Adjustment, EarningLine, PayoutRun, PayoutRunMaker
 from payouts.models.screening import Forfeiture, ScreeningFlag, ScreeningRules
 from payouts.models.tax import MissingFormPolicy, TaxProfile, TreatyRate, WithholdingSource
+from payouts.models.video_rollups import VideoDailyViewsQuerySet, VideoMonthlyViews
 
 __all__ = [
     "RAIL_CURRENCY", "RATE_VALIDATORS", "SPENDING", "AdRevenue", "Adjustment", "BudgetTranche", "EarningLine",
@@ -30,5 +31,5 @@ __all__ = [
     "PayoutRun",
     "PayoutRunMaker", "ProgramTerms", "ScreeningFlag", "ScreeningRules",
     "StatementImport", "StatementLine", "TaxProfile", "TreatyRate", "Video",
-    "VideoDailyViews", "WithholdingSource",
+    "VideoDailyViews", "VideoDailyViewsQuerySet", "VideoMonthlyViews", "WithholdingSource",
 ]

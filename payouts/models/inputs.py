@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from core.money import format_money
 from core.validators import CURRENCY_CODE_VALIDATOR
 from partnerships.models import Partner
+from partnerships.services.rollups import partner_days_of
+from payouts.models.video_rollups import VideoDailyViewsQuerySet, video_views_written
 
 
 class AdRevenue(models.Model):
@@ -42,9 +46,14 @@ class Video(models.Model):
 
 
 class VideoDailyViews(models.Model):
+    """One video's qualified views of one day. Every write keeps the monthly rollups
+    (payouts.models.video_rollups): save/delete here, bulk writes through VideoDailyViewsQuerySet."""
+
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="daily_views")
     day = models.DateField()
     qualified_views = models.PositiveBigIntegerField()
+
+    objects = VideoDailyViewsQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["video", "day"], name="video_views_one_row_per_day")]
@@ -52,3 +61,13 @@ class VideoDailyViews(models.Model):
 
     def __str__(self) -> str:
         return f"video {self.video} on {self.day:%Y-%m-%d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        stored = VideoDailyViews.objects.filter(pk=self.pk).values_list("video_id", "day") if self.pk else []
+        with video_views_written(stored) as touched:
+            super().save(*args, **kwargs)
+            touched.update(partner_days_of([(self.video_id, self.day)]))
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with video_views_written([(self.video_id, self.day)]):
+            return super().delete(*args, **kwargs)

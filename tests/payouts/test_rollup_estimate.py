@@ -80,8 +80,9 @@ def test_an_estimate_from_rollups_gives_the_lines_of_the_daily_rows(monkeypatch,
                                qualified_views=count // 2 + count % 2, likes=count // 100)
 
     rolled = estimate(from_rollups)
-    monkeypatch.setattr(pooled, "READ_ROLLUPS", False)
-    daily = estimate(from_days)
+    with monkeypatch.context() as patched:  # undone at once: the next example reads the rollups again
+        patched.setattr(pooled, "READ_ROLLUPS", False)
+        daily = estimate(from_days)
 
     assert rolled.as_of == daily.as_of == today
     assert lines(rolled) == lines(daily)

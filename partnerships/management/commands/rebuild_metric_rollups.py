@@ -21,8 +21,14 @@ def month(value: str) -> dt.date:
         raise CommandError(BAD_MONTH.format(value=value)) from exc
 
 
-class Command(BaseCommand):
+class RollupCommand(BaseCommand):
+    """Rebuild (or with --check compare) monthly rollups: the partners' here, the videos' in
+    payouts.management.commands.rebuild_video_rollups."""
+
     help = "Recompute (or with --check compare) the monthly rollups of daily metrics from the daily rows."
+    mismatches = staticmethod(metric_rollups_mismatches)
+    rebuild = staticmethod(metric_rollups_rebuild)
+    unit, what = "partner", "monthly rollup"  # a mismatch names its unit's id; the summary names the rows
 
     def add_arguments(self, parser):
         parser.add_argument("--month", action="append", default=None, help="YYYY-MM; repeat for several months.")
@@ -31,11 +37,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         months = [month(value) for value in options["month"]] if options["month"] else None
         if options["check"]:
-            mismatches = metric_rollups_mismatches(months=months)
+            mismatches = self.mismatches(months=months)
             if mismatches:
-                shown = ", ".join(f"partner {partner_id} in {first:%Y-%m}" for partner_id, first in mismatches[:SHOWN])
-                raise CommandError(f"{len(mismatches):,} partner-month(s) differ from their daily rows: {shown}")
-            self.stdout.write("Monthly rollups equal the daily rows' sums.")
+                shown = ", ".join(f"{self.unit} {pk} in {first:%Y-%m}" for pk, first in mismatches[:SHOWN])
+                raise CommandError(f"{len(mismatches):,} {self.unit}-month(s) differ from their daily rows: {shown}")
+            self.stdout.write(f"{self.what.capitalize()}s equal the daily rows' sums.")
             return
-        written = metric_rollups_rebuild(months=months)
-        self.stdout.write(f"Rebuilt {written:,} monthly rollup row(s).")
+        written = self.rebuild(months=months)
+        self.stdout.write(f"Rebuilt {written:,} {self.what} row(s).")
+
+
+Command = RollupCommand
