@@ -37,8 +37,26 @@ class CountryListField(forms.Field):
             COUNTRY(code)
 
 
+class AsciiNumberMixin:
+    """A number written in ASCII only: Django's number fields also take other scripts' digits (int("١٢٣") is 123),
+    which no brand types on purpose; they are refused as the field refuses any other text."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and not value.isascii():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")  # type: ignore[attr-defined]
+        return super().to_python(value)  # type: ignore[misc]
+
+
+class AsciiIntegerField(AsciiNumberMixin, forms.IntegerField):
+    pass
+
+
+class AsciiDecimalField(AsciiNumberMixin, forms.DecimalField):
+    pass
+
+
 def _count(**kwargs) -> forms.IntegerField:
-    return forms.IntegerField(required=False, min_value=0, max_value=10**15, **kwargs)
+    return AsciiIntegerField(required=False, min_value=0, max_value=10**15, **kwargs)
 
 
 class CreatorSearchForm(forms.Form):
@@ -51,7 +69,7 @@ class CreatorSearchForm(forms.Form):
     followers_min = _count()
     followers_max = _count()
     avg_views_min = _count()
-    engagement_rate_min = forms.DecimalField(required=False, min_value=0, max_value=100, max_digits=7,
+    engagement_rate_min = AsciiDecimalField(required=False, min_value=0, max_value=100, max_digits=7,
                                              decimal_places=2)
     ordering = forms.ChoiceField(
         choices=[("", "---------"), *((value, value) for value in ORDERINGS)], required=False,
@@ -111,13 +129,10 @@ def page_size(data) -> int:
     value = data.get(PAGE_SIZE_PARAMETER)
     if value is None:
         return PAGE_SIZE
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= MAX_PAGE_SIZE:
+    digits = value.isascii() and value.isdigit() and len(value) <= 3  # int() takes other scripts' digits and spaces
+    if not digits or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise InvalidSearch({PAGE_SIZE_PARAMETER: [f"Ask for a whole number of results from 1 to {MAX_PAGE_SIZE}."]})
-    return size
+    return int(value)
 
 
 def with_parameter(url: str, name: str, value: str | None) -> str | None:

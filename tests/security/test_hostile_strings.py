@@ -46,6 +46,27 @@ def test_a_nul_in_a_search_parameter_is_a_json_400_naming_it(api_a, creators, pa
     assert list(response.json()) == [name]
 
 
+@pytest.mark.parametrize(("params", "name"), [
+    ({"followers_min": "\u0661\u0662\u0663"}, "followers_min"),  # Arabic-Indic 123: int() would take it
+    ({"avg_views_min": "\uff11\uff10"}, "avg_views_min"),  # full-width 10
+    ({"engagement_rate_min": "\u0968.5"}, "engagement_rate_min"),  # Devanagari 2.5
+    ({"page_size": "\u0661\u0660"}, "page_size"),
+    ({"page_size": " 10"}, "page_size"),
+])
+@pytest.mark.parametrize("client_name", ["api_a", "token_client_a"])  # the DRF view and the lean token path
+def test_digits_of_another_script_in_a_search_number_are_a_json_400_naming_it(request, creators, client_name, params,
+                                                                               name):
+    response = request.getfixturevalue(client_name).get("/api/v1/creators/", params)
+    assert response.status_code == 400
+    assert list(response.json()) == [name]
+
+
+def test_digits_of_another_script_on_the_search_page_are_a_400_naming_the_field(page_a, creators):
+    response = page_a.get(reverse("brands:creators"), {"followers_min": "\u0661\u0662\u0663"})
+    assert response.status_code == 400
+    assert "Enter a whole number." in response.content.decode()
+
+
 @pytest.mark.parametrize(("overrides", "name"), [
     ({"partner_handle": f"ben{NUL}"}, "partner_handle"),
     ({"message": f"Join{NUL}us"}, "message"),
