@@ -11,8 +11,8 @@ partner-months it touched (daily_metrics_written: DailyMetricQuerySet, DailyMetr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,33 +20,49 @@ from django.db import models, transaction
 
 from partnerships.services.rollups import metric_rollups_recompute, partner_days_of, partner_months_of, rollup_lock
 
-_writing: ContextVar[bool] = ContextVar("daily_metrics_writing", default=False)
-
 
 @contextmanager
-def daily_metrics_written(keys: Iterable[tuple[int, Any]]) -> Iterator[set[tuple[int, dt.date]]]:
-    """An ORM write of daily metrics, inside a transaction and under the loads' lock (taken before the daily rows,
-    the order bulk loads take them in). ``keys``: the (partner, day) keys it touches, read after the lock; the block
-    adds the keys it wrote to the set it is given. After the block, the rollups of the touched partner-months are
-    recomputed and each touched day's change is stored for the statistics refresh after a load, as the bulk merge
-    does (partnerships.services.statistics). A write inside another (Django's bulk_update calls update) is the
-    outer one's: it would store its changes twice."""
-    from partnerships.services.statistics import daily_values, statistics_changes_record
-
-    if _writing.get():
+def rollup_keeping_write(keys: Iterable[tuple[int, Any]], *, writing: ContextVar[bool], lock: Callable[[], None],
+                         prepare: Callable[[set[tuple[int, dt.date]]], Callable[[], object]],
+                         ) -> Iterator[set[tuple[int, dt.date]]]:
+    """An ORM write of daily rows that keeps their monthly rollups, inside a transaction and under ``lock`` (the
+    loads' lock, taken before the daily rows: the order bulk loads take them in). ``keys``: the (id, day) keys it
+    touches, read after the lock; the block adds the keys it wrote to the set it is given. ``prepare(touched)`` runs
+    before the write and returns what to do after it. A write inside another of the same ``writing`` flag (Django's
+    bulk_update calls update) is the outer one's: it would do that work twice."""
+    if writing.get():
         yield set()
         return
     with transaction.atomic():
-        rollup_lock()
+        lock()
         touched = partner_days_of(keys)
-        before = daily_values(touched)
-        token = _writing.set(True)
+        finish = prepare(touched)
+        token = writing.set(True)
         try:
             yield touched
         finally:
-            _writing.reset(token)
-        statistics_changes_record(before, daily_values(touched))
-        metric_rollups_recompute(partner_months=partner_months_of(touched))
+            writing.reset(token)
+        finish()
+
+
+_writing: ContextVar[bool] = ContextVar("daily_metrics_writing", default=False)
+
+
+def daily_metrics_written(keys: Iterable[tuple[int, Any]]) -> AbstractContextManager[set[tuple[int, dt.date]]]:
+    """An ORM write of daily metrics (rollup_keeping_write): after it, the rollups of the touched partner-months are
+    recomputed and each touched day's change is stored for the statistics refresh after a load, as the bulk merge
+    does (partnerships.services.statistics)."""
+    from partnerships.services.statistics import daily_values, statistics_changes_record
+
+    def prepare(touched: set[tuple[int, dt.date]]) -> Callable[[], object]:
+        before = daily_values(touched)
+
+        def finish() -> None:
+            statistics_changes_record(before, daily_values(touched))
+            metric_rollups_recompute(partner_months=partner_months_of(touched))
+        return finish
+
+    return rollup_keeping_write(keys, writing=_writing, lock=rollup_lock, prepare=prepare)
 
 
 class RollupKeepingQuerySet(models.QuerySet[Any]):

@@ -11,40 +11,29 @@ rebuilds and checks it (payouts.services.video_rollups)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 
-from partnerships.models.rollups import RollupKeepingQuerySet
+from partnerships.models.rollups import RollupKeepingQuerySet, rollup_keeping_write
 
 # (id, day) and (id, month) pairs whatever the id: the partners' helpers serve the videos too.
-from partnerships.services.rollups import partner_days_of, partner_months_of
+from partnerships.services.rollups import partner_months_of
 from payouts.services.video_rollups import video_lock, video_rollups_recompute
 
 _writing: ContextVar[bool] = ContextVar("video_views_writing", default=False)
 
 
-@contextmanager
-def video_views_written(keys: Iterable[tuple[int, Any]]) -> Iterator[set[tuple[int, dt.date]]]:
-    """An ORM write of video daily views, inside a transaction and under the video views' lock. ``keys``: the
-    (video, day) keys it touches, read after the lock; the block adds the keys it wrote to the set it is given.
-    After the block the rollups of the touched video-months are recomputed. A write inside another (Django's
-    bulk_update calls update) is the outer one's."""
-    if _writing.get():
-        yield set()
-        return
-    with transaction.atomic():
-        video_lock()
-        touched = partner_days_of(keys)
-        token = _writing.set(True)
-        try:
-            yield touched
-        finally:
-            _writing.reset(token)
-        video_rollups_recompute(video_months=partner_months_of(touched))
+def video_views_written(keys: Iterable[tuple[int, Any]]) -> AbstractContextManager[set[tuple[int, dt.date]]]:
+    """An ORM write of video daily views under the video views' lock (rollup_keeping_write): after it, the rollups of
+    the touched video-months are recomputed."""
+    def prepare(touched: set[tuple[int, dt.date]]) -> Callable[[], object]:
+        return lambda: video_rollups_recompute(video_months=partner_months_of(touched))
+
+    return rollup_keeping_write(keys, writing=_writing, lock=video_lock, prepare=prepare)
 
 
 class VideoDailyViewsQuerySet(RollupKeepingQuerySet):
