@@ -13,8 +13,13 @@ That is the ``approved`` basis (the default). The ``paid`` basis counts instead 
 partner in that calendar year (UTC): the payment that carried them (their PaymentItem) ended paid, dated by the
 booking date of the statement entry that settled it when the bank gave one, else the day it was marked paid
 (settled_at); a line of a run marked paid by hand, with no payment, is dated by the run's paid_at. A line whose
-payment was returned or failed, or is still pending or sent, does not count; its net comes back through a later run's
-line as a carried-in balance, which (under either basis) brings no gross or withholding of its own.
+money did not go out with it reaches the partner through a later run: its payment was returned or failed, or it was
+held or carried over (below the minimum payout); its net went (back) onto the partner's payable balance, and the
+program's next run computed after that carries the balance in. Such a line is dated by the first later line of the
+same partner and program that carries a balance in (computed after the money went back on the balance) and was paid
+directly; the carrying line brings no gross or withholding of its own, so nothing is counted twice. A forfeited
+line never reaches the partner and never counts; a line still pending, sent, or waiting on the balance does not
+count yet.
 """
 
 from __future__ import annotations
@@ -92,18 +97,45 @@ def _approved_lines(year: int) -> QuerySet[EarningLine]:
         run__approved_at__gte=start, run__approved_at__lt=start.replace(year=year + 1))
 
 
-def _paid_lines(year: int) -> QuerySet[EarningLine]:
-    """The lines paid in ``year`` (see the module docstring), each dated by one expression in one query."""
+# A line its payment (or its run, paid by hand) paid directly.
+PAID_DIRECTLY = (Q(payment_item__payment__status=Payment.Status.PAID)
+                 | Q(payment_item__isnull=True, status=EarningLine.Status.PAID, run__status=PayoutRun.Status.PAID))
+
+
+def _paid_on() -> Case:
+    """The day a directly paid line's money reached the partner: the booking date of the statement entry that
+    settled its payment, else the day the payment was marked paid; a line of a run paid by hand: the run's paid_at."""
     booked = StatementLine.objects.filter(
         statement_id=OuterRef("payment_item__payment__paid_statement_id"),
         payment_id=OuterRef("payment_item__payment_id"), result=StatementLine.Result.PAID,
     ).values("booking_date")[:1]
-    paid_on = Case(
+    return Case(
         When(payment_item__isnull=True, then=TruncDate("run__paid_at", tzinfo=dt.UTC)),
         default=Coalesce(Subquery(booked), TruncDate("payment_item__payment__settled_at", tzinfo=dt.UTC)))
-    paid = (Q(payment_item__payment__status=Payment.Status.PAID)
-            | Q(payment_item__isnull=True, status=EarningLine.Status.PAID, run__status=PayoutRun.Status.PAID))
-    return (EarningLine.objects.filter(paid, run__kind=PayoutRun.Kind.FINAL)
+
+
+def _back_on_balance() -> Case:
+    """When a line's net went (back) onto the partner's payable balance for a later run to carry in: when its
+    payment was returned or failed, or, for a line held or carried over (below the minimum) and never forfeited,
+    when its run was approved. NULL for any other line."""
+    return Case(
+        When(payment_item__payment__status__in=[Payment.Status.RETURNED, Payment.Status.FAILED],
+             then=F("payment_item__payment__settled_at")),
+        When(payment_item__isnull=True, forfeiture__isnull=True,
+             status__in=[EarningLine.Status.HELD, EarningLine.Status.CARRIED_OVER], then=F("run__approved_at")),
+        default=None)
+
+
+def _paid_lines(year: int) -> QuerySet[EarningLine]:
+    """The lines paid in ``year`` (see the module docstring), each dated by one expression in one query."""
+    carrier = (EarningLine.objects
+               .filter(PAID_DIRECTLY, partner_id=OuterRef("partner_id"), run__program_id=OuterRef("run__program_id"),
+                       run__kind=PayoutRun.Kind.FINAL, run__computed_at__gt=OuterRef("back_on_balance"))
+               .exclude(carried_in_minor=0)
+               .annotate(carrier_paid_on=_paid_on()).order_by("run__computed_at", "pk").values("carrier_paid_on")[:1])
+    paid_on = Case(When(PAID_DIRECTLY, then=_paid_on()),
+                   When(back_on_balance__isnull=False, then=Subquery(carrier)), default=None)
+    return (EarningLine.objects.filter(run__kind=PayoutRun.Kind.FINAL).annotate(back_on_balance=_back_on_balance())
             .annotate(paid_on=paid_on).filter(paid_on__gte=dt.date(year, 1, 1), paid_on__lt=dt.date(year + 1, 1, 1)))
 
 

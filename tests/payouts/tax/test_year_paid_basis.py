@@ -1,6 +1,7 @@
 """The year-end export on the paid basis: a line counts in the year its payment reached the partner (the statement's
 booking date, else the day the payment was marked paid; a run paid by hand: its paid_at), not when its run was
-approved; a returned payment's lines never count as paid. The same rows from the command and the admin page."""
+approved; a line whose money went back on the balance (its payment returned, or the line held) counts when the later
+line that carries it in is paid. The same rows from the command and the admin page."""
 
 from __future__ import annotations
 
@@ -13,17 +14,21 @@ from django.core.management import CommandError, call_command
 from django.db.models import F, Sum
 from django.urls import reverse
 
-from payouts.models import EarningLine, Payment, PayoutRun, StatementLine
+from partnerships.models import DailyMetric, Partner
+from payouts.models import EarningLine, Payee, Payment, PayoutRun, StatementLine
 from payouts.roles import ensure_group_permissions
 from payouts.services.batches import batch_create, batch_release
-from payouts.services.settlement import payout_run_mark_paid
+from payouts.services.runs import payout_run_compute
+from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 from payouts.services.statements import statement_import
 from payouts.tax_year import HEADER, parse_basis, tax_year_figures
 from tests.payouts.batches.conftest import _media, checker, maker, run_approver  # noqa: F401 - the fixtures
 from tests.payouts.batches.helpers import approved_program_run, paid_entry, payee, returned_entry, statement
+from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
 DECEMBER = dt.datetime(2026, 12, 20, 15, 0, tzinfo=dt.UTC)
+SEPTEMBER = dt.date(2026, 9, 1)
 
 
 def line_sums(**filters) -> tuple[int, int]:
@@ -115,3 +120,65 @@ def test_the_admin_page_offers_the_basis_beside_the_year(client, december_run_pa
     refused = client.get(url, {"year": "2027", "basis": "booked"})
     assert refused.status_code == 200
     assert "basis" in refused.context["form"].errors
+
+
+def release_and_book(maker, checker, *, handle: str, booked: str) -> Payment:  # noqa: F811
+    """A batch of every approved line, released; the statement books ``handle``'s payment paid on ``booked``."""
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=batch.payments.count(),
+                  expected_total_minor=batch.control_total_minor)
+    payment = Payment.objects.get(batch=batch, partner__handle=handle)
+    data = statement(f"STMT-{batch.pk}", paid_entry(payment)).replace(b"2026-11-02", booked.encode())
+    statement_import(data=data, file_name=f"s{batch.pk}.xml", actor=checker)
+    return payment
+
+
+def test_a_returned_line_counts_when_the_next_run_carrying_it_in_is_paid(run_approver, maker, checker):  # noqa: F811
+    program = paying_program(months=2)
+    ana, ben = member(program, handle="ana", views=3), member(program, handle="ben", views=1)
+    DailyMetric.objects.create(partner=ana, day=SEPTEMBER.replace(day=5), views=1, qualified_views=1)
+    payee(ana)
+    payee(ben)
+    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    returned = Payment.objects.get(batch=batch, partner=ben)
+    statement_import(data=statement("R-1", paid_entry(Payment.objects.get(batch=batch, partner=ana)),
+                                    returned_entry(returned)), file_name="r.xml", actor=checker)
+    ben_august = line_sums(run=august, partner=ben)
+    assert by_handle(2026, "paid") == {"ana": (*line_sums(run=august, partner=ana), 1)}
+
+    Payee.objects.filter(partner=ben).update(blocked_reason="")  # the details fixed
+    september = payout_run_compute(program_id=program.pk, month=SEPTEMBER)
+    assert september.lines.get(partner=ben).carried_in_minor == returned.amount_minor
+    payout_run_approve(run_id=september.pk, actor=run_approver)
+    assert "ben" not in by_handle(2026, "paid")
+    assert "ben" not in by_handle(2027, "paid")
+
+    release_and_book(maker, checker, handle="ben", booked="2027-01-04")
+    # ben's August line reached him in January 2027, with the September line that carried it (no gross of its own)
+    assert by_handle(2027, "paid") == {"ben": (*line_sums(partner=ben), 2)}
+    assert line_sums(partner=ben) == ben_august
+    assert "ben" not in by_handle(2026, "paid")
+    assert by_handle(2026, "approved")["ben"] == (*ben_august, 2)  # the approved basis is unchanged
+
+
+def test_a_held_line_counts_when_the_line_carrying_it_in_is_paid(run_approver, maker, checker):  # noqa: F811
+    program = paying_program(months=2, hold_without_identity=True)
+    cy = member(program, handle="cy", views=2, identity_verified=False)
+    dee = member(program, handle="dee", views=2, identity_verified=True)
+    payee(cy)
+    payee(dee)
+    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
+    assert august.lines.get(partner=cy).status == EarningLine.Status.HELD
+    release_and_book(maker, checker, handle="dee", booked="2026-11-20")
+    assert set(by_handle(2026, "paid")) == {"dee"}  # cy's held line has not reached cy
+
+    Partner.objects.filter(pk=cy.pk).update(identity_verified=True)
+    september = payout_run_compute(program_id=program.pk, month=SEPTEMBER)
+    assert september.lines.get(partner=cy).carried_in_minor == august.lines.get(partner=cy).net_minor
+    payout_run_approve(run_id=september.pk, actor=run_approver)
+    release_and_book(maker, checker, handle="cy", booked="2026-12-30")
+    assert by_handle(2026, "paid")["cy"] == (*line_sums(partner=cy), 2)
+    assert line_sums(partner=cy) == line_sums(run=august, partner=cy)
+    assert by_handle(2027, "paid") == {}
