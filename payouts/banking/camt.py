@@ -9,8 +9,8 @@ the entry's position and field; nothing else escapes (a property test throws ran
 What becomes an entry: each transaction (TxDtls; an entry without details counts as one) of a booked entry.
 - a debit (CdtDbtInd DBIT): outcome "paid", the EndToEndId from TxDtls/Refs;
 - a return: a credit whose bank transaction code is PMNT / RCDT or ICDT / RRTN, or any transaction with RtrInf:
-  outcome "returned", reason_code RtrInf/Rsn/Cd, the original payment's id from RtrInf/OrgnlEndToEndId (camt
-  .054 from some banks) or Refs/EndToEndId.
+  outcome "returned", reason_code RtrInf/Rsn/Cd, the original payment's id from Refs/EndToEndId (where the schema
+  has it), or from RtrInf/OrgnlEndToEndId where a bank puts it there outside the schema.
 Pending or informational entries (Sts other than BOOK) and credits that are not returns are not about our
 payments' outcomes and are left out. An id of NOTPROVIDED, or none, gives end_to_end_id None: the batches side
 lists such entries as unmatched for a person."""

@@ -46,6 +46,14 @@ def test_a_camt054_return_takes_the_original_id_from_the_return_information():
     assert entry.booking_date == date(2026, 12, 5)
 
 
+def test_an_original_id_inside_the_return_information_is_read_too():
+    """Outside the schema, some banks put the original id in RtrInf/OrgnlEndToEndId beside NOTPROVIDED in Refs."""
+    variant = SAMPLE_054.replace(b"<EndToEndId>SAMPLE-B1-P0002</EndToEndId>", b"<EndToEndId>NOTPROVIDED</EndToEndId>")
+    variant = variant.replace(b"<RtrInf>", b"<RtrInf><OrgnlEndToEndId>SAMPLE-B1-P0007</OrgnlEndToEndId>")
+    [entry] = parse_statement(variant).entries
+    assert (entry.end_to_end_id, entry.outcome, entry.reason_code) == ("SAMPLE-B1-P0007", "returned", "AC04")
+
+
 @pytest.mark.parametrize("version", ["02", "04", "08"])
 def test_built_statements_round_trip_in_each_version(version):
     entries = [StatementEntry("B1-P1", 12_345, "EUR", "paid", reference="R1", booking_date=date(2026, 12, 4)),
