@@ -59,8 +59,12 @@ def batch_reconciliation(batch: PaymentBatch) -> list[Check]:
 
 def _failed_posted(batch: PaymentBatch) -> int:
     """What the failures of the batch's payments put back on the partners' payable balances."""
-    keys = [f"payment:{pk}:failed" for pk in Payment.objects.filter(batch=batch, status=P.FAILED)
-            .values_list("pk", flat=True)]
+    failed = Payment.objects.filter(batch=batch, status=P.FAILED)
+    # by hand, one transaction per payment; from a status report (which answers one batch), one per report
+    reports = StatementLine.objects.filter(payment__in=failed, result=StatementLine.Result.FAILED
+                                           ).values_list("statement_id", flat=True).distinct()
+    keys = ([f"payment:{pk}:failed" for pk in failed.values_list("pk", flat=True)]
+            + [f"statement:{pk}:failed" for pk in reports])
     return int(LedgerEntry.objects.filter(transaction__key__in=keys, account__kind=LedgerAccount.Kind.PARTNER_PAYABLE)
                .aggregate(t=Sum("amount_minor"))["t"] or 0) if keys else 0
 

@@ -13,7 +13,7 @@ for the first and is refused), each settlement is a status change of payments lo
 keys name the import. A run whose every payable line is covered by settled payments (paid or returned) becomes paid.
 
 The same upload takes the bank's pain.002 status reports (told apart by the document's namespace): their
-rejections fail payments through ``payment_mark_failed`` (payouts.services.status_reports), once per report too.
+rejections fail payments through ``post_failures`` (payouts.services.status_reports), once per report too.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from payouts.models import (
     StatementImport,
     StatementLine,
 )
-from payouts.services.batches import ITEM_TABLE, ensure_item_accounts, item_moves_sql
+from payouts.services.batches import ITEM_TABLE, PAYEE_TABLE, ensure_item_accounts, item_moves_sql
 from payouts.services.guards import require_permission
 from payouts.services.payees import payee_block
 
@@ -290,24 +290,40 @@ def payment_mark_failed(*, payment_id: int, reason_code: str, reason: str, actor
         raise StatementRefused(f"Payment {payment.end_to_end_id} is {payment.get_status_display().lower()}: only a "
                                "payment sent to the bank and not yet settled can fail.")
     now = timezone.now()
-    words = RETURN_REASONS.get(code, "rejected by the bank")
     payment.status, payment.reason_code, payment.settled_at = P.FAILED, code, now
-    payment.reason = f"{code} {words}: {note}"[:200]
+    payment.reason = failure_reason(code, note)
     payment.save(update_fields=["status", "reason_code", "reason", "settled_at"])
-    kinds = {"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "sent": LedgerAccount.Kind.PARTNER_SENT,
-             "payment": payment.pk}
-    where = "pay.id = %(payment)s"
-    ensure_item_accounts(where=where, params=kinds, kind=LedgerAccount.Kind.PARTNER_PAYABLE)
-    ledger.post(key=f"payment:{payment.pk}:failed", actor=actor, params=kinds,
-                description=f"Failed at the bank ({code} {words}), back to the partner's payable balance: "
-                            f"{payment.end_to_end_id}"[:200],
-                entries_sql=item_moves_sql(where, "sent", "payable"))
-    if code in ACCOUNT_REASON_CODES and Payee.objects.filter(partner_id=payment.partner_id).exists():
-        payee_block(partner_id=payment.partner_id, actor=actor,
-                    reason=f"payment failed: {code} {words} ({payment.end_to_end_id})")
-    settle_runs_and_batches(where=where, params=kinds, actor=actor, now=now,
-                            reference=f"payment failures recorded by {actor}")
+    words = RETURN_REASONS.get(code, "rejected by the bank")
+    post_failures(where="pay.id = %(payment)s", params={"payment": payment.pk}, key=f"payment:{payment.pk}:failed",
+                  description=f"Failed at the bank ({code} {words}), back to the partner's payable balance: "
+                              f"{payment.end_to_end_id}", actor=actor, now=now,
+                  reference=f"payment failures recorded by {actor}")
     return payment
+
+
+def failure_reason(code: str, note: str) -> str:
+    """A failed payment's reason: the bank's code, its words, and who or what said so."""
+    return f"{code} {RETURN_REASONS.get(code, 'rejected by the bank')}: {note}"[:200]
+
+
+def post_failures(*, where: str, params: dict[str, object], key: str, description: str, actor: User,
+                  now: datetime, reference: str) -> None:
+    """The payments ``pay`` that ``where`` selects were just marked failed (status, code, reason, settled_at): in
+    set-based statements, whatever their number, their amounts move *sent* back to the partners' *payable* balances
+    in one balanced transaction (``key``: once), the payees whose failure is about the account are blocked until
+    their details are fixed, and their runs and batches settle like after a statement."""
+    kinds = {"payable": LedgerAccount.Kind.PARTNER_PAYABLE, "sent": LedgerAccount.Kind.PARTNER_SENT, **params}
+    ensure_item_accounts(where=where, params=kinds, kind=LedgerAccount.Kind.PARTNER_PAYABLE)
+    ledger.post(key=key, actor=actor, params=kinds, description=description[:200],
+                entries_sql=item_moves_sql(where, "sent", "payable"))
+    blocked = fetchall(f"""SELECT pay.partner_id, MIN(pay.reason_code), MIN(pay.end_to_end_id)
+        FROM {PAYMENT_TABLE} pay WHERE ({where}) AND pay.reason_code IN ({quoted(*sorted(ACCOUNT_REASON_CODES))})
+          AND EXISTS (SELECT 1 FROM {PAYEE_TABLE} pe WHERE pe.partner_id = pay.partner_id)
+        GROUP BY pay.partner_id ORDER BY pay.partner_id""", kinds)
+    for partner_id, code, end_to_end_id in blocked:
+        payee_block(partner_id=partner_id, actor=actor, reason=f"payment failed: {code} "
+                    f"{RETURN_REASONS.get(code, 'rejected by the bank')} ({end_to_end_id})")
+    settle_runs_and_batches(where=where, params=kinds, actor=actor, now=now, reference=reference)
 
 
 def _settle_runs_and_batches(imported: StatementImport, actor: User, now: datetime) -> None:

@@ -135,7 +135,7 @@ def test_the_same_status_report_imported_twice_at_once_fails_once(ready, maker, 
     assert isinstance(errors[0], StatementAlreadyImported)
     assert StatementImport.objects.count() == 1
     assert LedgerTransaction.objects.count() == keys_before + 1
-    assert LedgerTransaction.objects.filter(key=f"payment:{ana.pk}:failed").count() == 1
+    assert LedgerTransaction.objects.filter(key=f"statement:{StatementImport.objects.get().pk}:failed").count() == 1
     assert dict(Payment.objects.values_list("partner__handle", "status")) == {"ana": "failed", "ben": "sent"}
     assert_ledger_balanced()
 
@@ -153,6 +153,6 @@ def test_two_reports_rejecting_the_same_payment_at_once_fail_it_once(ready, make
     assert errors == []
     assert sorted(imported.failed_count for imported in results) == [0, 1]
     assert sorted(StatementLine.objects.values_list("result", flat=True)) == ["already", "failed"]
-    assert LedgerTransaction.objects.filter(key__startswith="payment:").count() == 1
+    assert LedgerTransaction.objects.filter(key__endswith=":failed").count() == 1
     assert Payment.objects.get(pk=ana.pk).status == "failed"
     assert_ledger_balanced()

@@ -45,7 +45,7 @@ def test_a_rejection_fails_the_payment_like_a_failure_by_hand_and_the_rest_is_re
     # The same movement and hold as payment_mark_failed: sent -> payable, the payee blocked (an account reason)
     assert (balance(partners["ana"], K.PARTNER_SENT), balance(partners["ana"], K.PARTNER_PAYABLE)) == (0, 7_500_00)
     assert (balance(partners["ben"], K.PARTNER_SENT), balance(partners["ben"], K.PARTNER_PAYABLE)) == (2_500_00, 0)
-    assert LedgerTransaction.objects.filter(key=f"payment:{ana.pk}:failed").count() == 1
+    assert LedgerTransaction.objects.filter(key=f"statement:{imported.pk}:failed").count() == 1
     assert "payment failed: AC04 account closed" in Payee.objects.get(partner=partners["ana"]).blocked_reason
     assert Payee.objects.get(partner=partners["ben"]).blocked_reason == ""
     assert_ledger_balanced()
@@ -131,3 +131,45 @@ def test_the_upload_page_takes_a_status_report_with_a_second_factor(client, rele
     assert response.status_code == 200
     assert "0 paid, 0 returned, 1 failed, 0 unmatched" in response.content.decode()
     assert statuses(batch)["ana"] == P.FAILED
+
+
+def rejected_batch_queries(count: int, run_approver, maker, checker) -> tuple[int, PaymentBatch, StatementImport]:
+    """A released batch of ``count`` payments, every one rejected by one status report (FF01: not about the account);
+    returns the number of queries the import took."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from payouts.services.batches import batch_create, batch_release
+    from tests.payouts.batches.helpers import approved_program_run, payee
+
+    partners: dict = {}
+    approved_program_run(run_approver, views={f"p{count}-{n:03d}": n + 1 for n in range(count)}, partners=partners)
+    for partner in partners.values():
+        payee(partner)
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=count,
+                  expected_total_minor=batch.control_total_minor)
+    data = status_report(f"PSR-MASS-{count}", batch.pk,
+                         *((payment, "RJCT", "FF01") for payment in batch.payments.order_by("pk")))
+    with CaptureQueriesContext(connection) as queries:
+        imported = statement_import(data=data, file_name="mass.xml", actor=checker)
+    return len(queries), PaymentBatch.objects.get(pk=batch.pk), imported
+
+
+def test_a_report_rejecting_a_whole_batch_fails_every_payment_in_statements_that_do_not_grow_with_it(
+        run_approver, maker, checker):
+    few, small, _ = rejected_batch_queries(3, run_approver, maker, checker)
+    many, batch, imported = rejected_batch_queries(60, run_approver, maker, checker)
+
+    assert many == few  # the same statements for 60 rejections as for 3
+    assert imported.failed_count == 60
+    assert set(batch.payments.values_list("status", "reason_code")) == {(P.FAILED, "FF01")}
+    assert batch.status == PaymentBatch.Status.CLOSED
+    assert small.status == PaymentBatch.Status.CLOSED
+    assert LedgerTransaction.objects.filter(key=f"statement:{imported.pk}:failed").count() == 1
+    for partner_id in batch.payments.values_list("partner_id", flat=True):
+        assert balance(partner_id, K.PARTNER_SENT) == 0
+    assert sum(balance(partner_id, K.PARTNER_PAYABLE) for partner_id in batch.payments.values_list(
+        "partner_id", flat=True)) == batch.control_total_minor
+    assert not Payee.objects.exclude(blocked_reason="").exists()  # FF01 is not about the account
+    assert_ledger_balanced()
