@@ -1,6 +1,7 @@
 """Paying real money through the admin, in a real browser: a finance approver creates a payment batch from an
 approved run's page; a second finance approver signs in with a code from their authenticator app, releases it
-(typing back the count and control total shown), downloads the SEPA file, uploads the bank's statement (one
+(typing back the count and control total shown), downloads the SEPA file, uploads the bank's status report (both
+transfers accepted: they stay sent) and then its statement (one
 payment paid, one returned: account closed) and finds the returned partner's bank details blocked on the
 partner's page. Only the data before the journey (partners, payees, the approved run) is made by services."""
 
@@ -17,6 +18,7 @@ from lxml import etree
 from partnerships.roles import ensure_groups
 from payouts.banking import StatementEntry
 from payouts.banking.camt_build import build_camt053
+from payouts.banking.pain002_build import TransactionStatus, build_pain002
 from payouts.models import LedgerAccount, Payee, Payment, PaymentBatch, PayoutRun, StatementImport
 from payouts.roles import ensure_group_permissions
 from tests.e2e.conftest import admin_login
@@ -112,6 +114,20 @@ def test_two_finance_approvers_pay_a_run_through_a_sepa_batch_and_a_return_block
     payments = {p.partner.handle: p for p in Payment.objects.filter(batch=batch).select_related("partner")}
     assert e2e_ids == {p.end_to_end_id for p in payments.values()}
 
+    # 3b. The bank's status report (pain.002) on the file: both transfers accepted; the payments stay sent.
+    report = build_pain002("PSR-2026-11-01", f"batch-{batch.pk}-001", [
+        TransactionStatus(end_to_end_id=payments["ana"].end_to_end_id, status="ACSC", currency="EUR"),
+        TransactionStatus(end_to_end_id=payments["ben"].end_to_end_id, status="ACCP", currency="EUR")])
+    page.goto(reverse("admin:payouts_paymentbatch_changelist"))
+    page.click(".object-tools a:text-is('Upload a bank statement…')")
+    page.set_input_files("#id_statement", files=[{"name": "pain002.xml", "mimeType": "application/xml",
+                                                  "buffer": report}])
+    page.click("input[type=submit][value=Import]")
+    text_of(page, ".messagelist", "0 paid, 0 returned, 0 failed, 0 unmatched")
+    text_of(page, "#content-main", "accepted by the bank", payments["ana"].end_to_end_id,
+            payments["ben"].end_to_end_id)
+    assert dict(Payment.objects.values_list("partner__handle", "status")) == {"ana": "sent", "ben": "sent"}
+
     # 4. The bank's statement: ana's payment paid, ben's back with AC04 (account closed).
     day = dt.date(2026, 11, 2)
     camt = build_camt053(identifier="STMT-2026-11-02", entries=[
@@ -130,7 +146,7 @@ def test_two_finance_approvers_pay_a_run_through_a_sepa_batch_and_a_return_block
     assert re.search(rf"{payments['ana'].end_to_end_id}\s+7,500.00 EUR\s+paid\s+Paid", entries), entries
     assert re.search(rf"{payments['ben'].end_to_end_id}\s+2,500.00 EUR\s+returned\s+Returned", entries), entries
     screenshot(page, "statement-result")
-    assert StatementImport.objects.get().identifier.endswith("STMT-2026-11-02")
+    assert StatementImport.objects.get(kind="camt.053").identifier.endswith("STMT-2026-11-02")
     assert dict(Payment.objects.values_list("partner__handle", "status")) == {"ana": "paid", "ben": "returned"}
     assert Payment.objects.get(partner=ben).reason_code == "AC04"
 
