@@ -8,8 +8,9 @@ partner (70-150 ms at 1,000,000 partners for the selective searches).
 
 Triggers written by migration 0022 (the names added by 0023) keep it: after any insert, update or delete of
 partners or statistics (the ORM's saves, querysets' updates, the statistics refreshes' set-based statements, bulk
-loads), the rows of the partners concerned are written again from their partner and statistics rows. On PostgreSQL the triggers are per statement,
-with transition tables, so a refresh of 1,000,000 statistics is one set-based upsert; on SQLite they are per row.
+loads), the rows of the partners concerned are written again from their partner and statistics rows. On PostgreSQL
+the triggers are per statement, with transition tables, so a refresh of 1,000,000 statistics is one set-based upsert;
+on SQLite they are per row.
 Nothing in Python writes this table."""
 
 from __future__ import annotations
