@@ -270,6 +270,7 @@ def mix_searches(database) -> list[tuple[str, tuple[str, dict]]]:
             searches.append((f"{API_PATH}?{urlencode({'cursor': cursor})}",
                              search_bench.raw_query({}, after=(last[5], last[0]))))
         else:
+            assert isinstance(params, dict)  # the one string in MIX is PAGE2
             searches.append((f"{API_PATH}?{urlencode(params, doseq=True)}", search_bench.raw_query(params)))
     return searches
 
