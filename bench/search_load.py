@@ -8,6 +8,9 @@ Run by hand from the project root, against the database bench/search.py loads (i
     .venv/bin/python bench/search_load.py                              # 1,000,000 partners, 32 clients, 30 s
     .venv/bin/python bench/search_load.py --db cp_x --redis redis://127.0.0.1:6379/5 --cache-seconds 0 30
 
+With --mix, bench/search.py's realistic mix instead (deep filters, text search, publishers by engagement, the next
+page...): each client goes round the mix's queries, and the minimal app serves the mix's hand-written statements.
+
 Variants: the API with SEARCH_CACHE_SECONDS set to each of --cache-seconds (0: no page cache, every request runs
 the search statement), then (unless --no-minimal) the minimal app. Each runs --warmup seconds untimed, then
 --seconds timed. The clients are one asyncio loop in this process (a new connection per request, as sync
@@ -73,9 +76,9 @@ async def _one(port: int, request: bytes) -> tuple[int, float]:
     return status, (time.perf_counter() - started) * 1000
 
 
-async def _load(port: int, request: bytes, clients: int, warmup: float, seconds: float, mark) -> dict:
-    """`clients` loops, each one request at a time; answers counted between warmup and warmup + seconds, when
-    `mark("begin")` and `mark("end")` are called."""
+async def _load(port: int, requests: list[bytes], clients: int, warmup: float, seconds: float, mark) -> dict:
+    """`clients` loops, each one request at a time, each going round `requests` from its own place in it; answers
+    counted between warmup and warmup + seconds, when `mark("begin")` and `mark("end")` are called."""
     loop = asyncio.get_running_loop()
     begin = loop.time() + warmup
     end = begin + seconds
@@ -84,16 +87,17 @@ async def _load(port: int, request: bytes, clients: int, warmup: float, seconds:
     statuses: dict[int, int] = {}
     times: list[float] = []
 
-    async def client() -> None:
+    async def client(number: int) -> None:
         while loop.time() < end:
             sent = loop.time()
-            status, ms = await _one(port, request)
+            status, ms = await _one(port, requests[number % len(requests)])
+            number += 1
             if sent >= begin and loop.time() <= end:
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
                     times.append(ms)
 
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(number) for number in range(clients)))
     return {"statuses": statuses, "times": times}
 
 
@@ -158,7 +162,7 @@ def wait_until_answering(port: int, request: bytes, server: subprocess.Popen, se
     raise RuntimeError(f"no 200 from 127.0.0.1:{port} within {seconds:.0f} s")
 
 
-def run_variant(args, label: str, app: str, env: dict, request: bytes, database) -> dict:
+def run_variant(args, label: str, app: str, env: dict, requests: list[bytes], database) -> dict:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
@@ -170,7 +174,8 @@ def run_variant(args, label: str, app: str, env: dict, request: bytes, database)
     with server_log.open("w") as handle:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     try:
-        wait_until_answering(port, request, server)
+        for request in requests:
+            wait_until_answering(port, request, server)
         harness.log(f"{label}: {args.clients} clients, {args.warmup:.0f} s warm-up, {args.seconds:.0f} s timed")
         meter = CpuMeter(server.pid, database)
         samples = {}
@@ -179,7 +184,7 @@ def run_variant(args, label: str, app: str, env: dict, request: bytes, database)
             meter.read(name)
             samples[name] = (cpu_sample(), os.getloadavg())
 
-        measured = asyncio.run(_load(port, request, args.clients, args.warmup, args.seconds, mark))
+        measured = asyncio.run(_load(port, requests, args.clients, args.warmup, args.seconds, mark))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -224,28 +229,56 @@ def measure(args) -> dict:
         BRAND_RATE="100000000/minute", BRAND_WRITE_RATE="100000000/minute", TRUST_X_FORWARDED_PROTO="true",
         CACHE_URL=args.redis, CELERY_BROKER_URL=args.redis, SEARCH_CACHE_SECONDS=None,
         WEB_CONCURRENCY=str(args.workers) if args.workers else None)
-    api_request = (f"GET {API_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {secret}\r\n"
-                   "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n").encode()
+    def api_request(path: str) -> bytes:
+        return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {secret}\r\n"
+                "X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n").encode()
+
     results = []
     database = harness.connect(f"{args.server}/{args.db}")
+    searches = mix_searches(database) if args.mix else [(API_PATH, search_bench.raw_query({}))]
+    what = "the mix" if args.mix else "default search"
     for cache_seconds in args.cache_seconds:
         env = {**base, "SEARCH_CACHE_SECONDS": str(cache_seconds)}
-        label = f"API, page cache {cache_seconds} s" if cache_seconds else "API, no page cache"
-        results.append(run_variant(args, label, "config.wsgi:application", env, api_request, database))
+        label = f"API, {what}, page cache {cache_seconds} s" if cache_seconds else f"API, {what}, no page cache"
+        results.append(run_variant(args, label, "config.wsgi:application", env,
+                                   [api_request(path) for path, _ in searches], database))
     if args.minimal:
-        sql, values = search_bench.raw_query({})
-        env = {**base, "BENCH_DSN": f"{args.server}/{args.db}", "BENCH_SQL": sql,
-               "BENCH_PARAMS": json.dumps(values, default=str)}
-        request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        results.append(run_variant(args, "minimal WSGI app, same statement", "bench.search_minimal_app:application",
-                                   env, request, database))
+        statements = [(sql, values) for _, (sql, values) in searches]
+        env = {**base, "BENCH_DSN": f"{args.server}/{args.db}", "BENCH_MIX": json.dumps(statements, default=str)}
+        requests = [f"GET /?{index} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+                    for index in range(len(statements))]
+        results.append(run_variant(args, f"minimal WSGI app, {what}, same statements",
+                                   "bench.search_minimal_app:application", env, requests, database))
     return {"results": results, "workers": args.workers or int(os.environ.get("WEB_CONCURRENCY", "3"))}
+
+
+def mix_searches(database) -> list[tuple[str, tuple[str, dict]]]:
+    """bench/search.py's mix: per query, the API's path and query string, and bench/search.py's raw statement for
+    the same page (the next page of the default search: the cursor the API's first page links to)."""
+    from urllib.parse import urlencode
+
+    from partnerships.marketplace.search import DEFAULT_ORDERING, CreatorQuery, search_page
+    from partnerships.models import Category
+
+    search_bench.CATEGORY_IDS.update(Category.objects.values_list("slug", "pk"))
+    searches = []
+    for _label, params in search_bench.MIX:
+        if params == search_bench.PAGE2:
+            cursor = search_page(CreatorQuery(), DEFAULT_ORDERING, cursor=None, size=50).next_cursor
+            first_sql, first_values = search_bench.raw_query({})
+            last = database.execute(first_sql, first_values).fetchall()[49]
+            searches.append((f"{API_PATH}?{urlencode({'cursor': cursor})}",
+                             search_bench.raw_query({}, after=(last[5], last[0]))))
+        else:
+            assert isinstance(params, dict)  # the one string in MIX is PAGE2
+            searches.append((f"{API_PATH}?{urlencode(params, doseq=True)}", search_bench.raw_query(params)))
+    return searches
 
 
 def render_report(args, measured: dict) -> str:
     minimal = next((r for r in measured["results"] if r["label"].startswith("minimal")), None)
     lines = [
-        "# Default creator search under load",
+        f"# {'The realistic search mix' if args.mix else 'Default creator search'} under load",
         "",
         f"{args.partners:,} partners (database {args.db}); gunicorn with config/gunicorn.py, "
         f"{measured['workers']} sync workers, max_requests "
@@ -284,6 +317,9 @@ def parse_args(argv: list[str] | None):
                         help="SEARCH_CACHE_SECONDS of each API variant")
     parser.add_argument("--minimal", action=argparse.BooleanOptionalAction, default=True,
                         help="also the minimal WSGI app")
+    parser.add_argument("--mix", action="store_true",
+                        help="bench/search.py's realistic mix instead of the default search: each client goes round "
+                             "its queries (the minimal app serves the mix's hand-written statements)")
     args = parser.parse_args(argv)
     args.reuse = True  # search.prepare_database loads the database only when it is missing or of another size
     return args
@@ -294,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     search_bench.configure_environment(args)
     search_bench.prepare_database(args)
     measured = measure(args)
-    harness.write_report(REPORT_PATH if args.db == "cp_bench_search" else
-                         REPORT_PATH.with_name(f"search-load-{args.db}.md"), render_report(args, measured))
+    path = REPORT_PATH if args.db == "cp_bench_search" else REPORT_PATH.with_name(f"search-load-{args.db}.md")
+    if args.mix:
+        path = path.with_name(path.stem + "-mix.md")
+    harness.write_report(path, render_report(args, measured))
     return 0
 
 

@@ -40,6 +40,11 @@ DEFAULT_ORDERING = "-followers"
 
 # A text search of at least this many characters is served by the trigram indexes (migration 0002).
 TRIGRAM_MIN_LENGTH = 3
+# A text search of at least TRIGRAM_MIN_LENGTH characters on PostgreSQL first walks at most this many creators in
+# the page's order (an index of the search table holding their names, migration 0023) and tests the text on each:
+# a page of a common text is found within them. Only a text too rare to fill a page there is searched through the
+# trigram indexes, whose cost grows with its number of matches (few, then).
+TEXT_WALK_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,22 +57,30 @@ class SearchPosition:
     before: bool = False
 
 
-def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper) -> tuple[list[str], list]:
-    # The search table (MarketplaceCreator, aliased c) holds every column the rule reads, under their own names.
-    rule, rule_params = marketplace_sql(partner="c", statistics="c", using=connection.alias)
-    where, params = [rule], list(rule_params)
-    if query.q:
-        # Django's own icontains SQL for this database: on PostgreSQL the expression the trigram indexes are on.
-        # Every backend's DatabaseWrapper defines operators; BaseDatabaseWrapper, the type of connection, does not.
-        pattern = connection.operators["icontains"] % "%s"  # type: ignore[attr-defined]
-        column = connection.ops.lookup_cast("icontains")
-        where.append(f"({column % 'p.handle'} {pattern} OR {column % 'p.display_name'} {pattern})")
-        like = f"%{connection.ops.prep_for_like_query(query.q)}%"
-        params += [like, like]
+def _text_condition(query: CreatorQuery, connection: BaseDatabaseWrapper, names: str) -> tuple[list[str], list]:
+    """The text search on the names of the table aliased ``names``: the search table (c, migration 0023's copies)
+    or the partner (p, whose trigram indexes hold only candidates' names, migration 0022)."""
+    if not query.q:
+        return [], []
+    # Django's own icontains SQL for this database: on PostgreSQL the expression the trigram indexes are on.
+    # Every backend's DatabaseWrapper defines operators; BaseDatabaseWrapper, the type of connection, does not.
+    pattern = connection.operators["icontains"] % "%s"  # type: ignore[attr-defined]
+    column = connection.ops.lookup_cast("icontains")
+    like = f"%{connection.ops.prep_for_like_query(query.q)}%"
+    where = [f"({column % f'{names}.handle'} {pattern} OR {column % f'{names}.display_name'} {pattern})"]
+    params: list = [like, like]
+    if names == "p":
         # Every partner of the search table is a candidate (opted in, active): said here of the partner too, for
         # the trigram indexes that hold only candidates' names (migration 0022).
         where.append("p.opted_into_brand_deals = %s AND p.status = %s")
         params += [True, Partner.Status.ACTIVE]
+    return where, params
+
+
+def _filters(query: CreatorQuery) -> tuple[list[str], list]:
+    """The brand's filters but the text, on the search table aliased c."""
+    where: list[str] = []
+    params: list = []
     if query.countries:
         where.append(f"c.country IN ({', '.join(['%s'] * len(query.countries))})")
         params += query.countries
@@ -85,6 +98,16 @@ def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper) -> tuple
     return where, params
 
 
+def _search_where(query: CreatorQuery, connection: BaseDatabaseWrapper, names: str = "c") -> tuple[list[str], list]:
+    """The marketplace rule and every filter of the search, on the search table aliased c (and the partner aliased
+    p when ``names`` is p)."""
+    # The search table (MarketplaceCreator, aliased c) holds every column the rule reads, under their own names.
+    rule, rule_params = marketplace_sql(partner="c", statistics="c", using=connection.alias)
+    text, text_params = _text_condition(query, connection, names)
+    filters, filter_params = _filters(query)
+    return [rule, *text, *filters], [*rule_params, *text_params, *filter_params]
+
+
 CATEGORY_LINKS = Partner.categories.through._meta.db_table
 SEARCH_TABLE = MarketplaceCreator._meta.db_table
 PAGE_COLUMNS = ("pk", "handle", "display_name", "kind", "country", "followers", "avg_views", "engagement",
@@ -100,42 +123,84 @@ def creator_page(query: CreatorQuery, ordering: str = DEFAULT_ORDERING, *, posit
 
     It runs on every search of the API and the brand page, so it is one statement (categories included on
     PostgreSQL) with no ORM building or compiling. It reads the search table (MarketplaceCreator: the rule's and
-    the filters' columns in one row, partial indexes per ordering holding only the rows past the thresholds), so
-    PostgreSQL walks one index in the page's order and tests each row's filters there, and reads a partner only
-    for the page's names. The order is ``ordering`` then newest partner first; a
-    position reads the rows after it (or before it) in that order, by key, never by offset. With a text search
-    the sort key is written as ``key + 0``, which no index provides: PostgreSQL then finds the few matches
-    through the trigram indexes and sorts them, instead of walking a whole index in order and testing
-    every creator's name (at 1,000,000 partners, 50 ms instead of 370 ms). Read from the replica when one is
-    configured (core.replica)."""
+    the filters' columns and the names in one row, partial indexes per ordering holding only the rows past the
+    thresholds and every column the page reads), so PostgreSQL walks one index in the page's order and tests each
+    row's filters there. The order is ``ordering`` then newest partner first; a position reads the rows after it (or
+    before it) in that order, by key, never by offset. A text search of TRIGRAM_MIN_LENGTH characters or more
+    walks at most TEXT_WALK_LIMIT creators so on PostgreSQL (_text_page), and only if they hold less than a page of
+    matches finds them all through the trigram indexes instead. Read from the replica when one is configured
+    (core.replica)."""
     with replica_reads() as alias:
         return _creator_page(connections[alias], query, ordering, position=position, size=size)
+
+
+# A page's columns, from the search table aliased c, as PAGE_COLUMNS names them.
+PAGE_SELECT = ("c.partner_id AS id, c.handle, c.display_name, c.kind, c.country, c.followers, c.avg_views_per_post, "
+               "c.engagement_rate, c.posts_30d")
+
+
+def _after(key: str, position: SearchPosition | None, key_desc: bool, pk_desc: bool) -> tuple[list[str], list]:
+    """The rows past a position in the order read (by ``key``, then the partner)."""
+    if position is None:
+        return [], []
+    key_cmp, pk_cmp = ("<" if key_desc else ">"), ("<" if pk_desc else ">")
+    # The first condition alone lets an index on the key start at the position.
+    # A decimal key is cast: SQLite compares an expression with the text it binds a Decimal as.
+    value = "CAST(%s AS NUMERIC)" if isinstance(position.key, Decimal) else "%s"
+    return ([f"{key} {key_cmp}= {value} AND ({key} {key_cmp} {value} OR c.partner_id {pk_cmp} %s)"],
+            [position.key, position.key, position.pk])
+
+
+def _text_page(connection: BaseDatabaseWrapper, query: CreatorQuery, column: str, order: str, *,
+               position: SearchPosition | None, key_desc: bool, pk_desc: bool, size: int) -> tuple[str, list]:
+    """The page statement of a text search (PostgreSQL), found one of two ways in one statement.
+
+    First (``found``): the first TEXT_WALK_LIMIT creators in the page's order (past the position), read from an
+    ordering index that includes their names, tested for the text and the filters; the first size + 1 matches among
+    them are the first size + 1 of the whole search, since they are a prefix of its order. For a common text (a
+    last name: one creator in 80) that reads a few thousand index entries. Only if they hold fewer (a rare text, or
+    rare filters), the whole search runs through the trigram indexes on the partners' names: the sort key is then
+    written ``key + 0``, which no index provides, so PostgreSQL finds the few matches first and sorts them instead
+    of walking a whole index testing every name. Either way the rows are those of _search_where in the page's
+    order."""
+    rule, rule_params = marketplace_sql(partner="c", statistics="c", using=connection.alias)
+    after, after_params = _after(column, position, key_desc, pk_desc)
+    text, text_params = _text_condition(query, connection, "c")
+    filters, filter_params = _filters(query)
+    walked = (f"SELECT c.partner_id, c.handle, c.display_name, c.kind, c.country, c.followers, "
+              f"c.avg_views_per_post, c.engagement_rate, c.posts_30d FROM {SEARCH_TABLE} c "
+              f"WHERE {' AND '.join([rule, *after])} ORDER BY {column} {order} LIMIT %s")
+    found = (f"SELECT {PAGE_SELECT} FROM ({walked}) AS c WHERE {' AND '.join([*text, *filters])} "
+             f"ORDER BY {column} {order} LIMIT %s")
+    key = f"({column} + 0)"
+    where, where_params = _search_where(query, connection, names="p")
+    searched_after, searched_after_params = _after(key, position, key_desc, pk_desc)
+    searched = (f"SELECT {PAGE_SELECT} FROM {SEARCH_TABLE} c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id "
+                f"WHERE {' AND '.join([*where, *searched_after])} AND (SELECT COUNT(*) FROM found) <= %s "
+                f"ORDER BY {key} {order} LIMIT %s")
+    page = (f"WITH found AS MATERIALIZED ({found}) "
+            f"SELECT * FROM found WHERE (SELECT COUNT(*) FROM found) > %s UNION ALL ({searched})")
+    return page, [*rule_params, *after_params, TEXT_WALK_LIMIT, *text_params, *filter_params, size + 1, size,
+                  *where_params, *searched_after_params, size, size + 1]
 
 
 def _creator_page(connection: BaseDatabaseWrapper, query: CreatorQuery, ordering: str, *,
                   position: SearchPosition | None, size: int) -> tuple[list[dict], bool]:
     column = SORT_COLUMNS[ordering.lstrip("-")]
-    key = f"({column} + 0)" if len(query.q) >= TRIGRAM_MIN_LENGTH else column
     descending = ordering.startswith("-")
     backwards = position is not None and position.before
     # Read in the page's order, or in the reverse order when reading backwards.
     key_desc, pk_desc = descending != backwards, not backwards
-    where, params = _search_where(query, connection)
-    if position is not None:
-        key_cmp, pk_cmp = ("<" if key_desc else ">"), ("<" if pk_desc else ">")
-        # The first condition alone lets an index on the key start at the position.
-        # A decimal key is cast: SQLite compares an expression (key + 0) with the text it binds a Decimal as.
-        value = "CAST(%s AS NUMERIC)" if isinstance(position.key, Decimal) else "%s"
-        where.append(f"{key} {key_cmp}= {value} AND ({key} {key_cmp} {value} OR c.partner_id {pk_cmp} %s)")
-        params += [position.key, position.key, position.pk]
     order = f"{'DESC' if key_desc else 'ASC'}, c.partner_id {'DESC' if pk_desc else 'ASC'}"
-    page = f"""SELECT c.partner_id AS id, p.handle, p.display_name, c.kind, c.country, c.followers,
-                      c.avg_views_per_post, c.engagement_rate, c.posts_30d
-               FROM {SEARCH_TABLE} c JOIN {Partner._meta.db_table} p ON p.id = c.partner_id
-               WHERE {' AND '.join(where)}
-               ORDER BY {key} {order}
-               LIMIT %s"""
-    params.append(size + 1)
+    if connection.vendor == "postgresql" and len(query.q) >= TRIGRAM_MIN_LENGTH:
+        page, params = _text_page(connection, query, column, order, position=position, key_desc=key_desc,
+                                  pk_desc=pk_desc, size=size)
+    else:
+        where, params = _search_where(query, connection)
+        after, after_params = _after(column, position, key_desc, pk_desc)
+        page = (f"SELECT {PAGE_SELECT} FROM {SEARCH_TABLE} c WHERE {' AND '.join([*where, *after])} "
+                f"ORDER BY {column} {order} LIMIT %s")
+        params += [*after_params, size + 1]
     inline = connection.vendor == "postgresql"
     if inline:
         # Categories are read for the page's rows only, after it is cut.
@@ -272,7 +337,8 @@ def search_count(query: CreatorQuery) -> ResultCount:
 
 
 def _search_count(connection: BaseDatabaseWrapper, query: CreatorQuery) -> ResultCount:
-    where, params = _search_where(query, connection)
+    # The partner's names: their trigram indexes serve a text search.
+    where, params = _search_where(query, connection, names="p")
     statement = f"""SELECT 1 FROM {SEARCH_TABLE} c
                     JOIN {Partner._meta.db_table} p ON p.id = c.partner_id WHERE {' AND '.join(where)}"""
     with connection.cursor() as cursor:

@@ -6,10 +6,11 @@ marketplace rule reads. The search (partnerships.marketplace.search) applies the
 to this one table and walks an index in the page's order, instead of walking a statistics index and looking up each
 partner (70-150 ms at 1,000,000 partners for the selective searches).
 
-Triggers written by migration 0022 keep it: after any insert, update or delete of partners or statistics (the ORM's
-saves, querysets' updates, the statistics refreshes' set-based statements, bulk loads), the rows of the partners
-concerned are written again from their partner and statistics rows. On PostgreSQL the triggers are per statement,
-with transition tables, so a refresh of 1,000,000 statistics is one set-based upsert; on SQLite they are per row.
+Triggers written by migration 0022 (the names added by 0023) keep it: after any insert, update or delete of
+partners or statistics (the ORM's saves, querysets' updates, the statistics refreshes' set-based statements, bulk
+loads), the rows of the partners concerned are written again from their partner and statistics rows. On PostgreSQL
+the triggers are per statement, with transition tables, so a refresh of 1,000,000 statistics is one set-based upsert;
+on SQLite they are per row.
 Nothing in Python writes this table."""
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class MarketplaceCreator(models.Model):
     posts_30d = models.IntegerField()
     avg_views_per_post = models.BigIntegerField()
     engagement_rate = models.DecimalField(max_digits=7, decimal_places=2)
+    # The names a text search matches (migration 0023), so that it reads this table alone.
+    handle = models.CharField(max_length=40)
+    display_name = models.CharField(max_length=120)
 
     class Meta:
         verbose_name = "marketplace creator (search table)"

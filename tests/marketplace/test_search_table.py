@@ -1,10 +1,13 @@
 """The search table (MarketplaceCreator, kept by migration 0022's triggers) against its definition, after random
 changes to partners and statistics through every kind of write: saves, queryset updates and deletes, the set-based
-statistics refresh. The search reads the table; its pages must stay those of the marketplace rule over partners and
-statistics (test_search.orm_search, the definition the search had before the table)."""
+statistics refresh, renames. The search reads the table; its pages must stay those of the marketplace rule over partners
+and statistics (test_search.orm_search, the definition the search had before the table), text searches included,
+whichever way a text search finds its page (search._text_page: walking a few creators in order, or through the
+trigram indexes when they hold less than a page)."""
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db.models import F
@@ -12,17 +15,18 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from partnerships.marketplace import search as search_module
 from partnerships.marketplace.search import CreatorQuery
 from partnerships.models import Category, DailyMetric, MarketplaceCreator, Partner, PartnerStatistics
 from partnerships.services.statistics import partner_statistics_refresh
-from tests.marketplace.factories import make_partners
+from tests.marketplace.factories import ELIGIBLE, make_partners
 from tests.marketplace.test_search import HYPOTHESIS, ORDERINGS, orm_search, partner_specs, searches, walk
 from tests.partnerships.factories import PartnerFactory, PartnerStatisticsFactory
 
 pytestmark = pytest.mark.django_db
 
 ROW_COLUMNS = ("kind", "country", "date_of_birth", "age_verified", "opted_into_brand_deals", "status", "followers",
-               "views_30d", "posts_30d", "avg_views_per_post", "engagement_rate")
+               "views_30d", "posts_30d", "avg_views_per_post", "engagement_rate", "handle", "display_name")
 
 
 def expected_rows() -> dict[int, tuple]:
@@ -56,6 +60,12 @@ def apply(change: tuple, partner_ids: list[int]) -> None:
         partner.date_of_birth = None if value % 3 == 0 else timezone.localdate() - dt.timedelta(days=365 * value)
         partner.age_verified = value % 2 == 1
         partner.save(update_fields=["date_of_birth", "age_verified"])
+    elif kind == "rename" and partner:  # a save, or one statement over several rows
+        if value % 2:
+            partner.handle, partner.display_name = f"r{partner_id}.{'ab' * (value % 3)}", "ab_" * (value % 4) or "x"
+            partner.save()
+        else:
+            Partner.objects.filter(pk__gte=partner_id).update(display_name=["aba", "b%a", "x"][value % 3])
     elif kind == "update_statistics":
         PartnerStatistics.objects.filter(partner_id__gte=partner_id).update(
             followers=F("followers") + value * 1_000, engagement_rate=Decimal(value) / 4,
@@ -79,14 +89,14 @@ def apply(change: tuple, partner_ids: list[int]) -> None:
 
 changes = st.lists(st.tuples(
     st.sampled_from(["save_partner", "update_partners", "birth_date", "update_statistics", "delete_statistics",
-                     "new_statistics", "delete_partner", "new_partner", "refresh"]),
+                     "new_statistics", "delete_partner", "new_partner", "refresh", "rename"]),
     st.integers(0, 20), st.integers(0, 12)), max_size=8)
 
 
 @HYPOTHESIS
 @given(specs=st.lists(partner_specs, min_size=1, max_size=10), changes=changes, search=searches,
-       ordering=st.sampled_from(ORDERINGS), size=st.integers(1, 4))
-def test_the_table_and_the_search_follow_random_changes(specs, changes, search, ordering, size):
+       ordering=st.sampled_from(ORDERINGS), size=st.integers(1, 4), text_walk_limit=st.integers(1, 12))
+def test_the_table_and_the_search_follow_random_changes(specs, changes, search, ordering, size, text_walk_limit):
     make_partners(specs)
     partner_ids = list(Partner.objects.order_by("pk").values_list("pk", flat=True))
     for change in changes:
@@ -94,7 +104,23 @@ def test_the_table_and_the_search_follow_random_changes(specs, changes, search, 
     assert stored_rows() == expected_rows()
     ids = dict(Category.objects.values_list("slug", "pk"))
     query = CreatorQuery(**{**search, "categories": tuple(ids[slug] for slug in search["categories"])})
-    assert walk(query, ordering, size) == orm_search(query, ordering)
+    # A text search walks at most text_walk_limit creators before it searches them all (PostgreSQL): small limits
+    # take both ways, and the pages must not tell which.
+    with mock.patch.object(search_module, "TEXT_WALK_LIMIT", text_walk_limit):
+        assert walk(query, ordering, size) == orm_search(query, ordering)
+
+
+@pytest.mark.parametrize("text_walk_limit", [1, 3, 4, 10_000])
+@pytest.mark.parametrize("ordering", ["-followers", "engagement_rate"])
+def test_a_text_search_pages_alike_whether_it_walks_or_searches(text_walk_limit, ordering):
+    """Matches spread among creators who do not match: a small walk finds a page, or too few and searches all."""
+    make_partners([{**ELIGIBLE, "followers": 10_000 + index, "engagement": Decimal(index % 3),
+                    "name": "abab" if index % 3 == 0 else "bbbb"} for index in range(12)])
+    with mock.patch.object(search_module, "TEXT_WALK_LIMIT", text_walk_limit):
+        for q in ("aba", "bbb", "ab_", "b"):
+            query = CreatorQuery(q=q)
+            assert walk(query, ordering, 2) == orm_search(query, ordering)
+    assert len(orm_search(CreatorQuery(q="aba"), ordering)) == 4
 
 
 def test_a_partner_leaves_and_rejoins_the_table_with_its_current_figures():
