@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from partnerships.marketplace import search as search_module
 from partnerships.marketplace.search import CreatorQuery
 from partnerships.models import Category, DailyMetric, MarketplaceCreator, Partner, PartnerStatistics
-from partnerships.services.statistics import partner_statistics_refresh
+from partnerships.services.statistics import partner_statistics_refresh, partner_statistics_refresh_changed
 from tests.marketplace.factories import ELIGIBLE, make_partners
 from tests.marketplace.test_search import HYPOTHESIS, ORDERINGS, orm_search, partner_specs, searches, walk
 from tests.partnerships.factories import PartnerFactory, PartnerStatisticsFactory
@@ -72,6 +72,11 @@ def apply(change: tuple, partner_ids: list[int]) -> None:
             avg_views_per_post=value * 100, posts_30d=value % 5)
     elif kind == "delete_statistics":
         statistics.delete()
+    elif kind == "move_statistics":  # a row handed to another partner without one (migration 0023's row trigger)
+        others = Partner.objects.filter(statistics__isnull=True).exclude(pk=partner_id).order_by("pk")
+        other = others[value % others.count()] if others.exists() else None
+        if other is not None:
+            statistics.update(partner_id=other.pk)
     elif kind == "new_statistics" and partner and not statistics.exists():
         PartnerStatisticsFactory(partner=partner, followers=10_000 + value, views_30d=1_000 + value, posts_30d=3)
     elif kind == "delete_partner" and partner:
@@ -85,11 +90,17 @@ def apply(change: tuple, partner_ids: list[int]) -> None:
             partner=partner, day=timezone.localdate() - dt.timedelta(days=1),
             defaults={"views": 1_000 * value, "likes": 10 * value, "posts": value, "followers": 10_000 * value})
         partner_statistics_refresh(partner_ids=[partner_id] if value % 2 else None)
+    elif kind == "refresh_changed" and partner:  # the refresh after a load (the ORM's write stores the change)
+        DailyMetric.objects.update_or_create(
+            partner=partner, day=timezone.localdate() - dt.timedelta(days=2),
+            defaults={"views": 2_000 * value, "likes": value, "posts": value % 4, "followers": 5_000 * value})
+        partner_statistics_refresh_changed()
 
 
 changes = st.lists(st.tuples(
     st.sampled_from(["save_partner", "update_partners", "birth_date", "update_statistics", "delete_statistics",
-                     "new_statistics", "delete_partner", "new_partner", "refresh", "rename"]),
+                     "move_statistics", "new_statistics", "delete_partner", "new_partner", "refresh",
+                     "refresh_changed", "rename"]),
     st.integers(0, 20), st.integers(0, 12)), max_size=8)
 
 
@@ -137,3 +148,16 @@ def test_a_partner_leaves_and_rejoins_the_table_with_its_current_figures():
     assert list(MarketplaceCreator.objects.values_list("partner_id", "followers")) == [(partner.pk, 70_000)]
     partner.delete()
     assert not MarketplaceCreator.objects.exists()
+
+
+def test_statistics_moved_to_another_partner_move_its_row():
+    make_partners([{"kind": Partner.Kind.PUBLISHER, "born": None, "age_verified": False, "opted_in": True,
+                    "status": Partner.Status.ACTIVE, "followers": 50_000, "views": 5_000, "posts": 5,
+                    "avg_views": 10, "engagement": Decimal("1.00"), "country": "GB", "categories": set(),
+                    "name": "org"}])
+    partner = Partner.objects.get()
+    other = PartnerFactory(opted_into_brand_deals=True, date_of_birth=None, age_verified=True)
+    PartnerStatistics.objects.filter(partner=partner).update(partner_id=other.pk, followers=60_000)
+    assert list(MarketplaceCreator.objects.values_list("partner_id", "followers")) == [(other.pk, 60_000)]
+    assert stored_rows() == expected_rows()
+

@@ -126,6 +126,20 @@ def test_only_the_changed_partners_are_written(partners, tmp_path):
     assert statistics() == full_refresh_result()
 
 
+def test_a_partner_whose_figures_the_load_did_not_change_is_not_written(partners, tmp_path):
+    DailyMetricFactory(partner=partners["ana"], day=AS_OF, views=100, likes=10, followers=5, posts=1)
+    partner_statistics_refresh(as_of=AS_OF)
+    before = PartnerStatistics.objects.get(partner=partners["ana"])
+    bulk_load(tmp_path, [("ana", AS_OF - dt.timedelta(days=35), 300, 200, 30, 3, 3, 7, 2),  # before the window
+                         ("ana", AS_OF + dt.timedelta(days=1), 9, 9, 9, 9, 9, 99, 9)])  # after the day
+    assert StatisticsChange.objects.count() == 2
+    assert partner_statistics_refresh_changed(as_of=AS_OF) == 0
+    assert not StatisticsChange.objects.exists()
+    after = PartnerStatistics.objects.get(partner=partners["ana"])
+    assert (after.refreshed_at, after.views_30d, after.followers) == (before.refreshed_at, 100, 5)
+    assert statistics() == full_refresh_result()
+
+
 def test_a_partner_new_in_the_window_gets_statistics_and_one_only_before_it_does_not(partners, tmp_path):
     partner_statistics_refresh(as_of=AS_OF)
     DailyMetricFactory(partner=partners["dee"], day=AS_OF, views=1)  # so the statistics table is not empty
