@@ -16,6 +16,12 @@ Invariants: lines sum exactly to the distributed total (the whole budget unless 
 program returns the excess); no line is negative or above the cap; each is within one minor unit of its
 exact share; ties of remainder go to the lower partner id, so row order never matters.
 
+The cents left after flooring go to the largest remainders, one each, in one ordering of every member (no
+partition by capped: a capped member's remainder is 0, and the cents left are fewer than the uncapped members with a
+positive remainder, Σ remainder / free weight, so no member with remainder 0 is ever reached and the places of those
+before are the same). One window (the whole set in that order) numbers them and sums the floored shares: one sort on
+a bigint first key, and one pass.
+
 The cut's budget test is ``>= 0``, not ``> 0``: with a budget of 0 the heaviest level (nobody heavier) shares
 nothing, which is within the cap, so nobody is capped and every line is 0. With ``> 0`` no level qualified, the cut
 was NULL, which means "everyone is capped", and a month with nothing to share paid every partner the cap. For a
@@ -137,10 +143,11 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
         {shares},
         split_ranked AS (
             SELECT sh.partner_id, sh.w, sh.capped, sh.floored, sh.remainder,
-                   ROW_NUMBER() OVER (PARTITION BY sh.capped ORDER BY sh.remainder DESC, sh.partner_id) AS place,
-                   COALESCE({target}, 0)
-                       - SUM(CASE WHEN sh.capped THEN 0 ELSE sh.floored END) OVER () AS leftover
-            FROM split_shares sh),
+                   ROW_NUMBER() OVER whole AS place,
+                   COALESCE({target}, 0) - SUM(CASE WHEN sh.capped THEN 0 ELSE sh.floored END) OVER whole AS leftover
+            FROM split_shares sh
+            WINDOW whole AS (ORDER BY sh.remainder DESC, sh.partner_id
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
         allocated AS (
             SELECT partner_id, w, capped, remainder,
                    CASE WHEN NOT capped AND place <= leftover THEN 1 ELSE 0 END AS rounding,
