@@ -154,6 +154,16 @@ def work_mem_for_transaction(megabytes: int) -> None:
         execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
 
 
+def set_up_bulk_computation(work_mem: str) -> None:
+    """PostgreSQL, for this transaction only (set_config local: the server's settings are back at commit or
+    rollback): ``work_mem`` for statements that sort or hash a million rows at once, and no JIT compilation. A payout
+    month's statements are long CTE chains with many expressions: JIT spent about 2.8 s compiling the line insert at
+    1,000,000 partners (auto_explain, bench/payouts.py), more than it could win back on a single pass over the
+    rows. Nothing on SQLite."""
+    if connection.vendor == "postgresql":
+        execute("SELECT set_config('work_mem', %(mem)s, true), set_config('jit', 'off', true)", {"mem": work_mem})
+
+
 def beside(background: Callable[[], T], foreground: Callable[[], object], stop: threading.Event | None = None) -> T:
     """Run ``background`` in a thread, with its own database connection (closed after: it sees committed rows only),
     while ``foreground`` runs here in this connection's transaction; wait for both and return the background's

@@ -8,10 +8,19 @@ re-shared; the capped partners are always the heaviest. For each distinct weight
 partner capped, the share is (budget − cap·n_heavier)·w / (W − w_heavier); the heaviest weight whose share
 stays within the cap is the cut, everyone heavier is capped. That is exactly where the round-by-round
 algorithm stops (tests/payouts/test_split_properties.py checks it against one written in Python).
+The levels are taken over the heaviest budget // cap + 1 members only (a top-N sort, not a grouping and running
+sums over every member): no lighter level can be the cut. The cut level's running totals also give the capped
+count and the uncapped weight, so the members are read once more only to write their shares.
 
 Invariants: lines sum exactly to the distributed total (the whole budget unless everyone is capped or the
 program returns the excess); no line is negative or above the cap; each is within one minor unit of its
 exact share; ties of remainder go to the lower partner id, so row order never matters.
+
+The cents left after flooring go to the largest remainders, one each, in one ordering of every member (no
+partition by capped: a capped member's remainder is 0, and the cents left are fewer than the uncapped members with a
+positive remainder, Σ remainder / free weight, so no member with remainder 0 is ever reached and the places of those
+before are the same). One window (the whole set in that order) numbers them and sums the floored shares: one sort on
+a bigint first key, and one pass.
 
 The cut's budget test is ``>= 0``, not ``> 0``: with a budget of 0 the heaviest level (nobody heavier) shares
 nothing, which is within the cap, so nobody is capped and every line is 0. With ``> 0`` no level qualified, the cut
@@ -37,6 +46,20 @@ def _over_cap(budget: str, weight: str, total: str) -> str:
     """SQL: budget·weight/total > cap, exactly (total > 0)."""
     floor, rem = FLOOR.format(a=budget, b=weight, c=total), REM.format(a=budget, b=weight, c=total)
     return f"({floor} > %(split_cap)s OR ({floor} = %(split_cap)s AND {rem} > 0))"
+
+
+# Past this many members a LIMIT is no limit (SQLite reads LIMIT NULL as an error, so a number).
+NO_LIMIT = 2**62
+
+
+def _heaviest_needed(budget: int, cap: int) -> int:
+    """How many of the heaviest members the cut's levels need: a level qualifies only if the budget covers its
+    heavier members at the cap (budget − cap × n_heavier ≥ 0), so n_heavier ≤ budget // cap, and the level's own
+    first member is at most at place budget // cap + 1 in the order heaviest first. Every member heavier than such a
+    level is among those places, so its n_heavier and w_heavier counted over them alone are exact."""
+    if cap <= 0:
+        return NO_LIMIT
+    return min(max(int(budget), 0) // cap + 1, NO_LIMIT)
 
 
 def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[str, dict]:
@@ -78,23 +101,28 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
             + REM.format(**LEVEL_SHARE)
             + " = 0))"
         )
+        # Only the heaviest budget // cap + 1 members can hold the cut (see _heaviest_needed): the levels are taken
+        # over them, a top-N sort of the members, not grouped and numbered over every member.
+        params["split_heaviest"] = _heaviest_needed(budget, cap)
         shares = f"""
+            split_heaviest AS (SELECT w FROM src ORDER BY w DESC LIMIT %(split_heaviest)s),
             split_levels AS (
                 SELECT g.w,
                        COALESCE(SUM(g.n) OVER (ORDER BY g.w DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
                            AS n_heavier,
                        COALESCE(SUM(g.sw) OVER (ORDER BY g.w DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
                            AS w_heavier
-                FROM (SELECT w, COUNT(*) AS n, SUM(w) AS sw FROM src GROUP BY w) g),
-            split_cut AS (
-                SELECT MAX(l.w) AS w_cut FROM split_levels l CROSS JOIN split_tot t
-                WHERE %(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier) >= 0 AND {not_capped}),
-            split_flag AS (
-                SELECT s.partner_id, s.w, (c.w_cut IS NULL OR s.w > c.w_cut) AS capped
-                FROM src s CROSS JOIN split_cut c),
+                FROM (SELECT w, COUNT(*) AS n, SUM(w) AS sw FROM split_heaviest GROUP BY w) g),
             split_free AS (
-                SELECT COALESCE(SUM(CASE WHEN capped THEN 1 ELSE 0 END), 0) AS n_capped,
-                       COALESCE(SUM(CASE WHEN capped THEN 0 ELSE w END), 0) AS w_free FROM split_flag),
+                SELECT c.w AS w_cut, COALESCE(c.n_heavier, t.n_all) AS n_capped,
+                       t.w_all - COALESCE(c.w_heavier, t.w_all) AS w_free
+                FROM split_tot t LEFT JOIN (
+                    SELECT l.w, l.n_heavier, l.w_heavier FROM split_levels l CROSS JOIN split_tot t
+                    WHERE %(split_budget)s - cp_mul(%(split_cap)s, l.n_heavier) >= 0 AND {not_capped}
+                    ORDER BY l.w DESC LIMIT 1) c ON 1 = 1),
+            split_flag AS (
+                SELECT s.partner_id, s.w, (f.w_cut IS NULL OR s.w > f.w_cut) AS capped
+                FROM src s CROSS JOIN split_free f),
             split_shares AS (
                 SELECT g.partner_id, g.w, g.capped,
                        CASE WHEN g.capped THEN %(split_cap)s ELSE {SHARE_FLOOR.format(
@@ -115,10 +143,11 @@ def split_ctes(*, budget: int, cap: int | None, retain_excess: bool) -> tuple[st
         {shares},
         split_ranked AS (
             SELECT sh.partner_id, sh.w, sh.capped, sh.floored, sh.remainder,
-                   ROW_NUMBER() OVER (PARTITION BY sh.capped ORDER BY sh.remainder DESC, sh.partner_id) AS place,
-                   COALESCE({target}, 0)
-                       - SUM(CASE WHEN sh.capped THEN 0 ELSE sh.floored END) OVER () AS leftover
-            FROM split_shares sh),
+                   ROW_NUMBER() OVER whole AS place,
+                   COALESCE({target}, 0) - SUM(CASE WHEN sh.capped THEN 0 ELSE sh.floored END) OVER whole AS leftover
+            FROM split_shares sh
+            WINDOW whole AS (ORDER BY sh.remainder DESC, sh.partner_id
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
         allocated AS (
             SELECT partner_id, w, capped, remainder,
                    CASE WHEN NOT capped AND place <= leftover THEN 1 ELSE 0 END AS rounding,

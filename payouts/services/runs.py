@@ -12,14 +12,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.money import format_money
 from core.periods import month_end, next_month
-from core.sql import drop_temporary, execute, fetchone
+from core.sql import drop_temporary, fetchone, set_up_bulk_computation
 from core.tasks import enqueue
 from partnerships.models import Program
 from payouts.configuration import configuration_changers
@@ -289,8 +289,7 @@ def _fill(run: PayoutRun, program: Program, terms: ProgramTerms, fund: Fund) -> 
     budget = available - taken
     ctx = RunContext(run=run, program=program, terms=terms, fund=fund, start=run.month, end=run.as_of,
                      budget_minor=budget)
-    if connection.vendor == "postgresql":  # a month's aggregates and sorts of a million partners, in memory
-        execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
+    set_up_bulk_computation(settings.PAYOUT_WORK_MEM)  # a month's sorts of a million partners in memory, no JIT
     earned_sql, earned_params = FORMULAS[program.archetype](ctx)
     write_lines(ctx, earned_sql, earned_params, final=final)
     count, gross, adjustments, net, payable, spend = (int(v or 0) for v in fetchone(f"""

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DataError, connection, transaction
+from django.db import DataError, transaction
 
-from core.sql import drop_temporary, execute, fetchall, fetchone
+from core.sql import drop_temporary, execute, fetchall, fetchone, set_up_bulk_computation
 from partnerships.models import Partner
 from payouts.exceptions import AMOUNT_TOO_LARGE, RunRefused
 from payouts.formulas.archetypes import FORMULAS
@@ -195,8 +195,7 @@ def _compute(run: PayoutRun, terms: ProgramTerms, fund: Fund, budget: int, valid
              excluded: tuple[int, ...], row_limit: int | None) -> WhatIfResult:
     ctx = RunContext(run=run, program=run.program, terms=terms, fund=fund, start=run.month, end=run.as_of,
                      budget_minor=budget, excluded_partner_ids=excluded)
-    if connection.vendor == "postgresql":
-        execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": settings.PAYOUT_WORK_MEM})
+    set_up_bulk_computation(settings.PAYOUT_WORK_MEM)
     drop_temporary(WHAT_IF_LINES, WHAT_IF_COMPARED)
     execute(f"CREATE TEMPORARY TABLE {WHAT_IF_LINES} AS SELECT {LINE_COLUMNS} FROM {LINE_TABLE} WHERE 1 = 0")
     ctx.temporary.extend([WHAT_IF_LINES, WHAT_IF_COMPARED])

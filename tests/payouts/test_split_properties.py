@@ -89,6 +89,23 @@ def test_a_budget_of_zero_with_a_cap_gives_everyone_zero_and_caps_nobody(retain)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("weights", "budget", "cap"), [
+    ({1: 1000, 2: 1000, 3: 10, 4: 10, 5: 10}, 100, 30),  # the heaviest budget // cap + 1 = 4 end inside the 10s
+    ({1: 1000, 2: 1000, 3: 1000, 4: 10, 5: 10}, 100, 30),  # ... inside the 1000s, the cut among the 10s
+    ({1: 50, 2: 50, 3: 50, 4: 50}, 100, 25),  # exactly budget = cap × members: nobody passes the cap
+    ({1: 900, 2: 90, 3: 9, 4: 1}, 1000, 1),  # everyone at the cap, the budget not spent
+])
+def test_the_cut_is_found_among_the_heaviest_budget_over_cap_members(weights, budget, cap):
+    # the levels are taken over the heaviest budget // cap + 1 members only: ties across that place change nothing
+    exact, capped_set = reference_shares(weights, budget, cap, False)
+    amounts = sql_split(weights, budget, cap, False, 5)
+    assert {partner_id for partner_id, (_, capped) in amounts.items() if capped} == capped_set
+    for partner_id, (gross, _) in amounts.items():
+        assert abs(gross - exact[partner_id]) < 1
+    assert sum(gross for gross, _ in amounts.values()) == min(budget, cap * len(weights))
+
+
+@pytest.mark.django_db
 def test_ties_in_remainder_go_to_the_lower_partner_id():
     assert sql_split({30: 1, 10: 1, 20: 1}, 100, None, False, 3) == {10: (34, False), 20: (33, False), 30: (33, False)}
 
