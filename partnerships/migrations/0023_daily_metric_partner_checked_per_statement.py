@@ -11,7 +11,8 @@ row). Kept by triggers instead:
 - one advisory lock: writing rows holds it shared, deleting a partner exclusively, so a deletion either waits for the
   writer to commit and then sees its rows, or commits first and the writer's check sees the partner gone.
 The rollups' own index on partner_id goes too: the unique (partner_id, month) serves the same lookups, and each
-rollup row a load inserts paid for four indexes. SQLite keeps Django's checks only. The SQL is frozen here, as a migration must be."""
+rollup row a load inserts paid for four indexes. SQLite keeps Django's checks only. The SQL is frozen here, as a
+migration must be."""
 
 import django.db.models.deletion
 from django.db import migrations, models
