@@ -23,7 +23,9 @@ and a CHECKPOINT before every timing; the order of the paths alternates between 
    The worker reports its peak RSS (VmHWM), at --small-rows and at --rows rows: memory must stay flat.
 2. baseline: hand-written with psycopg: CREATE UNLOGGED TABLE, COPY the file's bytes into it (FORMAT csv: the
    server parses), one INSERT ... SELECT ... JOIN partners ... ON CONFLICT (partner_id, day) DO UPDATE into
-   the same table, COMMIT; the same session work_mem as the project's staging session. No validation.
+   the same table, COMMIT; the same session work_mem as the project's staging session. No validation. Twice: into
+   the project's table (partitioned by month), and into the table as it was before it was partitioned (``plain``:
+   one table, Django's deferred foreign key to partners), the baseline issue 18's target names.
 3. limit: a bare COPY of the same file into an unindexed (logged) table.
 4. admin import, --admin-rows new rows: django-import-export's preview (dry run) then confirmation, i.e.
    Resource.import_data(dry_run=True) then import_data(dry_run=False) with the admin's arguments, including
@@ -60,7 +62,8 @@ from bench.ingest_report import COUNTS, DAY, HEADER, render  # noqa: E402
 
 REPORT_PATH = harness.RESULTS_DIR / "ingest.md"
 LOAD_VERSION = 1
-WORK_MEM = "64MB"  # ingestion.engine.stage.STAGE_WORK_MEM: the baseline gets the same session setting
+PLAIN_TABLE = "bench_dailymetric_unpartitioned"
+WORK_MEM = "256MB"  # ingestion.engine.stage.STAGE_WORK_MEM: the baseline gets the same session setting
 QUIET_QUERY_SECONDS, QUIET_CPU_BUSY, QUIET_SAMPLES = 2, 0.25, 5  # 5 samples of 3 s: 15 s of quiet
 COPY_CHUNK = 1 << 20
 
@@ -89,8 +92,24 @@ def wait_quiet(server_url: str, max_wait: float) -> dict:
 
 def reset_table(db_url: str) -> None:
     with connect(db_url) as conn:
-        conn.execute("TRUNCATE partnerships_dailymetric, partnerships_partnerstatistics")
+        conn.execute(f"TRUNCATE partnerships_dailymetric, partnerships_partnerstatistics, "
+                     f"partnerships_monthlymetricrollup, partnerships_statisticschange, {PLAIN_TABLE}")
         conn.execute("CHECKPOINT")
+
+
+def prepare_plain_table(db_url: str) -> None:
+    """The daily metrics table as it was before it was partitioned (migration 0021), as Django made it: one table,
+    primary key id, unique (partner_id, day), an index on partner_id, the CHECK constraints and the deferred foreign
+    key to partners. Issue 18's target compares the project's load with the baseline into this table."""
+    with connect(db_url) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {PLAIN_TABLE}")
+        conn.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE partnerships_dailymetric INCLUDING DEFAULTS "
+                     "INCLUDING CONSTRAINTS INCLUDING IDENTITY)")
+        conn.execute(f"ALTER TABLE {PLAIN_TABLE} ADD PRIMARY KEY (id)")
+        conn.execute(f"ALTER TABLE {PLAIN_TABLE} ADD UNIQUE (partner_id, day)")
+        conn.execute(f"CREATE INDEX ON {PLAIN_TABLE} (partner_id)")
+        conn.execute(f"ALTER TABLE {PLAIN_TABLE} ADD FOREIGN KEY (partner_id) REFERENCES partnerships_partner (id) "
+                     "DEFERRABLE INITIALLY DEFERRED")
 
 
 def worker_env(db_url: str, media: str) -> dict:
@@ -164,7 +183,7 @@ def generate_admin_files(db_url: str, directory: Path, rows: int) -> tuple[Path,
 
 # --- the three load paths ------------------------------------------------------------------------------
 
-def time_baseline(db_url: str, path: Path) -> dict:
+def time_baseline(db_url: str, path: Path, table: str = "partnerships_dailymetric") -> dict:
     names = ", ".join(HEADER[:1] + ["day"] + COUNTS)
     started = time.perf_counter()
     with connect(db_url, autocommit=False) as conn:
@@ -177,7 +196,7 @@ def time_baseline(db_url: str, path: Path) -> dict:
                 copy.write(chunk)
         copied = time.perf_counter()
         conn.execute(
-            f"INSERT INTO partnerships_dailymetric (partner_id, day, {', '.join(COUNTS)}) "
+            f"INSERT INTO {table} (partner_id, day, {', '.join(COUNTS)}) "
             f"SELECT p.id, s.day, {', '.join('s.' + c for c in COUNTS)} FROM bench_stage s "
             f"JOIN partnerships_partner p ON p.handle = s.handle "
             f"ON CONFLICT (partner_id, day) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in COUNTS)}")
@@ -206,9 +225,9 @@ def time_bare_copy(db_url: str, path: Path) -> dict:
     return {"seconds": seconds}
 
 
-def count_rows(db_url: str) -> int:
+def count_rows(db_url: str, table: str = "partnerships_dailymetric") -> int:
     with connect(db_url) as conn:
-        return conn.execute("SELECT count(*) FROM partnerships_dailymetric").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 # --- worker side (a fresh Django process per measurement) ----------------------------------------------
@@ -343,21 +362,24 @@ def main() -> None:
     generate_metrics(small, args.small_rows)
     by_handle, by_id = generate_admin_files(db_url, work, args.admin_rows)
 
-    results: dict[str, list[dict]] = {"project": [], "baseline": [], "limit": []}
+    prepare_plain_table(db_url)
+    results: dict[str, list[dict]] = {"project": [], "baseline": [], "plain": [], "limit": []}
     paths = {
         "project": lambda: run_worker(db_url, media, "project", str(big), "refresh"),
         "baseline": lambda: time_baseline(db_url, big),
+        "plain": lambda: time_baseline(db_url, big, PLAIN_TABLE),
         "limit": lambda: time_bare_copy(db_url, big),
     }
     for repetition in range(args.runs):
-        order = ["project", "baseline", "limit"] if repetition % 2 == 0 else ["limit", "baseline", "project"]
-        for name in order:
+        order = ["project", "plain", "baseline", "limit"]
+        for name in order if repetition % 2 == 0 else reversed(order):
             reset_table(db_url)
             quiet = wait_quiet(args.server, args.max_wait)
             measured = paths[name]()
             measured["quiet"] = quiet
             if name != "limit":
-                measured["rows_in_table"] = count_rows(db_url)
+                measured["rows_in_table"] = count_rows(db_url, PLAIN_TABLE if name == "plain" else
+                                                       "partnerships_dailymetric")
                 assert measured["rows_in_table"] == args.rows, measured
             results[name].append(measured)
             detail = {key: round(value, 2) for key, value in measured.get("phases", {}).items()}

@@ -62,7 +62,7 @@ class StagedMerge:
                 self.spec.after_merge()
                 self.outcome.seconds["merge_after"] = time.perf_counter() - started
             if self.spec.period_input and self.outcome.rows_loaded:
-                if self.outcome.partner_months is None:
+                if self.outcome.partner_months is None and self.outcome.day_range is None:
                     with connection.cursor() as cursor:
                         cursor.execute(f"SELECT MIN(day), MAX(day) FROM {self.stage.name}")
                         first, last = cursor.fetchone()
@@ -97,7 +97,10 @@ class StagedMerge:
                 outcome.partner_ids = {partner_id for partner_id, _ in changed}
                 outcome.partner_months = guards.partner_months(changed)
             elif cursor.description is not None:  # a statement that SELECTs its count (rollups: one WITH)
-                outcome.rows_loaded = int(cursor.fetchone()[0])
+                count, *days = cursor.fetchone()  # and the first and last day it changed, when it says
+                outcome.rows_loaded = int(count)
+                if len(days) == 2 and days[0] is not None:
+                    outcome.day_range = (guards.as_date(days[0]), guards.as_date(days[1]))
             else:
                 outcome.rows_loaded = max(cursor.rowcount, 0)
 

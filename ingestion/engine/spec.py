@@ -95,7 +95,8 @@ class Outcome:
     rows_loaded: int = 0
     partner_ids: set[int] | None = None  # partners whose rows changed, when few enough to list
     partner_months: frozenset[tuple[int, dt.date]] | None = None  # their (partner, month) pairs, likewise
-    day_range: tuple[dt.date, dt.date] | None = None  # first and last day staged, when the pairs are not listed
+    # First and last day the merge changed (or, when its statement does not say, staged), when the pairs are not listed
+    day_range: tuple[dt.date, dt.date] | None = None
     ignored_columns: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: read, check, merge (logged, benchmarked)
 

@@ -169,7 +169,8 @@ def rollup_merge_after() -> int:
     if connection.vendor != "postgresql":
         return rollup_delta_apply()
     try:
-        _recompute_keys(LOWERED_TABLE)
+        if fetchone(f"SELECT EXISTS (SELECT 1 FROM {LOWERED_TABLE})")[0]:  # the everyday load lowers no peak
+            _recompute_keys(LOWERED_TABLE)
     finally:
         drop_temporary(LOWERED_TABLE)
     return 0
@@ -188,8 +189,9 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
     reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
     changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
-    rows' (partner_id, day) when ``returning``, else their count. ``up`` and ``old`` carry the columns ``carried``
-    (at least SUMMED); ``also`` are more parts of the statement that read them (the statistics' changes).
+    rows' (partner_id, day) when ``returning``, else their count and first and last day. ``up`` and ``old`` carry
+    the columns ``carried`` (at least SUMMED); ``also`` are more parts of the statement that read them (the
+    statistics' changes).
 
     Which rows the upsert inserted: those whose id is past the id sequence's value read just before the statement
     (under the lock every writer of daily metrics takes, so no other writer's ids interleave; an updated row keeps
@@ -219,7 +221,7 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
             ON CONFLICT (partner_id, month) DO UPDATE SET {added},
                 {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
         {"".join(f", {part}" for part in also)}
-        SELECT {"partner_id, day FROM up" if returning else "count(*) FROM up"}"""
+        SELECT {"partner_id, day FROM up" if returning else "count(*), MIN(day), MAX(day) FROM up"}"""
 
 
 def rollup_delta_capture(source_sql: str) -> None:

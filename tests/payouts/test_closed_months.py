@@ -248,6 +248,26 @@ def test_a_load_too_big_to_list_marks_every_computed_run_of_its_months(fund, tmp
     }
 
 
+@pytest.mark.postgres  # SQLite's merge does not say which days it changed: it takes the months of every staged day
+def test_a_load_too_big_to_list_marks_only_the_months_whose_rows_it_changed(fund, tmp_path, monkeypatch,
+                                                                           django_capture_on_commit_callbacks):
+    monkeypatch.setattr(merge, "PARTNER_LIST_LIMIT", 1)
+    days = [OPEN_DAY, OPEN_DAY.replace(day=11), OCTOBER.replace(day=11)]
+    ingest_metrics(tmp_path, [metric("bob", day) for day in days], name="first.csv")
+    september = run(fund, SEPTEMBER, PayoutRun.Status.COMPUTED)
+    october = run(fund, OCTOBER, PayoutRun.Status.COMPUTED)
+
+    with django_capture_on_commit_callbacks(execute=True):  # September's two rows change, October's is the same
+        job = ingest_metrics(tmp_path, [metric("bob", day, views=2000 if day.month == 9 else 1000) for day in days],
+                             name="second.csv")
+
+    assert stale() == {
+        september.pk: f"daily metrics for 2 rows (too many partners to list) loaded on {today()} by import job "
+                      f"{job.pk}",
+        october.pk: "",
+    }
+
+
 def test_the_spreadsheet_import_and_the_admin_form_mark_runs_stale(client, superuser, fund,
                                                                    django_capture_on_commit_callbacks):
     september = run(fund, SEPTEMBER, PayoutRun.Status.COMPUTED)
