@@ -93,7 +93,7 @@ def guards_backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partnerships', '0022_marketplace_creator_search_table'),
+        ('partnerships', '0024_search_table_statistics_update_in_place'),
     ]
 
     operations = [
