@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.sql import drop_temporary, execute, fetchall, work_mem_for_transaction
+from core.sql import drop_temporary, execute, fetchall, set_up_bulk_computation
 from partnerships.marketplace.search_cache import search_cache_invalidate
 from partnerships.models import DailyMetric, Partner, PartnerStatistics, StatisticsChange
 from partnerships.services.rollups import rollup_lock
@@ -55,8 +55,7 @@ def _refresh_lock() -> None:
     writing rows and index entries, which compiled expressions do not speed up)."""
     if connection.vendor == "postgresql":
         execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [REFRESH_LOCK])
-        work_mem_for_transaction(REFRESH_WORK_MEM_MB)
-        execute("SET LOCAL jit = off")
+        set_up_bulk_computation(f"{REFRESH_WORK_MEM_MB}MB")
 
 
 def _latest_followers(alias: str, *, in_window: bool = False) -> str:
