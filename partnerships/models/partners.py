@@ -143,7 +143,7 @@ class DailyMetric(models.Model):
     database's primary key is (id, day), Django's stays id); partnerships.services.partitions makes months ahead and
     archives old ones."""
 
-    # Checked once per statement on PostgreSQL (migration 0023), not by a foreign key row by row at commit.
+    # Checked once per statement on PostgreSQL (migration 0025), not by a foreign key row by row at commit.
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_metrics", db_constraint=False)
     day = models.DateField()
     views = models.PositiveBigIntegerField(default=0, validators=DAILY_COUNT_VALIDATORS)

@@ -123,7 +123,7 @@ class MonthlyMetricRollup(models.Model):
     migration): a daily load updates every partner's row of the month, and with room on the page each update is
     heap-only, with no new index entries."""
 
-    # Checked once per statement on PostgreSQL (migration 0023), as the daily metrics' partner; no index of its own:
+    # Checked once per statement on PostgreSQL (migration 0025), as the daily metrics' partner; no index of its own:
     # the unique (partner, month) serves lookups by partner.
     partner = models.ForeignKey("partnerships.Partner", on_delete=models.CASCADE, related_name="metric_rollups",
                                 db_constraint=False, db_index=False)

@@ -72,7 +72,7 @@ def apply(change: tuple, partner_ids: list[int]) -> None:
             avg_views_per_post=value * 100, posts_30d=value % 5)
     elif kind == "delete_statistics":
         statistics.delete()
-    elif kind == "move_statistics":  # a row handed to another partner without one (migration 0023's row trigger)
+    elif kind == "move_statistics":  # a row handed to another partner without one (migration 0024's row trigger)
         others = Partner.objects.filter(statistics__isnull=True).exclude(pk=partner_id).order_by("pk")
         other = others[value % others.count()] if others.exists() else None
         if other is not None:

@@ -1,5 +1,5 @@
 """The partner of daily metrics and of their monthly rollups, checked once per statement by triggers on PostgreSQL
-(migration 0023) instead of by foreign keys row by row at commit: the same rows are refused and kept."""
+(migration 0025) instead of by foreign keys row by row at commit: the same rows are refused and kept."""
 
 from __future__ import annotations
 
