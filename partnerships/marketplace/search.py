@@ -134,9 +134,10 @@ def creator_page(query: CreatorQuery, ordering: str = DEFAULT_ORDERING, *, posit
         return _creator_page(connections[alias], query, ordering, position=position, size=size)
 
 
-# A page's columns, from the search table aliased c, as PAGE_COLUMNS names them.
-PAGE_SELECT = ("c.partner_id AS id, c.handle, c.display_name, c.kind, c.country, c.followers, c.avg_views_per_post, "
-               "c.engagement_rate, c.posts_30d")
+# A page's columns, from the search table aliased c (all in its ordering indexes), and as PAGE_COLUMNS names them.
+PAGE_SOURCES = ("c.partner_id", "c.handle", "c.display_name", "c.kind", "c.country", "c.followers",
+                "c.avg_views_per_post", "c.engagement_rate", "c.posts_30d")
+PAGE_SELECT = ", ".join(("c.partner_id AS id", *PAGE_SOURCES[1:]))
 
 
 def _after(key: str, position: SearchPosition | None, key_desc: bool, pk_desc: bool) -> tuple[list[str], list]:
@@ -167,8 +168,7 @@ def _text_page(connection: BaseDatabaseWrapper, query: CreatorQuery, column: str
     after, after_params = _after(column, position, key_desc, pk_desc)
     text, text_params = _text_condition(query, connection, "c")
     filters, filter_params = _filters(query)
-    walked = (f"SELECT c.partner_id, c.handle, c.display_name, c.kind, c.country, c.followers, "
-              f"c.avg_views_per_post, c.engagement_rate, c.posts_30d FROM {SEARCH_TABLE} c "
+    walked = (f"SELECT {', '.join(PAGE_SOURCES)} FROM {SEARCH_TABLE} c "
               f"WHERE {' AND '.join([rule, *after])} ORDER BY {column} {order} LIMIT %s")
     found = (f"SELECT {PAGE_SELECT} FROM ({walked}) AS c WHERE {' AND '.join([*text, *filters])} "
              f"ORDER BY {column} {order} LIMIT %s")
