@@ -8,3 +8,7 @@ application = get_wsgi_application()
 from config.health import fast_path  # noqa: E402 - needs the settings configured above
 
 application = fast_path(application)
+
+from config.warmup import warm_up  # noqa: E402
+
+warm_up()
