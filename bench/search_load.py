@@ -170,6 +170,8 @@ def run_variant(args, label: str, app: str, env: dict, requests: list[bytes], da
     command = [sys.executable, "-m", "gunicorn", app, "--config", "config/gunicorn.py", "--bind", f"127.0.0.1:{port}"]
     if args.max_requests is not None:
         command += ["--max-requests", str(args.max_requests)]
+    if args.max_requests_jitter is not None:
+        command += ["--max-requests-jitter", str(args.max_requests_jitter)]
     server_log = Path(tempfile.mkstemp(prefix="cp-bench-search-load-", suffix=".log")[1])
     with server_log.open("w") as handle:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
@@ -282,7 +284,9 @@ def render_report(args, measured: dict) -> str:
         "",
         f"{args.partners:,} partners (database {args.db}); gunicorn with config/gunicorn.py, "
         f"{measured['workers']} sync workers, max_requests "
-        f"{'the config’s' if args.max_requests is None else args.max_requests}; {args.clients} concurrent clients "
+        f"{'the config’s' if args.max_requests is None else args.max_requests} (jitter "
+        f"{'the config’s' if args.max_requests_jitter is None else args.max_requests_jitter}); "
+        f"{args.clients} concurrent clients "
         f"(asyncio, this process), {args.seconds:.0f} s timed after {args.warmup:.0f} s warm-up; "
         f"{os.cpu_count()} CPUs; code {harness.git('rev-parse', '--short', 'HEAD').strip()}.",
         "",
@@ -313,6 +317,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: the config's WEB_CONCURRENCY)")
     parser.add_argument("--max-requests", type=int, default=None, help="override the config's (0: never recycle)")
+    parser.add_argument("--max-requests-jitter", type=int, default=None, help="override the config's")
     parser.add_argument("--cache-seconds", type=int, nargs="+", default=[0, 30],
                         help="SEARCH_CACHE_SECONDS of each API variant")
     parser.add_argument("--minimal", action=argparse.BooleanOptionalAction, default=True,

@@ -28,7 +28,7 @@ def test_probes_neither_recycle_workers_nor_fill_the_access_log(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = base_env(DJANGO_SETTINGS_MODULE="config.settings_test", CELERY_BROKER_URL="", WEB_MAX_REQUESTS="10")
-    web = Process("web", gunicorn(port), env=env, logs=tmp_path)  # 2 workers, each recycled after 10-11 requests
+    web = Process("web", gunicorn(port), env=env, logs=tmp_path)  # 2 workers, each recycled after 10-15 requests
     try:
         Browser(base).wait_until_up(web)
         statuses = {get(f"{base}/health/live") for _ in range(40)} | {get(f"{base}/health/ready") for _ in range(20)}
@@ -36,9 +36,9 @@ def test_probes_neither_recycle_workers_nor_fill_the_access_log(tmp_path):
         assert "Autorestarting" not in web.log()
         assert not re.search(r'"(GET|HEAD) /health/(live|ready)[ ?][^"]*" 200', web.log())
 
-        assert {get(f"{base}/no-such-page/") for _ in range(25)} == {404}  # more than 2 × 11: a worker recycles
+        assert {get(f"{base}/no-such-page/") for _ in range(35)} == {404}  # more than 2 × 15: a worker recycles
         web.wait_for_log("Autorestarting worker after current request", timeout=10)
-        wait_for(lambda: len(re.findall(r'"GET /no-such-page/ [^"]*" 404', web.log())) == 25, timeout=10,
+        wait_for(lambda: len(re.findall(r'"GET /no-such-page/ [^"]*" 404', web.log())) == 35, timeout=10,
                  what="every page request in the access log", processes=(web,))
     finally:
         assert web.stop() == 0
