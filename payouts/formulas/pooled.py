@@ -43,7 +43,7 @@ def members_sql(ctx: RunContext) -> str:
     """The members' qualified views (w) and screening's MONTH_FIGURES, one row per member with enough views.
     Parameters: ctx.params(), min_views and month_end (the run's month's last day)."""
     daily = f"""
-        SELECT m.partner_id, SUM(m.qualified_views) AS w, {MONTH_FIGURES}
+        SELECT m.partner_id, CAST(SUM(m.qualified_views) AS bigint) AS w, {MONTH_FIGURES}
         FROM {DAILY_METRIC_TABLE} m {ctx.members_join("m")}
         WHERE m.day >= %(start)s AND m.day <= %(end)s AND {LIVE_DAY.format(day="m.day")}"""
     if not READ_ROLLUPS or ctx.start != ctx.run.month or ctx.end > ctx.run.month_end:
