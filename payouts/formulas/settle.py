@@ -101,8 +101,8 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
                 UNION ALL
                 SELECT partner_id, -amount FROM ({CARRIED_BY_OTHER_RUNS}) carried) b
             GROUP BY partner_id HAVING SUM(amount) <> 0),
-        -- The sums of adjustments and balances as bigint (what the line stores; a larger one fails loudly here as it
-        -- would when stored): the line's arithmetic below then runs in bigint, not numeric, for each of a million lines.
+        -- The sums of adjustments and balances as bigint (what the line stores; a larger one fails loudly here, as
+        -- it would when stored): the line's arithmetic below then runs in bigint, not numeric, for a million lines.
         line AS (
             SELECT COALESCE(e.partner_id, o.partner_id) AS partner_id, COALESCE(e.basis, 'none') AS basis,
                    COALESCE(e.basis_value, 0) AS basis_value, COALESCE(e.basis_total, 0) AS basis_total,
