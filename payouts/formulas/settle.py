@@ -136,6 +136,6 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
                     ELSE {PAYABLE} END,
                hold_reason, note
         FROM settled
-        -- key order: the indexes on (run, partner) and (partner, run) are then filled page by page, not at random
+        -- key order: the unique (partner, run) index is then filled page by page, not at random
         ORDER BY partner_id
     """, params)
