@@ -227,13 +227,17 @@ def _newcomers(ctx: RunContext, rules: ScreeningRules, params: dict, month: str)
                 JOIN {ENROLMENT_TABLE} e ON e.id = s.enrolment_id
                 WHERE e.program_id = %(program)s AND s.ends_on >= %(since_day)s AND s.ends_on <= %(month_end)s
             ) both_events GROUP BY partner_id),
-        large AS (
-            SELECT l.partner_id, l.gross_minor, t.total, CAST(l.gross_minor AS {D}) / CAST(t.total AS {D}) AS share,
-                   ev.joined_at, ev.reinstated_on
-            FROM {LINE_TABLE} l JOIN event ev ON ev.partner_id = l.partner_id
-            CROSS JOIN (SELECT CAST(%(total)s AS BIGINT) AS total) t
+        -- The run's few lines with a large share first, then their events: joined the other way round, PostgreSQL
+        -- looked up the run's line of each of the (many) recent members one by one.
+        large_line AS MATERIALIZED (
+            SELECT l.partner_id, l.gross_minor, t.total
+            FROM {LINE_TABLE} l CROSS JOIN (SELECT CAST(%(total)s AS BIGINT) AS total) t
             WHERE l.run_id = %(run)s AND l.gross_minor > 0 AND t.total > 0
               AND CAST(l.gross_minor AS {D}) >= %(min_share)s * CAST(t.total AS {D})),
+        large AS (
+            SELECT l.partner_id, l.gross_minor, l.total, CAST(l.gross_minor AS {D}) / CAST(l.total AS {D}) AS share,
+                   ev.joined_at, ev.reinstated_on
+            FROM large_line l JOIN event ev ON ev.partner_id = l.partner_id),
         before AS (
             SELECT w.partner_id, CAST(SUM(w.qualified_views) AS {D}) / COUNT(*) AS daily
             FROM {DAILY_METRIC_TABLE} w JOIN large g ON g.partner_id = w.partner_id

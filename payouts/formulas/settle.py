@@ -101,13 +101,16 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
                 UNION ALL
                 SELECT partner_id, -amount FROM ({CARRIED_BY_OTHER_RUNS}) carried) b
             GROUP BY partner_id HAVING SUM(amount) <> 0),
+        -- The sums of adjustments and balances as bigint (what the line stores; a larger one fails loudly here, as
+        -- it would when stored): the line's arithmetic below then runs in bigint, not numeric, for a million lines.
         line AS (
             SELECT COALESCE(e.partner_id, o.partner_id) AS partner_id, COALESCE(e.basis, 'none') AS basis,
                    COALESCE(e.basis_value, 0) AS basis_value, COALESCE(e.basis_total, 0) AS basis_total,
                    COALESCE(e.weight, 0) AS weight, COALESCE(e.gross, 0) AS gross,
                    COALESCE(e.capped, FALSE) AS capped, COALESCE(e.rounding, 0) AS rounding,
                    COALESCE(e.remainder, 0) AS remainder, COALESCE(e.note, '') AS note,
-                   COALESCE(a.amount, 0) AS adjustments, COALESCE(b.amount, 0) AS carried_in
+                   COALESCE(CAST(a.amount AS bigint), 0) AS adjustments,
+                   COALESCE(CAST(b.amount AS bigint), 0) AS carried_in
             FROM earned e
             FULL JOIN (SELECT partner_id FROM pending UNION SELECT partner_id FROM balance) o
                  ON o.partner_id = e.partner_id
@@ -133,6 +136,6 @@ def write_lines(ctx: RunContext, earned_sql: str, earned_params: dict, *, final:
                     ELSE {PAYABLE} END,
                hold_reason, note
         FROM settled
-        -- key order: the indexes on (run, partner) and (partner, run) are then filled page by page, not at random
+        -- key order: the unique (partner, run) index is then filled page by page, not at random
         ORDER BY partner_id
     """, params)

@@ -144,8 +144,12 @@ class EarningLine(models.Model):
         GRANT = "grant", "Fixed grant"
         NONE = "none", "Adjustment only"
 
-    # No single-column indexes: (run, partner) and (partner, run) below serve both lookups, and every index
-    # more is written for each of a run's million lines.
+    # Two indexes besides the primary key, each written for every one of a run's million lines (about 0.8 s per
+    # million, bench/payouts.py): the unique (partner, run) below, which also serves a partner's lines (statements,
+    # the creator pages, tax years), and on PostgreSQL a BRIN index on run_id (migration 0023, not declared here:
+    # SQLite has no BRIN), for the reads of a whole run (totals, settlement, screening, the admin's run filter). A
+    # run's lines are written by one statement, so they lie together in the table and a BRIN index, a few pages
+    # and almost nothing to write, finds them; a B-tree on (run, partner) cost a third index's writes.
     # No per-row foreign-key constraints either: on PostgreSQL their checks (a lookup and a lock of the partner's
     # row for each line) cost more than computing the month. Migration 0006 enforces the same references with
     # set-based triggers instead: one check per INSERT statement, deletions of a partner or run with lines
@@ -180,11 +184,10 @@ class EarningLine(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["run", "partner"], name="earning_line_one_per_partner_run"),
+            models.UniqueConstraint(fields=["partner", "run"], name="earning_line_one_per_partner_run"),
             models.CheckConstraint(condition=Q(gross_minor__gte=0) | Q(basis="revenue"),
                                    name="earning_line_gross_not_negative_unless_revenue"),
         ]
-        indexes = [models.Index(fields=["partner", "run"], name="earning_line_partner_idx")]
         permissions = [("export_earningline", "Can export earning lines and statements to a spreadsheet")]
 
     def __str__(self) -> str:

@@ -53,7 +53,8 @@ def _reason(reason: str | None, action: str) -> str:
 
 def _mark_runs_stale(lines: Q, reason: str) -> None:
     """After commit: the computed (or computing), not yet approved monthly runs with a line matching ``lines``
-    (looked up among those runs' lines only, through the (run, partner) index)."""
+    (looked up among those runs' lines only: a partner's through the unique (partner, run) index, others through
+    the runs' BRIN index)."""
     def mark() -> None:
         open_runs = PayoutRun.objects.final().filter(
             stale_reason="", status__in=[PayoutRun.Status.COMPUTED, PayoutRun.Status.COMPUTING])
