@@ -217,7 +217,7 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
         lowered AS (INSERT INTO {LOWERED_TABLE} (partner_id, month) SELECT partner_id, month FROM delta WHERE lowered),
         rolled AS (
             INSERT INTO {rollup} AS r ({", ".join(ROLLUP_COLUMNS)})
-            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta
+            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta ORDER BY partner_id, month
             ON CONFLICT (partner_id, month) DO UPDATE SET {added},
                 {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
         {"".join(f", {part}" for part in also)}
