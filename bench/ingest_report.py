@@ -39,8 +39,9 @@ def render(args, results, again, small_run, admin) -> str:
         f"Project phases (median): read + validate + COPY {phases.get('read', 0):.2f} s, set-based checks "
         f"{phases.get('check', 0):.2f} s, merge {phases.get('merge', 0):.2f} s. Baseline: COPY "
         f"{median(results['baseline'], 'copy'):.2f} s, merge {median(results['baseline'], 'merge'):.2f} s.",
-        f"Statistics refresh after the load (all partners, set-based, timed apart): "
-        f"{statistics.median(run['statistics_seconds'] for run in results['project']):.2f} s.",
+        "Statistics refresh after the load (all partners, set-based, timed apart): "
+        + (f"{statistics.median(run['statistics_seconds'] for run in results['project']):.2f} s."
+         if all("statistics_seconds" in run for run in results["project"]) else "not run (--no-full-refresh)."),
         f"Re-ingesting the same file: {again['seconds']:.2f} s, {again['loaded']:,} rows changed "
         f"(of {again['processed']:,}).",
         "",

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from django.db import connection, transaction
 
+from core.sql import fetchone
 from core.tasks import enqueue
 from ingestion import fields, guards
 from ingestion.engine.run import ingest_run
@@ -162,8 +163,10 @@ def _merge_sql(stage: str, returning: bool, *, rollups_kept: bool = True) -> str
     counts = ", ".join(COUNTS)
     if rollups_kept and connection.vendor == "postgresql":  # the rollups' change in the same statement
         # ... and the statistics' changes, for the refresh after the load
+        one_day = fetchone(f"SELECT MIN(day) = MAX(day) FROM {stage}")[0] is True
         return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning,
-                                        carried=statistics.CHANGED, also=[statistics.changes_merge_cte()])
+                                        carried=statistics.CHANGED, also=[statistics.changes_merge_cte()],
+                                        one_day=one_day)
     return f"""
         INSERT INTO {metric} AS t (partner_id, day, {counts})
         SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}

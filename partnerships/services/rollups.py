@@ -183,15 +183,16 @@ def _last_id_given(table: str) -> int:
     return int(last_value) if is_called else int(last_value) - 1
 
 
-def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = ()
-                     ) -> str:
+def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = (),
+                     one_day: bool = False) -> str:
     """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
     WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
     reads the same snapshot, so ``old`` sees the daily rows as they were before the upsert: only the rows the upsert
     changed are read again (by key), and a day's load of new rows reads nothing. The statement returns the changed
     rows' (partner_id, day) when ``returning``, else their count and first and last day. ``up`` and ``old`` carry
     the columns ``carried`` (at least SUMMED); ``also`` are more parts of the statement that read them (the
-    statistics' changes).
+    statistics' changes). ``one_day``: every staged row has the same day (the everyday file), so each partner-month
+    has at most one row and its change is that row's, with no aggregation.
 
     Which rows the upsert inserted: those whose id is past the id sequence's value read just before the statement
     (under the lock every writer of daily metrics takes, so no other writer's ids interleave; an updated row keeps
@@ -200,24 +201,32 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     last_id = _last_id_given(metric)
     carried = tuple(dict.fromkeys((*SUMMED, *carried)))
     new = ", ".join(f"t.{name}" for name in carried)
-    changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
     peak = "peak_qualified_views"
     added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
+    if one_day:
+        changes = ", ".join(f"u.{name} - COALESCE(o.{name}, 0) AS {name}" for name in SUMMED)
+        delta = f"""
+            SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, u.qualified_views AS {peak},
+                   CASE WHEN u.inserted THEN 1 ELSE 0 END AS days, o.qualified_views > u.qualified_views AS lowered
+            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day"""
+    else:
+        changes = ", ".join(f"SUM(u.{name} - COALESCE(o.{name}, 0)) AS {name}" for name in SUMMED)
+        delta = f"""
+            SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, MAX(u.qualified_views) AS {peak},
+                   COUNT(*) FILTER (WHERE u.inserted) AS days,
+                   bool_or(o.qualified_views > u.qualified_views) AS lowered
+            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day
+            GROUP BY u.partner_id, {month_of("u.day")}"""
     return f"""
         WITH up AS ({upsert} RETURNING t.partner_id, t.day, {new}, (t.id > {last_id}) AS inserted),
         old AS (
             SELECT o.partner_id, o.day, {", ".join(f"o.{name}" for name in carried)}
             FROM up JOIN {metric} o ON o.partner_id = up.partner_id AND o.day = up.day WHERE NOT up.inserted),
-        delta AS (
-            SELECT u.partner_id, {month_of("u.day")} AS month, {changes}, MAX(u.qualified_views) AS {peak},
-                   COUNT(*) FILTER (WHERE u.inserted) AS days,
-                   bool_or(o.qualified_views > u.qualified_views) AS lowered
-            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day
-            GROUP BY u.partner_id, {month_of("u.day")}),
+        delta AS ({delta}),
         lowered AS (INSERT INTO {LOWERED_TABLE} (partner_id, month) SELECT partner_id, month FROM delta WHERE lowered),
         rolled AS (
             INSERT INTO {rollup} AS r ({", ".join(ROLLUP_COLUMNS)})
-            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta
+            SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta ORDER BY partner_id, month
             ON CONFLICT (partner_id, month) DO UPDATE SET {added},
                 {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
         {"".join(f", {part}" for part in also)}

@@ -43,6 +43,10 @@ ROW = st.tuples(st.sampled_from(HANDLES), DAYS, st.integers(0, 10**9), st.intege
 LOAD = st.lists(ROW, min_size=1, max_size=25, unique_by=lambda row: (row[0], row[1])).map(
     lambda rows: [(h, d, max(v, q), min(v, q), lk, c, s) for h, d, v, q, lk, c, s in rows])
 
+# A load of one day (the everyday file; the merge's change then needs no aggregation): each handle at most once.
+ONE_DAY_LOAD = st.tuples(DAYS, st.lists(ROW, min_size=1, max_size=3, unique_by=lambda row: row[0])).map(
+    lambda pair: [(h, pair[0], max(v, q), min(v, q), lk, c, s) for h, _, v, q, lk, c, s in pair[1]])
+
 
 @pytest.fixture(autouse=True)
 def _media_and_eager_tasks(settings, tmp_path, monkeypatch):
@@ -106,6 +110,16 @@ def test_rollups_equal_the_daily_sums_after_random_loads_reloads_and_late_rows(p
     before = stored_rollups()
     bulk_load(tmp_path, loads[-1])
     assert stored_rollups() == before
+
+
+@PROFILE
+@given(loads=st.lists(ONE_DAY_LOAD, min_size=1, max_size=5))
+def test_rollups_equal_the_daily_sums_after_one_day_loads_and_reloads(partners, tmp_path, loads):
+    DailyMetric.objects.all().delete()
+    assert not MonthlyMetricRollup.objects.exists()
+    for load in [*loads, loads[0]]:  # the first day again: a reload, raising or lowering what the others changed
+        bulk_load(tmp_path, load)
+        assert_rollups_equal_daily_rows()
 
 
 def test_a_reload_that_lowers_the_peak_recomputes_the_month(partners, tmp_path):
