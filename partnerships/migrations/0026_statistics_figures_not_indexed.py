@@ -4,8 +4,9 @@ engagement_rate go.
 Brand search reads the search table (migrations 0022-0024) and its own indexes; the admin sorts partners by these
 figures through a left join, which no index of statistics orders; matching ranks every candidate. Each refresh after
 a load writes a new version of every changed partner's row, and with it an entry in every index of the table: at
-200,000 changed partners three of the five indexes were written for no reader (bench/ingest_statistics.py,
-2026-12-04: the refresh's UPDATE about 1 s shorter without them)."""
+200,000 changed partners three of the five indexes were written for no reader (bench/ingest_statistics.py; the
+README's Benchmarks section has the figures). Followers keep theirs: the hand-written search that
+bench/search_load.py's minimal app serves walks it."""
 
 from django.db import migrations, models
 

@@ -114,8 +114,8 @@ class PartnerStatistics(models.Model):
 
     partner = models.OneToOneField(Partner, primary_key=True, on_delete=models.CASCADE, related_name="statistics")
     as_of = models.DateField(help_text="Last day of the 30-day window.")
-    # Indexed: the admin's follower bands, and the hand-written search over partners and statistics that
-    # bench/search_load.py serves through its minimal app (brand search itself reads MarketplaceCreator's indexes).
+    # Indexed: the hand-written search over partners and statistics that bench/search_load.py's minimal app serves
+    # walks it in follower order (brand search itself reads MarketplaceCreator's indexes).
     # The other figures are not indexed (migration 0026): every refresh rewrites them, and an index of each would be
     # written again for every changed partner while nothing reads it (the admin sorts a left join, matching ranks
     # every candidate).
