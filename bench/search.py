@@ -100,8 +100,9 @@ MIX: list[tuple[str, dict | str]] = [
       "ordering": "-engagement_rate"}),
 ]
 
-# Candidate fixes (--try-fixes; bench database only, dropped after). Migration 0007 already indexes
-# avg_views_per_post and engagement_rate. What is left slow walks a statistics index in the page's order and
+# Candidate fixes (--try-fixes; bench database only, dropped after). Statistics index followers only (migration
+# 0026 dropped the indexes of avg_views_per_post and engagement_rate that 0007 made: brand search reads the search
+# table). What is left slow walks a statistics index in the page's order and
 # looks up each partner: these covering, partial indexes hold only partners past the marketplace thresholds
 # (the settings' values, as the ORM inlines them) and the columns the query reads, so the statistics side
 # becomes an index-only scan of eligible rows. Their predicate must match the settings.

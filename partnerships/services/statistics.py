@@ -157,14 +157,22 @@ def _claim_changes(params: dict) -> None:
     changes = StatisticsChange._meta.db_table
     in_window = "day >= %(start)s"
     sums = ", ".join(f"SUM(CASE WHEN {in_window} THEN {name} ELSE 0 END)" for name in (*CHANGED, "added"))
-    execute(f"CREATE TEMPORARY TABLE {CLAIMED_TABLE} (partner_id bigint PRIMARY KEY, "
+    # No primary key: the GROUP BY makes partner_id unique, and both statements that read the table join it whole
+    # (hashed), so an index would only be written (0.2-0.3 s at 200,000 partners) and never read.
+    execute(f"CREATE TEMPORARY TABLE {CLAIMED_TABLE} (partner_id bigint NOT NULL, "
             + ", ".join(f"{name} bigint" for name in (*CHANGED, "added")) + ")")
     columns = ", ".join(("partner_id", *CHANGED, "added"))
     if connection.vendor == "postgresql":  # one statement: exactly the changes deleted are summed
+        # Summed in partner order after a sort, not hashed: a hash holds seven numeric sums per partner (130 MB
+        # at 200,000 partners, past work_mem: it spilled), where summing sorted rows holds one partner's at a time;
+        # 0.6 s instead of 0.8-1.1 s for the claim at 200,000 partners (2026-12-04).
+        hashagg = fetchall("SELECT current_setting('enable_hashagg')")[0][0]
+        execute("SELECT set_config('enable_hashagg', 'off', true)")
         execute(f"""
             WITH taken AS (DELETE FROM {changes} RETURNING partner_id, day, {", ".join((*CHANGED, "added"))})
             INSERT INTO {CLAIMED_TABLE} ({columns})
             SELECT partner_id, {sums} FROM taken WHERE day <= %(as_of)s GROUP BY partner_id""", params)
+        execute("SELECT set_config('enable_hashagg', %(hashagg)s, true)", {"hashagg": hashagg})
         execute(f"ANALYZE {CLAIMED_TABLE}")
     else:  # SQLite writes one transaction at a time
         execute(f"INSERT INTO {CLAIMED_TABLE} ({columns}) SELECT partner_id, {sums} FROM {changes} "

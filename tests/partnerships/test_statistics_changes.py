@@ -110,6 +110,25 @@ def test_the_refresh_after_loads_equals_the_full_refresh(partners, tmp_path, bef
 
 # --- examples ------------------------------------------------------------------------------------------------------
 
+def test_the_claim_leaves_the_planner_settings_as_they_were(partners, tmp_path):
+    """The claim sums the changes sorted (hashing turned off for its statement only): the statements after it in the
+    caller's transaction plan as before."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); runs in .ci/run")
+    DailyMetricFactory(partner=partners["ana"], day=AS_OF, views=100, followers=5, posts=1)
+    partner_statistics_refresh(as_of=AS_OF)
+    bulk_load(tmp_path, [("ana", AS_OF, 200, 0, 0, 0, 0, 6, 2), ("ben", AS_OF, 50, 0, 0, 0, 0, 1, 1)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_hashagg')")
+        before = cursor.fetchone()[0]
+        assert partner_statistics_refresh_changed(as_of=AS_OF) == 2
+        cursor.execute("SELECT current_setting('enable_hashagg')")
+        assert cursor.fetchone()[0] == before
+    assert statistics() == full_refresh_result()
+
+
 def test_only_the_changed_partners_are_written(partners, tmp_path):
     for handle in ("ana", "ben"):
         DailyMetricFactory(partner=partners[handle], day=AS_OF, views=100, likes=10, followers=5, posts=1)
