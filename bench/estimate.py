@@ -66,14 +66,7 @@ def load(partners: int, days: int) -> dict:
     return {"steps": step.steps, "sizes": sizes}
 
 
-def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(runs: int, days: int) -> dict:
-    from django.db import connection
-
     from bench.data import pooled as pooled_data
     from partnerships.models import Program
     from payouts.formulas import pooled
@@ -83,37 +76,22 @@ def measure(runs: int, days: int) -> dict:
     today = pooled_data.MONTH + dt.timedelta(days=days - 1)
     run_services.program_today = lambda program: today  # the estimate task on that day
     program = Program.objects.get(slug=pooled_data.PROGRAM_SLUG)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    timings: dict[str, list[dict]] = {"rollups": [], "daily rows": []}
-    reference: list | None = None
-    identical = True
-    order = [path for _ in range(runs) for path in ("rollups", "daily rows")]
-    for number, path in enumerate(order):
-        if number % 4 >= 2:  # alternate which goes first: rollups, daily, daily, rollups, ...
-            path = "daily rows" if path == "rollups" else "rollups"
-        PayoutRun.objects.filter(program=program).delete()
-        harness.execute("CHECKPOINT")
+
+    def compute(path: str) -> PayoutRun:
         pooled.READ_ROLLUPS = path == "rollups"
-        load_before = os.getloadavg()[0]
-        cpu, started = backend_cpu_seconds(backend), time.perf_counter()
         run = run_services.payout_run_compute(program_id=program.pk, month=pooled_data.MONTH,
                                               kind=PayoutRun.Kind.ESTIMATE)
-        seconds = time.perf_counter() - started
         if run.status != PayoutRun.Status.COMPUTED or run.as_of != today:
             raise RuntimeError(f"the estimate ended {run.status} as of {run.as_of}: {run.error}")
-        lines = list(EarningLine.objects.filter(run=run).order_by("partner_id").values_list(
-            "partner_id", "basis_value", "weight", "gross_minor", "capped", "note"))
-        if reference is None:
-            reference = lines
-        identical = identical and lines == reference
-        timings[path].append({"seconds": seconds, "backend_cpu": backend_cpu_seconds(backend) - cpu,
-                              "lines": len(lines), "gross": sum(line[3] for line in lines), "load": load_before})
-        log(f"  {path}: {seconds:.1f} s, {len(lines):,} lines, identical so far: {identical}")
+        return run
+
+    measured = harness.alternate_paths(
+        ("rollups", "daily rows"), runs, reset=PayoutRun.objects.filter(program=program).delete, compute=compute,
+        lines_of=lambda run: list(EarningLine.objects.filter(run=run).order_by("partner_id").values_list(
+            "partner_id", "basis_value", "weight", "gross_minor", "capped", "note")))
     pooled.READ_ROLLUPS = True
     PayoutRun.objects.filter(program=program).delete()
-    return {"timings": timings, "identical": identical, "as_of": today.isoformat()}
+    return {**measured, "as_of": today.isoformat()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -162,6 +162,50 @@ def explain(connection, sql: str) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+def backend_pid() -> int:
+    """The database backend of Django's default connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process on this machine, e.g. a database backend."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alternate_paths(paths: tuple[str, str], runs: int, *, reset, compute, lines_of) -> dict:
+    """Two ways of computing the same thing, ``runs`` times each, alternating which goes first (a, b, b, a, ...):
+    before each, ``reset()`` and a CHECKPOINT; ``compute(path)`` timed (wall clock and the database backend's CPU)
+    returns what ``lines_of`` reads the result's lines from (tuples whose fourth item is an amount, summed as
+    ``gross``). Every run's lines are compared with the first run's. Returns the timings by path and whether all
+    lines were identical."""
+    backend = backend_pid()
+    timings: dict[str, list[dict]] = {path: [] for path in paths}
+    reference: list | None = None
+    identical = True
+    for number in range(2 * runs):
+        path = paths[(number + number // 2) % 2]
+        reset()
+        execute("CHECKPOINT")
+        load_before = os.getloadavg()[0]
+        cpu, started = backend_cpu_seconds(backend), time.perf_counter()
+        result = compute(path)
+        seconds = time.perf_counter() - started
+        cpu = backend_cpu_seconds(backend) - cpu
+        lines = lines_of(result)
+        if reference is None:
+            reference = lines
+        identical = identical and lines == reference
+        timings[path].append({"seconds": seconds, "backend_cpu": cpu, "lines": len(lines),
+                              "gross": sum(line[3] for line in lines), "load": load_before})
+        log(f"  {path}: {seconds:.1f} s, {len(lines):,} lines, identical so far: {identical}")
+    return {"timings": timings, "identical": identical}
+
+
 # --- the machine and this process ------------------------------------------------------------------------
 
 def cpu_busy(seconds: float) -> float:

@@ -157,50 +157,28 @@ def rebuild_rollups() -> int:
 # Measurement (worker)
 # =====================================================================================================
 
-def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(runs: int) -> dict:
-    from django.db import connection
-
     from partnerships.models import Program
     from payouts.formulas import rate_per_mille
     from payouts.models import EarningLine, PayoutRun
     from payouts.services.runs import payout_run_compute
 
     program = Program.objects.get(slug=PROGRAM_SLUG)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    timings: dict[str, list[dict]] = {"rollups": [], "daily rows": []}
-    reference: list | None = None
-    identical = True
-    order = [path for _ in range(runs) for path in ("rollups", "daily rows")]
-    for number, path in enumerate(order):
-        if number % 4 >= 2:  # alternate which goes first: rollups, daily, daily, rollups, ...
-            path = "daily rows" if path == "rollups" else "rollups"
-        PayoutRun.objects.filter(program=program).delete()
-        harness.execute("CHECKPOINT")
+
+    def compute(path: str) -> PayoutRun:
         rate_per_mille.READ_ROLLUPS = path == "rollups"
-        load_before = os.getloadavg()[0]
-        cpu, started = backend_cpu_seconds(backend), time.perf_counter()
         run = payout_run_compute(program_id=program.pk, month=MONTH)
-        seconds = time.perf_counter() - started
-        assert run.status == PayoutRun.Status.COMPUTED, run.error
-        lines = list(EarningLine.objects.filter(run=run).order_by("partner_id").values_list(
-            "partner_id", "basis_value", "weight", "gross_minor", "capped", "note", "status"))
-        if reference is None:
-            reference = lines
-        identical = identical and lines == reference
-        timings[path].append({"seconds": seconds, "backend_cpu": backend_cpu_seconds(backend) - cpu,
-                              "lines": len(lines), "gross": sum(line[3] for line in lines),
-                              "load": load_before})
-        log(f"  {path}: {seconds:.1f} s, {len(lines):,} lines, identical so far: {identical}")
+        if run.status != PayoutRun.Status.COMPUTED:
+            raise RuntimeError(f"the month ended {run.status}: {run.error}")
+        return run
+
+    measured = harness.alternate_paths(
+        ("rollups", "daily rows"), runs, reset=PayoutRun.objects.filter(program=program).delete, compute=compute,
+        lines_of=lambda run: list(EarningLine.objects.filter(run=run).order_by("partner_id").values_list(
+            "partner_id", "basis_value", "weight", "gross_minor", "capped", "note", "status")))
     rate_per_mille.READ_ROLLUPS = True
     PayoutRun.objects.filter(program=program).delete()
-    return {"timings": timings, "identical": identical}
+    return measured
 
 
 # =====================================================================================================
