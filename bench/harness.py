@@ -206,6 +206,22 @@ def alternate_paths(paths: tuple[str, str], runs: int, *, reset, compute, lines_
     return {"timings": timings, "identical": identical}
 
 
+def paths_table(measured: dict) -> list[str]:
+    """alternate_paths' timings as a Markdown table, then the best of each path and their ratio (first ÷ second)."""
+    lines = ["| path | run | wall s | database CPU s | lines | gross | load before |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for path, runs in measured["timings"].items():
+        for number, run in enumerate(runs, start=1):
+            lines.append(f"| {path} | {number} | {run['seconds']:.2f} | {run['backend_cpu']:.2f} | {run['lines']:,} | "
+                         f"{run['gross']:,} | {run['load']:.1f} |")
+    (first, first_runs), (second, second_runs) = measured["timings"].items()
+    wall = [min(run["seconds"] for run in runs) for runs in (first_runs, second_runs)]
+    cpu = [min(run["backend_cpu"] for run in runs) for runs in (first_runs, second_runs)]
+    lines += ["", f"Best of each: {first} {wall[0]:.2f} s, {second} {wall[1]:.2f} s (**{wall[0] / wall[1]:.2f}x**); "
+                  f"database CPU {cpu[0]:.2f} s and {cpu[1]:.2f} s (**{cpu[0] / max(cpu[1], 0.01):.2f}x**)."]
+    return lines
+
+
 # --- the machine and this process ------------------------------------------------------------------------
 
 def cpu_busy(seconds: float) -> float:

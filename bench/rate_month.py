@@ -219,16 +219,8 @@ def render_report(args: argparse.Namespace, loaded: dict, measured: dict) -> str
         "| table | rows | MB |", "|---|---:|---:|",
         *(f"| {s['table']} | {s['rows']:,} | {s['bytes'] / 1e6:,.0f} |" for s in loaded.get("sizes", [])),
         "",
-        "| path | run | wall s | database CPU s | lines | gross | load before |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        *harness.paths_table(measured),
     ]
-    for path, runs in measured["timings"].items():
-        for number, run in enumerate(runs, start=1):
-            lines.append(f"| {path} | {number} | {run['seconds']:.2f} | {run['backend_cpu']:.2f} | {run['lines']:,} | "
-                         f"{run['gross']:,} | {run['load']:.1f} |")
-    best = {path: min(run["seconds"] for run in runs) for path, runs in measured["timings"].items()}
-    lines += ["", f"Best of each: rollups {best['rollups']:.2f} s, daily rows {best['daily rows']:.2f} s "
-                  f"(**{best['rollups'] / best['daily rows']:.2f}x**)."]
     return "\n".join(lines) + "\n"
 
 
