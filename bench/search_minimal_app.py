@@ -1,5 +1,5 @@
 """The floor bench/search_load.py compares the API with: a minimal WSGI app that runs the default search's statement
-(BENCH_SQL with BENCH_PARAMS, JSON, from bench/search.raw_query), or with BENCH_MIX (a JSON list of [statement,
+(BENCH_SQL with BENCH_PARAMS, JSON), or with BENCH_MIX (a JSON list of [statement,
 parameters]) the one the query string numbers, on one psycopg connection per worker, with
 client-side binding like Django's backend, and answers the rows as JSON. No framework, authentication, throttle
 or cache: what serving the statement costs and no more."""
