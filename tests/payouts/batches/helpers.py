@@ -8,13 +8,15 @@ import datetime as dt
 from django.db.models import Sum
 from django.utils import timezone
 
-from partnerships.models import Enrolment
+from partnerships.models import DailyMetric, Enrolment
 from payouts.banking import StatementEntry
 from payouts.banking.camt_build import build_camt053
 from payouts.banking.pain002_build import TransactionStatus, build_pain002
 from payouts.models import LedgerAccount, LedgerEntry, Payee, Payment, PayoutRun
+from payouts.services.batches import batch_create, batch_release
 from payouts.services.runs import payout_run_compute
 from payouts.services.settlement import payout_run_approve
+from payouts.services.statements import statement_import
 from tests.payouts.factories import BEFORE, MONTH, member, paying_program
 
 IBANS = ["DE89370400440532013000", "FR1420041010050500013M02606", "NL91ABNA0417164300", "BE68539007547034"]
@@ -101,3 +103,21 @@ def balance(partner, kind: str, currency: str | None = None) -> int:
 
 
 K = LedgerAccount.Kind
+
+
+def august_with_bens_payment_returned(run_approver, maker, checker) -> tuple:
+    """A program of two months: ana (with a day of views in September) and ben, both paid by ACH; August approved and
+    released in one batch, then a statement books ana's payment paid and returns ben's. Returns the program, ana,
+    ben, August's run and ben's returned payment."""
+    program = paying_program(months=2)
+    ana, ben = member(program, handle="ana", views=3), member(program, handle="ben", views=1)
+    DailyMetric.objects.create(partner=ana, day=dt.date(2026, 9, 5), views=1, qualified_views=1)
+    payee(ana)
+    payee(ben)
+    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
+    batch = batch_create(currency="USD", rail="ach", actor=maker)
+    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
+    returned = Payment.objects.get(batch=batch, partner=ben)
+    statement_import(data=statement("R-1", paid_entry(Payment.objects.get(batch=batch, partner=ana)),
+                                    returned_entry(returned)), file_name="r.xml", actor=checker)
+    return program, ana, ben, august, returned

@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from partnerships.models import DailyMetric
 from payouts.exceptions import StatementAlreadyImported, StatementRefused
 from payouts.models import LedgerEntry, Payee, Payment, PaymentBatch, PayoutRun, StatementImport
 from payouts.reconciliation import run_reconciliation
@@ -21,13 +20,13 @@ from tests.payouts.batches.helpers import (
     K,
     approved_program_run,
     assert_ledger_balanced,
+    august_with_bens_payment_returned,
     balance,
     paid_entry,
     payee,
     returned_entry,
     statement,
 )
-from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
 SEPTEMBER = dt.date(2026, 9, 1)
@@ -175,17 +174,7 @@ def test_a_returned_partner_is_left_out_of_the_next_batch_until_the_details_are_
 
 def test_a_returned_amount_is_carried_by_the_next_month_and_paid_by_a_new_batch(run_approver, maker, checker):
     """Returned → payable → the program's next run carries it in → a new batch pays it, once."""
-    program = paying_program(months=2)
-    ana, ben = member(program, handle="ana", views=3), member(program, handle="ben", views=1)
-    DailyMetric.objects.create(partner=ana, day=SEPTEMBER.replace(day=5), views=1, qualified_views=1)
-    payee(ana)
-    payee(ben)
-    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
-    returned = Payment.objects.get(batch=batch, partner=ben)
-    statement_import(data=statement("R-1", paid_entry(Payment.objects.get(batch=batch, partner=ana)),
-                                    returned_entry(returned)), file_name="r.xml", actor=checker)
+    program, ana, ben, august, returned = august_with_bens_payment_returned(run_approver, maker, checker)
     assert PayoutRun.objects.get(pk=august.pk).status == "paid"
     Payee.objects.filter(partner=ben).update(blocked_reason="")  # fixed
 

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import F, Sum
 from django.urls import reverse
 
-from partnerships.models import DailyMetric, Partner
+from partnerships.models import Partner
 from payouts.models import EarningLine, Payee, Payment, PayoutRun, StatementLine
 from payouts.roles import ensure_group_permissions
 from payouts.services.batches import batch_create, batch_release
@@ -23,7 +23,14 @@ from payouts.services.settlement import payout_run_approve, payout_run_mark_paid
 from payouts.services.statements import statement_import
 from payouts.tax_year import HEADER, parse_basis, tax_year_figures
 from tests.payouts.batches.conftest import _media, checker, maker, run_approver  # noqa: F401 - the fixtures
-from tests.payouts.batches.helpers import approved_program_run, paid_entry, payee, returned_entry, statement
+from tests.payouts.batches.helpers import (
+    approved_program_run,
+    august_with_bens_payment_returned,
+    paid_entry,
+    payee,
+    returned_entry,
+    statement,
+)
 from tests.payouts.factories import MONTH, member, paying_program
 
 pytestmark = pytest.mark.django_db
@@ -134,17 +141,7 @@ def release_and_book(maker, checker, *, handle: str, booked: str) -> Payment:  #
 
 
 def test_a_returned_line_counts_when_the_next_run_carrying_it_in_is_paid(run_approver, maker, checker):  # noqa: F811
-    program = paying_program(months=2)
-    ana, ben = member(program, handle="ana", views=3), member(program, handle="ben", views=1)
-    DailyMetric.objects.create(partner=ana, day=SEPTEMBER.replace(day=5), views=1, qualified_views=1)
-    payee(ana)
-    payee(ben)
-    august = payout_run_approve(run_id=payout_run_compute(program_id=program.pk, month=MONTH).pk, actor=run_approver)
-    batch = batch_create(currency="USD", rail="ach", actor=maker)
-    batch_release(batch_id=batch.pk, actor=checker, expected_count=2, expected_total_minor=batch.control_total_minor)
-    returned = Payment.objects.get(batch=batch, partner=ben)
-    statement_import(data=statement("R-1", paid_entry(Payment.objects.get(batch=batch, partner=ana)),
-                                    returned_entry(returned)), file_name="r.xml", actor=checker)
+    program, ana, ben, august, returned = august_with_bens_payment_returned(run_approver, maker, checker)
     ben_august = line_sums(run=august, partner=ben)
     assert by_handle(2026, "paid") == {"ana": (*line_sums(run=august, partner=ana), 1)}
 
