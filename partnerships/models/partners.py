@@ -114,12 +114,11 @@ class PartnerStatistics(models.Model):
 
     partner = models.OneToOneField(Partner, primary_key=True, on_delete=models.CASCADE, related_name="statistics")
     as_of = models.DateField(help_text="Last day of the 30-day window.")
-    # Indexed: the hand-written search over partners and statistics that bench/search_load.py's minimal app serves
-    # walks it in follower order (brand search itself reads MarketplaceCreator's indexes).
-    # The other figures are not indexed (migration 0026): every refresh rewrites them, and an index of each would be
-    # written again for every changed partner while nothing reads it (the admin sorts a left join, matching ranks
-    # every candidate).
-    followers = models.BigIntegerField(default=0, db_index=True)
+    # No figure is indexed (migrations 0026 and 0027): every refresh rewrites them, and an index of any of them would
+    # be written again for every changed partner while nothing needs it (brand search reads MarketplaceCreator's
+    # indexes, the admin sorts a left join, matching ranks every candidate). Without them, and with half of each page
+    # free on PostgreSQL, the refresh after a load updates each row in place (a heap-only update).
+    followers = models.BigIntegerField(default=0)
     views_30d = models.BigIntegerField(default=0)
     qualified_views_30d = models.BigIntegerField(default=0)
     likes_30d = models.BigIntegerField(default=0)

@@ -129,6 +129,31 @@ def test_the_claim_leaves_the_planner_settings_as_they_were(partners, tmp_path):
     assert statistics() == full_refresh_result()
 
 
+def test_the_refresh_after_a_load_updates_every_statistics_row_in_place(partners, tmp_path):
+    """PostgreSQL (migration 0027): no column the refresh changes is indexed and each page keeps room, so every
+    changed partner's new row version is heap-only (no index entry written). An index on a figure (followers
+    changes at every load) would make these updates write the index again."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); runs in .ci/run")
+    for handle in HANDLES:
+        DailyMetricFactory(partner=partners[handle], day=AS_OF - dt.timedelta(days=1), views=100, followers=5, posts=1)
+    partner_statistics_refresh(as_of=AS_OF)
+    bulk_load(tmp_path, [(handle, AS_OF, 200, 0, 0, 0, 0, 6, 2) for handle in HANDLES])
+    table = PartnerStatistics._meta.db_table
+    with connection.cursor() as cursor:
+        # This transaction's own counters, so rows other tests or the refresh before wrote do not count.
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
+        upd_before, hot_before = cursor.fetchone()
+        assert partner_statistics_refresh_changed(as_of=AS_OF) == len(HANDLES)
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s", [table])
+        upd, hot = cursor.fetchone()
+    assert upd - upd_before == len(HANDLES)
+    assert hot - hot_before == len(HANDLES)
+    assert statistics() == full_refresh_result()
+
+
 def test_only_the_changed_partners_are_written(partners, tmp_path):
     for handle in ("ana", "ben"):
         DailyMetricFactory(partner=partners[handle], day=AS_OF, views=100, likes=10, followers=5, posts=1)
