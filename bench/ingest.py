@@ -293,17 +293,24 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
             dataset = fmt(encoding="utf-8-sig").create_dataset(data)
             result = resource_class().import_data(dataset, dry_run=dry_run, raise_errors=False,
                                                   retain_instance_in_row_result=True, **extra)
-            problems = [r.error_dict for r in result.invalid_rows][:3] + [e.error for e in result.base_errors][:3]
-            assert not problems, problems
+            # raise_errors=False: a row's exception is kept on the row (row_errors), not raised; report it too.
+            problems = ([r.error_dict for r in result.invalid_rows][:3] + [e.error for e in result.base_errors][:3]
+                        + [(line, [str(e.error) for e in errors]) for line, errors in result.row_errors()][:3])
+            assert not problems, (resource_class.__name__, "dry run" if dry_run else "confirm",
+                                  dict(result.totals), problems)
         return time.perf_counter() - started
+
+    def check_count(what: str) -> None:
+        count = DailyMetric.objects.count()
+        assert count == rows, f"{what}: {count:,} rows in the table after importing {rows:,}"
 
     rows = Path(by_handle).read_text().count("\n") - 1
     empty()
     ours = admin_path(DailyMetricResource, SafeCSV, by_handle, {"rollback_on_validation_errors": True})
-    assert DailyMetric.objects.count() == rows
+    check_count("project's resource")
     empty()
     default = admin_path(modelresource_factory(DailyMetric), CSV, by_id, {})
-    assert DailyMetric.objects.count() == rows
+    check_count("default resource")
     empty()
 
     # The project's full path through the admin views: upload, preview page, confirm.
@@ -325,7 +332,7 @@ def worker_admin(by_handle: str, by_id: str) -> dict:
             secure=True)
         views = time.perf_counter() - started
     assert confirmed.status_code == 302, confirmed.status_code
-    assert DailyMetric.objects.count() == rows
+    check_count("admin views")
     empty()
     return {"rows": rows, "project": ours, "default": default, "project_views": views}
 

@@ -208,3 +208,26 @@ def date_param(value: dt.date | None) -> Any:
 def datetime_param(value: dt.datetime | None) -> Any:
     """The datetime as the default connection's driver takes it as a raw SQL parameter."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+PAIRS_CHUNK = 2_000  # (id, date) pairs per VALUES list on SQLite
+
+
+def pair_relations(pairs: Sequence[tuple[int, dt.date]], alias: str, columns: tuple[str, str]
+                   ) -> list[tuple[str, list[Any]]]:
+    """(id, date) pairs as relations to join, named ``alias`` with the two ``columns``, each with its parameters:
+    on PostgreSQL one relation of two arrays, on SQLite one VALUES list per PAIRS_CHUNK pairs. No temporary table:
+    PostgreSQL keeps the locks of a table created (and dropped) in a transaction until the transaction ends, about
+    six per table, so a writer that runs once per row of a file must not create one (bench/ingest.py's default
+    import resource filled the server's lock table from row 4,091 on)."""
+    first, second = columns
+    if connection.vendor == "postgresql":
+        return [(f"unnest(%s::bigint[], %s::date[]) AS {alias}({first}, {second})",
+                 [[key for key, _ in pairs], [day for _, day in pairs]])]
+    relations = []
+    for start in range(0, len(pairs), PAIRS_CHUNK):
+        chunk = pairs[start:start + PAIRS_CHUNK]
+        values = ", ".join(["(%s, %s)"] * len(chunk))
+        relations.append((f"(SELECT column1 AS {first}, column2 AS {second} FROM (VALUES {values})) AS {alias}",
+                          [value for key, day in chunk for value in (key, date_param(day))]))
+    return relations

@@ -37,6 +37,7 @@ import datetime as dt
 from django import forms
 from django.db import connection
 
+from core.sql import pair_relations
 from ingestion import guards
 from partnerships.models import Enrolment, Program
 from payouts.closing import payout_runs_mark_stale
@@ -52,7 +53,7 @@ ARCHETYPES_READING = {
 EVER_APPROVED = (Enrolment.Status.APPROVED, Enrolment.Status.SUSPENDED, Enrolment.Status.ENDED)
 CLOSING_STATUSES = (PayoutRun.Status.APPROVED, PayoutRun.Status.PAID)
 STALE_REASON = "{input} for {partners} {verb} on {day:%Y-%m-%d} by {source}"
-VALUES_CHUNK = 2_000  # (partner, month) pairs per statement on SQLite
+
 
 def _members(run_alias: str = "r") -> str:
     """Enrolments (alias e) that make a partner concerned by a run of their program: ever approved."""
@@ -97,18 +98,9 @@ def payout_runs_concerned(loaded: guards.LoadedInputs) -> list[tuple[int, dt.dat
                            f"AND r.month IN ({', '.join(['%s'] * len(months))}) ORDER BY 1, 2", months)
             return [(program_id, guards.as_date(month), None) for program_id, month in cursor.fetchall()]
         pairs = sorted(loaded.partner_months)
-        # (the relation of the loaded pairs, its parameters): PostgreSQL takes two arrays, SQLite the pairs flat.
-        statements: list[tuple[str, list[int | dt.date | list[int] | list[dt.date]]]] = []
-        if connection.vendor == "postgresql":
-            statements.append(("unnest(%s::bigint[], %s::date[]) AS l(column1, column2)",
-                               [[partner for partner, _ in pairs], [month for _, month in pairs]]))
-        else:
-            for start in range(0, len(pairs), VALUES_CHUNK):
-                chunk = pairs[start:start + VALUES_CHUNK]
-                statements.append((f"(VALUES {', '.join(['(%s, %s)'] * len(chunk))}) AS l",
-                                   [value for pair in chunk for value in pair]))
+        # The loaded pairs as relations: PostgreSQL takes two arrays, SQLite the pairs in chunks.
         counts: dict[tuple[int, dt.date], int] = {}
-        for loaded_pairs, params in statements:
+        for loaded_pairs, params in pair_relations(pairs, "l", ("column1", "column2")):
             cursor.execute(
                 f"SELECT r.program_id, r.month, COUNT(DISTINCT e.partner_id) FROM {runs} {_members()} "
                 f"JOIN {loaded_pairs} ON l.column1 = e.partner_id AND l.column2 = r.month "

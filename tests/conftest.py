@@ -73,3 +73,18 @@ def _fresh_rate_limits():
     """Each test starts with full per-brand budgets: on SQLite brand ids repeat from test to test, and the counts of
     earlier tests (kept in the cache for their window) would otherwise be spent by the next brand with that id."""
     cache.clear()
+
+
+@pytest.fixture
+def locks_held(db):
+    """PostgreSQL: the number of locks this session's transaction holds (pg_locks), as a function to call."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's lock table")
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
+            return cursor.fetchone()[0]
+    return count

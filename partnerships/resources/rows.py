@@ -64,6 +64,7 @@ class PartnerRowsResource(SpreadsheetResource):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.partners: dict[str, int] = {}
+        self.partner_rows: dict[int, Partner] = {}
         self.existing: dict[tuple, tuple] = {}
         self.first_row: dict[tuple, int] = {}
         self.pending: list[tuple] = []
@@ -218,7 +219,17 @@ class PartnerRowsResource(SpreadsheetResource):
                 DUPLICATE_LINE.format(first=spreadsheet_line(self.lines, first), key=" and ".join(self.key_columns))]})
         for name, value in zip(self.key_fields + self.value_fields, key + tuple(values), strict=True):
             setattr(instance, name, value)
+        instance.partner = self.partner_of(partner_id, handle)  # the row's description reads it (model __str__)
         self.current, self.current_values = key, tuple(values)
+
+    def partner_of(self, partner_id: int, handle: str) -> Partner:
+        """The row's partner as its instance shows it: id and handle, the other fields deferred, one per partner;
+        read from the database, each row's description cost a query per row."""
+        partner = self.partner_rows.get(partner_id)
+        if partner is None:
+            partner = Partner.from_db(connection.alias, ["id", "handle"], [partner_id, handle])
+            self.partner_rows[partner_id] = partner
+        return partner
 
     def save_instance(self, instance, is_create, row, **kwargs):
         self.create_instances.append(instance)  # counted by django-import-export to call bulk_create

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection, transaction
 
-from core.sql import date_param, drop_temporary, execute, fetchall, fetchone, materialise
+from core.sql import date_param, drop_temporary, execute, fetchall, fetchone, materialise, pair_relations
 
 SUMMED = ("views", "qualified_views", "likes", "comments", "shares")
 ROLLUP_COLUMNS = ("partner_id", "month", *SUMMED, "peak_qualified_views", "days")
@@ -76,33 +77,28 @@ def _aggregate(where: str, join: str = "") -> str:
             f"FROM {metric} m {join} WHERE {where} GROUP BY m.partner_id, {month_of('m.day')}")
 
 
-def _recompute_keys(keys: str = KEYS_TABLE) -> None:
-    """Replace the rollup rows of the (partner_id, month) pairs in table ``keys`` by the sums of their daily rows."""
+def _recompute_keys(keys: str, params: Sequence[Any] = ()) -> None:
+    """Replace the rollup rows of the (partner_id, month) pairs of relation ``keys`` (aliased k, a table or
+    core.sql.pair_relations') by the sums of their daily rows."""
     _, rollup = _tables()
-    execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {keys} k "
-            f"WHERE k.partner_id = {rollup}.partner_id AND k.month = {rollup}.month)")
-    join = (f"JOIN {keys} k ON k.partner_id = m.partner_id AND m.day >= k.month "
+    execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {keys} "
+            f"WHERE k.partner_id = {rollup}.partner_id AND k.month = {rollup}.month)", params)
+    join = (f"JOIN {keys} ON k.partner_id = m.partner_id AND m.day >= k.month "
             f"AND m.day < {next_month('k.month')}")
-    execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}")
+    execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}", params)
 
 
 @transaction.atomic
 def metric_rollups_recompute(*, partner_months: Iterable[tuple[int, dt.date]]) -> int:
     """Recompute the rollups of these (partner, month) pairs from the daily rows, set-based: one row per pair that
-    has daily rows, none for a pair that has none. Returns the number of pairs."""
+    has daily rows, none for a pair that has none. Returns the number of pairs. The ORM runs it once per row it
+    writes: the pairs are parameters (core.sql.pair_relations), never a temporary table."""
     pairs = sorted(set(partner_months))
     if not pairs:
         return 0
     rollup_lock()
-    drop_temporary(KEYS_TABLE)
-    execute(f"CREATE TEMPORARY TABLE {KEYS_TABLE} (partner_id bigint, month date)")
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {KEYS_TABLE} (partner_id, month) VALUES (%s, %s)",
-                           [(partner_id, date_param(month)) for partner_id, month in pairs])
-    try:
-        _recompute_keys()
-    finally:
-        drop_temporary(KEYS_TABLE)
+    for keys, params in pair_relations(pairs, "k", ("partner_id", "month")):
+        _recompute_keys(keys, params)
     return len(pairs)
 
 
@@ -170,7 +166,7 @@ def rollup_merge_after() -> int:
         return rollup_delta_apply()
     try:
         if fetchone(f"SELECT EXISTS (SELECT 1 FROM {LOWERED_TABLE})")[0]:  # the everyday load lowers no peak
-            _recompute_keys(LOWERED_TABLE)
+            _recompute_keys(f"{LOWERED_TABLE} k")
     finally:
         drop_temporary(LOWERED_TABLE)
     return 0
@@ -265,7 +261,7 @@ def rollup_delta_apply() -> int:
                 {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END""")
         drop_temporary(KEYS_TABLE)
         materialise(KEYS_TABLE, f"SELECT partner_id, month FROM {DELTA_TABLE} WHERE lowered = 1")
-        _recompute_keys()
+        _recompute_keys(f"{KEYS_TABLE} k")
     finally:
         drop_temporary(DELTA_TABLE, KEYS_TABLE)
     return max(changed, 0)

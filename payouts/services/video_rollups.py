@@ -15,14 +15,13 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from core.sql import date_param, drop_temporary, execute, fetchall
+from core.sql import execute, fetchall, pair_relations
 from partnerships.services.rollups import month_of, months_where, next_month, rollup_lock
 
 SUMMED = ("qualified_views",)
 ROLLUP_COLUMNS = ("video_id", "month", *SUMMED, "days")
-KEYS_TABLE = "cp_video_rollup_keys"
 LOCK_NAME = "ingest:payouts_videodailyviews"  # f"ingest:{VideoDailyViews._meta.db_table}" (checked by a test)
 
 
@@ -52,19 +51,11 @@ def video_rollups_recompute(*, video_months: Iterable[tuple[int, dt.date]]) -> i
         return 0
     _, rollup = _tables()
     video_lock()
-    drop_temporary(KEYS_TABLE)
-    execute(f"CREATE TEMPORARY TABLE {KEYS_TABLE} (video_id bigint, month date)")
-    try:
-        with connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO {KEYS_TABLE} (video_id, month) VALUES (%s, %s)",
-                               [(video_id, date_param(month)) for video_id, month in pairs])
-        execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {KEYS_TABLE} k "
-                f"WHERE k.video_id = {rollup}.video_id AND k.month = {rollup}.month)")
-        join = (f"JOIN {KEYS_TABLE} k ON k.video_id = d.video_id AND d.day >= k.month "
-                f"AND d.day < {next_month('k.month')}")
-        execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}")
-    finally:
-        drop_temporary(KEYS_TABLE)
+    for keys, params in pair_relations(pairs, "k", ("video_id", "month")):  # no temporary table: see there
+        execute(f"DELETE FROM {rollup} WHERE EXISTS (SELECT 1 FROM {keys} "
+                f"WHERE k.video_id = {rollup}.video_id AND k.month = {rollup}.month)", params)
+        join = f"JOIN {keys} ON k.video_id = d.video_id AND d.day >= k.month AND d.day < {next_month('k.month')}"
+        execute(f"INSERT INTO {rollup} ({', '.join(ROLLUP_COLUMNS)}) {_aggregate('true', join)}", params)
     return len(pairs)
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import tablib
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.celery import app as celery_app
+from core import sql
 from ingestion.engine import merge
 from ingestion.jobs import import_job_create
 from ingestion.models import ImportJob
@@ -203,6 +205,33 @@ def test_orm_writes_keep_the_rollups(partners):
     assert_rollups_equal_daily_rows()
     assert list(MonthlyMetricRollup.objects.values_list("partner_id", "month", "views")) == [
         (ben.pk, dt.date(2026, 9, 1), 50)]
+
+
+def test_orm_writes_in_one_transaction_take_no_lock_per_row(partners, locks_held):
+    # django-import-export's default resource saves a file's rows one by one in one transaction. Each ORM write
+    # used to recompute its rollups through a temporary table, created and dropped: about six locks that PostgreSQL
+    # keeps until the transaction ends, so 10,000 rows filled the server's lock table ("out of shared memory")
+    # from row 4,091 on (bench/ingest.py). The locks held must not grow with the rows written.
+    ana, first = partners["ana"], dt.date(2026, 9, 1)
+    with transaction.atomic():
+        DailyMetric(partner=ana, day=first, views=2, qualified_views=1).save()
+        before = locks_held()
+        for offset in range(1, 29):
+            DailyMetric(partner=ana, day=first + dt.timedelta(days=offset), views=2, qualified_views=1).save()
+        assert locks_held() - before < 5
+    assert_rollups_equal_daily_rows()
+    assert MonthlyMetricRollup.objects.get(partner=ana, month=first).days == 29
+
+
+def test_a_write_of_more_pairs_than_a_chunk_keeps_the_rollups(partners, monkeypatch):
+    # On SQLite the recomputed (partner, month) pairs go in chunks (core.sql.pair_relations); PostgreSQL takes them
+    # at once.
+    monkeypatch.setattr(sql, "PAIRS_CHUNK", 2)
+    DailyMetric.objects.bulk_create([DailyMetric(partner=partner, day=day, views=3, qualified_views=2)
+                                     for partner in partners.values()
+                                     for day in (dt.date(2026, 8, 31), dt.date(2026, 9, 1), dt.date(2026, 9, 2))])
+    assert MonthlyMetricRollup.objects.count() == 6
+    assert_rollups_equal_daily_rows()
 
 
 def test_the_spreadsheet_import_keeps_the_rollups(partners):

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,6 +113,19 @@ def test_a_reload_replaces_the_days_it_repeats(videos):
     load(videos, [(1, dt.date(2026, 8, 2), 20), (1, dt.date(2026, 8, 3), 1)])
     rollup = VideoMonthlyViews.objects.get(video=videos[1])
     assert (rollup.qualified_views, rollup.days) == (121, 3)
+
+
+def test_orm_writes_in_one_transaction_take_no_lock_per_row(videos, locks_held):
+    # As the partners' daily metrics (tests/partnerships/test_rollups.py): no temporary table per write, whose locks
+    # PostgreSQL would keep until the transaction ends.
+    with transaction.atomic():
+        VideoDailyViews(video=videos[0], day=FIRST, qualified_views=3).save()
+        before = locks_held()
+        for offset in range(1, 29):
+            VideoDailyViews(video=videos[0], day=FIRST + dt.timedelta(days=offset), qualified_views=3).save()
+        assert locks_held() - before < 5
+    assert_rollups_equal_daily_rows()
+    assert VideoMonthlyViews.objects.get(video=videos[0]).days == 29
 
 
 def test_deleting_a_video_deletes_its_rollups(videos):
