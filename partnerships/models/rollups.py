@@ -121,7 +121,8 @@ class MonthlyMetricRollup(models.Model):
     """One partner's daily metrics of one month, summed (see the module's invariant). Written only by
     partnerships.services.rollups. On PostgreSQL the table keeps half of each page free (fillfactor 50, set by its
     migration): a daily load updates every partner's row of the month, and with room on the page each update is
-    heap-only, with no new index entries."""
+    heap-only, with no new index entries. On PostgreSQL the id has no index (migration 0028): every reader finds
+    rows by (partner, month) or by month, and each rollup row the first day of a month inserts wrote it for none."""
 
     # Checked once per statement on PostgreSQL (migration 0025), as the daily metrics' partner; no index of its own:
     # the unique (partner, month) serves lookups by partner.
@@ -150,8 +151,9 @@ class StatisticsChange(models.Model):
     """What a bulk load changed in one partner's day, waiting for the statistics refresh after the load
     (partnerships.services.statistics.partner_statistics_refresh_changed): the new values minus the stored ones
     (views ... posts) and whether the row is new (``added``). Written by the merge, in its transaction; taken and
-    deleted by the refresh. A plain partner id (no foreign key: a million rows per daily load, no index but the
-    key); the refresh skips partners deleted meanwhile."""
+    deleted by the refresh. A plain partner id (no foreign key: a million rows per daily load, and on PostgreSQL no
+    index at all, not even the id's: nothing reads a change by id, migration 0028); the refresh skips partners deleted
+    meanwhile."""
 
     partner_id = models.BigIntegerField()
     day = models.DateField()
