@@ -19,7 +19,8 @@ statements.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -46,6 +47,21 @@ def _params(as_of: dt.date) -> dict[str, str | int | None]:
         "start": ops.adapt_datefield_value(as_of - dt.timedelta(days=STATISTICS_WINDOW_DAYS - 1)),
         "now": ops.adapt_datetimefield_value(timezone.now()),
     }
+
+
+@contextmanager
+def _summed_in_order() -> Iterator[None]:
+    """PostgreSQL: the statements run inside sum their groups in partner order (after a sort, or along an index)
+    instead of in a hash. A hash holds every partner's six or seven numeric sums at once (about 130 MB at 200,000
+    partners): past work_mem it spills to disk and reads its rows again, where summing in order holds one partner's
+    sums at a time. The setting is this transaction's and is put back after (a rollback puts it back too)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    hashagg = fetchall("SELECT current_setting('enable_hashagg')")[0][0]
+    execute("SELECT set_config('enable_hashagg', 'off', true)")
+    yield
+    execute("SELECT set_config('enable_hashagg', %(hashagg)s, true)", {"hashagg": hashagg})
 
 
 def _refresh_lock() -> None:
@@ -136,7 +152,10 @@ def partner_statistics_refresh(*, as_of: dt.date | None = None, partner_ids: Ite
         # then exactly those the recomputed sums hold, and are dropped.
         rollup_lock()
         execute(f"DELETE FROM {StatisticsChange._meta.db_table} {scope_changes}", params)
-        refreshed = execute(upsert, params)
+        # At 1,000,000 partners the window's 30,000,000 rows summed in a hash spilled past 6 minutes; in partner
+        # order (the daily rows' (partner, day) index) 17 s (bench/ingest_statistics.py's database, 2026-12-05).
+        with _summed_in_order():
+            refreshed = execute(upsert, params)
         execute(clear_idle, params)
         search_cache_invalidate()  # cached search pages show the old statistics: none is served after the commit
     return refreshed
@@ -163,16 +182,12 @@ def _claim_changes(params: dict) -> None:
             + ", ".join(f"{name} bigint" for name in (*CHANGED, "added")) + ")")
     columns = ", ".join(("partner_id", *CHANGED, "added"))
     if connection.vendor == "postgresql":  # one statement: exactly the changes deleted are summed
-        # Summed in partner order after a sort, not hashed: a hash holds seven numeric sums per partner (130 MB
-        # at 200,000 partners, past work_mem: it spilled), where summing sorted rows holds one partner's at a time;
-        # 0.6 s instead of 0.8-1.1 s for the claim at 200,000 partners (2026-12-04).
-        hashagg = fetchall("SELECT current_setting('enable_hashagg')")[0][0]
-        execute("SELECT set_config('enable_hashagg', 'off', true)")
-        execute(f"""
-            WITH taken AS (DELETE FROM {changes} RETURNING partner_id, day, {", ".join((*CHANGED, "added"))})
-            INSERT INTO {CLAIMED_TABLE} ({columns})
-            SELECT partner_id, {sums} FROM taken WHERE day <= %(as_of)s GROUP BY partner_id""", params)
-        execute("SELECT set_config('enable_hashagg', %(hashagg)s, true)", {"hashagg": hashagg})
+        # 0.6 s instead of 0.8-1.1 s for the claim at 200,000 partners summed in order (2026-12-04).
+        with _summed_in_order():
+            execute(f"""
+                WITH taken AS (DELETE FROM {changes} RETURNING partner_id, day, {", ".join((*CHANGED, "added"))})
+                INSERT INTO {CLAIMED_TABLE} ({columns})
+                SELECT partner_id, {sums} FROM taken WHERE day <= %(as_of)s GROUP BY partner_id""", params)
         execute(f"ANALYZE {CLAIMED_TABLE}")
     else:  # SQLite writes one transaction at a time
         execute(f"INSERT INTO {CLAIMED_TABLE} ({columns}) SELECT partner_id, {sums} FROM {changes} "
