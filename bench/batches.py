@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import csv
 import filecmp
-import json
 import os
 import sys
 import tempfile
@@ -492,14 +491,8 @@ def render_report(args: argparse.Namespace, measured: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.worker:
-        return run_benchmark(args)
-    import django
-
-    django.setup()
-    result = load(args.count) if args.worker == "load" else measure(args.profile, args.first_release)
-    Path(args.out).write_text(json.dumps(result, default=str))
-    return 0
+    return harness.benchmark_or_worker(args, run_benchmark, load=lambda: load(args.count),
+                                       measure=lambda: measure(args.profile, args.first_release))
 
 
 if __name__ == "__main__":

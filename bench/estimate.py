@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -126,8 +125,7 @@ def render_report(args: argparse.Namespace, loaded: dict, measured: dict) -> str
         f"{measured['as_of']}; load average {os.getloadavg()[0]:.1f} at the end. Lines identical on every run: "
         f"**{measured['identical']}**.",
         "",
-        "| table | rows | MB |", "|---|---:|---:|",
-        *(f"| {s['table']} | {s['rows']:,} | {s['bytes'] / 1e6:,.0f} |" for s in loaded.get("sizes", [])),
+        *harness.sizes_table(loaded.get("sizes", [])),
         "",
         *harness.paths_table(measured),
     ]
@@ -136,14 +134,8 @@ def render_report(args: argparse.Namespace, loaded: dict, measured: dict) -> str
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.worker:
-        return run_benchmark(args)
-    import django
-
-    django.setup()
-    result = load(args.partners, args.days) if args.worker == "load" else measure(args.runs, args.days)
-    Path(args.out).write_text(json.dumps(result, default=str))
-    return 0
+    return harness.benchmark_or_worker(args, run_benchmark, load=lambda: load(args.partners, args.days),
+                                       measure=lambda: measure(args.runs, args.days))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,6 +221,26 @@ def paths_table(measured: dict) -> list[str]:
     lines += ["", f"Best of each: {first} {wall[0]:.2f} s, {second} {wall[1]:.2f} s (**{wall[0] / wall[1]:.2f}x**); "
                   f"database CPU {cpu[0]:.2f} s and {cpu[1]:.2f} s (**{cpu[0] / max(cpu[1], 0.01):.2f}x**)."]
     return lines
+
+
+def sizes_table(sizes: list[dict]) -> list[str]:
+    """data.table_sizes' rows (table, rows, bytes) as a Markdown table."""
+    return ["| table | rows | MB |", "|---|---:|---:|",
+            *(f"| {s['table']} | {s['rows']:,} | {s['bytes'] / 1e6:,.0f} |" for s in sizes)]
+
+
+def benchmark_or_worker(args: argparse.Namespace, run_benchmark: Callable[[argparse.Namespace], int],
+                        load: Callable[[], dict], measure: Callable[[], dict]) -> int:
+    """A script's entry point: the benchmark itself, or (--worker, in the fresh Django process run_worker starts)
+    its ``load`` or ``measure`` phase, whose result is written as JSON to --out."""
+    if not args.worker:
+        return run_benchmark(args)
+    import django
+
+    django.setup()
+    result = load() if args.worker == "load" else measure()
+    Path(args.out).write_text(json.dumps(result, default=str))
+    return 0
 
 
 # --- the machine and this process ------------------------------------------------------------------------

@@ -59,7 +59,6 @@ import argparse
 import datetime as dt
 import functools
 import importlib
-import json
 import os
 import resource
 import sys
@@ -424,18 +423,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.worker:
-        return run_benchmark(args)
-    import django
-
-    django.setup()
-    if args.worker == "load":
-        result = pooled.load_pooled_database(args.partners)
-    else:
-        result = measure_database(args.runs, args.max_wait, explain=not args.no_explain,
-                                  max_query_wait=args.max_query_wait)
-    Path(args.out).write_text(json.dumps(result, default=str))
-    return 0
+    return harness.benchmark_or_worker(
+        args, run_benchmark, load=lambda: pooled.load_pooled_database(args.partners),
+        measure=lambda: measure_database(args.runs, args.max_wait, explain=not args.no_explain,
+                                         max_query_wait=args.max_query_wait))
 
 
 if __name__ == "__main__":

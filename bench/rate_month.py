@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import time
@@ -216,8 +215,7 @@ def render_report(args: argparse.Namespace, loaded: dict, measured: dict) -> str
         f"{os.cpu_count()} cores (shared); {args.partners:,} partners, {args.videos} videos each; load average "
         f"{os.getloadavg()[0]:.1f} at the end. Lines identical on every run: **{measured['identical']}**.",
         "",
-        "| table | rows | MB |", "|---|---:|---:|",
-        *(f"| {s['table']} | {s['rows']:,} | {s['bytes'] / 1e6:,.0f} |" for s in loaded.get("sizes", [])),
+        *harness.sizes_table(loaded.get("sizes", [])),
         "",
         *harness.paths_table(measured),
     ]
@@ -226,14 +224,8 @@ def render_report(args: argparse.Namespace, loaded: dict, measured: dict) -> str
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.worker:
-        return run_benchmark(args)
-    import django
-
-    django.setup()
-    result = load(args.partners, args.videos) if args.worker == "load" else measure(args.runs)
-    Path(args.out).write_text(json.dumps(result, default=str))
-    return 0
+    return harness.benchmark_or_worker(args, run_benchmark, load=lambda: load(args.partners, args.videos),
+                                       measure=lambda: measure(args.runs))
 
 
 if __name__ == "__main__":

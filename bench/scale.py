@@ -43,7 +43,6 @@ Drop the database with  psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE cp_bench
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -344,17 +343,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.worker:
-        return run_benchmark(args)
-    import django
-
-    django.setup()
-    if args.worker == "load":
-        result = load_scale_database(args.partners)
-    else:
-        result = measure_database(args.runs, args.max_wait, args.max_query_wait)
-    Path(args.out).write_text(json.dumps(result, default=str))
-    return 0
+    return harness.benchmark_or_worker(args, run_benchmark, load=lambda: load_scale_database(args.partners),
+                                       measure=lambda: measure_database(args.runs, args.max_wait, args.max_query_wait))
 
 
 if __name__ == "__main__":
