@@ -242,15 +242,14 @@ def partner_statistics_refresh_changed(*, as_of: dt.date | None = None) -> int:
 # --- what the bulk merge writes ---------------------------------------------------------------------------------
 
 def changes_merge_cte(name: str = "statistics_changes") -> str:
-    """PostgreSQL: a part of the merge's statement (partnerships.services.rollups.rollup_merge_sql, whose ``up``
-    holds the rows the upsert wrote, with ``inserted``, and ``old`` their values before it; both carrying CHANGED)
-    that stores each written row's change for the refresh after the load."""
+    """PostgreSQL: a part of the merge's statement (partnerships.services.rollups.rollup_merge_sql, whose ``change``
+    holds each written row's change of the CHANGED columns and ``added``) that stores it for the refresh after the
+    load."""
     changes = StatisticsChange._meta.db_table
-    deltas = ", ".join(f"u.{name} - COALESCE(o.{name}, 0)" for name in CHANGED)
+    columns = ", ".join(CHANGED)
     return f"""{name} AS (
-            INSERT INTO {changes} (partner_id, day, {", ".join(CHANGED)}, added)
-            SELECT u.partner_id, u.day, {deltas}, CASE WHEN u.inserted THEN 1 ELSE 0 END
-            FROM up u LEFT JOIN old o ON o.partner_id = u.partner_id AND o.day = u.day)"""
+            INSERT INTO {changes} (partner_id, day, {columns}, added)
+            SELECT partner_id, day, {columns}, added FROM change)"""
 
 
 def changes_capture(source_sql: str, compared: Iterable[str]) -> int:
