@@ -154,6 +154,15 @@ def work_mem_for_transaction(megabytes: int) -> None:
         execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
 
 
+def jit_off_for_transaction() -> None:
+    """PostgreSQL: no JIT compilation for this transaction's statements (set_config local: back at commit or
+    rollback). A bulk load's merge is one pass over the staged rows, whose cost estimate with the rollups' upkeep
+    passes jit_optimize_above_cost: JIT spent 0.58 s compiling it at 1,000,000 rows (auto_explain,
+    bench/ingest_profile.py --explain), for nothing to win back. Nothing on SQLite."""
+    if connection.vendor == "postgresql":
+        execute("SELECT set_config('jit', 'off', true)")
+
+
 def set_up_bulk_computation(work_mem: str) -> None:
     """PostgreSQL, for this transaction only (set_config local: the server's settings are back at commit or
     rollback): ``work_mem`` for statements that sort or hash a million rows at once, and no JIT compilation. A payout

@@ -236,6 +236,7 @@ SPEC = IngestSpec(
     # The monthly rollups change with the daily rows, in the merge's transaction; so do the statistics' changes.
     before_merge=_before_merge,
     after_merge=rollups.rollup_merge_after,
+    merge_refuses_repeats=True,  # ON CONFLICT (partner_id, day); a handle is one partner
 )
 # Without the rollups' upkeep: for the benchmark's comparison only (the rollups are stale after it, and the
 # statistics' changes are not stored).

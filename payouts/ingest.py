@@ -108,6 +108,7 @@ SPEC = IngestSpec(
     merge_sql=_merge_sql,
     lock_name=LOCK_NAME,
     period_input=guards.AD_REVENUE,
+    merge_refuses_repeats=True,  # ON CONFLICT (partner_id, day, currency); a handle is one partner
 )
 
 

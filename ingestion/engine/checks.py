@@ -66,11 +66,22 @@ class StagedChecks:
             self._remove(f"SELECT s.row_no FROM {stage} s WHERE {where}")
             self.outcome.rows_staged -= found
 
-    def _duplicates(self) -> None:
+    def _key_columns(self) -> list[str]:
+        return [c.stage_name for c in self.spec.columns if c.name in self.spec.key]
+
+    def _repeats_staged(self) -> bool:
+        """True when a key of the spec is on more than one staged row (nothing reported or removed)."""
+        columns = ", ".join(self._key_columns())
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.stage.name} GROUP BY {columns} HAVING COUNT(*) > 1)")
+            return bool(cursor.fetchone()[0])
+
+    def _duplicates(self) -> int:
         """The same key twice in one file: the first row is kept, the others refused (an upsert could not
-        say which one wins, and PostgreSQL refuses to update a row twice in one statement)."""
+        say which one wins, and PostgreSQL refuses to update a row twice in one statement). Returns the number of
+        rows refused."""
         stage, duplicates = self.stage.name, f"{self.stage.name}_dup"
-        key = [c.stage_name for c in self.spec.columns if c.name in self.spec.key]
+        key = self._key_columns()
         columns = ", ".join(key)
         join = " AND ".join(f"s.{name} = d.{name}" for name in key)
         label = " and ".join(self.spec.key)
@@ -92,6 +103,7 @@ class StagedChecks:
             if found:
                 self._remove(f"SELECT s.row_no {refused}")
                 self.outcome.rows_staged -= found
+            return found
         finally:
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP TABLE IF EXISTS {duplicates}")

@@ -55,7 +55,8 @@ class Ingestion(StagedChecks, StagedMerge):
                     with self._phase("check"):
                         for check in self.spec.set_checks:
                             self._set_check(check)
-                        self._duplicates()
+                        if not self._repeats_left_to_merge():
+                            self._duplicates()
                     self._progress(message=f"Merging {self.outcome.rows_staged:,} rows…")
                     with self._phase("merge"):
                         self._merge()

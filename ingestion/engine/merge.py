@@ -11,9 +11,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.sql import jit_off_for_transaction
 from ingestion import guards
 
 if TYPE_CHECKING:
@@ -21,7 +22,12 @@ if TYPE_CHECKING:
     from ingestion.engine.stage import Stage
     from ingestion.models import ImportJob
 
+CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE command cannot affect row a second time
 PARTNER_LIST_LIMIT = 50_000  # above this many rows, the partners a load changed are not listed one by one
+
+
+class RepeatedKeys(Exception):
+    """The staged rows repeat a key: the merge's savepoint is rolled back (StagedMerge._upsert)."""
 
 
 class StagedMerge:
@@ -36,6 +42,10 @@ class StagedMerge:
     if TYPE_CHECKING:
         def _set_check(self, check: SetCheck) -> None: ...
 
+        def _duplicates(self) -> int: ...
+
+        def _repeats_staged(self) -> bool: ...
+
     def _honour_stop(self, *, lock: bool = False) -> None:
         """Stop here when the job was asked to (Ingestion's)."""
 
@@ -45,6 +55,7 @@ class StagedMerge:
             if self.outcome.rows_staged == 0:
                 return
             lock_merges(self.spec.lock_name)
+            jit_off_for_transaction()
             if self.spec.period_input:
                 guards.hold_open_months()
                 for check in self.spec.set_checks:
@@ -85,7 +96,36 @@ class StagedMerge:
             loaded_on=timezone.localdate(),
         ))
 
+    def _repeats_left_to_merge(self) -> bool:
+        """True when the check phase leaves keys repeated in the file to the merge (IngestSpec.merge_refuses_repeats,
+        PostgreSQL): grouping every staged row by key took 1.4 s at 1,000,000 rows, for a file that has none."""
+        return self.spec.merge_refuses_repeats and self.stage.postgres
+
     def _upsert(self) -> None:
+        """The merge statement; where repeats are left to it, in a savepoint. ON CONFLICT DO UPDATE refuses to change
+        a row twice, so a repeated key fails the statement when its first row was written. When it was not (its
+        values equal the stored ones: the update's WHERE skips it), the repeat goes by silently: so when fewer rows
+        were written than staged, the staged rows are grouped by key after all. Either way, with repeats, the
+        savepoint is rolled back, the repeats are refused (the first row of each key stays, as the check phase
+        would have done) and the merge runs again. When every staged row was written, none repeated a key."""
+        if not self._repeats_left_to_merge():
+            self._write()
+            return
+        try:
+            with transaction.atomic():
+                self._write()
+                if self.outcome.rows_loaded < self.outcome.rows_staged and self._repeats_staged():
+                    raise RepeatedKeys
+            return
+        except RepeatedKeys:
+            pass
+        except DatabaseError as exc:  # the same SQLSTATE from anything else is raised as it is
+            if getattr(exc.__cause__, "sqlstate", None) != CARDINALITY_VIOLATION or not self._repeats_staged():
+                raise
+        self._duplicates()
+        self._write()
+
+    def _write(self) -> None:
         outcome = self.outcome
         # Few rows: learn which partners changed (their statistics are refreshed). Many: refresh them all.
         returning = 0 < outcome.rows_staged <= PARTNER_LIST_LIMIT

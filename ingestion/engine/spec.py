@@ -85,6 +85,10 @@ class IngestSpec:
     # Daily metrics keep their monthly rollups with them (partnerships.services.rollups).
     before_merge: Callable[[str], None] | None = None
     after_merge: Callable[[], object] | None = None
+    # merge_sql's upsert targets a unique key that ``key`` names one to one (a handle stands for one partner): on
+    # PostgreSQL a key twice in the file makes it fail (ON CONFLICT DO UPDATE refuses to change a row twice), so the
+    # repeated keys are looked for only then (ingestion.engine.merge), not by grouping every staged row first.
+    merge_refuses_repeats: bool = False
 
 
 @dataclass

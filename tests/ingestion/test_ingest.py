@@ -14,6 +14,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -265,6 +266,41 @@ def test_rows_read_in_small_blocks_keep_their_row_and_line_numbers(partners, tmp
     assert stored()[("p11", DAY)][0] == 111
     assert ("alice", DAY) in stored()
     assert bool(copied) == (connection.vendor == "postgresql")  # blocks copied as they are on PostgreSQL only
+
+
+def test_repeated_keys_are_refused_by_the_merge_on_postgresql_and_a_clean_file_is_not_grouped_by_key(
+        partners, tmp_path):
+    """PostgreSQL leaves repeated keys to the merge's ON CONFLICT, which refuses to change a row twice, even to the same
+    values; SQLite groups the staged rows by key first. Both refuse the same rows with the same words."""
+    with CaptureQueriesContext(connection) as queries:
+        job = ingest(write_file(tmp_path, [metric_row("alice"), metric_row("bob")]))
+    assert (job.status, job.rows_loaded) == ("succeeded", 2)
+    grouped = [query for query in queries.captured_queries if "_dup" in query["sql"]]
+    assert bool(grouped) == (connection.vendor != "postgresql")
+
+    rows = [
+        metric_row("alice", views=5, qualified=5),   # row 1: changes alice
+        metric_row("carol"),                         # row 2: new
+        metric_row("alice", views=7, qualified=7),   # row 3: repeats row 1's key
+        metric_row("carol"),                         # row 4: repeats row 2, same values
+    ]
+    job = ingest(write_file(tmp_path, rows, name="repeats.csv"))
+
+    assert (job.status, job.rows_processed, job.rows_loaded, job.rows_rejected) == ("succeeded", 4, 2, 2)
+    assert [(int(r["row"]), r["column"], r["reason"]) for r in report_rows(job)] == [
+        (3, "handle, date", DUPLICATE_ROW.format(first=1, key="handle and date")),
+        (4, "handle, date", DUPLICATE_ROW.format(first=2, key="handle and date")),
+    ]
+    assert stored() == {("alice", DAY): (5, 5, 50, 5, 2, 20_000, 1), ("bob", DAY): (1000, 800, 50, 5, 2, 20_000, 1),
+                        ("carol", DAY): (1000, 800, 50, 5, 2, 20_000, 1)}
+
+    # The first row equals the stored one, so the merge writes nothing for it and meets no conflict with its repeat:
+    # fewer rows written than staged, the rows are grouped by key after all, and the repeat is refused.
+    job = ingest(write_file(tmp_path, [metric_row("bob"), metric_row("bob", views=9, qualified=9)], name="same.csv"))
+
+    assert (job.status, job.rows_loaded, job.rows_rejected) == ("succeeded", 0, 1)
+    assert [int(r["row"]) for r in report_rows(job)] == [2]
+    assert stored()[("bob", DAY)] == (1000, 800, 50, 5, 2, 20_000, 1)
 
 
 # --- files refused as a whole: nothing written ----------------------------------------------------

@@ -193,13 +193,13 @@ def test_a_running_load_stops_between_chunks_and_writes_nothing(partners, tmp_pa
 
 def test_a_stop_just_before_the_merge_is_honoured_and_writes_nothing(partners, tmp_path, manager, monkeypatch):
     job = job_for(tmp_path, [metric("alice"), metric("bob")])
-    duplicates = load.Ingestion._duplicates
+    merge = load.Ingestion._merge
 
-    def checks_then_stop(self):
-        duplicates(self)
+    def stop_then_merge(self):  # every check done, nothing written yet
         import_job_cancel(job_id=self.job.pk, actor=manager)
+        merge(self)
 
-    monkeypatch.setattr(load.Ingestion, "_duplicates", checks_then_stop)
+    monkeypatch.setattr(load.Ingestion, "_merge", stop_then_merge)
 
     ended = daily_metrics_ingest(job_id=job.pk)
 

@@ -124,6 +124,34 @@ def test_rollups_equal_the_daily_sums_after_one_day_loads_and_reloads(partners, 
         assert_rollups_equal_daily_rows()
 
 
+# A load that may repeat a (handle, day): the first row of each key loads, the later ones are refused.
+REPEATING_LOAD = st.lists(ROW, min_size=2, max_size=25).map(
+    lambda rows: [(h, d, max(v, q), min(v, q), lk, c, s) for h, d, v, q, lk, c, s in rows])
+
+
+def stored_daily() -> dict[tuple[str, dt.date], tuple]:
+    return {(handle, day): tuple(values) for handle, day, *values in DailyMetric.objects.values_list(
+        "partner__handle", "day", "views", "qualified_views", "likes", "comments", "shares")}
+
+
+@PROFILE
+@given(loads=st.lists(REPEATING_LOAD, min_size=1, max_size=3))
+def test_loads_repeating_keys_keep_each_key_first_row_and_the_rollups_exact(partners, tmp_path, loads):
+    """On PostgreSQL the merge statement itself meets a repeated key (ingestion.engine.merge), the repeats are refused
+    and the merge runs again: the outcome must be the one of refusing them before it (SQLite's way)."""
+    DailyMetric.objects.all().delete()
+    expected: dict[tuple[str, dt.date], tuple] = {}
+    for load in loads:
+        first: dict[tuple[str, dt.date], tuple] = {}
+        for handle, day, *values in load:
+            first.setdefault((handle, day), tuple(values))
+        job = bulk_load(tmp_path, load)
+        assert job.rows_rejected == len(load) - len(first)
+        expected.update(first)
+        assert stored_daily() == expected
+        assert_rollups_equal_daily_rows()
+
+
 def test_a_reload_that_lowers_the_peak_recomputes_the_month(partners, tmp_path):
     day = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)  # last month's first day
     bulk_load(tmp_path, [("ana", day, 900, 900, 0, 0, 0), ("ana", day + dt.timedelta(days=1), 500, 400, 1, 1, 1)])
