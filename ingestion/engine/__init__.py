@@ -13,7 +13,9 @@ Invariants:
   latest, at the start of the merge's transaction (holding the job's row, so a stop either comes first or finds
   the merge committed): a stopped load writes nothing and ends CANCELLED.
 - A refused row never reaches the real table; it is listed in the error report (row, line, column, value,
-  reason) and counted. The valid rows load.
+  reason) and counted. The valid rows load. A key repeated in the file keeps its first row; on PostgreSQL the
+  merge finds the repeats (in a savepoint it rolls back to, then merges again without them) rather than the
+  check phase grouping every row.
 - Loading the same file again changes nothing: the merge is an upsert on the table's natural key that only
   updates rows whose values differ.
 - Two loads of the same kind take turns for the merge (a transaction-scoped advisory lock on PostgreSQL), so
