@@ -223,6 +223,7 @@ SPEC = IngestSpec(
             column="handle",
             where=f"NOT EXISTS (SELECT 1 FROM {Partner._meta.db_table} p WHERE p.handle = s.handle)",
             reason=lambda value, detail: UNKNOWN_PARTNER.format(value=value),
+            left_out_by_merge=True,  # the merge joins partners by handle; the closed periods' check does too
         ),
         # A month a payout run has closed (payouts registers the guard): see ingestion.guards.
         guards.closed_rows_check(input=guards.DAILY_METRICS, partners=Partner._meta.db_table),

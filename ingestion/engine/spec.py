@@ -51,6 +51,11 @@ class SetCheck:
     # Checked again inside the merge's transaction, under the lock that closing a period takes: what it refuses
     # can change between the check phase and the merge (a run approved meanwhile closes its month).
     again_at_merge: bool = False
+    # The rows it refuses are rows the merge statement leaves out by itself (its join to partners finds none). Where
+    # the merge finds repeated keys (IngestSpec.merge_refuses_repeats, PostgreSQL) it runs only after a merge that
+    # wrote fewer rows than were staged: a merge that wrote every row left none out. It must then be a check no
+    # earlier check depends on (its rows, refused later, must not change what those refuse).
+    left_out_by_merge: bool = False
 
     def sql(self, vendor: str, stage: str = "") -> tuple[str, str] | None:
         if self.plan is not None:

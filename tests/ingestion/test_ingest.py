@@ -303,6 +303,26 @@ def test_repeated_keys_are_refused_by_the_merge_on_postgresql_and_a_clean_file_i
     assert stored()[("bob", DAY)] == (1000, 800, 50, 5, 2, 20_000, 1)
 
 
+def test_unknown_partners_are_refused_as_such_even_when_their_rows_repeat_a_key(partners, tmp_path):
+    """On PostgreSQL the partners are looked up after the merge (it wrote fewer rows than were staged); a repeated
+    unknown key is refused twice as an unknown partner, not as a repeat, as the check phase would have done."""
+    rows = [metric_row("nobody"), metric_row("alice"), metric_row("nobody", views=9, qualified=9), metric_row("bob")]
+    job = ingest(write_file(tmp_path, rows))
+
+    assert (job.status, job.rows_loaded, job.rows_rejected) == ("succeeded", 2, 2)
+    assert [(int(r["row"]), r["column"], r["reason"]) for r in report_rows(job)] == [
+        (1, "handle", UNKNOWN_PARTNER.format(value="nobody")),
+        (3, "handle", UNKNOWN_PARTNER.format(value="nobody")),
+    ]
+    assert set(stored()) == {("alice", DAY), ("bob", DAY)}
+
+    job = ingest(write_file(tmp_path, [metric_row("carol"), metric_row("ghost")], name="ghost.csv"))
+
+    assert (job.status, job.rows_loaded, job.rows_rejected) == ("succeeded", 1, 1)
+    assert [(int(r["row"]), r["reason"]) for r in report_rows(job)] == [(2, UNKNOWN_PARTNER.format(value="ghost"))]
+    assert set(stored()) == {("alice", DAY), ("bob", DAY), ("carol", DAY)}
+
+
 # --- files refused as a whole: nothing written ----------------------------------------------------
 
 def refused_file(path: str) -> ImportJob:
