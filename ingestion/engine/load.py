@@ -53,11 +53,11 @@ class Ingestion(StagedChecks, StagedMerge):
                         raise IngestFailed(FILE_NO_ROWS)
                     self._progress(message="Checking the rows against the database…")
                     with self._phase("check"):
-                        after_merge = self._repeats_left_to_merge()
+                        left = self._checks_left_to_merge()
                         for check in self.spec.set_checks:
-                            if not (after_merge and check.left_out_by_merge):
+                            if check not in left:
                                 self._set_check(check)
-                        if not after_merge:
+                        if not self._repeats_left_to_merge():
                             self._duplicates()
                     self._progress(message=f"Merging {self.outcome.rows_staged:,} rows…")
                     with self._phase("merge"):

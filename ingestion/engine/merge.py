@@ -103,6 +103,12 @@ class StagedMerge:
         neither repeats nor unknown partners."""
         return self.spec.merge_refuses_repeats and self.stage.postgres
 
+    def _checks_left_to_merge(self) -> tuple[SetCheck, ...]:
+        """The spec's checks the check phase skips: run after the merge, when it wrote fewer rows than staged."""
+        if not self._repeats_left_to_merge():
+            return ()
+        return tuple(check for check in self.spec.set_checks if check.left_out_by_merge)
+
     def _upsert(self) -> None:
         """The merge statement; where repeats are left to it, in a savepoint. ON CONFLICT DO UPDATE refuses to change
         a row twice, so a repeated key fails the statement when its first row was written. When it was not (its
@@ -128,9 +134,8 @@ class StagedMerge:
                 raise
             repeated = True
         if repeated or self.outcome.rows_loaded < self.outcome.rows_staged:
-            for check in self.spec.set_checks:
-                if check.left_out_by_merge:
-                    self._set_check(check)
+            for check in self._checks_left_to_merge():
+                self._set_check(check)
         if repeated:
             self._duplicates()
             self._write()
