@@ -172,6 +172,15 @@ def rollup_merge_after() -> int:
     return 0
 
 
+def rollup_months_empty(first_day: dt.date, last_day: dt.date) -> bool:
+    """True when no rollup row exists in the months from ``first_day``'s to ``last_day``'s: every partner-month a
+    load of those days writes is then new (the month's first load). Read under the rollups' lock (rollup_lock), so
+    it holds until the writer's transaction ends."""
+    _, rollup = _tables()
+    return not fetchone(f"SELECT EXISTS (SELECT 1 FROM {rollup} WHERE month >= %s AND month <= %s)",
+                        [date_param(first_day.replace(day=1)), date_param(last_day.replace(day=1))])[0]
+
+
 def _last_id_given(table: str) -> int:
     """PostgreSQL: the largest id the table's id sequence has handed out (0 when none)."""
     sequence = fetchone("SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
@@ -180,7 +189,7 @@ def _last_id_given(table: str) -> int:
 
 
 def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = (),
-                     one_day: bool = False) -> str:
+                     one_day: bool = False, months_empty: bool = False) -> str:
     """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
     WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
     reads the same snapshot, so the daily table seen beside ``up`` holds the rows as they were before the upsert.
@@ -192,6 +201,10 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     more parts of the statement that read it (the statistics' changes). ``one_day``: every staged row has the same
     day (the everyday file), so each partner-month has at most one row and its change is that row's, with no
     aggregation (``delta`` is then read from ``change`` where it is used, not stored a second time).
+    ``months_empty``: no rollup row exists in the staged rows' months (rollup_months_empty, the month's first
+    load), so every rollup row is inserted plainly: ON CONFLICT's speculative insertion and check of each new row
+    cost 0.8-1.6 s at 1,000,000 rows (4.5-5.7 s against 3.7-4.1 s, 2026-12-05). A rollup row that existed after all
+    would fail the unique (partner, month), and the load with it: it is never added to twice or lost.
 
     Which rows the upsert inserted: those whose id is past the id sequence's value read just before the statement
     (under the lock every writer of daily metrics takes, so no other writer's ids interleave; an updated row keeps
@@ -225,6 +238,8 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
                    MAX(qualified_views_now) AS {peak}, SUM(added) AS days, bool_or(lowered) AS lowered
             FROM change GROUP BY partner_id, {month_of("day")}"""
     added = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in (*SUMMED, "days"))
+    upsert_rollup = f"""ON CONFLICT (partner_id, month) DO UPDATE SET {added},
+                {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END"""
     return f"""
         WITH up AS ({upsert} RETURNING t.partner_id, t.day, {", ".join(f"t.{name}" for name in carried)},
                                        (t.id > {last_id}) AS inserted),
@@ -234,8 +249,7 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
         rolled AS (
             INSERT INTO {rollup} AS r ({", ".join(ROLLUP_COLUMNS)})
             SELECT {", ".join(ROLLUP_COLUMNS)} FROM delta ORDER BY partner_id, month
-            ON CONFLICT (partner_id, month) DO UPDATE SET {added},
-                {peak} = CASE WHEN excluded.{peak} > r.{peak} THEN excluded.{peak} ELSE r.{peak} END)
+            {"" if months_empty else upsert_rollup})
         {"".join(f", {part}" for part in also)}
         SELECT {"partner_id, day FROM up" if returning else "count(*), MIN(day), MAX(day) FROM up"}"""
 

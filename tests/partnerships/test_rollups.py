@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import tablib
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -181,6 +181,43 @@ def test_a_late_row_of_an_earlier_month_changes_only_that_month(partners, tmp_pa
     assert MonthlyMetricRollup.objects.get(pk=current.pk).views == 10
     late = MonthlyMetricRollup.objects.get(partner=partners["ben"], month=last_month)
     assert (late.views, late.qualified_views, late.likes, late.comments, late.shares, late.days) == (7, 5, 1, 2, 3, 1)
+
+
+def test_a_months_first_load_and_a_load_reaching_into_a_month_with_rollups_keep_them_exact(partners, tmp_path):
+    # The first load of a month inserts its rollup rows without ON CONFLICT (no rollup row in its months yet); a
+    # load whose rows also fall in a month that has rollups adds to them.
+    this_month = TODAY.replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    assert rollups.rollup_months_empty(last_month, this_month)
+    bulk_load(tmp_path, [("ana", last_month, 10, 5, 1, 1, 1), ("ben", last_month.replace(day=2), 20, 8, 2, 2, 2)])
+    assert not rollups.rollup_months_empty(last_month, this_month)
+    assert rollups.rollup_months_empty(this_month, this_month)
+
+    bulk_load(tmp_path, [("ana", last_month.replace(day=3), 3, 3, 0, 0, 0), ("ana", this_month, 7, 6, 0, 0, 0),
+                         ("cid", this_month, 4, 4, 0, 0, 0)])
+
+    assert_rollups_equal_daily_rows()
+    ana_last = MonthlyMetricRollup.objects.get(partner=partners["ana"], month=last_month)
+    assert (ana_last.views, ana_last.qualified_views, ana_last.peak_qualified_views, ana_last.days) == (13, 8, 5, 2)
+    assert MonthlyMetricRollup.objects.filter(month=this_month).count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the merge's single statement is PostgreSQL's")
+def test_a_months_first_load_that_meets_a_rollup_row_fails_whole_instead_of_adding_to_it(partners, tmp_path,
+                                                                                        monkeypatch):
+    # Were a rollup row there after all (the check is read under the rollups' lock, so it cannot be), the plain
+    # insert fails on the unique (partner, month), and the load with it: no row is added to twice, none written.
+    bulk_load(tmp_path, [("ana", TODAY, 10, 5, 0, 0, 0)])
+    daily, before = set(DailyMetric.objects.values_list("partner_id", "day", "views")), stored_rollups()
+    monkeypatch.setattr(rollups, "rollup_months_empty", lambda first, last: True)
+
+    with pytest.raises(IntegrityError, match="metric_rollup_one_row_per_partner_month"):
+        bulk_load(tmp_path, [("ben", TODAY, 4, 4, 0, 0, 0), ("ana", TODAY, 12, 5, 0, 0, 0)])
+
+    job = ImportJob.objects.latest("pk")
+    assert (job.status, job.rows_loaded) == (ImportJob.Status.FAILED, 0)
+    assert set(DailyMetric.objects.values_list("partner_id", "day", "views")) == daily
+    assert stored_rollups() == before
 
 
 def test_a_load_without_rollup_upkeep_is_what_the_check_catches(partners, tmp_path):
