@@ -156,9 +156,9 @@ def work_mem_for_transaction(megabytes: int) -> None:
 
 def jit_off_for_transaction() -> None:
     """PostgreSQL: no JIT compilation for this transaction's statements (set_config local: back at commit or
-    rollback). A bulk load's merge is one pass over the staged rows, whose cost estimate with the rollups' upkeep
-    passes jit_optimize_above_cost: JIT spent 0.58 s compiling it at 1,000,000 rows (auto_explain,
-    bench/ingest_profile.py --explain), for nothing to win back. Nothing on SQLite."""
+    rollback); set_up_bulk_computation uses it too. A bulk load's merge is one pass over the staged rows, whose
+    cost estimate with the rollups' upkeep passes jit_optimize_above_cost: JIT spent 0.58 s compiling it at
+    1,000,000 rows (auto_explain, bench/ingest_profile.py --explain), for nothing to win back. Nothing on SQLite."""
     if connection.vendor == "postgresql":
         execute("SELECT set_config('jit', 'off', true)")
 
@@ -170,7 +170,8 @@ def set_up_bulk_computation(work_mem: str) -> None:
     1,000,000 partners (auto_explain, bench/payouts.py), more than it could win back on a single pass over the
     rows. Nothing on SQLite."""
     if connection.vendor == "postgresql":
-        execute("SELECT set_config('work_mem', %(mem)s, true), set_config('jit', 'off', true)", {"mem": work_mem})
+        execute("SELECT set_config('work_mem', %(mem)s, true)", {"mem": work_mem})
+        jit_off_for_transaction()
 
 
 def beside(background: Callable[[], T], foreground: Callable[[], object], stop: threading.Event | None = None) -> T:
