@@ -166,8 +166,7 @@ def _merge_sql(stage: str, returning: bool, *, rollups_kept: bool = True) -> str
         first, last = fetchone(f"SELECT MIN(day), MAX(day) FROM {stage}")
         return rollups.rollup_merge_sql(_merge_sql(stage, False, rollups_kept=False), returning,
                                         carried=statistics.CHANGED, also=[statistics.changes_merge_cte()],
-                                        one_day=first is not None and first == last,
-                                        months_empty=first is not None and rollups.rollup_months_empty(first, last))
+                                        days=None if first is None else (first, last))
     return f"""
         INSERT INTO {metric} AS t (partner_id, day, {counts})
         SELECT p.id, s.day, {", ".join(f"s.{name}" for name in COUNTS)}

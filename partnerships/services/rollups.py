@@ -189,7 +189,7 @@ def _last_id_given(table: str) -> int:
 
 
 def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = SUMMED, also: Sequence[str] = (),
-                     one_day: bool = False, months_empty: bool = False) -> str:
+                     days: tuple[dt.date, dt.date] | None = None) -> str:
     """PostgreSQL: the merge's ``upsert`` (INSERT INTO the daily metrics AS t ... ON CONFLICT ... DO UPDATE ...
     WHERE the values differ, without RETURNING) and the rollups' change in one statement. Every part of a statement
     reads the same snapshot, so the daily table seen beside ``up`` holds the rows as they were before the upsert.
@@ -198,13 +198,14 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     changed rows' (partner_id, day) when ``returning``, else their count and first and last day. ``change`` carries
     the columns ``carried`` (at least SUMMED) with ``partner_id``, ``day``, ``qualified_views_now`` (the row's new
     qualified views), ``added`` (1 for a new row) and ``lowered`` (its qualified views went down); ``also`` are
-    more parts of the statement that read it (the statistics' changes). ``one_day``: every staged row has the same
-    day (the everyday file), so each partner-month has at most one row and its change is that row's, with no
-    aggregation (``delta`` is then read from ``change`` where it is used, not stored a second time).
-    ``months_empty``: no rollup row exists in the staged rows' months (rollup_months_empty, the month's first
-    load), so every rollup row is inserted plainly: ON CONFLICT's speculative insertion and check of each new row
-    cost 0.8-1.6 s at 1,000,000 rows (4.5-5.7 s against 3.7-4.1 s, 2026-12-05). A rollup row that existed after all
-    would fail the unique (partner, month), and the load with it: it is never added to twice or lost.
+    more parts of the statement that read it (the statistics' changes). ``days``: the first and last day of the
+    staged rows (None: no rows, or not known). When they are the same day (the everyday file), each partner-month
+    has at most one row and its change is that row's, with no aggregation (``delta`` is then read from ``change``
+    where it is used, not stored a second time). When no rollup row exists in their months (rollup_months_empty,
+    the month's first load), every rollup row is inserted plainly: ON CONFLICT's speculative insertion and check of
+    each new row cost 0.8-1.6 s at 1,000,000 rows (4.5-5.7 s against 3.7-4.1 s, 2026-12-05). A rollup row that
+    existed after all would fail the unique (partner, month), and the load with it: it is never added to twice or
+    lost.
 
     Which rows the upsert inserted: those whose id is past the id sequence's value read just before the statement
     (under the lock every writer of daily metrics takes, so no other writer's ids interleave; an updated row keeps
@@ -215,6 +216,8 @@ def rollup_merge_sql(upsert: str, returning: bool, *, carried: Sequence[str] = S
     sides (1 s of the 14.6 s merge at 1,000,000 rows, twice: bench/ingest_profile.py --explain)."""
     metric, rollup = _tables()
     last_id = _last_id_given(metric)
+    one_day = days is not None and days[0] == days[1]
+    months_empty = days is not None and rollup_months_empty(*days)
     carried = tuple(dict.fromkeys((*SUMMED, *carried)))
     peak = "peak_qualified_views"
     new_values = ", ".join(f"u.{name}" for name in carried)
